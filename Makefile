@@ -1,0 +1,69 @@
+# enforce: build, test and install.  `make deps` once on a fresh Debian 12 machine
+# (`make test` and `make run` run it for you).
+
+PREFIX  ?= /usr
+DESTDIR ?=
+TARGET  ?= x86_64-unknown-linux-musl
+CARGO   ?= cargo
+BIN     := target/$(TARGET)/release/enforce
+PROBE   := rootfs/probe/target/$(TARGET)/release/probe
+DEMO    := $(CURDIR)/target/demo
+
+APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex bison gawk \
+	m4 gettext pkg-config make bpftool qemu-system-x86 busybox-static cpio xz-utils file \
+	util-linux
+
+.PHONY: all deps test unit-test host-test vm-test run install clean
+
+all: $(BIN)
+
+# Rebuilt by cargo whenever a source changes; make just asks.
+.PHONY: $(BIN) $(PROBE)
+$(BIN):
+	$(CARGO) build --release --target $(TARGET)
+	@file $(BIN) | grep -q 'statically linked' || { echo "$(BIN) is not static" >&2; exit 1; }
+	@ls -l $(BIN)
+
+$(PROBE):
+	$(CARGO) build --release --target $(TARGET) --manifest-path rootfs/probe/Cargo.toml
+
+# Installs only what is missing, so it is quick on a prepared machine.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+# Every test: unit tests, host tests (root, BPF on this kernel), VM tests (qemu).
+test: deps unit-test host-test vm-test
+
+unit-test:
+	$(CARGO) test --release --target $(TARGET) --bins
+
+host-test: $(BIN)
+	$(CARGO) test --release --target $(TARGET) --test host -- --test-threads=1
+
+vm-test: $(BIN) $(PROBE)
+	rootfs/vm-test.sh $(BIN) $(PROBE)
+
+# The main job on an example config that denies a demo file it creates. The agent
+# runs in a private mount namespace so that what it mounts (securityfs, tracefs)
+# does not change this machine. Stop it with Ctrl-C.
+run: deps $(BIN)
+	@mkdir -p $(DEMO)
+	@echo "this file is denied by the demo config" > $(DEMO)/secret
+	@echo "this one is not" > $(DEMO)/public
+	@sed 's|@DEMO@|$(DEMO)|g' init/demo.conf > $(DEMO)/enforce.conf
+	@echo "demo: agent starting with $(DEMO)/enforce.conf; in another shell try"
+	@echo "      cat $(DEMO)/secret   (denied)   and   cat $(DEMO)/public   (allowed)"
+	unshare -m --propagation private $(BIN) --config $(DEMO)/enforce.conf
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/enforce
+	install -D -m 0644 init/enforce.conf $(DESTDIR)/etc/enforce.conf
+
+clean:
+	$(CARGO) clean
+	rm -rf rootfs/probe/target

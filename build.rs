@@ -1,0 +1,46 @@
+//! Compiles the BPF programs in `bpf/` with clang and leaves the object in OUT_DIR,
+//! where `src/bpf.rs` embeds it with `include_bytes!`.
+//!
+//! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
+//! DWARF (`llvm-strip -g`), which is most of its size.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let obj = out.join("enforce.bpf.o");
+    // libbpf-sys exports the directory holding <bpf/bpf_helpers.h> and friends.
+    let libbpf_include = env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports DEP_BPF_INCLUDE");
+    let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "x86",
+        Ok("aarch64") => "arm64",
+        Ok(other) => panic!("no BPF target arch mapping for {other}"),
+        Err(e) => panic!("CARGO_CFG_TARGET_ARCH: {e}"),
+    };
+    let clang = env::var("BPF_CLANG").unwrap_or_else(|_| "clang".into());
+    let strip = env::var("BPF_STRIP").unwrap_or_else(|_| "llvm-strip".into());
+
+    run(Command::new(&clang)
+        .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+        .arg(format!("-D__TARGET_ARCH_{arch}"))
+        .arg("-Ibpf")
+        .arg(format!("-I{libbpf_include}"))
+        .args(["-c", "bpf/enforce.bpf.c", "-o"])
+        .arg(&obj));
+    run(Command::new(&strip).arg("-g").arg(&obj));
+
+    for f in ["bpf/enforce.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-env-changed=BPF_CLANG");
+    println!("cargo:rerun-if-env-changed=BPF_STRIP");
+}
+
+fn run(cmd: &mut Command) {
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e} (is it installed? `make deps`)", cmd.get_program()));
+    assert!(status.success(), "{cmd:?} failed with {status}");
+}

@@ -1,0 +1,203 @@
+#!/bin/sh
+# The guest test, run by /init as /test/run.sh inside a VM booted by rootfs/vm-test.sh (through rootfs/vm-boot.sh).
+# The kernel command line says which tier must act:
+#   enforce_expect=lsm     BPF-LSM active: denied operations fail with EPERM, posture ENFORCE
+#   enforce_expect=signal  bpf not in lsm=: the offender is killed, posture ENFORCE_SIGNAL
+# Exits 0 only when every case passed; /init turns that into the result marker.
+set -u
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+expect=$(sed -n 's/.*enforce_expect=\([a-z]*\).*/\1/p' /proc/cmdline)
+failures=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
+
+# run_case NAME WANT CMD...: WANT is ok, denied (EPERM from the LSM tier, or the
+# process killed by SIGKILL from the signal tier, per $expect) or audited (= ok).
+run_case() {
+	name=$1 want=$2
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	case $want in
+	ok | audited) [ $rc -eq 0 ] && ok "$name" || not_ok "$name: wanted success, rc=$rc: $out" ;;
+	denied)
+		if [ "$expect" = lsm ]; then
+			case "$out" in *": EPERM"*) [ $rc -eq 1 ] && ok "$name" && return ;; esac
+			not_ok "$name: wanted EPERM, rc=$rc: $out"
+		else
+			[ $rc -eq 137 ] && [ -z "$out" ] && ok "$name (killed)" && return
+			not_ok "$name: wanted SIGKILL and no output, rc=$rc: $out"
+		fi
+		;;
+	esac
+}
+
+wait_for() { # FILE PATTERN SECONDS
+	i=0
+	while ! grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt $(($3 * 10)) ] && return 1
+		sleep 0.1
+	done
+}
+
+echo "guest: expecting the $expect tier; lsm=$(cat /sys/kernel/security/lsm)"
+
+# Objects to deny and their neighbours.
+mkdir -p /data /mnt/bind /opt/denied
+echo secret >/data/secret
+echo other >/data/other
+ln /data/secret /data/hardlink
+ln -s /data/secret /data/symlink
+mount --bind /data /mnt/bind
+cp /bin/probe /opt/denied/tool
+
+# Listeners on loopback addresses.
+ip -6 addr add fd00::2/128 dev lo
+ip -6 addr add fd00::3/128 dev lo
+sleep 1 # IPv6 DAD
+for l in "127.0.0.1 8080" "127.0.0.2 8080" "127.0.0.2 8081" "127.0.0.3 9000" \
+	"fd00::2 8080" "fd00::2 8081" "fd00::3 9000" "::1 8080"; do
+	probe listen $l &
+done
+sleep 0.5
+
+write_config() { # MODE FALLBACK
+	cat >/etc/enforce.conf <<EOF
+# guest test config
+mode = $1
+fallback = $2
+deny_open = /data/secret
+deny_exec = /opt/denied/tool
+deny_connect = 127.0.0.2/32:8080
+deny_connect = 127.0.0.3/32
+deny_connect = [fd00::2/128]:8080
+deny_connect = fd00::3/128
+syslog_ident = enforce
+syslog_facility = auth
+EOF
+}
+
+# The operations, each with what enforce mode must do to it.
+operations() { # WANT_FOR_DENIED
+	d=$1
+	run_case "open by path" "$d" probe open /data/secret
+	run_case "open through a hardlink" "$d" probe open /data/hardlink
+	run_case "open through a symlink" "$d" probe open /data/symlink
+	run_case "open through a bind mount" "$d" probe open /mnt/bind/secret
+	run_case "open by relative path" "$d" sh -c 'cd /data && exec probe open secret'
+	run_case "open a neighbour file" ok probe open /data/other
+	# The denied binary would print "open /data/other: ok" if it ran.
+	run_case "exec the denied binary" "$d" probe exec /opt/denied/tool open /data/other
+	run_case "exec another binary" ok probe exec /bin/probe sleep-exit 0
+	run_case "connect 127.0.0.2:8080 (denied port)" "$d" probe connect 127.0.0.2 8080
+	run_case "connect 127.0.0.2:8081 (other port)" ok probe connect 127.0.0.2 8081
+	run_case "connect 127.0.0.1:8080 (other address)" ok probe connect 127.0.0.1 8080
+	run_case "connect 127.0.0.3:9000 (denied address, any port)" "$d" probe connect 127.0.0.3 9000
+	run_case "connect [fd00::2]:8080 (denied)" "$d" probe connect fd00::2 8080
+	run_case "connect [fd00::2]:8081 (other port)" ok probe connect fd00::2 8081
+	run_case "connect [fd00::3]:9000 (denied address)" "$d" probe connect fd00::3 9000
+	run_case "connect [::1]:8080 (other address)" ok probe connect ::1 8080
+	run_case "connect [::ffff:127.0.0.2]:8080 (v4-mapped, denied)" "$d" probe connect ::ffff:127.0.0.2 8080
+	run_case "connect [::ffff:127.0.0.2]:8081 (v4-mapped, other port)" ok probe connect ::ffff:127.0.0.2 8081
+}
+DENIALS_OPEN=5 DENIALS_EXEC=1 DENIALS_CONNECT=5
+
+baseline=$(probe bpf-count)
+echo "guest: before the agent: $baseline"
+
+# --check: the posture this kernel really has, and nothing left behind.
+write_config enforce signal
+enforce --check >/tmp/check.txt
+rc=$?
+cat /tmp/check.txt
+if [ "$expect" = lsm ]; then
+	[ $rc -eq 0 ] && grep -qx 'posture=ENFORCE' /tmp/check.txt && ok "--check says ENFORCE (exit 0)" ||
+		not_ok "--check: wanted ENFORCE/0, got rc=$rc"
+else
+	[ $rc -eq 10 ] && grep -qx 'posture=ENFORCE_SIGNAL' /tmp/check.txt && grep -q '^blockers=.*lsm-not-listed' /tmp/check.txt &&
+		ok "--check says ENFORCE_SIGNAL (exit 10) with lsm-not-listed" ||
+		not_ok "--check: wanted ENFORCE_SIGNAL/10 with lsm-not-listed, got rc=$rc"
+	write_config enforce refuse
+	enforce --check >/dev/null
+	rc=$?
+	[ $rc -eq 12 ] && ok "--check with fallback=refuse exits 12" || not_ok "--check refuse: rc=$rc"
+	write_config enforce signal
+fi
+sleep 1
+[ "$(probe bpf-count)" = "$baseline" ] && ok "--check left nothing loaded" || not_ok "--check left $(probe bpf-count)"
+[ -z "$(ls /run | grep enforce-canary)" ] && ok "--check left no canary" || not_ok "canary left in /run"
+
+start_agent() {
+	: >/tmp/agent.log
+	enforce --config /etc/enforce.conf 2>/tmp/agent.log &
+	agent=$!
+	if wait_for /tmp/agent.log 'attached:' 120; then
+		ok "agent attached: $(grep attached: /tmp/agent.log)"
+	else
+		not_ok "agent did not attach"
+		cat /tmp/agent.log
+	fi
+}
+
+stop_agent() {
+	kill -TERM $agent
+	wait $agent
+	rc=$?
+	[ $rc -eq 0 ] && ok "agent stopped cleanly on SIGTERM" || not_ok "agent exit status $rc"
+	cat /tmp/agent.log
+}
+
+# syslog_count PATTERN: lines of ours in busybox syslogd's file.
+syslog_count() { grep "enforce\[" /var/log/messages | grep -c "$1"; }
+
+expect_syslog() { # ACTION CLASS N
+	i=0
+	while [ "$(syslog_count "$1 class=$2 ")" -lt "$3" ]; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && break
+		sleep 0.1
+	done
+	n=$(syslog_count "$1 class=$2 ")
+	[ "$n" -eq "$3" ] && ok "syslog has $n '$1 class=$2' lines" || not_ok "syslog has $n '$1 class=$2' lines, wanted $3"
+}
+
+# Enforce mode.
+start_agent
+if [ "$expect" = lsm ]; then want_posture=ENFORCE tier=lsm; else want_posture=ENFORCE_SIGNAL tier=signal; fi
+grep -q "attached: posture=$want_posture tier.open=$tier tier.exec=$tier tier.connect=$tier" /tmp/agent.log &&
+	ok "agent reports $want_posture" || not_ok "agent posture line: $(grep attached: /tmp/agent.log)"
+operations denied
+expect_syslog denied open $DENIALS_OPEN
+expect_syslog denied exec $DENIALS_EXEC
+expect_syslog denied connect $DENIALS_CONNECT
+[ "$(grep 'enforce\[' /var/log/messages | grep 'denied class=' | grep -vc "tier=$tier")" -eq 0 ] &&
+	ok "every denial names tier=$tier" || not_ok "a denial names another tier"
+if [ "$expect" = signal ]; then
+	grep 'enforce\[' /var/log/messages | grep 'denied class=' | grep -qv 'signal=KILL' &&
+		not_ok "a signal-tier denial does not name signal=KILL" || ok "signal-tier denials name signal=KILL"
+fi
+grep 'enforce\[' /var/log/messages | grep 'denied class=open' | head -1
+stop_agent
+grep -q "stopped: denied=$((DENIALS_OPEN + DENIALS_EXEC + DENIALS_CONNECT)) " /tmp/agent.log &&
+	ok "agent counted every denial" || not_ok "denial counter: $(grep stopped: /tmp/agent.log)"
+sleep 1
+[ "$(probe bpf-count)" = "$baseline" ] && ok "nothing of ours remains loaded or attached" ||
+	not_ok "after stop: $(probe bpf-count), before: $baseline"
+run_case "after stop the file opens again" ok probe open /data/secret
+run_case "after stop the binary runs again" ok probe exec /opt/denied/tool sleep-exit 0
+run_case "after stop the address connects again" ok probe connect 127.0.0.3 9000
+
+# Audit mode: the same operations succeed and are logged.
+write_config audit signal
+start_agent
+grep -q "attached: posture=AUDIT_ONLY" /tmp/agent.log && ok "audit mode reports AUDIT_ONLY" ||
+	not_ok "audit posture: $(grep attached: /tmp/agent.log)"
+operations audited
+expect_syslog audited open $DENIALS_OPEN
+expect_syslog audited exec $DENIALS_EXEC
+expect_syslog audited connect $DENIALS_CONNECT
+stop_agent
+
+echo "guest: $failures failure(s)"
+[ $failures -eq 0 ]

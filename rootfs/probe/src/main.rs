@@ -1,0 +1,247 @@
+//! `probe`: a tiny static test tool for the VM guest.
+//!
+//! Every subcommand prints one result line (`<what>: ok` or `<what>: ERRNO`) and
+//! exits 0 on success, 1 on failure (2 on a usage error).
+//!
+//! ```text
+//! probe open PATH               open(PATH, O_RDONLY)
+//! probe exec PATH [ARGS..]      execv(PATH, [PATH, ARGS..]); prints only on failure
+//! probe connect ADDR PORT       TCP connect, 3 s timeout; ADDR is IPv4 or IPv6
+//! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
+//! probe bpf-count               progs=N links=N (loaded BPF programs and links)
+//! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
+//! ```
+
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::process::exit;
+use std::time::Duration;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT | \
+         listen ADDR PORT | bpf-count | sleep-exit N [SECS]"
+    );
+    exit(2)
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn errno_name(e: i32) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::E2BIG => "E2BIG",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EROFS => "EROFS",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOSYS => "ENOSYS",
+        libc::ELOOP => "ELOOP",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EINPROGRESS => "EINPROGRESS",
+        524 => "ENOTSUPP",
+        _ => return format!("errno {e}"),
+    };
+    name.to_string()
+}
+
+/// Print the result line and exit: 0 on success, 1 with the errno name otherwise.
+fn finish(what: &str, res: Result<(), i32>) -> ! {
+    match res {
+        Ok(()) => println!("{what}: ok"),
+        Err(e) => println!("{what}: {}", errno_name(e)),
+    }
+    let _ = io::stdout().flush();
+    exit(if res.is_ok() { 0 } else { 1 })
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap_or_else(|_| usage())
+}
+
+fn parse_addr(addr: &str, port: &str) -> SocketAddr {
+    let ip: IpAddr = addr.parse().unwrap_or_else(|_| usage());
+    let port: u16 = port.parse().unwrap_or_else(|_| usage());
+    SocketAddr::new(ip, port)
+}
+
+fn cmd_open(path: &str) -> ! {
+    let p = cstr(path);
+    let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let res = if fd < 0 { Err(errno()) } else { unsafe { libc::close(fd) }; Ok(()) };
+    finish(&format!("open {path}"), res)
+}
+
+fn cmd_exec(path: &str, args: &[String]) -> ! {
+    let p = cstr(path);
+    let owned: Vec<CString> = std::iter::once(p.clone()).chain(args.iter().map(|a| cstr(a))).collect();
+    let mut argv: Vec<*const libc::c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let _ = io::stdout().flush();
+    unsafe { libc::execv(p.as_ptr(), argv.as_ptr()) };
+    finish(&format!("exec {path}"), Err(errno()))
+}
+
+fn cmd_connect(addr: &str, port: &str) -> ! {
+    let sa = parse_addr(addr, port);
+    let res = match TcpStream::connect_timeout(&sa, Duration::from_secs(3)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.raw_os_error().unwrap_or(if e.kind() == io::ErrorKind::TimedOut {
+            libc::ETIMEDOUT
+        } else {
+            libc::EIO
+        })),
+    };
+    finish(&format!("connect {addr} {port}"), res)
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> Result<(), i32> {
+    let r = unsafe {
+        libc::setsockopt(fd, level, name, &val as *const i32 as *const libc::c_void, size_of::<i32>() as u32)
+    };
+    if r < 0 { Err(errno()) } else { Ok(()) }
+}
+
+fn listen_socket(addr: &str, sa: &SocketAddr) -> Result<i32, i32> {
+    unsafe {
+        let (fam, storage, len) = match sa {
+            SocketAddr::V4(a) => {
+                let mut s: libc::sockaddr_in = zeroed();
+                s.sin_family = libc::AF_INET as _;
+                s.sin_port = a.port().to_be();
+                s.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+                let mut st: libc::sockaddr_storage = zeroed();
+                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, &mut st as *mut _ as *mut u8, size_of::<libc::sockaddr_in>());
+                (libc::AF_INET, st, size_of::<libc::sockaddr_in>())
+            }
+            SocketAddr::V6(a) => {
+                let mut s: libc::sockaddr_in6 = zeroed();
+                s.sin6_family = libc::AF_INET6 as _;
+                s.sin6_port = a.port().to_be();
+                s.sin6_addr.s6_addr = a.ip().octets();
+                let mut st: libc::sockaddr_storage = zeroed();
+                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, &mut st as *mut _ as *mut u8, size_of::<libc::sockaddr_in6>());
+                (libc::AF_INET6, st, size_of::<libc::sockaddr_in6>())
+            }
+        };
+        let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(errno());
+        }
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if fam == libc::AF_INET6 && addr == "::" {
+            // Dual-stack: the wildcard also accepts IPv4 (as ::ffff:a.b.c.d).
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
+        }
+        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len as u32) < 0 {
+            return Err(errno());
+        }
+        if libc::listen(fd, 64) < 0 {
+            return Err(errno());
+        }
+        Ok(fd)
+    }
+}
+
+fn cmd_listen(addr: &str, port: &str) -> ! {
+    let sa = parse_addr(addr, port);
+    let what = format!("listen {addr} {port}");
+    let fd = match listen_socket(addr, &sa) {
+        Ok(fd) => fd,
+        Err(e) => finish(&what, Err(e)),
+    };
+    println!("{what}: ok");
+    let _ = io::stdout().flush();
+    loop {
+        let c = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+        if c >= 0 {
+            unsafe { libc::close(c) };
+        } else if errno() != libc::EINTR && errno() != libc::ECONNABORTED {
+            finish(&what, Err(errno()));
+        }
+    }
+}
+
+/// Walk the kernel's ID space with BPF_*_GET_NEXT_ID (start_id at offset 0,
+/// next_id at offset 4 of union bpf_attr) and count the entries.
+fn count_ids(cmd: libc::c_long) -> Result<u32, i32> {
+    let (mut id, mut n) = (0u32, 0u32);
+    loop {
+        let mut attr = [0u32; 32]; // 128 zeroed bytes; the kernel checks the tail is zero
+        attr[0] = id;
+        let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), size_of::<[u32; 32]>()) };
+        if r < 0 {
+            return match errno() {
+                libc::ENOENT => Ok(n),
+                e => Err(e),
+            };
+        }
+        id = attr[1];
+        n += 1;
+    }
+}
+
+fn cmd_bpf_count() -> ! {
+    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+    const BPF_LINK_GET_NEXT_ID: libc::c_long = 31;
+    match (count_ids(BPF_PROG_GET_NEXT_ID), count_ids(BPF_LINK_GET_NEXT_ID)) {
+        (Ok(p), Ok(l)) => {
+            println!("progs={p} links={l}");
+            exit(0)
+        }
+        (Err(e), _) | (_, Err(e)) => finish("bpf-count", Err(e)),
+    }
+}
+
+fn cmd_sleep_exit(code: &str, secs: Option<&String>) -> ! {
+    let code: i32 = code.parse().unwrap_or_else(|_| usage());
+    let secs: u64 = secs.map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(secs));
+    println!("sleep-exit: {code}");
+    let _ = io::stdout().flush();
+    exit(code)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["open", path] => cmd_open(path),
+        ["exec", path, ..] => cmd_exec(path, &args[2..]),
+        ["connect", addr, port] => cmd_connect(addr, port),
+        ["listen", addr, port] => cmd_listen(addr, port),
+        ["bpf-count"] => cmd_bpf_count(),
+        ["sleep-exit", code] => cmd_sleep_exit(code, None),
+        ["sleep-exit", code, _] => cmd_sleep_exit(code, args.get(2)),
+        _ => usage(),
+    }
+}

@@ -1,0 +1,388 @@
+//! Rust mirror of `bpf/enforce.h`, the one ABI shared with the BPF programs.
+//!
+//! The header is the source of truth: every struct here is `#[repr(C)]` with the
+//! same fields in the same order, and the test at the bottom pins each size,
+//! alignment and offset to the numbers the C compiler gives. Map keys and values are
+//! serialised field by field (`to_bytes`), so no unsafe byte view is needed.
+
+/// Length of `enforce_event.comm` (the kernel's TASK_COMM_LEN).
+pub const COMM_LEN: usize = 16;
+
+/// Capacity of the `deny_inodes` hash map (deny_open + deny_exec, one entry per inode).
+pub const MAX_INODE_RULES: usize = 256;
+/// Capacity of the `deny_net4` LPM trie.
+pub const MAX_NET4_RULES: usize = 256;
+/// Capacity of the `deny_net6` LPM trie.
+pub const MAX_NET6_RULES: usize = 256;
+
+/// Rule id of the agent's canary file: denied whatever the mode.
+pub const RULE_CANARY: u32 = 0xffff_ffff;
+
+/// `enum enforce_class`: an open.
+pub const CLASS_OPEN: u8 = 1;
+/// `enum enforce_class`: an exec.
+pub const CLASS_EXEC: u8 = 2;
+/// `enum enforce_class`: a connect.
+pub const CLASS_CONNECT: u8 = 3;
+
+/// `enum enforce_action`: the operation failed with EPERM, or the offender was signalled.
+pub const ACTION_DENIED: u8 = 1;
+/// `enum enforce_action`: audit mode, allowed and logged.
+pub const ACTION_AUDITED: u8 = 2;
+
+/// `enum enforce_tier`: a BPF-LSM program acted.
+pub const TIER_LSM: u8 = 1;
+/// `enum enforce_tier`: a tracepoint program of the signal tier acted.
+pub const TIER_SIGNAL: u8 = 2;
+
+/// `enum enforce_mode`: report only (what zero-initialised settings mean).
+pub const MODE_AUDIT: u32 = 0;
+/// `enum enforce_mode`: deny.
+pub const MODE_ENFORCE: u32 = 1;
+
+/// Index of the per-CPU counter of denials.
+pub const COUNTER_DENIED: u32 = 0;
+/// Index of the per-CPU counter of audited events.
+pub const COUNTER_AUDITED: u32 = 1;
+/// Index of the per-CPU counter of events lost to a full ring buffer.
+pub const COUNTER_DROPPED: u32 = 2;
+/// Number of counters.
+#[allow(dead_code)] // mirrors the header; the agent reads the counters by name
+pub const COUNTER_MAX: u32 = 3;
+
+/// `enforce_event.family` of an IPv4 destination (Linux AF_INET; not in the header).
+pub const AF_INET: u16 = 2;
+/// `enforce_event.family` of an IPv6 destination (Linux AF_INET6; not in the header).
+pub const AF_INET6: u16 = 10;
+
+/// Copies `bytes` into `buf` at `off`. Offsets come from `offset_of!`, so they are
+/// right by construction; the layout test covers every call.
+fn put(buf: &mut [u8], off: usize, bytes: &[u8]) {
+    buf[off..off + bytes.len()].copy_from_slice(bytes);
+}
+
+/// `struct enforce_settings`: single entry of the `settings` array map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `MODE_AUDIT` or `MODE_ENFORCE`.
+    pub mode: u32,
+    /// Never deny or signal this process.
+    pub agent_tgid: u32,
+    /// Signal tier: the signal to send.
+    pub signal: u32,
+    /// Always zero.
+    pub _pad: u32,
+}
+
+impl Settings {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The value bytes for the map, in native byte order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        put(&mut b, core::mem::offset_of!(Self, mode), &self.mode.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, agent_tgid), &self.agent_tgid.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, signal), &self.signal.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct enforce_inode_key`: key of `deny_inodes`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    /// The kernel's `s_dev` encoding, `(major << 20) | minor`, not userspace's st_dev.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl InodeKey {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The key bytes for the map, in native byte order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        put(&mut b, core::mem::offset_of!(Self, dev), &self.dev.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, ino), &self.ino.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct enforce_inode_rule`: value of `deny_inodes`, the rule id per class.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InodeRule {
+    /// Config line of the deny_open rule, 0 = opening is not denied.
+    pub open_rule: u32,
+    /// Config line of the deny_exec rule, 0 = exec is not denied.
+    pub exec_rule: u32,
+}
+
+impl InodeRule {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The value bytes for the map, in native byte order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        put(&mut b, core::mem::offset_of!(Self, open_rule), &self.open_rule.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, exec_rule), &self.exec_rule.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct enforce_net4_key`: key of the `deny_net4` LPM trie.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Net4Key {
+    /// 32 (port and pad) + CIDR prefix length.
+    pub prefixlen: u32,
+    /// Port in network byte order (store `port.to_be()`), 0 = every port.
+    pub port: u16,
+    /// Always zero.
+    pub _pad: u16,
+    /// Address in network byte order.
+    pub addr: [u8; 4],
+}
+
+impl Net4Key {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The key bytes for the map; `port` and `addr` are already in network order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        put(&mut b, core::mem::offset_of!(Self, prefixlen), &self.prefixlen.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, port), &self.port.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, addr), &self.addr);
+        b
+    }
+}
+
+/// `struct enforce_net6_key`: key of the `deny_net6` LPM trie.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Net6Key {
+    /// 32 (port and pad) + CIDR prefix length.
+    pub prefixlen: u32,
+    /// Port in network byte order (store `port.to_be()`), 0 = every port.
+    pub port: u16,
+    /// Always zero.
+    pub _pad: u16,
+    /// Address in network byte order.
+    pub addr: [u8; 16],
+}
+
+impl Net6Key {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The key bytes for the map; `port` and `addr` are already in network order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        put(&mut b, core::mem::offset_of!(Self, prefixlen), &self.prefixlen.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, port), &self.port.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, addr), &self.addr);
+        b
+    }
+}
+
+/// `struct enforce_net_rule`: value of both LPM tries.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetRule {
+    /// Config line of the deny_connect rule.
+    pub rule: u32,
+}
+
+impl NetRule {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The value bytes for the map, in native byte order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        self.rule.to_ne_bytes()
+    }
+}
+
+/// `struct enforce_event`: one ring-buffer record. The agent only reads these
+/// (`events::decode`, by the offsets of this struct); it never builds one outside tests.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(dead_code)] // read by offset_of!, constructed only by tests
+pub struct Event {
+    /// Kernel `s_dev` encoding (open, exec).
+    pub dev: u64,
+    /// Inode number (open, exec).
+    pub ino: u64,
+    /// Process id (the kernel's tgid).
+    pub pid: u32,
+    /// Real uid.
+    pub uid: u32,
+    /// Config line of the matching rule, or `RULE_CANARY`.
+    pub rule: u32,
+    /// `CLASS_*`.
+    pub class: u8,
+    /// `ACTION_*`.
+    pub action: u8,
+    /// `TIER_*`.
+    pub tier: u8,
+    /// Signal sent by the signal tier, 0 for none.
+    pub signal: u8,
+    /// `AF_INET` or `AF_INET6` (connect).
+    pub family: u16,
+    /// Destination port in host byte order (connect).
+    pub port: u16,
+    /// Destination address in network order; AF_INET uses the first 4 bytes.
+    pub addr: [u8; 16],
+    /// Task name, NUL-padded (not always NUL-terminated).
+    pub comm: [u8; COMM_LEN],
+    /// Always zero.
+    pub _pad: u32,
+}
+
+impl Event {
+    /// Size of the C struct: the shortest record `events::decode` accepts.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The record bytes as the kernel would write them (tests build records with this).
+    #[cfg(test)]
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        use core::mem::offset_of;
+        let mut b = [0; Self::SIZE];
+        put(&mut b, offset_of!(Self, dev), &self.dev.to_ne_bytes());
+        put(&mut b, offset_of!(Self, ino), &self.ino.to_ne_bytes());
+        put(&mut b, offset_of!(Self, pid), &self.pid.to_ne_bytes());
+        put(&mut b, offset_of!(Self, uid), &self.uid.to_ne_bytes());
+        put(&mut b, offset_of!(Self, rule), &self.rule.to_ne_bytes());
+        put(&mut b, offset_of!(Self, class), &[self.class]);
+        put(&mut b, offset_of!(Self, action), &[self.action]);
+        put(&mut b, offset_of!(Self, tier), &[self.tier]);
+        put(&mut b, offset_of!(Self, signal), &[self.signal]);
+        put(&mut b, offset_of!(Self, family), &self.family.to_ne_bytes());
+        put(&mut b, offset_of!(Self, port), &self.port.to_ne_bytes());
+        put(&mut b, offset_of!(Self, addr), &self.addr);
+        put(&mut b, offset_of!(Self, comm), &self.comm);
+        put(&mut b, offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, offset_of};
+
+    /// The numbers are what `cc` prints for bpf/enforce.h (sizeof, _Alignof, offsetof)
+    /// on x86_64, and what clang gives for the BPF target: change the header, change these.
+    #[test]
+    fn layout_matches_the_c_header() {
+        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (16, 4));
+        assert_eq!(offset_of!(Settings, mode), 0);
+        assert_eq!(offset_of!(Settings, agent_tgid), 4);
+        assert_eq!(offset_of!(Settings, signal), 8);
+        assert_eq!(offset_of!(Settings, _pad), 12);
+
+        assert_eq!((size_of::<InodeKey>(), align_of::<InodeKey>()), (16, 8));
+        assert_eq!(offset_of!(InodeKey, dev), 0);
+        assert_eq!(offset_of!(InodeKey, ino), 8);
+
+        assert_eq!((size_of::<InodeRule>(), align_of::<InodeRule>()), (8, 4));
+        assert_eq!(offset_of!(InodeRule, open_rule), 0);
+        assert_eq!(offset_of!(InodeRule, exec_rule), 4);
+
+        assert_eq!((size_of::<Net4Key>(), align_of::<Net4Key>()), (12, 4));
+        assert_eq!(offset_of!(Net4Key, prefixlen), 0);
+        assert_eq!(offset_of!(Net4Key, port), 4);
+        assert_eq!(offset_of!(Net4Key, _pad), 6);
+        assert_eq!(offset_of!(Net4Key, addr), 8);
+
+        assert_eq!((size_of::<Net6Key>(), align_of::<Net6Key>()), (24, 4));
+        assert_eq!(offset_of!(Net6Key, prefixlen), 0);
+        assert_eq!(offset_of!(Net6Key, port), 4);
+        assert_eq!(offset_of!(Net6Key, _pad), 6);
+        assert_eq!(offset_of!(Net6Key, addr), 8);
+
+        assert_eq!((size_of::<NetRule>(), align_of::<NetRule>()), (4, 4));
+        assert_eq!(offset_of!(NetRule, rule), 0);
+
+        assert_eq!((size_of::<Event>(), align_of::<Event>()), (72, 8));
+        assert_eq!(offset_of!(Event, dev), 0);
+        assert_eq!(offset_of!(Event, ino), 8);
+        assert_eq!(offset_of!(Event, pid), 16);
+        assert_eq!(offset_of!(Event, uid), 20);
+        assert_eq!(offset_of!(Event, rule), 24);
+        assert_eq!(offset_of!(Event, class), 28);
+        assert_eq!(offset_of!(Event, action), 29);
+        assert_eq!(offset_of!(Event, tier), 30);
+        assert_eq!(offset_of!(Event, signal), 31);
+        assert_eq!(offset_of!(Event, family), 32);
+        assert_eq!(offset_of!(Event, port), 34);
+        assert_eq!(offset_of!(Event, addr), 36);
+        assert_eq!(offset_of!(Event, comm), 52);
+        assert_eq!(offset_of!(Event, _pad), 68);
+    }
+
+    #[test]
+    fn to_bytes_places_every_field() {
+        let s = Settings { mode: MODE_ENFORCE, agent_tgid: 0x0102_0304, signal: 9, _pad: 0 };
+        let b = s.to_bytes();
+        assert_eq!(b[0..4], 1u32.to_ne_bytes());
+        assert_eq!(b[4..8], 0x0102_0304u32.to_ne_bytes());
+        assert_eq!(b[8..12], 9u32.to_ne_bytes());
+        assert_eq!(b[12..16], [0; 4]);
+
+        let k = InodeKey { dev: 0x0080_0001, ino: u64::MAX - 1 };
+        assert_eq!(k.to_bytes()[0..8], 0x0080_0001u64.to_ne_bytes());
+        assert_eq!(k.to_bytes()[8..16], (u64::MAX - 1).to_ne_bytes());
+
+        let r = InodeRule { open_rule: 3, exec_rule: 7 };
+        assert_eq!(r.to_bytes()[..4], 3u32.to_ne_bytes());
+        assert_eq!(r.to_bytes()[4..], 7u32.to_ne_bytes());
+
+        let k4 = Net4Key { prefixlen: 40, port: 443u16.to_be(), _pad: 0, addr: [10, 0, 0, 0] };
+        assert_eq!(k4.to_bytes(), [40u32.to_ne_bytes().as_slice(), &[1, 187, 0, 0, 10, 0, 0, 0]].concat()[..]);
+
+        let mut addr = [0; 16];
+        addr[0] = 0xfd;
+        let k6 = Net6Key { prefixlen: 40, port: 0, _pad: 0, addr };
+        let b6 = k6.to_bytes();
+        assert_eq!(b6[..4], 40u32.to_ne_bytes());
+        assert_eq!(b6[4..8], [0; 4]);
+        assert_eq!(b6[8..], addr);
+
+        assert_eq!(NetRule { rule: 5 }.to_bytes(), 5u32.to_ne_bytes());
+
+        let e = Event {
+            dev: 1,
+            ino: 2,
+            pid: 3,
+            uid: 4,
+            rule: 5,
+            class: 6,
+            action: 7,
+            tier: 8,
+            signal: 9,
+            family: 10,
+            port: 11,
+            addr: [12; 16],
+            comm: [13; COMM_LEN],
+            _pad: 0,
+        };
+        let b = e.to_bytes();
+        assert_eq!(b[0..8], 1u64.to_ne_bytes());
+        assert_eq!(b[16..20], 3u32.to_ne_bytes());
+        assert_eq!(b[28..32], [6, 7, 8, 9]);
+        assert_eq!(b[34..36], 11u16.to_ne_bytes());
+        assert_eq!(b[36..52], [12; 16]);
+        assert_eq!(b[52..68], [13; 16]);
+        assert_eq!(b[68..72], [0; 4]);
+    }
+}

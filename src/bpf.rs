@@ -1,0 +1,327 @@
+//! The one place with `unsafe`: the libbpf FFI layer (plus the two libc calls the agent
+//! needs, signal handlers and `vsnprintf` for libbpf's log lines).
+//!
+//! Every libbpf pointer is owned by a RAII type whose `Drop` frees it: [`Object`]
+//! closes the BPF object (and with it every map and program fd), [`Link`] detaches one
+//! program, [`RingBuffer`] frees the consumer. Borrowed views ([`Program`], [`Map`])
+//! carry the object's lifetime, so nothing can outlive what it points into.
+//!
+//! libbpf runs in its 1.0 mode: failing calls return NULL or a negative errno and
+//! also set `errno`; both are turned into [`Error`] here.
+
+
+
+use core::ffi::{c_char, c_int, c_void, CStr};
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use libbpf_sys as sys;
+use rustix::io::Errno;
+
+/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`).
+pub static OBJECT_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o"));
+
+/// A failed libbpf operation: what was attempted, on what, and the errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Error {
+    /// The operation, e.g. "load" or "attach".
+    pub op: &'static str,
+    /// The program or map it was about, "" for the whole object.
+    pub what: &'static str,
+    /// The errno libbpf reported.
+    pub errno: Errno,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.what.is_empty() {
+            write!(f, "{}: {} (errno {})", self.op, self.errno, self.errno.raw_os_error())
+        } else {
+            write!(f, "{} {}: {} (errno {})", self.op, self.what, self.errno, self.errno.raw_os_error())
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+/// libbpf returns `-errno`; 0 and positive values are success.
+fn check(ret: c_int, op: &'static str, what: &'static str) -> Result<c_int, Error> {
+    if ret < 0 {
+        Err(Error { op, what, errno: Errno::from_raw_os_error(-ret) })
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Names passed to libbpf must be NUL-terminated; all of ours are static literals.
+fn c_name(name: &'static CStr) -> *const c_char {
+    name.as_ptr()
+}
+
+fn name_str(name: &'static CStr) -> &'static str {
+    name.to_str().unwrap_or("?")
+}
+
+/// An opened (and, after [`Object::load`], loaded) BPF object.
+pub struct Object {
+    ptr: NonNull<sys::bpf_object>,
+}
+
+impl Object {
+    /// Opens the embedded object. Programs named in `skip` are not loaded (their
+    /// autoload is turned off): that is how a tier that the kernel refuses is left out.
+    pub fn open(skip: &[&'static CStr]) -> Result<Object, Error> {
+        // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps.
+        let raw = unsafe {
+            sys::bpf_object__open_mem(OBJECT_BYTES.as_ptr().cast(), OBJECT_BYTES.len() as _, core::ptr::null())
+        };
+        let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
+        let obj = Object { ptr };
+        for name in skip {
+            let prog = obj.program(name)?;
+            // SAFETY: prog points into obj, which is alive and not yet loaded.
+            check(unsafe { sys::bpf_program__set_autoload(prog.ptr.as_ptr(), false) }, "skip", name_str(name))?;
+        }
+        Ok(obj)
+    }
+
+    /// Sets a map's max_entries before load (the ring buffer's size in bytes).
+    pub fn set_max_entries(&mut self, map: &'static CStr, entries: u32) -> Result<(), Error> {
+        let m = self.map(map)?;
+        // SAFETY: m points into self, which is open and not yet loaded.
+        check(unsafe { sys::bpf_map__set_max_entries(m.ptr.as_ptr(), entries) }, "resize", name_str(map))?;
+        Ok(())
+    }
+
+    /// Creates the maps and loads the programs into the kernel. Cannot be retried:
+    /// on failure drop this object and open a new one.
+    pub fn load(&mut self) -> Result<(), Error> {
+        // SAFETY: self.ptr is a live object.
+        check(unsafe { sys::bpf_object__load(self.ptr.as_ptr()) }, "load", "")?;
+        Ok(())
+    }
+
+    /// A program by its C function name.
+    pub fn program(&self, name: &'static CStr) -> Result<Program<'_>, Error> {
+        // SAFETY: self.ptr is live; the name is NUL-terminated.
+        let raw = unsafe { sys::bpf_object__find_program_by_name(self.ptr.as_ptr(), c_name(name)) };
+        NonNull::new(raw)
+            .map(|ptr| Program { ptr, name, _obj: PhantomData })
+            .ok_or(Error { op: "find program", what: name_str(name), errno: Errno::NOENT })
+    }
+
+    /// A map by its C name.
+    pub fn map(&self, name: &'static CStr) -> Result<Map<'_>, Error> {
+        // SAFETY: self.ptr is live; the name is NUL-terminated.
+        let raw = unsafe { sys::bpf_object__find_map_by_name(self.ptr.as_ptr(), c_name(name)) };
+        NonNull::new(raw)
+            .map(|ptr| Map { ptr, name, _obj: PhantomData })
+            .ok_or(Error { op: "find map", what: name_str(name), errno: Errno::NOENT })
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        // SAFETY: we own the object; links borrowing it are gone (lifetimes).
+        unsafe { sys::bpf_object__close(self.ptr.as_ptr()) }
+    }
+}
+
+/// A program inside an [`Object`].
+pub struct Program<'a> {
+    ptr: NonNull<sys::bpf_program>,
+    name: &'static CStr,
+    _obj: PhantomData<&'a Object>,
+}
+
+impl<'a> Program<'a> {
+    /// Attaches the program where its ELF section says (`lsm/…`, `tracepoint/…`).
+    pub fn attach(&self) -> Result<Link, Error> {
+        // SAFETY: ptr is a loaded program of a live object.
+        let raw = unsafe { sys::bpf_program__attach(self.ptr.as_ptr()) };
+        NonNull::new(raw)
+            .map(|ptr| Link { ptr })
+            .ok_or_else(|| Error { op: "attach", what: name_str(self.name), errno: last_errno() })
+    }
+}
+
+/// An attached program; dropping it detaches. A libbpf link holds its own fd (and
+/// through it the program), so it does not borrow the object.
+pub struct Link {
+    ptr: NonNull<sys::bpf_link>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // SAFETY: we own the link and destroy it once.
+        unsafe { sys::bpf_link__destroy(self.ptr.as_ptr()) };
+    }
+}
+
+/// A map inside a loaded [`Object`].
+pub struct Map<'a> {
+    ptr: NonNull<sys::bpf_map>,
+    name: &'static CStr,
+    _obj: PhantomData<&'a Object>,
+}
+
+impl Map<'_> {
+    /// Inserts or replaces one entry. libbpf checks both sizes against the map's.
+    pub fn update(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        // SAFETY: the slices are valid for their lengths, which libbpf checks against
+        // the map's key and value sizes before the kernel reads them.
+        let ret = unsafe {
+            sys::bpf_map__update_elem(
+                self.ptr.as_ptr(),
+                key.as_ptr().cast(),
+                key.len() as _,
+                value.as_ptr().cast(),
+                value.len() as _,
+                0,
+            )
+        };
+        check(ret, "update map", name_str(self.name))?;
+        Ok(())
+    }
+
+    /// Removes one entry.
+    pub fn delete(&self, key: &[u8]) -> Result<(), Error> {
+        // SAFETY: the slice is valid for its length, which libbpf checks against the
+        // map's key size.
+        let ret = unsafe { sys::bpf_map__delete_elem(self.ptr.as_ptr(), key.as_ptr().cast(), key.len() as _, 0) };
+        check(ret, "delete from map", name_str(self.name))?;
+        Ok(())
+    }
+
+    /// Sums a per-CPU `u64` value over every possible CPU.
+    pub fn sum_percpu_u64(&self, key: u32) -> Result<u64, Error> {
+        // SAFETY: plain query of a libbpf global.
+        let cpus = check(unsafe { sys::libbpf_num_possible_cpus() }, "count cpus", "")? as usize;
+        let mut values = vec![0u64; cpus];
+        let k = key.to_ne_bytes();
+        // SAFETY: the buffers are valid for the sizes passed; libbpf checks them
+        // against key size and value size × possible CPUs.
+        let ret = unsafe {
+            sys::bpf_map__lookup_elem(
+                self.ptr.as_ptr(),
+                k.as_ptr().cast(),
+                k.len() as _,
+                values.as_mut_ptr().cast(),
+                (values.len() * 8) as _,
+                0,
+            )
+        };
+        check(ret, "read map", name_str(self.name))?;
+        Ok(values.iter().sum())
+    }
+
+    fn fd(&self) -> c_int {
+        // SAFETY: ptr is a map of a live object.
+        unsafe { sys::bpf_map__fd(self.ptr.as_ptr()) }
+    }
+}
+
+type SampleFn<'a> = dyn FnMut(&[u8]) + 'a;
+
+/// A ring-buffer consumer calling `callback` once per record.
+pub struct RingBuffer<'a> {
+    ptr: NonNull<sys::ring_buffer>,
+    // Boxed twice so libbpf holds a thin pointer that stays put.
+    _callback: Box<Box<SampleFn<'a>>>,
+}
+
+unsafe extern "C" fn sample_trampoline(ctx: *mut c_void, data: *mut c_void, size: sys::size_t) -> c_int {
+    // SAFETY: ctx is the Box<Box<SampleFn>> owned by the RingBuffer that registered
+    // this trampoline; libbpf calls it only inside ring_buffer__poll, from that
+    // RingBuffer's own (exclusive) poll. data/size describe one committed record.
+    let callback = unsafe { &mut *(ctx as *mut Box<SampleFn<'_>>) };
+    let record = unsafe { core::slice::from_raw_parts(data as *const u8, size as usize) };
+    callback(record);
+    0
+}
+
+impl<'a> RingBuffer<'a> {
+    /// Starts consuming the ring buffer map `map`.
+    pub fn new(map: &Map<'a>, callback: impl FnMut(&[u8]) + 'a) -> Result<RingBuffer<'a>, Error> {
+        let mut callback: Box<Box<SampleFn<'a>>> = Box::new(Box::new(callback));
+        let ctx: *mut Box<SampleFn<'a>> = &mut *callback;
+        // SAFETY: the map fd is live for 'a; ctx stays valid as long as self.
+        let raw = unsafe { sys::ring_buffer__new(map.fd(), Some(sample_trampoline), ctx.cast(), core::ptr::null()) };
+        let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "ring buffer", what: name_str(map.name), errno: last_errno() })?;
+        Ok(RingBuffer { ptr, _callback: callback })
+    }
+
+    /// Waits up to `timeout_ms` for records and hands each to the callback.
+    /// Returns how many were consumed; EINTR means a signal arrived.
+    pub fn poll(&mut self, timeout_ms: i32) -> Result<usize, Errno> {
+        // SAFETY: self.ptr is live and polled only through &mut self.
+        let ret = unsafe { sys::ring_buffer__poll(self.ptr.as_ptr(), timeout_ms) };
+        if ret < 0 {
+            Err(Errno::from_raw_os_error(-ret))
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
+impl Drop for RingBuffer<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own the ring buffer; the callback box outlives this call.
+        unsafe { sys::ring_buffer__free(self.ptr.as_ptr()) }
+    }
+}
+
+extern "C" {
+    // From the C library libbpf already links (musl).
+    fn vsnprintf(buf: *mut c_char, size: usize, fmt: *const c_char, ap: *mut sys::__va_list_tag) -> c_int;
+    fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+}
+
+unsafe extern "C" fn libbpf_print(level: sys::libbpf_print_level, fmt: *const c_char, ap: *mut sys::__va_list_tag) -> c_int {
+    // libbpf's warnings are mostly the details behind an error we report ourselves
+    // (a refused load, a missing tracepoint): show them with -v, keep stderr clean.
+    let target = match level {
+        sys::LIBBPF_WARN | sys::LIBBPF_INFO => log::Level::Debug,
+        _ => log::Level::Trace,
+    };
+    if !log::log_enabled!(target) {
+        return 0;
+    }
+    let mut buf = [0 as c_char; 512];
+    // SAFETY: buf is 512 bytes and vsnprintf NUL-terminates within it.
+    let n = unsafe { vsnprintf(buf.as_mut_ptr(), buf.len(), fmt, ap) };
+    // SAFETY: buf is NUL-terminated (zeroed, and vsnprintf terminates).
+    let line = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    log::log!(target, "libbpf: {}", line.to_string_lossy().trim_end());
+    n
+}
+
+/// Routes libbpf's own messages into `log` (debug level).
+pub fn route_libbpf_log() {
+    // SAFETY: installs a callback with the signature libbpf expects.
+    unsafe { sys::libbpf_set_print(Some(libbpf_print)) };
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: c_int) {
+    STOP.store(true, Ordering::SeqCst); // async-signal-safe: one atomic store
+}
+
+/// Makes SIGTERM and SIGINT request a clean stop instead of killing the process,
+/// so links are detached by their destructors. A blocked `poll` returns EINTR.
+pub fn catch_stop_signals() -> &'static AtomicBool {
+    const SIGINT: c_int = 2;
+    const SIGTERM: c_int = 15;
+    for sig in [SIGINT, SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { signal(sig, on_stop_signal) };
+    }
+    &STOP
+}

@@ -1,0 +1,1116 @@
+//! The config file: flat `key = value` lines → a bounded [`Policy`].
+//!
+//! Syntax:
+//! - one `key = value` per line; blanks (spaces, tabs, a CR) around key and value are
+//!   ignored, and so are blank lines;
+//! - `#` starts a comment only as the first non-blank character of a line. A `#`
+//!   anywhere else is part of the value (`deny_open = /srv/a#b` denies `/srv/a#b`), so
+//!   there are no trailing comments;
+//! - rule keys (`deny_open`, `deny_exec`, `deny_connect`) repeat; every other key may
+//!   appear once;
+//! - unknown keys, a line without `=` and an empty value are errors: a typo must not
+//!   silently weaken a policy. Values are case-sensitive, except signal names;
+//! - a rule identical to an earlier one (same key and path, or same network and port
+//!   after normalisation) is an error naming the earlier line: it is most often a
+//!   copied line that was meant to be edited, and it keeps one rule id per map entry.
+//!
+//! Every error carries the line it is about (line 0: the whole file).
+
+use core::fmt;
+use std::io::Read;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use crate::abi;
+
+/// Largest config file accepted, in bytes.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Longest path of a deny_open / deny_exec rule, in bytes.
+pub const MAX_PATH_LEN: usize = 255;
+/// Longest syslog_ident.
+pub const MAX_IDENT_LEN: usize = 32;
+/// Most deny_open rules.
+pub const MAX_OPEN_RULES: usize = 128;
+/// Most deny_exec rules.
+pub const MAX_EXEC_RULES: usize = 128;
+/// Most deny_connect rules, both families together (each family must also fit its trie).
+pub const MAX_CONNECT_RULES: usize = 256;
+/// Smallest ring buffer (one page on most systems).
+pub const MIN_RINGBUF_SIZE: u32 = 4 << 10;
+/// Largest ring buffer.
+pub const MAX_RINGBUF_SIZE: u32 = 16 << 20;
+/// Ring buffer size when the config names none.
+pub const DEFAULT_RINGBUF_SIZE: u32 = 256 << 10;
+/// syslog_ident when the config names none.
+pub const DEFAULT_IDENT: &str = "enforce";
+/// Signal of the signal tier when the config names none (SIGKILL).
+pub const DEFAULT_SIGNAL: u8 = 9;
+
+// Every open and exec rule may name a different inode: the inode map must hold them all.
+const _: () = assert!(MAX_OPEN_RULES + MAX_EXEC_RULES <= abi::MAX_INODE_RULES);
+
+/// What the agent does on a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Deny.
+    Enforce,
+    /// Allow and log what would have been denied.
+    Audit,
+}
+
+/// What `mode = enforce` does when BPF-LSM cannot enforce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Use the signal tier.
+    Signal,
+    /// Log only.
+    Audit,
+    /// Do not start.
+    Refuse,
+}
+
+/// A syslog facility (RFC 3164 section 4.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Facility {
+    /// kern (0).
+    Kern,
+    /// user (1).
+    User,
+    /// mail (2).
+    Mail,
+    /// daemon (3).
+    Daemon,
+    /// auth (4).
+    Auth,
+    /// syslog (5).
+    Syslog,
+    /// lpr (6).
+    Lpr,
+    /// news (7).
+    News,
+    /// uucp (8).
+    Uucp,
+    /// cron (9).
+    Cron,
+    /// authpriv (10).
+    Authpriv,
+    /// ftp (11).
+    Ftp,
+    /// local0 (16).
+    Local0,
+    /// local1 (17).
+    Local1,
+    /// local2 (18).
+    Local2,
+    /// local3 (19).
+    Local3,
+    /// local4 (20).
+    Local4,
+    /// local5 (21).
+    Local5,
+    /// local6 (22).
+    Local6,
+    /// local7 (23).
+    Local7,
+}
+
+impl Facility {
+    /// Every facility, for parsing by name.
+    const ALL: [Facility; 20] = [
+        Self::Kern,
+        Self::User,
+        Self::Mail,
+        Self::Daemon,
+        Self::Auth,
+        Self::Syslog,
+        Self::Lpr,
+        Self::News,
+        Self::Uucp,
+        Self::Cron,
+        Self::Authpriv,
+        Self::Ftp,
+        Self::Local0,
+        Self::Local1,
+        Self::Local2,
+        Self::Local3,
+        Self::Local4,
+        Self::Local5,
+        Self::Local6,
+        Self::Local7,
+    ];
+
+    /// The RFC 3164 facility number.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Kern => 0,
+            Self::User => 1,
+            Self::Mail => 2,
+            Self::Daemon => 3,
+            Self::Auth => 4,
+            Self::Syslog => 5,
+            Self::Lpr => 6,
+            Self::News => 7,
+            Self::Uucp => 8,
+            Self::Cron => 9,
+            Self::Authpriv => 10,
+            Self::Ftp => 11,
+            Self::Local0 => 16,
+            Self::Local1 => 17,
+            Self::Local2 => 18,
+            Self::Local3 => 19,
+            Self::Local4 => 20,
+            Self::Local5 => 21,
+            Self::Local6 => 22,
+            Self::Local7 => 23,
+        }
+    }
+
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kern => "kern",
+            Self::User => "user",
+            Self::Mail => "mail",
+            Self::Daemon => "daemon",
+            Self::Auth => "auth",
+            Self::Syslog => "syslog",
+            Self::Lpr => "lpr",
+            Self::News => "news",
+            Self::Uucp => "uucp",
+            Self::Cron => "cron",
+            Self::Authpriv => "authpriv",
+            Self::Ftp => "ftp",
+            Self::Local0 => "local0",
+            Self::Local1 => "local1",
+            Self::Local2 => "local2",
+            Self::Local3 => "local3",
+            Self::Local4 => "local4",
+            Self::Local5 => "local5",
+            Self::Local6 => "local6",
+            Self::Local7 => "local7",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+// SIGUSR1/SIGUSR2 are the only signals of the list whose numbers differ between Linux
+// architectures; the others are the same everywhere.
+#[cfg(any(target_arch = "mips", target_arch = "mips64", target_arch = "mips32r6", target_arch = "mips64r6"))]
+const SIGUSR: (u8, u8) = (16, 17);
+#[cfg(target_arch = "sparc64")]
+const SIGUSR: (u8, u8) = (30, 31);
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "mips32r6",
+    target_arch = "mips64r6",
+    target_arch = "sparc64"
+)))]
+const SIGUSR: (u8, u8) = (10, 12);
+
+/// The signals the signal tier may send: name without SIG, Linux number.
+const SIGNALS: [(&str, u8); 8] = [
+    ("KILL", 9),
+    ("TERM", 15),
+    ("INT", 2),
+    ("HUP", 1),
+    ("QUIT", 3),
+    ("USR1", SIGUSR.0),
+    ("USR2", SIGUSR.1),
+    ("ABRT", 6),
+];
+
+/// The name (without SIG) of a signal the config can name, e.g. 9 → "KILL".
+pub fn signal_name(num: u8) -> Option<&'static str> {
+    SIGNALS.iter().find(|s| s.1 == num).map(|s| s.0)
+}
+
+fn signal_from_name(name: &str) -> Option<u8> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    SIGNALS.iter().find(|s| s.0 == bare).map(|s| s.1)
+}
+
+/// A deny_open or deny_exec rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRule {
+    /// Config line: the rule id reported in events.
+    pub line: u32,
+    /// Absolute path, resolved to an inode at start.
+    pub path: heapless::String<MAX_PATH_LEN>,
+}
+
+/// A network prefix, host bits clear. IPv4-mapped IPv6 prefixes are stored as V4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// IPv4 prefix, `prefix` ≤ 32.
+    V4 {
+        /// Address bytes in network order.
+        addr: [u8; 4],
+        /// CIDR prefix length.
+        prefix: u8,
+    },
+    /// IPv6 prefix, `prefix` ≤ 128.
+    V6 {
+        /// Address bytes in network order.
+        addr: [u8; 16],
+        /// CIDR prefix length.
+        prefix: u8,
+    },
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Net::V4 { addr, prefix } => write!(f, "{}/{prefix}", Ipv4Addr::from(addr)),
+            Net::V6 { addr, prefix } => write!(f, "{}/{prefix}", Ipv6Addr::from(addr)),
+        }
+    }
+}
+
+/// A deny_connect rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetRule {
+    /// Config line: the rule id reported in events.
+    pub line: u32,
+    /// Destination prefix.
+    pub net: Net,
+    /// Destination port; None = every port.
+    pub port: Option<u16>,
+}
+
+/// Prints the rule in config syntax: `10.0.0.0/8:443`, `[fd00::/8]:443`, `fd00::/8`.
+impl fmt::Display for NetRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.net, self.port) {
+            (net, None) => write!(f, "{net}"),
+            (net @ Net::V4 { .. }, Some(port)) => write!(f, "{net}:{port}"),
+            (net @ Net::V6 { .. }, Some(port)) => write!(f, "[{net}]:{port}"),
+        }
+    }
+}
+
+/// Everything the config says, bounded by the map capacities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// `mode`.
+    pub mode: Mode,
+    /// `fallback`.
+    pub fallback: Fallback,
+    /// `signal`, as its Linux number.
+    pub signal: u8,
+    /// `deny_open` rules, in config order.
+    pub open: heapless::Vec<PathRule, MAX_OPEN_RULES>,
+    /// `deny_exec` rules, in config order.
+    pub exec: heapless::Vec<PathRule, MAX_EXEC_RULES>,
+    /// `deny_connect` rules, in config order.
+    pub connect: heapless::Vec<NetRule, MAX_CONNECT_RULES>,
+    /// `syslog_ident`.
+    pub syslog_ident: heapless::String<MAX_IDENT_LEN>,
+    /// `syslog_facility`.
+    pub syslog_facility: Facility,
+    /// `ringbuf_size` in bytes: a power of two in MIN_RINGBUF_SIZE..=MAX_RINGBUF_SIZE.
+    pub ringbuf_size: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let mut syslog_ident = heapless::String::new();
+        let _ = syslog_ident.push_str(DEFAULT_IDENT); // 7 bytes: always fits
+        Policy {
+            mode: Mode::Enforce,
+            fallback: Fallback::Signal,
+            signal: DEFAULT_SIGNAL,
+            open: heapless::Vec::new(),
+            exec: heapless::Vec::new(),
+            connect: heapless::Vec::new(),
+            syslog_ident,
+            syslog_facility: Facility::Daemon,
+            ringbuf_size: DEFAULT_RINGBUF_SIZE,
+        }
+    }
+}
+
+/// A config error. Display prints only the reason; the caller adds `FILE:LINE: `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// 1-based line the error is about; 0 = the whole file.
+    pub line: u32,
+    /// What is wrong, for a human.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and parses the config file at `path` (at most MAX_CONFIG_BYTES).
+pub fn load(path: &Path) -> Result<Policy, ConfigError> {
+    let whole = |reason: String| ConfigError { line: 0, reason };
+    let file = std::fs::File::open(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    // One byte more than allowed tells "exactly the limit" from "too large".
+    file.take(MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let newlines = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        ConfigError { line: line_number(newlines), reason: "not valid UTF-8".into() }
+    })?;
+    parse(text)
+}
+
+/// Parses config text (see the module doc for the syntax).
+pub fn parse(text: &str) -> Result<Policy, ConfigError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError { line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
+    }
+    let mut policy = Policy::default();
+    let mut seen = [0u32; Key::COUNT];
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = line_number(i);
+        parse_line(&mut policy, &mut seen, line, raw).map_err(|reason| ConfigError { line, reason })?;
+    }
+    Ok(policy)
+}
+
+/// The 1-based number of the line after `index` earlier lines.
+fn line_number(index: usize) -> u32 {
+    u32::try_from(index).map_or(u32::MAX, |i| i.saturating_add(1))
+}
+
+/// The config keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Mode,
+    Fallback,
+    Signal,
+    SyslogIdent,
+    SyslogFacility,
+    RingbufSize,
+    DenyOpen,
+    DenyExec,
+    DenyConnect,
+}
+
+impl Key {
+    const COUNT: usize = 9;
+
+    fn from_name(name: &str) -> Option<Key> {
+        Some(match name {
+            "mode" => Key::Mode,
+            "fallback" => Key::Fallback,
+            "signal" => Key::Signal,
+            "syslog_ident" => Key::SyslogIdent,
+            "syslog_facility" => Key::SyslogFacility,
+            "ringbuf_size" => Key::RingbufSize,
+            "deny_open" => Key::DenyOpen,
+            "deny_exec" => Key::DenyExec,
+            "deny_connect" => Key::DenyConnect,
+            _ => return None,
+        })
+    }
+
+    fn repeats(self) -> bool {
+        matches!(self, Key::DenyOpen | Key::DenyExec | Key::DenyConnect)
+    }
+}
+
+/// `s` quoted for an error message, cut at 64 characters so one bad line cannot
+/// flood the log, with control characters escaped.
+fn quoted(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((cut, _)) => format!("{:?}...", &s[..cut]),
+        None => format!("{s:?}"),
+    }
+}
+
+fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str) -> Result<(), String> {
+    let text = raw.trim_ascii();
+    if text.is_empty() || text.starts_with('#') {
+        return Ok(());
+    }
+    let Some((name, value)) = text.split_once('=') else {
+        return Err(format!("expected key = value, got {}", quoted(text)));
+    };
+    let (name, value) = (name.trim_ascii(), value.trim_ascii());
+    if name.is_empty() {
+        return Err("missing key before '='".into());
+    }
+    let key = Key::from_name(name).ok_or_else(|| format!("unknown key {}", quoted(name)))?;
+    if value.is_empty() {
+        return Err(format!("empty value for {name}"));
+    }
+    if !key.repeats() {
+        let first = &mut seen[key as usize];
+        if *first != 0 {
+            return Err(format!("duplicate key {name} (first set on line {first})"));
+        }
+        *first = line;
+    }
+    match key {
+        Key::Mode => {
+            p.mode = match value {
+                "enforce" => Mode::Enforce,
+                "audit" => Mode::Audit,
+                _ => return Err(format!("mode must be enforce or audit, got {}", quoted(value))),
+            }
+        }
+        Key::Fallback => {
+            p.fallback = match value {
+                "signal" => Fallback::Signal,
+                "audit" => Fallback::Audit,
+                "refuse" => Fallback::Refuse,
+                _ => return Err(format!("fallback must be signal, audit or refuse, got {}", quoted(value))),
+            }
+        }
+        Key::Signal => {
+            p.signal = signal_from_name(value).ok_or_else(|| {
+                format!("signal must be one of KILL TERM INT HUP QUIT USR1 USR2 ABRT, got {}", quoted(value))
+            })?
+        }
+        Key::SyslogIdent => p.syslog_ident = parse_ident(value)?,
+        Key::SyslogFacility => {
+            p.syslog_facility = Facility::from_name(value).ok_or_else(|| {
+                format!(
+                    "syslog_facility must be one of kern user mail daemon auth syslog lpr news uucp cron \
+                     authpriv ftp local0..local7, got {}",
+                    quoted(value)
+                )
+            })?
+        }
+        Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
+        Key::DenyOpen => push_path(&mut p.open, name, line, value)?,
+        Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
+        Key::DenyConnect => push_net(&mut p.connect, line, value)?,
+    }
+    Ok(())
+}
+
+fn parse_ident(value: &str) -> Result<heapless::String<MAX_IDENT_LEN>, String> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let mut ident = heapless::String::new();
+    if !value.chars().all(valid) || ident.push_str(value).is_err() {
+        return Err(format!("syslog_ident must be 1 to {MAX_IDENT_LEN} of A-Z a-z 0-9 _ . -, got {}", quoted(value)));
+    }
+    Ok(ident)
+}
+
+fn parse_ringbuf_size(value: &str) -> Result<u32, String> {
+    let bad =
+        || format!("ringbuf_size must be a power of two from 4K to 16M (bytes, or with K or M), got {}", quoted(value));
+    let (digits, unit) = if let Some(d) = value.strip_suffix('K') {
+        (d, 1u64 << 10)
+    } else if let Some(d) = value.strip_suffix('M') {
+        (d, 1u64 << 20)
+    } else {
+        (value, 1)
+    };
+    // At most 9 digits: no overflow below, and nothing in range needs more.
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let size = digits.parse::<u64>().map_err(|_| bad())? * unit;
+    match u32::try_from(size) {
+        Ok(size) if size.is_power_of_two() && (MIN_RINGBUF_SIZE..=MAX_RINGBUF_SIZE).contains(&size) => Ok(size),
+        _ => Err(bad()),
+    }
+}
+
+fn push_path<const N: usize>(
+    rules: &mut heapless::Vec<PathRule, N>,
+    key: &str,
+    line: u32,
+    value: &str,
+) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err(format!("{key} needs an absolute path, got {}", quoted(value)));
+    }
+    if value.contains('\0') {
+        return Err(format!("{key}: the path contains a NUL byte"));
+    }
+    let mut path = heapless::String::new();
+    if path.push_str(value).is_err() {
+        return Err(format!("{key}: the path is longer than {MAX_PATH_LEN} bytes"));
+    }
+    if let Some(first) = rules.iter().find(|r| r.path == path) {
+        return Err(format!("duplicate rule: same as line {}", first.line));
+    }
+    rules.push(PathRule { line, path }).map_err(|_| format!("too many {key} rules (max {N})"))
+}
+
+fn push_net(rules: &mut heapless::Vec<NetRule, MAX_CONNECT_RULES>, line: u32, value: &str) -> Result<(), String> {
+    let (net, port) = parse_net_rule(value)?;
+    let rule = NetRule { line, net, port };
+    if let Some(first) = rules.iter().find(|r| (r.net, r.port) == (net, port)) {
+        return Err(format!("duplicate rule: same as line {}", first.line));
+    }
+    let v4 = matches!(net, Net::V4 { .. });
+    let same_family = rules.iter().filter(|r| matches!(r.net, Net::V4 { .. }) == v4).count();
+    let (family_max, family) = if v4 { (abi::MAX_NET4_RULES, "IPv4") } else { (abi::MAX_NET6_RULES, "IPv6") };
+    if same_family >= family_max {
+        return Err(format!("too many {family} deny_connect rules (max {family_max})"));
+    }
+    rules.push(rule).map_err(|_| format!("too many deny_connect rules (max {MAX_CONNECT_RULES})"))
+}
+
+/// `CIDR[:port]`: `a.b.c.d[/n][:port]`, `addr6[/n]`, `[addr6[/n]]:port`.
+fn parse_net_rule(value: &str) -> Result<(Net, Option<u16>), String> {
+    if let Some(rest) = value.strip_prefix('[') {
+        let Some((inner, after)) = rest.split_once(']') else {
+            return Err(format!("missing ']' in {}", quoted(value)));
+        };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(port) => Some(parse_port(port)?),
+                None => return Err(format!("expected ':port' after ']', got {}", quoted(after))),
+            },
+        };
+        return Ok((parse_cidr(inner)?, port));
+    }
+    // An IPv6 address has at least two colons; an IPv4 one none, so one colon is a port.
+    match value.split_once(':') {
+        Some((cidr, port)) if !port.contains(':') => Ok((parse_cidr(cidr)?, Some(parse_port(port)?))),
+        _ => Ok((parse_cidr(value)?, None)),
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    if s.is_empty() {
+        return Err("missing port after ':'".into());
+    }
+    if s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad port {}", quoted(s)));
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err("port 0: leave the port out to match every port".into()),
+        Ok(p) => u16::try_from(p).map_err(|_| format!("port {p} is more than 65535")),
+        Err(_) => Err(format!("bad port {}", quoted(s))),
+    }
+}
+
+fn parse_prefix(s: Option<&str>, max: u8) -> Result<u8, String> {
+    let Some(s) = s else { return Ok(max) };
+    if s.contains(':') {
+        return Err("an IPv6 rule with a port needs brackets: [addr/n]:port".into());
+    }
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad prefix length {}", quoted(s)));
+    }
+    match s.parse::<u8>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("prefix length /{s} is more than {max}")),
+    }
+}
+
+/// `addr[/n]`; a bare address is a host (/32, /128). Host bits beyond the prefix are
+/// an error (a typo must not widen or narrow a rule), and an IPv4-mapped IPv6 prefix
+/// of /96 or longer becomes the IPv4 prefix, where the kernel looks mapped addresses up.
+fn parse_cidr(s: &str) -> Result<Net, String> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (s, None),
+    };
+    if addr.contains(':') {
+        let ip: Ipv6Addr = addr.parse().map_err(|_| format!("bad IPv6 address {}", quoted(addr)))?;
+        let prefix = parse_prefix(prefix, 128)?;
+        let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+        let bits = u128::from(ip);
+        if bits & !mask != 0 {
+            return Err(format!("host bits set; did you mean {}/{prefix}?", Ipv6Addr::from(bits & mask)));
+        }
+        match ip.to_ipv4_mapped() {
+            Some(v4) if prefix >= 96 => Ok(Net::V4 { addr: v4.octets(), prefix: prefix - 96 }),
+            _ => Ok(Net::V6 { addr: ip.octets(), prefix }),
+        }
+    } else {
+        let ip: Ipv4Addr = addr.parse().map_err(|_| format!("bad IPv4 address {}", quoted(addr)))?;
+        let prefix = parse_prefix(prefix, 32)?;
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        let bits = u32::from(ip);
+        if bits & !mask != 0 {
+            return Err(format!("host bits set; did you mean {}/{prefix}?", Ipv4Addr::from(bits & mask)));
+        }
+        Ok(Net::V4 { addr: ip.octets(), prefix })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of `text`, as (line, reason).
+    fn err(text: &str) -> (u32, String) {
+        let e = parse(text).expect_err(text);
+        (e.line, e.reason)
+    }
+
+    fn assert_err(text: &str, line: u32, needle: &str) {
+        let (l, reason) = err(text);
+        assert_eq!(l, line, "{text:?}: {reason}");
+        assert!(reason.contains(needle), "{text:?}: {reason:?} should contain {needle:?}");
+    }
+
+    fn connect(value: &str) -> NetRule {
+        let p = parse(&format!("deny_connect = {value}")).unwrap_or_else(|e| panic!("{value}: {e}"));
+        p.connect[0]
+    }
+
+    #[test]
+    fn empty_config_gives_defaults() {
+        for text in ["", "\n\n", "# only a comment\n   \n\t# indented comment\n", "\r\n"] {
+            let p = parse(text).unwrap();
+            assert_eq!(p, Policy::default());
+        }
+        let p = Policy::default();
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(p.fallback, Fallback::Signal);
+        assert_eq!(p.signal, 9);
+        assert_eq!(p.syslog_ident.as_str(), "enforce");
+        assert_eq!(p.syslog_facility, Facility::Daemon);
+        assert_eq!(p.ringbuf_size, 256 * 1024);
+        assert!(p.open.is_empty() && p.exec.is_empty() && p.connect.is_empty());
+    }
+
+    #[test]
+    fn full_valid_file() {
+        let text = "\
+# the whole thing
+mode = audit
+fallback = refuse
+signal = sigterm
+
+  deny_open = /etc/shadow
+deny_open=/srv/a#b
+\tdeny_exec = /usr/bin/nc\t
+deny_connect = 10.0.0.0/8
+deny_connect = 192.0.2.10/32:443
+deny_connect = 192.0.2.11
+deny_connect = 192.0.2.12:22
+deny_connect = 2001:db8::/32
+deny_connect = [2001:db8::/32]:443
+deny_connect = [2001:db8::1]:80
+deny_connect = ::1
+syslog_ident = my-enforce_1.0
+syslog_facility = local7
+ringbuf_size = 1M
+";
+        let p = parse(text).unwrap();
+        assert_eq!(p.mode, Mode::Audit);
+        assert_eq!(p.fallback, Fallback::Refuse);
+        assert_eq!(p.signal, 15);
+        assert_eq!(p.open.len(), 2);
+        assert_eq!((p.open[0].line, p.open[0].path.as_str()), (6, "/etc/shadow"));
+        assert_eq!((p.open[1].line, p.open[1].path.as_str()), (7, "/srv/a#b"), "a # inside a value is kept");
+        assert_eq!((p.exec[0].line, p.exec[0].path.as_str()), (8, "/usr/bin/nc"));
+        let shown: Vec<String> = p.connect.iter().map(|r| format!("{}@{r}", r.line)).collect();
+        assert_eq!(
+            shown,
+            [
+                "9@10.0.0.0/8",
+                "10@192.0.2.10/32:443",
+                "11@192.0.2.11/32",
+                "12@192.0.2.12/32:22",
+                "13@2001:db8::/32",
+                "14@[2001:db8::/32]:443",
+                "15@[2001:db8::1/128]:80",
+                "16@::1/128",
+            ]
+        );
+        assert_eq!(p.syslog_ident.as_str(), "my-enforce_1.0");
+        assert_eq!(p.syslog_facility, Facility::Local7);
+        assert_eq!(p.ringbuf_size, 1 << 20);
+    }
+
+    #[test]
+    fn the_shipped_config_parses() {
+        let text = "\
+# enforce: deny.
+mode = enforce
+fallback = signal
+signal = KILL
+# deny_connect = [2001:db8::/32]:443   # IPv6 with a port
+syslog_ident = enforce
+syslog_facility = auth
+ringbuf_size = 256K
+";
+        let p = parse(text).unwrap();
+        assert_eq!(p.syslog_facility, Facility::Auth);
+        assert_eq!(p.ringbuf_size, 256 << 10);
+    }
+
+    #[test]
+    fn line_errors_name_their_line() {
+        assert_err("mode = enforce\n# c\n\ndeny_opne = /etc/passwd\n", 4, "unknown key \"deny_opne\"");
+        assert_err("mode = maybe\n", 1, "mode must be enforce or audit");
+        assert_err("mode = Enforce\n", 1, "mode must be");
+        assert_err("\nmode\n", 2, "expected key = value");
+        assert_err("mode =\n", 1, "empty value for mode");
+        assert_err("deny_open =   \n", 1, "empty value");
+        assert_err(" = x\n", 1, "missing key");
+        assert_err("deny open = /x\n", 1, "unknown key");
+        assert_err("Mode = audit\n", 1, "unknown key");
+        assert_err("mode = audit # trailing comment\n", 1, "mode must be");
+        assert_err("fallback = kill\n", 1, "fallback must be");
+        assert_err("signal = STOP\n", 1, "signal must be");
+        assert_err("signal = 9\n", 1, "signal must be");
+        assert_err("syslog_ident = has space\n", 1, "syslog_ident");
+        assert_err("syslog_ident = émoji\n", 1, "syslog_ident");
+        assert_err(&format!("syslog_ident = {}\n", "a".repeat(33)), 1, "syslog_ident");
+        assert_err("syslog_facility = DAEMON\n", 1, "syslog_facility");
+        assert_err("syslog_facility = local8\n", 1, "syslog_facility");
+        assert_err("deny_open = relative/path\n", 1, "absolute");
+        assert_err("deny_exec = ~/bin/x\n", 1, "absolute");
+        assert_err("deny_open = /a\0b\n", 1, "NUL");
+        assert_err(&format!("deny_open = /{}\n", "a".repeat(255)), 1, "longer than 255");
+    }
+
+    #[test]
+    fn syslog_ident_bounds() {
+        let max = "a".repeat(32);
+        assert_eq!(parse(&format!("syslog_ident = {max}")).unwrap().syslog_ident.as_str(), max);
+        assert_eq!(parse("syslog_ident = x").unwrap().syslog_ident.as_str(), "x");
+    }
+
+    #[test]
+    fn longest_path_fits() {
+        let path = format!("/{}", "a".repeat(254));
+        assert_eq!(parse(&format!("deny_open = {path}")).unwrap().open[0].path.as_str(), path);
+    }
+
+    #[test]
+    fn signal_names() {
+        for (name, num) in [
+            ("KILL", 9),
+            ("kill", 9),
+            ("SIGKILL", 9),
+            ("sigTerm", 15),
+            ("INT", 2),
+            ("HUP", 1),
+            ("QUIT", 3),
+            ("ABRT", 6),
+        ] {
+            assert_eq!(parse(&format!("signal = {name}")).unwrap().signal, num, "{name}");
+        }
+        assert_eq!(parse("signal = USR1").unwrap().signal, SIGUSR.0);
+        assert_eq!(parse("signal = SIGUSR2").unwrap().signal, SIGUSR.1);
+        assert_eq!(signal_name(9), Some("KILL"));
+        assert_eq!(signal_name(15), Some("TERM"));
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(200), None);
+        assert_err("signal = SIG\n", 1, "signal must be");
+        assert_err("signal = SIGSIGKILL\n", 1, "signal must be");
+    }
+
+    #[test]
+    fn facilities() {
+        for f in Facility::ALL {
+            let p = parse(&format!("syslog_facility = {}", f.name())).unwrap();
+            assert_eq!(p.syslog_facility, f);
+        }
+        assert_eq!(Facility::Kern.code(), 0);
+        assert_eq!(Facility::Daemon.code(), 3);
+        assert_eq!(Facility::Authpriv.code(), 10);
+        assert_eq!(Facility::Ftp.code(), 11);
+        assert_eq!(Facility::Local0.code(), 16);
+        assert_eq!(Facility::Local7.code(), 23);
+    }
+
+    #[test]
+    fn duplicate_scalar_key_names_the_first_line() {
+        assert_err("mode = audit\n\nmode = audit\n", 3, "duplicate key mode (first set on line 1)");
+        assert_err("# x\nringbuf_size = 4K\nringbuf_size = 8K\n", 3, "first set on line 2");
+        assert_err("syslog_ident = a\nsyslog_ident = b\n", 2, "duplicate key syslog_ident");
+    }
+
+    #[test]
+    fn duplicate_rules_are_errors() {
+        assert_err("deny_open = /x\ndeny_open = /x\n", 2, "same as line 1");
+        assert_err("deny_exec = /x\n\ndeny_exec =  /x \n", 3, "same as line 1");
+        assert_err("deny_connect = 10.0.0.0/8\ndeny_connect = 10.0.0.0/8\n", 2, "same as line 1");
+        // The same network once mapped is the same rule.
+        assert_err("deny_connect = 1.2.3.4\ndeny_connect = ::ffff:1.2.3.4\n", 2, "same as line 1");
+        // The same file for open and exec, or another port, is another rule.
+        let p =
+            parse("deny_open = /x\ndeny_exec = /x\ndeny_connect = 10.0.0.0/8\ndeny_connect = 10.0.0.0/8:1\n").unwrap();
+        assert_eq!((p.open.len(), p.exec.len(), p.connect.len()), (1, 1, 2));
+    }
+
+    #[test]
+    fn ringbuf_sizes() {
+        for (value, size) in
+            [("4096", 4096), ("4K", 4096), ("8K", 8192), ("256K", 256 << 10), ("16M", 16 << 20), ("16777216", 16 << 20)]
+        {
+            assert_eq!(parse(&format!("ringbuf_size = {value}")).unwrap().ringbuf_size, size, "{value}");
+        }
+        for value in [
+            "2K",
+            "32M",
+            "5000",
+            "3K",
+            "0",
+            "K",
+            "4k",
+            "4 K",
+            "-4K",
+            "+4K",
+            "4KB",
+            "1G",
+            "99999999999999999999M",
+            "0x1000",
+        ] {
+            assert_err(&format!("ringbuf_size = {value}"), 1, "ringbuf_size must be");
+        }
+    }
+
+    #[test]
+    fn capacity_overflow_fails_on_the_overflowing_line() {
+        let mut text = String::from("# header\n");
+        for i in 0..MAX_OPEN_RULES {
+            text.push_str(&format!("deny_open = /f{i}\n"));
+        }
+        assert_eq!(parse(&text).unwrap().open.len(), MAX_OPEN_RULES);
+        text.push_str("deny_open = /one-too-many\n");
+        assert_err(&text, MAX_OPEN_RULES as u32 + 2, "too many deny_open rules (max 128)");
+
+        let mut text = String::new();
+        for i in 0..=MAX_EXEC_RULES {
+            text.push_str(&format!("deny_exec = /f{i}\n"));
+        }
+        assert_err(&text, MAX_EXEC_RULES as u32 + 1, "too many deny_exec rules (max 128)");
+
+        let mut text = String::new();
+        for i in 0..MAX_CONNECT_RULES / 2 {
+            text.push_str(&format!("deny_connect = 10.0.{i}.0/24\ndeny_connect = fd00:{i:x}::/32\n"));
+        }
+        assert_eq!(parse(&text).unwrap().connect.len(), MAX_CONNECT_RULES);
+        text.push_str("deny_connect = 192.0.2.1\n");
+        assert_err(&text, MAX_CONNECT_RULES as u32 + 1, "too many");
+    }
+
+    #[test]
+    fn too_large_is_a_whole_file_error() {
+        let text = "#".repeat(MAX_CONFIG_BYTES + 1);
+        assert_err(&text, 0, "too large");
+        let text = "#".repeat(MAX_CONFIG_BYTES);
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn connect_forms() {
+        assert_eq!(
+            connect("10.0.0.0/8"),
+            NetRule { line: 1, net: Net::V4 { addr: [10, 0, 0, 0], prefix: 8 }, port: None }
+        );
+        assert_eq!(connect("10.0.0.0/8:443").port, Some(443));
+        assert_eq!(connect("1.2.3.4").net, Net::V4 { addr: [1, 2, 3, 4], prefix: 32 });
+        assert_eq!(connect("1.2.3.4:65535").port, Some(65535));
+        assert_eq!(connect("0.0.0.0/0").net, Net::V4 { addr: [0; 4], prefix: 0 });
+        assert_eq!(connect("::/0").net, Net::V6 { addr: [0; 16], prefix: 0 });
+        let mut fd = [0u8; 16];
+        fd[0] = 0xfd;
+        assert_eq!(connect("fd00::/8").net, Net::V6 { addr: fd, prefix: 8 });
+        assert_eq!(
+            connect("[fd00::/8]:443"),
+            NetRule { line: 1, net: Net::V6 { addr: fd, prefix: 8 }, port: Some(443) }
+        );
+        assert_eq!(connect("[fd00::]:1").net, Net::V6 { addr: fd, prefix: 128 });
+        assert_eq!(connect("[fd00::/8]").port, None);
+        assert_eq!(connect("[10.0.0.0/8]:80").net, Net::V4 { addr: [10, 0, 0, 0], prefix: 8 });
+    }
+
+    #[test]
+    fn connect_display() {
+        for s in ["10.0.0.0/8", "10.0.0.0/8:443", "fd00::/8", "[fd00::/8]:443", "0.0.0.0/0", "[::1/128]:22"] {
+            assert_eq!(connect(s).to_string(), s);
+        }
+        assert_eq!(connect("1.2.3.4").to_string(), "1.2.3.4/32");
+        assert_eq!(connect("[::1]:22").to_string(), "[::1/128]:22");
+    }
+
+    #[test]
+    fn mapped_ipv6_becomes_ipv4() {
+        assert_eq!(connect("::ffff:10.0.0.0/104").net, Net::V4 { addr: [10, 0, 0, 0], prefix: 8 });
+        assert_eq!(connect("::ffff:1.2.3.4").net, Net::V4 { addr: [1, 2, 3, 4], prefix: 32 });
+        assert_eq!(connect("[::ffff:1.2.3.4]:443").to_string(), "1.2.3.4/32:443");
+        assert_eq!(connect("::ffff:0.0.0.0/96").net, Net::V4 { addr: [0; 4], prefix: 0 });
+        // Shorter than /96 the mapped marker itself would be host bits.
+        assert_err("deny_connect = ::ffff:0:0/80\n", 1, "host bits set; did you mean ::/80?");
+        // Not mapped (IPv4-compatible, deprecated) stays IPv6.
+        assert!(matches!(connect("::1.2.3.4").net, Net::V6 { prefix: 128, .. }));
+    }
+
+    #[test]
+    fn host_bits_are_errors() {
+        assert_err("deny_connect = 10.0.0.1/8\n", 1, "host bits set; did you mean 10.0.0.0/8?");
+        assert_err("deny_connect = 10.1.0.0/8:80\n", 1, "did you mean 10.0.0.0/8?");
+        assert_err("deny_connect = 1.2.3.4/0\n", 1, "did you mean 0.0.0.0/0?");
+        assert_err("deny_connect = fd00::1/8\n", 1, "did you mean fd00::/8?");
+        assert_err("deny_connect = [2001:db8::1/32]:443\n", 1, "did you mean 2001:db8::/32?");
+        assert_err("deny_connect = ::ffff:10.0.0.1/104\n", 1, "host bits set");
+    }
+
+    #[test]
+    fn bad_connect_values() {
+        for (value, needle) in [
+            ("10.0.0.0/33", "more than 32"),
+            ("::/129", "more than 128"),
+            ("10.0.0.0/", "bad prefix length"),
+            ("10.0.0.0/+8", "bad prefix length"),
+            ("10.0.0.0/-1", "bad prefix length"),
+            ("10.0.0.0/0008", "bad prefix length"),
+            ("10.0.0.0/8:0", "port 0"),
+            ("1.2.3.4:0", "port 0"),
+            ("[fd00::/8]:0", "port 0"),
+            ("10.0.0.0/8:65536", "more than 65535"),
+            ("10.0.0.0/8:99999", "more than 65535"),
+            ("10.0.0.0/8:", "missing port"),
+            ("10.0.0.0/8:http", "bad port"),
+            ("10.0.0.0/8:+80", "bad port"),
+            ("10.0.0.0/8:123456", "bad port"),
+            ("10.0.0/8", "bad IPv4 address"),
+            ("010.0.0.0/8", "bad IPv4 address"),
+            ("256.0.0.0/8", "bad IPv4 address"),
+            ("localhost", "bad IPv4 address"),
+            ("fd00::/8:443", "needs brackets"),
+            ("fe80::1%eth0", "bad IPv6 address"),
+            ("fd00:::/8", "bad IPv6 address"),
+            ("[fd00::/8", "missing ']'"),
+            ("[fd00::/8]443", "expected ':port'"),
+            ("[fd00::/8]:", "missing port"),
+            ("[]:80", "bad IPv4 address"),
+            ("/8", "bad IPv4 address"),
+        ] {
+            assert_err(&format!("deny_connect = {value}\n"), 1, needle);
+        }
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let odd = [
+            "=",
+            "==",
+            "= =",
+            "#=",
+            "mode==enforce",
+            "deny_connect = [",
+            "deny_connect = ]",
+            "deny_connect = [:]",
+            "deny_connect = :",
+            "deny_connect = ::::",
+            "deny_connect = /",
+            "deny_connect = 1.2.3.4/8/8",
+            "deny_connect = [[::]]:1",
+            "deny_connect = ::ffff:1.2.3.4/95",
+            "ringbuf_size = M",
+            "ringbuf_size = 999999999M",
+            "signal = \u{0}",
+            "syslog_ident = \u{7f}",
+            "\u{feff}mode = audit",
+            "mode = audit\r",
+            "deny_open = /\u{1b}[31m",
+            "deny_connect = 1.2.3.4:1:2",
+            "deny_connect = 💥",
+            "deny_open = /💥",
+        ];
+        for text in odd {
+            let _ = parse(text);
+        }
+        // CR line ends are blanks.
+        assert_eq!(parse("mode = audit\r\n").unwrap().mode, Mode::Audit);
+        // Long garbage is cut in the message.
+        let (_, reason) = err(&format!("{} = 1", "k".repeat(1000)));
+        assert!(reason.len() < 100, "{reason}");
+    }
+
+    #[test]
+    fn random_token_soup_never_panics() {
+        let tokens = [
+            "deny_connect",
+            "deny_open",
+            "mode",
+            "ringbuf_size",
+            "signal",
+            "=",
+            " ",
+            "\t",
+            "\n",
+            "#",
+            "[",
+            "]",
+            ":",
+            "::",
+            "/",
+            ".",
+            "0",
+            "1",
+            "8",
+            "32",
+            "128",
+            "255",
+            "65535",
+            "ffff",
+            "fd00",
+            "10.0.0.0",
+            "K",
+            "M",
+            "SIG",
+            "é",
+            "\0",
+            "\r",
+            "💥",
+            "-",
+            "+",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(tokens[(state % tokens.len() as u64) as usize]);
+            }
+            if let Err(e) = parse(&text) {
+                assert!(e.line >= 1 && e.line as usize <= text.split('\n').count(), "{text:?}: {e:?}");
+            }
+            state = state.wrapping_add(1);
+        }
+    }
+
+    #[test]
+    fn load_reads_files() {
+        let dir = std::env::temp_dir().join(format!("enforce-config-test.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("enforce.conf");
+
+        std::fs::write(&path, "mode = audit\ndeny_connect = 10.0.0.0/8\n").unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit);
+
+        std::fs::write(&path, b"# ok\nmode = audit\n\nsyslog_ident = \xff\n").unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.line, e.reason.as_str()), (4, "not valid UTF-8"));
+
+        std::fs::write(&path, "#".repeat(MAX_CONFIG_BYTES + 1)).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.reason.contains("too large"), "{e}");
+
+        let e = load(&dir.join("missing.conf")).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.to_string().starts_with("cannot read: "), "{e}");
+        assert!(e.to_string().contains("No such file"), "{e}");
+
+        let e = load(&dir).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.to_string().starts_with("cannot read: "), "{e}");
+
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,449 @@
+//! Ring-buffer record (`struct enforce_event`) → typed [`Event`] → one text line.
+//!
+//! The line goes to syslog as is, so its format is stable and grep-friendly: one word
+//! for the action, then `key=value` fields separated by single spaces, no value ever
+//! containing a space:
+//!
+//! ```text
+//! ACTION class=CLASS tier=TIER [signal=SIG] pid=N uid=N comm=NAME OBJECT rule=N
+//! ```
+//!
+//! - ACTION: `denied` or `audited`; CLASS: `open`, `exec`, `connect`; TIER: `lsm`, `signal`;
+//! - `signal=` only when a signal was sent: its name without SIG (`KILL`), or its number;
+//! - `comm=`: the task name, every byte outside printable ASCII (space included) shown as `?`;
+//! - OBJECT: `dev=MAJOR:MINOR ino=N` for open and exec, `addr=IP port=N` for connect
+//!   (IPv6 in the standard form without brackets; IPv4-mapped destinations as IPv4);
+//! - `rule=`: the config line of the matching rule.
+//!
+//! ```text
+//! denied class=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 rule=12
+//! denied class=exec tier=signal signal=KILL pid=9 uid=0 comm=sh dev=0:44 ino=77 rule=3
+//! audited class=connect tier=lsm pid=7 uid=1000 comm=curl addr=10.1.2.3 port=443 rule=14
+//! ```
+
+use core::fmt;
+use core::mem::offset_of;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::abi::{self, COMM_LEN};
+use crate::config;
+
+/// What the event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A file open.
+    Open,
+    /// A program exec.
+    Exec,
+    /// A connect.
+    Connect,
+}
+
+impl Class {
+    /// The name in the event line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Open => "open",
+            Class::Exec => "exec",
+            Class::Connect => "connect",
+        }
+    }
+}
+
+/// What was done about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The operation failed with EPERM, or the offender was signalled.
+    Denied,
+    /// Allowed and logged (audit mode).
+    Audited,
+}
+
+impl Action {
+    /// The name in the event line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Denied => "denied",
+            Action::Audited => "audited",
+        }
+    }
+}
+
+/// Which kind of program acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// A BPF-LSM program.
+    Lsm,
+    /// A tracepoint program of the signal tier.
+    Signal,
+}
+
+impl Tier {
+    /// The name in the event line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Lsm => "lsm",
+            Tier::Signal => "signal",
+        }
+    }
+}
+
+/// The file or destination the event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// Open and exec: the inode.
+    File {
+        /// The kernel's `s_dev` encoding, `(major << 20) | minor`.
+        dev: u64,
+        /// Inode number.
+        ino: u64,
+    },
+    /// Connect: the destination.
+    Net {
+        /// Destination address (IPv4-mapped IPv6 as IPv4).
+        addr: IpAddr,
+        /// Destination port.
+        port: u16,
+    },
+}
+
+/// One decoded ring-buffer record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// What it is about.
+    pub class: Class,
+    /// What was done.
+    pub action: Action,
+    /// Which tier acted.
+    pub tier: Tier,
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Real uid.
+    pub uid: u32,
+    /// Config line of the matching rule, or `abi::RULE_CANARY`.
+    pub rule: u32,
+    /// Signal sent by the signal tier, 0 for none.
+    pub signal: u8,
+    /// Task name, printable ASCII only (see the module doc).
+    pub comm: heapless::String<COMM_LEN>,
+    /// The file or destination.
+    pub object: Object,
+}
+
+/// Why a record was not decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Shorter than `struct enforce_event` (the length is given).
+    Short(usize),
+    /// Unknown `class`.
+    Class(u8),
+    /// Unknown `action`.
+    Action(u8),
+    /// Unknown `tier`.
+    Tier(u8),
+    /// A connect whose `family` is neither AF_INET nor AF_INET6.
+    Family(u16),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Short(len) => write!(f, "record of {len} bytes, expected at least {}", abi::Event::SIZE),
+            DecodeError::Class(v) => write!(f, "unknown class {v}"),
+            DecodeError::Action(v) => write!(f, "unknown action {v}"),
+            DecodeError::Tier(v) => write!(f, "unknown tier {v}"),
+            DecodeError::Family(v) => write!(f, "unknown address family {v}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+type Raw = abi::Event;
+
+/// The `N` bytes at `off` of a full-size record. Offsets are `offset_of!` constants,
+/// always in bounds once the record length was checked.
+fn field<const N: usize>(rec: &[u8; Raw::SIZE], off: usize) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(&rec[off..off + N]);
+    out
+}
+
+/// Decodes one ring-buffer record. Longer records are accepted (the ring buffer may
+/// pad); shorter ones and unknown enum values are rejected.
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let rec: &[u8; Raw::SIZE] =
+        bytes.get(..Raw::SIZE).and_then(|b| b.try_into().ok()).ok_or(DecodeError::Short(bytes.len()))?;
+    let u8_at = |off: usize| rec[off];
+    let u16_at = |off: usize| u16::from_ne_bytes(field(rec, off));
+    let u32_at = |off: usize| u32::from_ne_bytes(field(rec, off));
+    let u64_at = |off: usize| u64::from_ne_bytes(field(rec, off));
+
+    let class = match u8_at(offset_of!(Raw, class)) {
+        abi::CLASS_OPEN => Class::Open,
+        abi::CLASS_EXEC => Class::Exec,
+        abi::CLASS_CONNECT => Class::Connect,
+        v => return Err(DecodeError::Class(v)),
+    };
+    let action = match u8_at(offset_of!(Raw, action)) {
+        abi::ACTION_DENIED => Action::Denied,
+        abi::ACTION_AUDITED => Action::Audited,
+        v => return Err(DecodeError::Action(v)),
+    };
+    let tier = match u8_at(offset_of!(Raw, tier)) {
+        abi::TIER_LSM => Tier::Lsm,
+        abi::TIER_SIGNAL => Tier::Signal,
+        v => return Err(DecodeError::Tier(v)),
+    };
+    let object = match class {
+        Class::Open | Class::Exec => {
+            Object::File { dev: u64_at(offset_of!(Raw, dev)), ino: u64_at(offset_of!(Raw, ino)) }
+        }
+        Class::Connect => {
+            let raw: [u8; 16] = field(rec, offset_of!(Raw, addr));
+            let addr = match u16_at(offset_of!(Raw, family)) {
+                abi::AF_INET => IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])),
+                abi::AF_INET6 => {
+                    let v6 = Ipv6Addr::from(raw);
+                    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+                }
+                v => return Err(DecodeError::Family(v)),
+            };
+            Object::Net { addr, port: u16_at(offset_of!(Raw, port)) }
+        }
+    };
+    Ok(Event {
+        class,
+        action,
+        tier,
+        pid: u32_at(offset_of!(Raw, pid)),
+        uid: u32_at(offset_of!(Raw, uid)),
+        rule: u32_at(offset_of!(Raw, rule)),
+        signal: u8_at(offset_of!(Raw, signal)),
+        comm: sanitize_comm(&field(rec, offset_of!(Raw, comm))),
+        object,
+    })
+}
+
+/// The task name up to its first NUL, every byte outside printable ASCII (space
+/// included, so a field never splits) replaced by `?`.
+fn sanitize_comm(raw: &[u8; COMM_LEN]) -> heapless::String<COMM_LEN> {
+    let mut comm = heapless::String::new();
+    for &b in raw.iter().take_while(|&&b| b != 0) {
+        // At most COMM_LEN one-byte chars: always fits.
+        let _ = comm.push(if b.is_ascii_graphic() { char::from(b) } else { '?' });
+    }
+    comm
+}
+
+/// The event line (format in the module doc).
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} class={} tier={}", self.action.name(), self.class.name(), self.tier.name())?;
+        if self.signal != 0 {
+            match config::signal_name(self.signal) {
+                Some(name) => write!(f, " signal={name}")?,
+                None => write!(f, " signal={}", self.signal)?,
+            }
+        }
+        write!(f, " pid={} uid={} comm={}", self.pid, self.uid, self.comm)?;
+        match self.object {
+            Object::File { dev, ino } => write!(f, " dev={}:{} ino={ino}", dev >> 20, dev & 0xf_ffff)?,
+            Object::Net { addr, port } => write!(f, " addr={addr} port={port}")?,
+        }
+        write!(f, " rule={}", self.rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comm(name: &[u8]) -> [u8; COMM_LEN] {
+        let mut c = [0; COMM_LEN];
+        c[..name.len()].copy_from_slice(name);
+        c
+    }
+
+    fn file_event(class: u8, tier: u8, signal: u8) -> Raw {
+        Raw {
+            dev: (8 << 20) | 1,
+            ino: 1234,
+            pid: 123,
+            uid: 0,
+            rule: 12,
+            class,
+            action: abi::ACTION_DENIED,
+            tier,
+            signal,
+            comm: comm(b"cat"),
+            ..Raw::default()
+        }
+    }
+
+    fn connect_event(family: u16, addr: &[u8]) -> Raw {
+        let mut raw = [0; 16];
+        raw[..addr.len()].copy_from_slice(addr);
+        Raw {
+            pid: 7,
+            uid: 1000,
+            rule: 14,
+            class: abi::CLASS_CONNECT,
+            action: abi::ACTION_AUDITED,
+            tier: abi::TIER_LSM,
+            family,
+            port: 443,
+            addr: raw,
+            comm: comm(b"curl"),
+            ..Raw::default()
+        }
+    }
+
+    fn line(raw: &Raw) -> String {
+        decode(&raw.to_bytes()).unwrap().to_string()
+    }
+
+    #[test]
+    fn open_round_trip() {
+        let ev = decode(&file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0).to_bytes()).unwrap();
+        assert_eq!(
+            ev,
+            Event {
+                class: Class::Open,
+                action: Action::Denied,
+                tier: Tier::Lsm,
+                pid: 123,
+                uid: 0,
+                rule: 12,
+                signal: 0,
+                comm: heapless::String::try_from("cat").unwrap(),
+                object: Object::File { dev: (8 << 20) | 1, ino: 1234 },
+            }
+        );
+        assert_eq!(ev.to_string(), "denied class=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 rule=12");
+    }
+
+    #[test]
+    fn exec_round_trip() {
+        let raw = Raw {
+            dev: 44,
+            ino: 77,
+            pid: 9,
+            rule: 3,
+            comm: comm(b"sh"),
+            ..file_event(abi::CLASS_EXEC, abi::TIER_SIGNAL, 9)
+        };
+        assert_eq!(line(&raw), "denied class=exec tier=signal signal=KILL pid=9 uid=0 comm=sh dev=0:44 ino=77 rule=3");
+        let raw = Raw { signal: 15, dev: (259 << 20) | 300, ..raw };
+        assert_eq!(
+            line(&raw),
+            "denied class=exec tier=signal signal=TERM pid=9 uid=0 comm=sh dev=259:300 ino=77 rule=3"
+        );
+        let raw = Raw { signal: 31, ..raw };
+        assert!(line(&raw).contains(" signal=31 "));
+        // An audited signal-tier event (pid 1, or audit mode) sends no signal.
+        let raw = Raw { signal: 0, action: abi::ACTION_AUDITED, ..raw };
+        assert!(line(&raw).starts_with("audited class=exec tier=signal pid=9 "), "{}", line(&raw));
+    }
+
+    #[test]
+    fn connect_round_trip() {
+        let ev = decode(&connect_event(abi::AF_INET, &[10, 1, 2, 3]).to_bytes()).unwrap();
+        assert_eq!(ev.object, Object::Net { addr: IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), port: 443 });
+        assert_eq!(
+            ev.to_string(),
+            "audited class=connect tier=lsm pid=7 uid=1000 comm=curl addr=10.1.2.3 port=443 rule=14"
+        );
+    }
+
+    #[test]
+    fn connect_addresses() {
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert!(line(&connect_event(abi::AF_INET6, &v6)).contains(" addr=2001:db8::1 port=443 "));
+        let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1];
+        assert!(line(&connect_event(abi::AF_INET6, &mapped)).contains(" addr=192.0.2.1 port=443 "));
+        // AF_INET reads only the first four bytes.
+        assert!(line(&connect_event(abi::AF_INET, &[1, 2, 3, 4, 5, 6])).contains(" addr=1.2.3.4 "));
+        assert_eq!(decode(&connect_event(0, &[]).to_bytes()), Err(DecodeError::Family(0)));
+        assert_eq!(decode(&connect_event(1, &[]).to_bytes()), Err(DecodeError::Family(1)));
+        // Open and exec ignore the family.
+        let raw = Raw { family: 99, ..file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0) };
+        assert!(decode(&raw.to_bytes()).is_ok());
+    }
+
+    #[test]
+    fn record_length() {
+        let bytes = file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0).to_bytes();
+        assert_eq!(decode(&bytes[..Raw::SIZE - 1]), Err(DecodeError::Short(71)));
+        assert_eq!(decode(&[]), Err(DecodeError::Short(0)));
+        let mut longer = bytes.to_vec();
+        longer.extend_from_slice(&[0xff; 8]);
+        assert_eq!(decode(&longer), decode(&bytes));
+        assert_eq!(DecodeError::Short(3).to_string(), "record of 3 bytes, expected at least 72");
+    }
+
+    #[test]
+    fn unknown_enum_values() {
+        let base = file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0);
+        for class in [0, 4, 255] {
+            assert_eq!(decode(&Raw { class, ..base }.to_bytes()), Err(DecodeError::Class(class)));
+        }
+        for action in [0, 3] {
+            assert_eq!(decode(&Raw { action, ..base }.to_bytes()), Err(DecodeError::Action(action)));
+        }
+        for tier in [0, 3] {
+            assert_eq!(decode(&Raw { tier, ..base }.to_bytes()), Err(DecodeError::Tier(tier)));
+        }
+        assert_eq!(DecodeError::Class(4).to_string(), "unknown class 4");
+    }
+
+    #[test]
+    fn comm_is_sanitised() {
+        let base = file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0);
+        let comm_of = |name: &[u8]| decode(&Raw { comm: comm(name), ..base }.to_bytes()).unwrap().comm;
+        assert_eq!(comm_of(b"a b\x1b\xffc\0zz"), "a?b??c");
+        assert_eq!(comm_of(b"Web Content"), "Web?Content");
+        assert_eq!(comm_of("é=x".as_bytes()), "??=x");
+        assert_eq!(comm_of(b""), "");
+        assert_eq!(comm_of(b"0123456789abcdef"), "0123456789abcdef", "no NUL: all 16 bytes");
+        let ev = decode(&Raw { comm: comm(b"x\ny"), ..base }.to_bytes()).unwrap();
+        assert!(ev.to_string().contains(" comm=x?y "));
+    }
+
+    #[test]
+    fn canary_rule_decodes() {
+        let raw = Raw { rule: abi::RULE_CANARY, ..file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0) };
+        assert_eq!(decode(&raw.to_bytes()).unwrap().rule, abi::RULE_CANARY);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A small xorshift: deterministic, no dependency.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut decoded = 0;
+        for round in 0..20_000 {
+            let len = (next() % 100) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if len >= Raw::SIZE {
+                // Make valid enum values common enough to reach Display.
+                bytes[28] = 1 + (round % 3) as u8;
+                bytes[29] = 1 + (round % 2) as u8;
+                bytes[30] = 1 + (round / 2 % 2) as u8;
+                bytes[32..34].copy_from_slice(&[abi::AF_INET, abi::AF_INET6][round % 2].to_ne_bytes());
+            }
+            if let Ok(ev) = decode(&bytes) {
+                let text = ev.to_string();
+                assert!(!text.contains('\n') && text.is_ascii(), "{text:?}");
+                assert_eq!(text.split(' ').count(), text.split(' ').filter(|w| !w.is_empty()).count());
+                decoded += 1;
+            }
+        }
+        assert!(decoded > 1000, "{decoded}");
+    }
+}

@@ -1,0 +1,278 @@
+//! `enforce`: deny file open, exec and connect on embedded Linux with eBPF.
+//!
+//! config → rules → posture gate (LSM tier, else signal tier, proven by a canary) →
+//! block on the ring buffer → syslog. `--check` runs the gate, reports and detaches.
+
+#![deny(unsafe_code)] // allowed only in `bpf`, the libbpf FFI layer
+
+mod abi;
+#[allow(unsafe_code)]
+mod bpf;
+mod canary;
+mod config;
+mod daemon;
+mod events;
+mod gate;
+mod posture;
+mod probe;
+mod report;
+mod rules;
+mod syslog;
+mod tiers;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::posture::State;
+
+/// Exit codes (documented in README.md; scripts rely on them).
+mod exit {
+    /// `enforce`: stopped cleanly by SIGTERM/SIGINT. `--check`: posture ENFORCE.
+    /// `--check-config`: the config is valid.
+    pub const OK: u8 = 0;
+    /// `--check`: posture ENFORCE_SIGNAL.
+    pub const ENFORCE_SIGNAL: u8 = 10;
+    /// `--check`: posture AUDIT_ONLY.
+    pub const AUDIT_ONLY: u8 = 11;
+    /// `enforce` and `--check`: REFUSED, nothing attached.
+    pub const REFUSED: u8 = 12;
+    /// Bad command line (EX_USAGE).
+    pub const USAGE: u8 = 64;
+    /// A failure after start (EX_SOFTWARE): the ring buffer or a map failed.
+    pub const SOFTWARE: u8 = 70;
+    /// Bad config (EX_CONFIG): `enforce: FILE:LINE: reason`.
+    pub const CONFIG: u8 = 78;
+}
+
+const DEFAULT_CONFIG: &str = "/etc/enforce.conf";
+
+const USAGE: &str = "\
+usage: enforce [--config FILE] [-v]             run the agent
+       enforce --check [--json] [--config FILE] probe the posture, detach, exit
+       enforce --check-config [--config FILE]   validate the config only (no BPF)
+       enforce --help | --version";
+
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Run,
+    Check { json: bool },
+    CheckConfig,
+    Help,
+    Version,
+    CanaryChild(OsString),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Cli {
+    command: Command,
+    config: PathBuf,
+    verbose: u8,
+}
+
+fn parse_cli(args: impl IntoIterator<Item = OsString>) -> Result<Cli, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_iter(std::iter::once(OsString::from("enforce")).chain(args));
+    let mut cli = Cli { command: Command::Run, config: PathBuf::from(DEFAULT_CONFIG), verbose: 0 };
+    let (mut check, mut json, mut check_config) = (false, false, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("config") | Short('c') => cli.config = parser.value()?.into(),
+            Long("check") => check = true,
+            Long("json") => json = true,
+            Long("check-config") => check_config = true,
+            Short('v') | Long("verbose") => cli.verbose = cli.verbose.saturating_add(1),
+            Short('h') | Long("help") => cli.command = Command::Help,
+            Short('V') | Long("version") => cli.command = Command::Version,
+            Long(canary::CHILD_ARG_LONG) => cli.command = Command::CanaryChild(parser.value()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    if matches!(cli.command, Command::Help | Command::Version | Command::CanaryChild(_)) {
+        return Ok(cli);
+    }
+    cli.command = match (check, check_config, json) {
+        (true, true, _) => return Err("--check and --check-config exclude each other".into()),
+        (false, _, true) if !check => return Err("--json goes with --check".into()),
+        (true, false, json) => Command::Check { json },
+        (false, true, _) => Command::CheckConfig,
+        (false, false, _) => Command::Run,
+    };
+    Ok(cli)
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_cli(std::env::args_os().skip(1)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("enforce: {e}\n{USAGE}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let level = match cli.verbose {
+        0 => log::LevelFilter::Info,
+        1 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let _ = simple_logger::SimpleLogger::new().with_level(level).init();
+    bpf::route_libbpf_log();
+
+    ExitCode::from(match cli.command {
+        Command::Help => {
+            println!("{USAGE}");
+            exit::OK
+        }
+        Command::Version => {
+            println!("enforce {}", env!("CARGO_PKG_VERSION"));
+            exit::OK
+        }
+        Command::CanaryChild(path) => canary::child_main(&path) as u8,
+        Command::CheckConfig => match load(&cli.config) {
+            Ok(_) => exit::OK,
+            Err(code) => code,
+        },
+        Command::Check { json } => check(&cli.config, json),
+        Command::Run => run(&cli.config),
+    })
+}
+
+/// The config and its rules resolved to map entries, or the EX_CONFIG exit code after
+/// printing `enforce: FILE:LINE: reason`.
+struct Loaded {
+    policy: config::Policy,
+    inodes: rules::InodeEntries,
+    net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
+}
+
+fn load(path: &Path) -> Result<Loaded, u8> {
+    let fail = |line: u32, reason: &dyn core::fmt::Display| {
+        eprintln!("enforce: {}:{line}: {reason}", path.display());
+        exit::CONFIG
+    };
+    let policy = config::load(path).map_err(|e| fail(e.line, &e))?;
+    let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| fail(e.line, &e))?;
+    let net = policy.connect.iter().map(rules::net_keys).collect();
+    Ok(Loaded { policy, inodes, net })
+}
+
+fn rules_of(loaded: &Loaded) -> tiers::Rules<'_> {
+    tiers::Rules {
+        inodes: &loaded.inodes,
+        net: &loaded.net,
+        ringbuf_size: loaded.policy.ringbuf_size,
+        signal: loaded.policy.signal,
+    }
+}
+
+fn rule_counts(p: &config::Policy) -> [usize; 3] {
+    [p.open.len(), p.exec.len(), p.connect.len()]
+}
+
+fn check(config: &Path, json: bool) -> u8 {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
+    drop(outcome.active); // detach before reporting: --check leaves nothing behind
+    let r = report::Report {
+        posture: &outcome.posture,
+        wanted: &outcome.wanted,
+        facts: &outcome.facts,
+        lsm_list: &outcome.lsm_list,
+        kernel: &outcome.kernel,
+        rules: rule_counts(&loaded.policy),
+    };
+    let mut out = String::new();
+    let _ = if json { report::write_json(&mut out, &r) } else { report::write_text(&mut out, &r) };
+    print!("{out}");
+    match outcome.posture.state {
+        State::Enforce => exit::OK,
+        State::EnforceSignal => exit::ENFORCE_SIGNAL,
+        State::AuditOnly => exit::AUDIT_ONLY,
+        State::Refused => exit::REFUSED,
+    }
+}
+
+fn run(config: &Path) -> u8 {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let stop = bpf::catch_stop_signals();
+    let policy = &loaded.policy;
+    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), policy.syslog_facility, &policy.syslog_ident);
+    let outcome = gate::run(policy, &rules_of(&loaded));
+    let posture = &outcome.posture;
+    let mut blockers = String::new();
+    for b in &posture.blockers {
+        blockers.push(' ');
+        blockers.push_str(&b.to_string());
+    }
+    let Some(active) = outcome.active else {
+        let line = format!("refused: posture=REFUSED blockers:{blockers}");
+        log::error!("{line}");
+        log.send(syslog::Severity::Err, &line);
+        return exit::REFUSED;
+    };
+    let tier = |i: usize| posture.tiers[i].map_or("none", |t| t.name());
+    let counts = rule_counts(policy);
+    let line = format!(
+        "attached: posture={} tier.open={} tier.exec={} tier.connect={} rules open={} exec={} connect={}{}{}",
+        posture.state.name(),
+        tier(0),
+        tier(1),
+        tier(2),
+        counts[0],
+        counts[1],
+        counts[2],
+        if blockers.is_empty() { "" } else { " blockers:" },
+        blockers,
+    );
+    log::info!("{line}");
+    log.send(syslog::Severity::Info, &line);
+
+    let result = daemon::run(&active, &mut log, stop);
+    drop(active); // detach
+    match result {
+        Ok(c) => {
+            let line = format!("stopped: denied={} audited={} dropped={}", c.denied, c.audited, c.dropped);
+            log::info!("{line}");
+            log.send(syslog::Severity::Info, &line);
+            exit::OK
+        }
+        Err(e) => {
+            log::error!("{e}");
+            log.send(syslog::Severity::Err, &format!("failed: {e}"));
+            exit::SOFTWARE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Cli, String> {
+        parse_cli(args.iter().map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(cli(&[]).unwrap().command, Command::Run);
+        assert_eq!(cli(&[]).unwrap().config, PathBuf::from(DEFAULT_CONFIG));
+        assert_eq!(cli(&["--check"]).unwrap().command, Command::Check { json: false });
+        assert_eq!(cli(&["--check", "--json"]).unwrap().command, Command::Check { json: true });
+        assert_eq!(cli(&["--check-config", "--config", "/x"]).unwrap().config, PathBuf::from("/x"));
+        assert_eq!(cli(&["-vv"]).unwrap().verbose, 2);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(cli(&["--json"]).is_err());
+        assert!(cli(&["--check", "--check-config"]).is_err());
+        assert!(cli(&["--bogus"]).is_err());
+        assert!(cli(&["--config"]).is_err());
+        assert!(cli(&["stray"]).is_err());
+    }
+}

@@ -1,0 +1,339 @@
+//! Syslog: RFC 3164 datagrams to `/dev/log`, stderr when there is none.
+//!
+//! A datagram is `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, time in UTC, at most
+//! MAX_DATAGRAM bytes (longer messages are cut). No time or syslog crate: the framing
+//! is a dozen lines and the date a known formula.
+
+use core::fmt::{self, Write as _};
+use std::io::{self, Write as _};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Facility, MAX_IDENT_LEN};
+
+/// The local syslog socket.
+pub const DEV_LOG: &str = "/dev/log";
+/// Largest datagram sent, in bytes; longer messages are truncated.
+pub const MAX_DATAGRAM: usize = 1024;
+/// How long a send may wait for a busy syslog daemon before the message goes to stderr:
+/// bounded so a hung daemon cannot stall the agent.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Message severity (the subset the agent uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// err (3): the agent failed or refused.
+    Err,
+    /// warning (4): a denial.
+    Warning,
+    /// notice (5): an audited event.
+    Notice,
+    /// info (6): start and stop.
+    Info,
+}
+
+impl Severity {
+    /// The RFC 3164 severity number.
+    pub fn code(self) -> u8 {
+        match self {
+            Severity::Err => 3,
+            Severity::Warning => 4,
+            Severity::Notice => 5,
+            Severity::Info => 6,
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// Month (1..=12) and day of month of `days` since 1970-01-01, proleptic Gregorian
+/// (Howard Hinnant's civil_from_days; exact for every i64 day count in range here).
+fn month_day(days: i64) -> (usize, i64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // day of the 400-year era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year, 0..=365
+    let mp = (5 * doy + 2) / 153; // March-based month, 0..=11
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (month as usize, day)
+}
+
+/// Writes one RFC 3164 message: `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, with
+/// PRI = facility * 8 + severity, the time in UTC, the day space-padded (`Nov  8`),
+/// and every control character of `msg` (newlines included) replaced by a space so
+/// one message stays one line.
+pub fn frame(
+    out: &mut impl fmt::Write,
+    facility: Facility,
+    severity: Severity,
+    unix_secs: i64,
+    ident: &str,
+    pid: u32,
+    msg: &str,
+) -> fmt::Result {
+    let pri = u32::from(facility.code()) * 8 + u32::from(severity.code());
+    // |days| < 2^47: no overflow in month_day.
+    let (month, day) = month_day(unix_secs.div_euclid(86_400));
+    let secs = unix_secs.rem_euclid(86_400);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    write!(out, "<{pri}>{} {day:>2} {h:02}:{m:02}:{s:02} {ident}[{pid}]: ", MONTHS[month - 1])?;
+    for c in msg.chars() {
+        out.write_char(if c.is_control() { ' ' } else { c })?;
+    }
+    Ok(())
+}
+
+/// A `fmt::Write` into a fixed buffer that keeps what fits and drops the rest, so an
+/// overlong message is cut (at a character boundary) rather than lost.
+struct Truncating<'a, const N: usize> {
+    buf: &'a mut heapless::String<N>,
+    full: bool,
+}
+
+impl<const N: usize> fmt::Write for Truncating<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.full || self.buf.push(c).is_err() {
+                self.full = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The sender: a datagram socket connected to the syslog socket, or stderr.
+pub struct Syslog {
+    path: PathBuf,
+    sock: Option<UnixDatagram>,
+    facility: Facility,
+    ident: heapless::String<MAX_IDENT_LEN>,
+    pid: u32,
+}
+
+/// A datagram socket connected to `path`, or None.
+fn connect(path: &Path) -> Option<UnixDatagram> {
+    let sock = UnixDatagram::unbound().ok()?;
+    sock.connect(path).ok()?;
+    sock.set_write_timeout(Some(SEND_TIMEOUT)).ok()?;
+    Some(sock)
+}
+
+impl Syslog {
+    /// Connects to the syslog socket at `socket_path` (normally DEV_LOG). Never fails:
+    /// without a socket, messages go to stderr (and every send tries to connect again,
+    /// so a syslog daemon started later is picked up). `ident` is cut at MAX_IDENT_LEN.
+    pub fn open(socket_path: &Path, facility: Facility, ident: &str) -> Syslog {
+        let mut short = heapless::String::new();
+        let mut t = Truncating { buf: &mut short, full: false };
+        let _ = t.write_str(ident);
+        Syslog {
+            path: socket_path.to_owned(),
+            sock: connect(socket_path),
+            facility,
+            ident: short,
+            pid: std::process::id(),
+        }
+    }
+
+    /// Sends one message, timestamped now. On a send error it reconnects once (the
+    /// daemon may have restarted); if that fails too, the message goes to stderr.
+    pub fn send(&mut self, severity: Severity, msg: &str) {
+        let now =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut datagram = heapless::String::<MAX_DATAGRAM>::new();
+        let mut out = Truncating { buf: &mut datagram, full: false };
+        let _ = frame(&mut out, self.facility, severity, now, &self.ident, self.pid, msg);
+        if !self.deliver(datagram.as_bytes()) {
+            let _ = writeln!(io::stderr().lock(), "{datagram}");
+        }
+    }
+
+    /// Sends `bytes` to the syslog socket, reconnecting once. False: not delivered.
+    fn deliver(&mut self, bytes: &[u8]) -> bool {
+        if let Some(sock) = &self.sock {
+            match sock.send(bytes) {
+                Ok(_) => return true,
+                // The daemon is there but did not drain its queue in time: a new
+                // connection would not help.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(_) => {}
+            }
+        }
+        self.sock = connect(&self.path);
+        self.sock.as_ref().is_some_and(|sock| sock.send(bytes).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(facility: Facility, severity: Severity, secs: i64, msg: &str) -> String {
+        let mut s = String::new();
+        frame(&mut s, facility, severity, secs, "enforce", 42, msg).unwrap();
+        s
+    }
+
+    fn stamp(secs: i64) -> String {
+        let s = framed(Facility::Daemon, Severity::Info, secs, "");
+        s["<30>".len()..s.find(" enforce[").unwrap()].to_owned()
+    }
+
+    #[test]
+    fn timestamps() {
+        for (secs, want) in [
+            (0, "Jan  1 00:00:00"),
+            (1_700_000_000, "Nov 14 22:13:20"),
+            (1_709_208_000, "Feb 29 12:00:00"), // leap day 2024
+            (1_709_251_200, "Mar  1 00:00:00"),
+            (951_782_400, "Feb 29 00:00:00"),   // 2000 is a leap year
+            (4_107_542_400, "Mar  1 00:00:00"), // 2100 is not
+            (946_684_799, "Dec 31 23:59:59"),
+            (2_147_483_648, "Jan 19 03:14:08"), // past 32-bit time_t
+            (-1, "Dec 31 23:59:59"),
+            (-2_203_891_200, "Mar  1 00:00:00"), // 1900
+        ] {
+            assert_eq!(stamp(secs), want, "{secs}");
+        }
+        // Anything goes without a panic.
+        for secs in [i64::MIN, i64::MIN + 1, i64::MAX, -86_400 * 146_097 * 3 - 1] {
+            assert_eq!(stamp(secs).len(), "Jan  1 00:00:00".len());
+        }
+    }
+
+    #[test]
+    fn dates_match_a_day_by_day_count() {
+        let lengths = |year: i64| {
+            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        };
+        let mut days = 0i64;
+        for year in 1970..2400 {
+            for (month, &len) in lengths(year).iter().enumerate() {
+                for day in 1..=len {
+                    assert_eq!(month_day(days), (month + 1, day), "{year}-{}-{day}", month + 1);
+                    days += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pri_values() {
+        assert!(framed(Facility::Daemon, Severity::Warning, 0, "x").starts_with("<28>Jan  1 "));
+        assert!(framed(Facility::Auth, Severity::Err, 0, "x").starts_with("<35>"));
+        assert!(framed(Facility::Local7, Severity::Info, 0, "x").starts_with("<190>"));
+        assert!(framed(Facility::Kern, Severity::Err, 0, "x").starts_with("<3>"));
+        assert!(framed(Facility::User, Severity::Notice, 0, "x").starts_with("<13>"));
+    }
+
+    #[test]
+    fn whole_message() {
+        assert_eq!(
+            framed(Facility::Daemon, Severity::Warning, 1_700_000_000, "denied class=open"),
+            "<28>Nov 14 22:13:20 enforce[42]: denied class=open"
+        );
+    }
+
+    #[test]
+    fn control_characters_become_spaces() {
+        assert!(framed(Facility::Daemon, Severity::Info, 0, "a\nb\r\nc\td\0e\u{1b}f").ends_with("]: a b  c d e f"));
+        assert!(framed(Facility::Daemon, Severity::Info, 0, "é ünï").ends_with("]: é ünï"));
+    }
+
+    #[test]
+    fn truncation() {
+        let mut buf = heapless::String::<MAX_DATAGRAM>::new();
+        let msg = "x".repeat(2000);
+        frame(&mut Truncating { buf: &mut buf, full: false }, Facility::Daemon, Severity::Info, 0, "enforce", 1, &msg)
+            .unwrap();
+        assert_eq!(buf.len(), MAX_DATAGRAM);
+        assert!(buf.starts_with("<30>Jan  1 00:00:00 enforce[1]: xxx"));
+
+        // Multi-byte characters are never split, and nothing follows the cut.
+        let mut buf = heapless::String::<8>::new();
+        let mut t = Truncating { buf: &mut buf, full: false };
+        t.write_str("abcdefé").unwrap();
+        t.write_str("z").unwrap();
+        assert_eq!(buf.as_str(), "abcdefé");
+        let mut buf = heapless::String::<8>::new();
+        let mut t = Truncating { buf: &mut buf, full: false };
+        t.write_str("abcdefgé").unwrap();
+        t.write_str("z").unwrap();
+        assert_eq!(buf.as_str(), "abcdefg");
+    }
+
+    /// A directory for sockets, removed on drop.
+    struct SockDir(PathBuf);
+
+    impl SockDir {
+        fn new(name: &str) -> SockDir {
+            let dir = std::env::temp_dir().join(format!("enforce-syslog-{name}.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            SockDir(dir)
+        }
+    }
+
+    impl Drop for SockDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn recv(server: &UnixDatagram) -> String {
+        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2 * MAX_DATAGRAM];
+        let n = server.recv(&mut buf).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn sends_to_a_socket_and_reconnects() {
+        let dir = SockDir::new("send");
+        let path = dir.0.join("log");
+        let server = UnixDatagram::bind(&path).unwrap();
+        let mut log = Syslog::open(&path, Facility::Auth, "my-ident");
+        assert!(log.sock.is_some());
+        log.send(Severity::Warning, "denied class=open\nsecond line");
+        let got = recv(&server);
+        assert!(got.starts_with("<36>"), "{got}");
+        assert!(got.ends_with(&format!(" my-ident[{}]: denied class=open second line", std::process::id())), "{got}");
+
+        let long = "y".repeat(3 * MAX_DATAGRAM);
+        log.send(Severity::Info, &long);
+        assert_eq!(recv(&server).len(), MAX_DATAGRAM);
+
+        // The daemon restarts: a new socket at the same path.
+        drop(server);
+        std::fs::remove_file(&path).unwrap();
+        let server = UnixDatagram::bind(&path).unwrap();
+        log.send(Severity::Notice, "after restart");
+        assert!(recv(&server).ends_with("]: after restart"));
+    }
+
+    #[test]
+    fn falls_back_to_stderr_and_picks_up_a_late_daemon() {
+        let dir = SockDir::new("fallback");
+        let path = dir.0.join("log");
+        let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
+        assert!(log.sock.is_none());
+        log.send(Severity::Info, "to stderr"); // must not panic or block
+        assert!(log.sock.is_none());
+
+        let server = UnixDatagram::bind(&path).unwrap();
+        log.send(Severity::Info, "now to syslog");
+        assert!(recv(&server).ends_with("]: now to syslog"));
+        assert!(log.sock.is_some());
+    }
+
+    #[test]
+    fn long_ident_is_cut() {
+        let log = Syslog::open(Path::new("/nonexistent/log"), Facility::Daemon, &"i".repeat(100));
+        assert_eq!(log.ident.len(), MAX_IDENT_LEN);
+    }
+}

@@ -1,0 +1,296 @@
+//! Host tests: the real binary on this machine's kernel. They need root (BPF), and
+//! fail — never skip — without it. They only ever deny or kill what they created
+//! themselves: a temp file's inode, a copied binary's inode, a listener on a loopback
+//! address nobody else uses; the agent runs in a private mount namespace so that the
+//! tracefs it mounts does not change the machine. Every process started is reaped.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_enforce");
+
+/// Exit codes from README.md.
+const EXIT_OK: i32 = 0;
+const EXIT_ENFORCE_SIGNAL: i32 = 10;
+const EXIT_AUDIT_ONLY: i32 = 11;
+const EXIT_REFUSED: i32 = 12;
+const EXIT_USAGE: i32 = 64;
+const EXIT_CONFIG: i32 = 78;
+
+fn require_root() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "host tests load BPF and need root; they cannot run here (not counted as passed)"
+    );
+}
+
+/// A temp directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("enforce-host-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn config(&self, text: &str) -> PathBuf {
+        let p = self.path("enforce.conf");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the binary in a private mount namespace, waits, returns (status, stdout, stderr).
+fn enforce(args: &[&str]) -> (ExitStatus, String, String) {
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", BIN])
+        .args(args)
+        .output()
+        .expect("run unshare + enforce");
+    (out.status, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Names of the BPF programs of ours that are loaded right now (bpftool prog show).
+fn our_programs() -> Vec<String> {
+    let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (make deps installs it)");
+    assert!(out.status.success(), "bpftool prog show failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(" name ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|n| n.starts_with("enforce_") || n.starts_with("signal_"))
+        .map(String::from)
+        .collect()
+}
+
+fn assert_nothing_left() {
+    // Programs are freed asynchronously after their last fd closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !our_programs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(our_programs(), Vec::<String>::new(), "programs of ours are still loaded");
+    let canaries: Vec<_> = std::fs::read_dir("/run")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("enforce-canary")).collect())
+        .unwrap_or_default();
+    assert!(canaries.is_empty(), "canary directories left behind: {canaries:?}");
+}
+
+fn report_value<'a>(report: &'a str, key: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key}= in report:\n{report}"))
+}
+
+#[test]
+fn bad_config_names_file_and_line_and_attaches_nothing() {
+    require_root();
+    let dir = TempDir::new("badcfg");
+    let cases: &[(&str, u32, &str)] = &[
+        ("mode = enforce\n# c\n\ndeny_opne = /etc/passwd\n", 4, "unknown key"),
+        ("mode = maybe\n", 1, "mode"),
+        ("deny_open = relative/path\n", 1, "absolute"),
+        ("deny_connect = 10.0.0.1/8\n", 1, "host bits"),
+        ("\n\ndeny_open = /nonexistent/enforce-test\n", 3, "No such file"),
+    ];
+    for &(text, line, needle) in cases {
+        let cfg = dir.config(text);
+        for args in [&["--config", cfg.to_str().unwrap()][..], &["--check", "--config", cfg.to_str().unwrap()][..]] {
+            let (status, stdout, stderr) = enforce(args);
+            assert_eq!(status.code(), Some(EXIT_CONFIG), "{text:?} {args:?}: {stderr}");
+            let prefix = format!("enforce: {}:{line}: ", cfg.display());
+            assert!(stderr.starts_with(&prefix), "want {prefix:?}..., got {stderr:?}");
+            assert!(stderr.contains(needle), "{stderr:?} should mention {needle:?}");
+            assert!(stdout.is_empty(), "a bad config reports nothing on stdout: {stdout:?}");
+        }
+    }
+    let (status, _, stderr) = enforce(&["--config", dir.path("missing.conf").to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert!(stderr.contains("missing.conf:0:"), "{stderr}");
+    assert_nothing_left();
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let (status, _, stderr) = enforce(&["--frobnicate"]);
+    assert_eq!(status.code(), Some(EXIT_USAGE), "{stderr}");
+    assert!(stderr.contains("usage:"), "{stderr}");
+}
+
+#[test]
+fn check_never_claims_enforce_on_this_host() {
+    require_root();
+    let dir = TempDir::new("check");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x").unwrap();
+    let lsm_list = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    for (fallback, code, posture) in [
+        ("signal", EXIT_ENFORCE_SIGNAL, "ENFORCE_SIGNAL"),
+        ("audit", EXIT_AUDIT_ONLY, "AUDIT_ONLY"),
+        ("refuse", EXIT_REFUSED, "REFUSED"),
+    ] {
+        let cfg = dir.config(&format!("mode = enforce\nfallback = {fallback}\ndeny_open = {}\n", secret.display()));
+        let (status, report, stderr) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(code), "fallback={fallback}\n{report}\n{stderr}");
+        assert_eq!(report_value(&report, "posture"), posture, "{report}");
+        // This kernel lists bpf but refuses LSM loads: the report must say so.
+        let blockers = report_value(&report, "blockers");
+        if lsm_list.contains("bpf") {
+            assert!(blockers.contains("lsm-load-failed"), "{report}");
+        } else {
+            assert!(blockers.contains("lsm-not-listed"), "{report}");
+        }
+        assert_ne!(report_value(&report, "tier.open"), "lsm", "{report}");
+        assert_nothing_left();
+    }
+    let cfg = dir.config(&format!("deny_open = {}\n", secret.display()));
+    let (status, json, _) = enforce(&["--check", "--json", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL));
+    assert!(json.starts_with("{\"posture\":\"ENFORCE_SIGNAL\""), "{json}");
+    assert!(json.contains("\"blockers\":\"lsm-load-failed:1\""), "{json}");
+    assert_nothing_left();
+}
+
+#[test]
+fn check_config_validates_without_bpf() {
+    let dir = TempDir::new("cc");
+    let ok = dir.config("mode = audit\ndeny_connect = 10.0.0.0/8\n");
+    let (status, _, stderr) = enforce(&["--check-config", "--config", ok.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_OK), "{stderr}");
+}
+
+/// The agent, running in the background; killed and reaped on drop.
+struct Agent {
+    child: Child,
+    stderr: BufReader<std::process::ChildStderr>,
+    log: String,
+}
+
+impl Agent {
+    fn start(config: &Path) -> Agent {
+        let mut child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", BIN, "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the agent");
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut agent = Agent { child, stderr, log: String::new() };
+        agent.wait_for("attached:");
+        agent
+    }
+
+    fn wait_for(&mut self, needle: &str) {
+        loop {
+            let mut line = String::new();
+            let n = self.stderr.read_line(&mut line).unwrap();
+            assert!(n > 0, "agent ended before {needle:?}; its log:\n{}", self.log);
+            self.log.push_str(&line);
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status and the rest of the log.
+    fn stop(mut self) -> (ExitStatus, String) {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM).unwrap();
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        self.log.push_str(&rest);
+        let status = self.child.wait().unwrap();
+        (status, std::mem::take(&mut self.log))
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_child(cmd: &mut Command) -> (ExitStatus, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("spawn test child");
+    (out.status, String::from_utf8_lossy(&out.stdout).into())
+}
+
+fn assert_killed(what: &str, (status, stdout): (ExitStatus, String)) {
+    assert_eq!(status.signal(), Some(9), "{what}: expected SIGKILL, got {status} (stdout {stdout:?})");
+}
+
+fn assert_ok(what: &str, (status, _): (ExitStatus, String)) {
+    assert!(status.success(), "{what}: expected success, got {status}");
+}
+
+/// A loopback address only this test uses, so the connect rule touches nobody else.
+const TEST_ADDR: &str = "127.86.75.31";
+
+#[test]
+fn signal_tier_kills_only_the_denied_operations() {
+    require_root();
+    let dir = TempDir::new("signal");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::fs::write(dir.path("public"), "public\n").unwrap();
+    std::fs::hard_link(&secret, dir.path("hardlink")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.path("symlink")).unwrap();
+    let denied_exe = dir.path("denied-echo");
+    std::fs::copy("/bin/echo", &denied_exe).unwrap();
+    let allowed_exe = dir.path("allowed-echo");
+    std::fs::copy("/bin/echo", &allowed_exe).unwrap();
+    let denied_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let allowed_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let denied_port = denied_listener.local_addr().unwrap().port();
+    let allowed_port = allowed_listener.local_addr().unwrap().port();
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\ndeny_connect = {TEST_ADDR}/32:{denied_port}\n",
+        secret.display(),
+        denied_exe.display()
+    ));
+
+    let agent = Agent::start(&cfg);
+    assert!(agent.log.contains("posture=ENFORCE_SIGNAL"), "{}", agent.log);
+
+    assert_killed("open by path", run_child(Command::new("cat").arg(&secret)));
+    assert_killed("open by relative path", run_child(Command::new("cat").arg("secret").current_dir(&dir.0)));
+    assert_killed("open through a symlink", run_child(Command::new("cat").arg(dir.path("symlink"))));
+    assert_killed("open through a hardlink", run_child(Command::new("cat").arg(dir.path("hardlink"))));
+    assert_ok("open a neighbour", run_child(Command::new("cat").arg(dir.path("public"))));
+
+    let denied = run_child(Command::new(&denied_exe).arg("must not print"));
+    assert!(denied.1.is_empty(), "the denied program ran: {:?}", denied.1);
+    assert_killed("exec of the denied binary", denied);
+    let allowed = run_child(Command::new(&allowed_exe).arg("hello"));
+    assert_eq!(allowed.1, "hello\n");
+    assert_ok("exec of another binary", allowed);
+
+    let connect = |port: u16| run_child(Command::new("bash").arg("-c").arg(format!("exec 3<>/dev/tcp/{TEST_ADDR}/{port}")));
+    assert_killed("connect to the denied address:port", connect(denied_port));
+    assert_ok("connect to another port", connect(allowed_port));
+
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=6"), "six denials counted:\n{log}");
+    assert_nothing_left();
+    // Detached: the file opens again.
+    assert_ok("open after stop", run_child(Command::new("cat").arg(&secret)));
+    drop((denied_listener, allowed_listener));
+}
