@@ -126,6 +126,8 @@ pub enum Blocker {
     SignalCanaryFailed(i32),
     /// This class has rules but no tier can enforce it.
     ClassUnenforced(Class),
+    /// The LSM tier was listed but not (fully) tried.
+    LsmNotTried,
 }
 
 impl Blocker {
@@ -140,6 +142,7 @@ impl Blocker {
             Blocker::SignalAttachFailed(..) => "signal-attach-failed",
             Blocker::SignalCanaryFailed(_) => "signal-canary-failed",
             Blocker::ClassUnenforced(_) => "class-unenforced",
+            Blocker::LsmNotTried => "lsm-not-tried",
         }
     }
 }
@@ -154,7 +157,7 @@ impl fmt::Display for Blocker {
             Blocker::LsmLoadFailed(e) | Blocker::LsmCanaryFailed(e) | Blocker::SignalLoadFailed(e) | Blocker::SignalCanaryFailed(e) => {
                 write!(f, ":{e}")
             }
-            Blocker::LsmNotListed => Ok(()),
+            Blocker::LsmNotListed | Blocker::LsmNotTried => Ok(()),
         }
     }
 }
@@ -230,9 +233,12 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
         let _ = blockers.push(Blocker::LsmNotListed);
     }
     tier_blockers(&f.lsm, Blocker::LsmLoadFailed, Blocker::LsmAttachFailed, Blocker::LsmCanaryFailed, &mut blockers);
+    let lsm = lsm_complete(f, w);
+    if !lsm && blockers.is_empty() {
+        let _ = blockers.push(Blocker::LsmNotTried);
+    }
     tier_blockers(&f.signal, Blocker::SignalLoadFailed, Blocker::SignalAttachFailed, Blocker::SignalCanaryFailed, &mut blockers);
 
-    let lsm = lsm_complete(f, w);
     let signal = (w.mode == Mode::Audit || w.fallback != Fallback::Refuse)
         && f.signal.load == Step::Ok
         && f.signal.canary == Step::Ok;
