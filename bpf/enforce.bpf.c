@@ -110,7 +110,8 @@ static __always_inline bool decide(const struct enforce_settings *s, struct enfo
 	ev->action = deny ? ENFORCE_ACTION_DENIED : ENFORCE_ACTION_AUDITED;
 	ev->tier = tier;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	count(deny ? ENFORCE_COUNTER_DENIED : ENFORCE_COUNTER_AUDITED);
+	if (ev->rule != ENFORCE_RULE_CANARY) /* the self-test is not a denial of anything */
+		count(deny ? ENFORCE_COUNTER_DENIED : ENFORCE_COUNTER_AUDITED);
 	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0))
 		count(ENFORCE_COUNTER_DROPPED);
 	if (ev->signal)
