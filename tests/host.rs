@@ -302,3 +302,23 @@ fn signal_tier_kills_only_the_denied_operations() {
     assert_ok("open after stop", run_child(Command::new("cat").arg(&secret)));
     drop((denied_listener, allowed_listener));
 }
+
+#[test]
+fn lsm_list_seam_without_bpf_reports_not_listed() {
+    require_root();
+    let dir = TempDir::new("seam");
+    let list = dir.path("lsm");
+    std::fs::write(&list, "lockdown,capability\n").unwrap();
+    let cfg = dir.config("mode = enforce\nfallback = signal\n");
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", BIN, "--check", "--config"])
+        .arg(&cfg)
+        .env("ENFORCE_LSM_LIST", &list)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_ENFORCE_SIGNAL), "{report}");
+    assert_eq!(report_value(&report, "lsm_list"), "lockdown,capability");
+    assert!(report_value(&report, "blockers").contains("lsm-not-listed"), "{report}");
+    assert_nothing_left();
+}
