@@ -194,6 +194,15 @@ fn check(config: &Path, json: bool) -> u8 {
     }
 }
 
+/// A lifecycle line: to syslog, and to stderr for whoever started the agent (once:
+/// when syslog is unreachable the syslog fallback already wrote it there).
+fn announce(log: &mut syslog::Syslog, severity: syslog::Severity, line: &str) {
+    if log.send(severity, line) {
+        let level = if severity == syslog::Severity::Err { log::Level::Error } else { log::Level::Info };
+        log::log!(level, "{line}");
+    }
+}
+
 fn run(config: &Path) -> u8 {
     let loaded = match load(config) {
         Ok(l) => l,
@@ -211,8 +220,7 @@ fn run(config: &Path) -> u8 {
     }
     let Some(active) = outcome.active else {
         let line = format!("refused: posture=REFUSED blockers:{blockers}");
-        log::error!("{line}");
-        log.send(syslog::Severity::Err, &line);
+        announce(&mut log, syslog::Severity::Err, &line);
         return exit::REFUSED;
     };
     let tier = |i: usize| posture.tiers[i].map_or("none", |t| t.name());
@@ -229,21 +237,18 @@ fn run(config: &Path) -> u8 {
         if blockers.is_empty() { "" } else { " blockers:" },
         blockers,
     );
-    log::info!("{line}");
-    log.send(syslog::Severity::Info, &line);
+    announce(&mut log, syslog::Severity::Info, &line);
 
     let result = daemon::run(&active, &mut log, stop);
     drop(active); // detach
     match result {
         Ok(c) => {
             let line = format!("stopped: denied={} audited={} dropped={}", c.denied, c.audited, c.dropped);
-            log::info!("{line}");
-            log.send(syslog::Severity::Info, &line);
+            announce(&mut log, syslog::Severity::Info, &line);
             exit::OK
         }
         Err(e) => {
-            log::error!("{e}");
-            log.send(syslog::Severity::Err, &format!("failed: {e}"));
+            announce(&mut log, syslog::Severity::Err, &format!("failed: {e}"));
             exit::SOFTWARE
         }
     }

@@ -141,15 +141,18 @@ impl Syslog {
 
     /// Sends one message, timestamped now. On a send error it reconnects once (the
     /// daemon may have restarted); if that fails too, the message goes to stderr.
-    pub fn send(&mut self, severity: Severity, msg: &str) {
+    /// Returns whether it reached the syslog socket (false: it went to stderr).
+    pub fn send(&mut self, severity: Severity, msg: &str) -> bool {
         let now =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut datagram = heapless::String::<MAX_DATAGRAM>::new();
         let mut out = Truncating { buf: &mut datagram, full: false };
         let _ = frame(&mut out, self.facility, severity, now, &self.ident, self.pid, msg);
-        if !self.deliver(datagram.as_bytes()) {
+        let delivered = self.deliver(datagram.as_bytes());
+        if !delivered {
             let _ = writeln!(io::stderr().lock(), "{datagram}");
         }
+        delivered
     }
 
     /// Sends `bytes` to the syslog socket, reconnecting once. False: not delivered.
