@@ -56,9 +56,15 @@ impl Drop for TempDir {
 
 /// Runs the binary in a private mount namespace, waits, returns (status, stdout, stderr).
 fn enforce(args: &[&str]) -> (ExitStatus, String, String) {
+    enforce_env(args, &[])
+}
+
+/// The same, with extra environment variables.
+fn enforce_env(args: &[&str], env: &[(&str, &Path)]) -> (ExitStatus, String, String) {
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", BIN])
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run unshare + enforce");
     (out.status, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
@@ -310,14 +316,8 @@ fn lsm_list_seam_without_bpf_reports_not_listed() {
     let list = dir.path("lsm");
     std::fs::write(&list, "lockdown,capability\n").unwrap();
     let cfg = dir.config("mode = enforce\nfallback = signal\n");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", BIN, "--check", "--config"])
-        .arg(&cfg)
-        .env("ENFORCE_LSM_LIST", &list)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(EXIT_ENFORCE_SIGNAL), "{report}");
+    let (status, report, _) = enforce_env(&["--check", "--config", cfg.to_str().unwrap()], &[("ENFORCE_LSM_LIST", &list)]);
+    assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL), "{report}");
     assert_eq!(report_value(&report, "lsm_list"), "lockdown,capability");
     assert!(report_value(&report, "blockers").contains("lsm-not-listed"), "{report}");
     assert_nothing_left();
