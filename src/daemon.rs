@@ -32,6 +32,19 @@ pub fn counters(active: &Active) -> Result<Counters, bpf::Error> {
     })
 }
 
+/// Reads only the lost-events counter: all the poll loop needs.
+fn dropped(active: &Active) -> Result<u64, bpf::Error> {
+    active.obj.map(c"counters")?.sum_percpu_u64(abi::COUNTER_DROPPED)
+}
+
+/// Warns about events lost since the last warning.
+fn warn_lost(seen: &mut u64, now: u64) {
+    if now > *seen {
+        log::warn!("{} events lost: the ring buffer was full (raise ringbuf_size)", now - *seen);
+        *seen = now;
+    }
+}
+
 /// Writes one event to syslog. Canary events are the agent's own self-test.
 fn deliver(record: &[u8], log: &mut Syslog) {
     match events::decode(record) {
@@ -49,7 +62,7 @@ fn deliver(record: &[u8], log: &mut Syslog) {
 /// Blocks until `stop` is set, delivering events. Returns the final counters.
 pub fn run(active: &Active, log: &mut Syslog, stop: &AtomicBool) -> Result<Counters, bpf::Error> {
     let events_map = active.obj.map(c"events")?;
-    let mut seen_dropped = counters(active)?.dropped;
+    let mut seen_dropped = dropped(active)?;
     {
         let mut rb = RingBuffer::new(&events_map, |record| deliver(record, log))?;
         while !stop.load(Ordering::SeqCst) {
@@ -58,18 +71,12 @@ pub fn run(active: &Active, log: &mut Syslog, stop: &AtomicBool) -> Result<Count
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
             }
-            let dropped = counters(active)?.dropped;
-            if dropped > seen_dropped {
-                log::warn!("{} events lost: the ring buffer was full (raise ringbuf_size)", dropped - seen_dropped);
-                seen_dropped = dropped;
-            }
+            warn_lost(&mut seen_dropped, dropped(active)?);
         }
         // Deliver what is already in the buffer before detaching.
         let _ = rb.poll(0);
     }
     let c = counters(active)?;
-    if c.dropped > seen_dropped {
-        log::warn!("{} events lost: the ring buffer was full (raise ringbuf_size)", c.dropped - seen_dropped);
-    }
+    warn_lost(&mut seen_dropped, c.dropped);
     Ok(c)
 }
