@@ -308,20 +308,34 @@ pub fn route_libbpf_log() {
     unsafe { sys::libbpf_set_print(Some(libbpf_print)) };
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_: c_int) {
-    STOP.store(true, Ordering::SeqCst); // async-signal-safe: one atomic store
+/// What the agent's signal handlers request. Set from signal handlers, read by the
+/// poll loop, which wakes with EINTR.
+pub struct Requests {
+    /// SIGTERM or SIGINT: detach and exit.
+    pub stop: AtomicBool,
+    /// SIGHUP: re-read the config and swap the policy if it is valid.
+    pub reload: AtomicBool,
 }
 
-/// Makes SIGTERM and SIGINT request a clean stop instead of killing the process,
-/// so links are detached by their destructors. A blocked `poll` returns EINTR.
-pub fn catch_stop_signals() -> &'static AtomicBool {
-    const SIGINT: c_int = 2;
-    const SIGTERM: c_int = 15;
-    for sig in [SIGINT, SIGTERM] {
+static REQUESTS: Requests = Requests { stop: AtomicBool::new(false), reload: AtomicBool::new(false) };
+
+const SIGHUP: c_int = 1;
+const SIGINT: c_int = 2;
+const SIGTERM: c_int = 15;
+
+extern "C" fn on_signal(sig: c_int) {
+    // async-signal-safe: one atomic store
+    let flag = if sig == SIGHUP { &REQUESTS.reload } else { &REQUESTS.stop };
+    flag.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGTERM and SIGINT request a clean stop instead of killing the process, so
+/// links are detached by their destructors, and SIGHUP request a reload. A blocked
+/// `poll` returns EINTR.
+pub fn catch_signals() -> &'static Requests {
+    for sig in [SIGHUP, SIGINT, SIGTERM] {
         // SAFETY: the handler only stores to an atomic.
-        unsafe { signal(sig, on_stop_signal) };
+        unsafe { signal(sig, on_signal) };
     }
-    &STOP
+    &REQUESTS
 }

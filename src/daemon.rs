@@ -1,11 +1,12 @@
 //! The running agent: block on the ring buffer, turn each record into one syslog
-//! line, until SIGTERM or SIGINT. Lost records are counted by the kernel side and
-//! reported here, so a full ring buffer is never silent.
+//! line, until SIGTERM/SIGINT (stop) or SIGHUP (reload). Lost records are counted by
+//! the kernel side and reported here, so a full ring buffer is never silent.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::ops::AddAssign;
+use core::sync::atomic::Ordering;
 
 use crate::abi;
-use crate::bpf::{self, RingBuffer};
+use crate::bpf::{self, Requests, RingBuffer};
 use crate::events;
 use crate::syslog::{Severity, Syslog};
 use crate::tiers::Active;
@@ -20,6 +21,21 @@ pub struct Counters {
     pub denied: u64,
     pub audited: u64,
     pub dropped: u64,
+}
+
+impl AddAssign for Counters {
+    fn add_assign(&mut self, other: Counters) {
+        self.denied += other.denied;
+        self.audited += other.audited;
+        self.dropped += other.dropped;
+    }
+}
+
+/// Why the loop returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Stop,
+    Reload,
 }
 
 /// Reads the kernel-side counters.
@@ -59,24 +75,40 @@ fn deliver(record: &[u8], log: &mut Syslog) {
     }
 }
 
-/// Blocks until `stop` is set, delivering events. Returns the final counters.
-pub fn run(active: &Active, log: &mut Syslog, stop: &AtomicBool) -> Result<Counters, bpf::Error> {
+/// Blocks until a stop or reload is requested, delivering events. The caller then
+/// retires the tier (or keeps it after a failed reload).
+pub fn run(active: &Active, log: &mut Syslog, requests: &Requests) -> Result<Ending, bpf::Error> {
     let events_map = active.obj.map(c"events")?;
     let mut seen_dropped = dropped(active)?;
-    {
-        let mut rb = RingBuffer::new(&events_map, |record| deliver(record, log))?;
-        while !stop.load(Ordering::SeqCst) {
-            match rb.poll(POLL_MS) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
-            }
-            warn_lost(&mut seen_dropped, dropped(active)?);
+    let mut rb = RingBuffer::new(&events_map, |record| deliver(record, log))?;
+    let ending = loop {
+        if requests.stop.load(Ordering::SeqCst) {
+            break Ending::Stop;
         }
-        // Deliver what is already in the buffer before detaching.
-        let _ = rb.poll(0);
-    }
-    let c = counters(active)?;
-    warn_lost(&mut seen_dropped, c.dropped);
+        if requests.reload.swap(false, Ordering::SeqCst) {
+            break Ending::Reload;
+        }
+        match rb.poll(POLL_MS) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
+        }
+        warn_lost(&mut seen_dropped, dropped(active)?);
+    };
+    drop(rb);
+    warn_lost(&mut seen_dropped, dropped(active)?);
+    Ok(ending)
+}
+
+/// Retires a tier: detaches it, delivers the events it raised up to that moment
+/// (the consumer position lives in the map, so this continues where `run` stopped),
+/// and returns its final counters. The maps close when `tier` is dropped.
+pub fn retire(mut tier: Active, log: &mut Syslog) -> Result<Counters, bpf::Error> {
+    tier.detach();
+    let events_map = tier.obj.map(c"events")?;
+    let mut rb = RingBuffer::new(&events_map, |record| deliver(record, log))?;
+    let _ = rb.poll(0);
+    drop(rb);
+    let c = counters(&tier)?;
     Ok(c)
 }

@@ -127,7 +127,7 @@ fn main() -> ExitCode {
             exit::OK
         }
         Command::CanaryChild(path) => canary::child_main(&path) as u8,
-        Command::CheckConfig => match load(&cli.config) {
+        Command::CheckConfig => match load_or_exit(&cli.config) {
             Ok(_) => exit::OK,
             Err(code) => code,
         },
@@ -136,23 +136,29 @@ fn main() -> ExitCode {
     })
 }
 
-/// The config and its rules resolved to map entries, or the EX_CONFIG exit code after
-/// printing `enforce: FILE:LINE: reason`.
+/// The config and its rules resolved to map entries.
 struct Loaded {
     policy: config::Policy,
     inodes: rules::InodeEntries,
     net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
 }
 
-fn load(path: &Path) -> Result<Loaded, u8> {
-    let fail = |line: u32, reason: &dyn core::fmt::Display| {
-        eprintln!("enforce: {}:{line}: {reason}", path.display());
-        exit::CONFIG
-    };
-    let policy = config::load(path).map_err(|e| fail(e.line, &e))?;
-    let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| fail(e.line, &e))?;
+/// Loads the config, or returns `FILE:LINE: reason`.
+fn load(path: &Path) -> Result<Loaded, String> {
+    let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
+    let policy = config::load(path).map_err(|e| at(e.line, &e))?;
+    let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
     Ok(Loaded { policy, inodes, net })
+}
+
+/// Loads the config for a command, or prints `enforce: FILE:LINE: reason` and returns
+/// the EX_CONFIG exit code.
+fn load_or_exit(path: &Path) -> Result<Loaded, u8> {
+    load(path).map_err(|message| {
+        eprintln!("enforce: {message}");
+        exit::CONFIG
+    })
 }
 
 fn rules_of(loaded: &Loaded) -> tiers::Rules<'_> {
@@ -169,7 +175,7 @@ fn rule_counts(p: &config::Policy) -> [usize; 3] {
 }
 
 fn check(config: &Path, json: bool) -> u8 {
-    let loaded = match load(config) {
+    let loaded = match load_or_exit(config) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -203,30 +209,22 @@ fn announce(log: &mut syslog::Syslog, severity: syslog::Severity, line: &str) {
     }
 }
 
-fn run(config: &Path) -> u8 {
-    let loaded = match load(config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let stop = bpf::catch_stop_signals();
-    let policy = &loaded.policy;
-    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), policy.syslog_facility, &policy.syslog_ident);
-    let outcome = gate::run(policy, &rules_of(&loaded));
-    let posture = &outcome.posture;
-    let mut blockers = String::new();
-    for b in &posture.blockers {
-        blockers.push(' ');
-        blockers.push_str(&b.to_string());
+/// `blockers: a b c`, or nothing when there are none.
+fn blockers_suffix(posture: &posture::Posture) -> String {
+    let mut out = String::new();
+    for (i, b) in posture.blockers.iter().enumerate() {
+        out.push_str(if i == 0 { " blockers: " } else { " " });
+        out.push_str(&b.to_string());
     }
-    let Some(active) = outcome.active else {
-        let line = format!("refused: posture=REFUSED blockers:{blockers}");
-        announce(&mut log, syslog::Severity::Err, &line);
-        return exit::REFUSED;
-    };
+    out
+}
+
+/// The line that says what a gate run attached: `attached: posture=… tier.open=…`.
+fn attached_line(verb: &str, posture: &posture::Posture, policy: &config::Policy) -> String {
     let tier = |i: usize| posture.tiers[i].map_or("none", |t| t.name());
     let counts = rule_counts(policy);
-    let line = format!(
-        "attached: posture={} tier.open={} tier.exec={} tier.connect={} rules open={} exec={} connect={}{}{}",
+    format!(
+        "{verb}: posture={} tier.open={} tier.exec={} tier.connect={} rules open={} exec={} connect={}{}",
         posture.state.name(),
         tier(0),
         tier(1),
@@ -234,15 +232,45 @@ fn run(config: &Path) -> u8 {
         counts[0],
         counts[1],
         counts[2],
-        if blockers.is_empty() { "" } else { " blockers:" },
-        blockers,
-    );
-    announce(&mut log, syslog::Severity::Info, &line);
+        blockers_suffix(posture),
+    )
+}
 
-    let result = daemon::run(&active, &mut log, stop);
-    drop(active); // detach
+fn run(config: &Path) -> u8 {
+    let loaded = match load_or_exit(config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let requests = bpf::catch_signals();
+    let policy = &loaded.policy;
+    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), policy.syslog_facility, &policy.syslog_ident);
+    let outcome = gate::run(policy, &rules_of(&loaded));
+    let Some(mut active) = outcome.active else {
+        let line = format!("refused: posture=REFUSED{}", blockers_suffix(&outcome.posture));
+        announce(&mut log, syslog::Severity::Err, &line);
+        return exit::REFUSED;
+    };
+    announce(&mut log, syslog::Severity::Info, &attached_line("attached", &outcome.posture, policy));
+
+    // Counters of the tiers that reloads have already retired.
+    let mut earlier = daemon::Counters::default();
+    let result = loop {
+        match daemon::run(&active, &mut log, requests) {
+            Ok(daemon::Ending::Stop) => break daemon::retire(active, &mut log),
+            Ok(daemon::Ending::Reload) => {
+                let Some((next, line)) = reload(config, &mut log) else { continue };
+                match daemon::retire(std::mem::replace(&mut active, next), &mut log) {
+                    Ok(c) => earlier += c,
+                    Err(e) => log::warn!("reading the replaced tier's counters: {e}"),
+                }
+                announce(&mut log, syslog::Severity::Info, &line);
+            }
+            Err(e) => break Err(e), // `active` detaches when dropped
+        }
+    };
     match result {
-        Ok(c) => {
+        Ok(mut c) => {
+            c += earlier;
             let line = format!("stopped: denied={} audited={} dropped={}", c.denied, c.audited, c.dropped);
             announce(&mut log, syslog::Severity::Info, &line);
             exit::OK
@@ -252,6 +280,28 @@ fn run(config: &Path) -> u8 {
             exit::SOFTWARE
         }
     }
+}
+
+/// SIGHUP: re-reads the config and runs the whole gate for it while the current tier
+/// stays attached, so enforcement never lapses. Returns the new tier and its
+/// `reloaded:` line only when the config is valid and the posture is not REFUSED;
+/// otherwise says why in syslog, and the caller keeps the current tier. Syslog keeps
+/// the identity and facility the agent started with.
+fn reload(config: &Path, log: &mut syslog::Syslog) -> Option<(tiers::Active, String)> {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(message) => {
+            announce(log, syslog::Severity::Err, &format!("reload failed: {message}; keeping the current policy"));
+            return None;
+        }
+    };
+    let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
+    let Some(next) = outcome.active else {
+        let line = format!("reload refused: posture=REFUSED{}; keeping the current policy", blockers_suffix(&outcome.posture));
+        announce(log, syslog::Severity::Err, &line);
+        return None;
+    };
+    Some((next, attached_line("reloaded", &outcome.posture, &loaded.policy)))
 }
 
 #[cfg(test)]

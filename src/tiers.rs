@@ -49,12 +49,17 @@ pub struct Rules<'a> {
 /// A loaded, attached tier. Field order matters: links detach before the object closes.
 pub struct Active {
     pub kind: TierKind,
-    #[allow(dead_code)] // held only so that dropping the tier detaches it
     links: Vec<Link>,
     pub obj: Object,
 }
 
 impl Active {
+    /// Detaches every program. The maps stay readable (the last events, the
+    /// counters) until the tier is dropped.
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+
     /// Switches the programs between reporting only and denying (or signalling).
     /// Until this is called after bring-up they only report (the canary excepted).
     pub fn set_enforcing(&self, enforcing: bool, signal: u8) -> Result<(), bpf::Error> {
@@ -120,9 +125,16 @@ pub fn bring_up(kind: TierKind, rules: &Rules<'_>, canary_signal: Option<i32>) -
 
 fn open_and_load(kind: TierKind, rules: &Rules<'_>) -> Result<Object, bpf::Error> {
     let mut obj = Object::open(&others(kind))?;
-    obj.set_max_entries(c"events", rules.ringbuf_size)?;
+    obj.set_max_entries(c"events", ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
     obj.load()?;
     Ok(obj)
+}
+
+/// A ring buffer must be a power-of-two multiple of the page size: on kernels with
+/// 16K or 64K pages (arm64) a smaller configured size is raised to one page.
+fn ringbuf_bytes(configured: u32, page_size: usize) -> u32 {
+    let page = u32::try_from(page_size).unwrap_or(u32::MAX);
+    configured.max(page)
 }
 
 fn fill_maps(obj: &mut Object, rules: &Rules<'_>) -> Result<(), bpf::Error> {
@@ -169,5 +181,19 @@ fn attach_class(obj: &Object, progs: &[&'static CStr], links: &mut Vec<Link>) ->
             links.append(&mut class_links);
             Step::Ok
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ringbuf_bytes;
+
+    #[test]
+    fn ringbuf_is_at_least_one_page() {
+        assert_eq!(ringbuf_bytes(4096, 4096), 4096);
+        assert_eq!(ringbuf_bytes(256 << 10, 4096), 256 << 10);
+        assert_eq!(ringbuf_bytes(4096, 16384), 16384);
+        assert_eq!(ringbuf_bytes(8192, 65536), 65536);
+        assert_eq!(ringbuf_bytes(1 << 20, 65536), 1 << 20);
     }
 }

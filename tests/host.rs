@@ -223,9 +223,13 @@ impl Agent {
         }
     }
 
+    fn signal(&self, sig: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), sig).unwrap();
+    }
+
     /// SIGTERM, then the exit status and the rest of the log.
     fn stop(mut self) -> (ExitStatus, String) {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM).unwrap();
+        self.signal(rustix::process::Signal::TERM);
         let mut rest = String::new();
         self.stderr.read_to_string(&mut rest).unwrap();
         self.log.push_str(&rest);
@@ -320,5 +324,36 @@ fn lsm_list_seam_without_bpf_reports_not_listed() {
     assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL), "{report}");
     assert_eq!(report_value(&report, "lsm_list"), "lockdown,capability");
     assert!(report_value(&report, "blockers").contains("lsm-not-listed"), "{report}");
+    assert_nothing_left();
+}
+
+#[test]
+fn sighup_swaps_the_policy_and_keeps_it_when_the_new_config_is_bad() {
+    require_root();
+    let dir = TempDir::new("reload");
+    let (first, second) = (dir.path("first"), dir.path("second"));
+    std::fs::write(&first, "1\n").unwrap();
+    std::fs::write(&second, "2\n").unwrap();
+    let config_denying = |path: &Path| dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", path.display()));
+    let cfg = config_denying(&first);
+    let mut agent = Agent::start(&cfg);
+    assert_killed("first policy", run_child(Command::new("cat").arg(&first)));
+    assert_ok("first policy, other file", run_child(Command::new("cat").arg(&second)));
+
+    config_denying(&second);
+    agent.signal(rustix::process::Signal::HUP);
+    agent.wait_for("reloaded: posture=ENFORCE_SIGNAL");
+    assert_killed("second policy", run_child(Command::new("cat").arg(&second)));
+    assert_ok("second policy, formerly denied file", run_child(Command::new("cat").arg(&first)));
+
+    dir.config(&format!("mode = enforce\ndeny_open = {}\nbogus\n", first.display()));
+    agent.signal(rustix::process::Signal::HUP);
+    agent.wait_for(&format!("reload failed: {}:3:", cfg.display()));
+    assert_killed("the second policy holds after a bad config", run_child(Command::new("cat").arg(&second)));
+    assert_ok("the bad config did not take effect", run_child(Command::new("cat").arg(&first)));
+
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=3"), "denials of both policies counted:\n{log}");
     assert_nothing_left();
 }
