@@ -47,6 +47,7 @@ host-test: $(BIN)
 
 vm-test: $(BIN) $(PROBE)
 	rootfs/vm-test.sh $(BIN) $(PROBE)
+	rootfs/vm-test-init.sh $(BIN) $(PROBE)
 
 # The main job on an example config that denies a demo file it creates. The agent
 # runs in a private mount namespace so that what it mounts (securityfs, tracefs)
@@ -60,9 +61,17 @@ run: deps $(BIN)
 	@echo "      cat $(DEMO)/secret   (denied)   and   cat $(DEMO)/public   (allowed)"
 	unshare -m --propagation private $(BIN) --config $(DEMO)/enforce.conf
 
+# INIT=sysv or INIT=openrc also installs that init script; an existing config is kept.
+INIT ?=
 install: $(BIN)
+	@case "$(INIT)" in sysv|openrc|"") ;; *) echo "INIT must be sysv or openrc" >&2; exit 2 ;; esac
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/enforce
-	install -D -m 0644 init/enforce.conf $(DESTDIR)/etc/enforce.conf
+	@[ -e $(DESTDIR)/etc/enforce.conf ] || install -D -m 0644 init/enforce.conf $(DESTDIR)/etc/enforce.conf
+	@case "$(INIT)" in \
+	sysv) install -D -m 0755 init/S50enforce $(DESTDIR)/etc/init.d/S50enforce ;; \
+	openrc) install -D -m 0755 init/enforce.openrc $(DESTDIR)/etc/init.d/enforce && \
+		{ [ -e $(DESTDIR)/etc/conf.d/enforce ] || install -D -m 0644 init/enforce.confd $(DESTDIR)/etc/conf.d/enforce; } ;; \
+	esac
 
 clean:
 	$(CARGO) clean
