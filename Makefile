@@ -37,13 +37,19 @@ deps:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 # Every test: unit tests, host tests (root, BPF on this kernel), VM tests (qemu).
-test: deps unit-test host-test vm-test
+test: deps unit-test host-test vm-test build-systems-test
 
 unit-test:
 	$(CARGO) test --release --target $(TARGET) --bins
 
 host-test: $(BIN)
 	$(CARGO) test --release --target $(TARGET) --test host -- --test-threads=1
+
+# Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
+# rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.
+.PHONY: build-systems-test
+build-systems-test:
+	rootfs/check-build-systems.sh
 
 vm-test: $(BIN) $(PROBE)
 	rootfs/vm-test.sh $(BIN) $(PROBE)

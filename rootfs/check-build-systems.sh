@@ -1,0 +1,489 @@
+#!/bin/sh
+# Static checks of the Buildroot external tree (rootfs/buildroot) and the Yocto
+# layer (rootfs/yocto/meta-enforce) against the source tree. Neither Buildroot
+# nor BitBake is needed (POSIX sh and python3's standard library only): this
+# checks what can be checked without them, and fails loudly on any mismatch.
+#
+#   rootfs/check-build-systems.sh        (make build-systems-test)
+#
+# What it checks: the crate list is exactly what rootfs/yocto/gen-crates-inc.py
+# makes of the current Cargo.lock, and covers every crates.io package with its
+# checksum; versions and license agree with Cargo.toml; enforce.mk uses only
+# ENFORCE_ variables Buildroot knows (or its own helpers) and the package name
+# matches its directory; every file the .mk and the .bb install exists; the
+# Kconfig entries are well formed and their dependency comment mirrors them;
+# BitBake files have balanced quotes, continuations and functions, and their
+# inline Python compiles; the kernel fragments agree and name what the agent
+# needs; shell scripts pass `sh -n`.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+fail=0
+for f in init/S50enforce init/enforce.openrc init/enforce.confd rootfs/check-build-systems.sh; do
+	if [ ! -f "$f" ]; then
+		echo "FAIL sh -n: $f does not exist"
+		fail=1
+	elif ! sh -n "$f"; then
+		echo "FAIL sh -n: $f"
+		fail=1
+	fi
+done
+
+python3 - <<'PYEOF' || fail=1
+import sys, traceback
+def _crash(kind, value, tb):
+    traceback.print_exception(kind, value, tb)
+    for f in globals().get("failures", []):
+        print("FAIL", f)
+    print(f"FAIL the checks stopped early: {kind.__name__}: {value}")
+    sys.exit(1)
+sys.excepthook = _crash
+import hashlib, importlib.util, os, re, subprocess, sys, textwrap, tomllib
+
+failures = []
+count = 0
+
+def check(ok, what, detail=""):
+    global count
+    count += 1
+    if not ok:
+        failures.append(what + (f": {detail}" if detail else ""))
+    return ok
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+def exists(path):
+    return os.path.exists(path)
+
+BR = "rootfs/buildroot"
+pkgdirs = sorted(os.listdir(f"{BR}/package"))
+check(pkgdirs == ["enforce"], f"{BR}/package holds one package, enforce", str(pkgdirs))
+PKG = f"{BR}/package/{pkgdirs[0]}"
+MK = f"{PKG}/{pkgdirs[0]}.mk"
+check(exists(MK), f"{PKG} has {os.path.basename(MK)}: the .mk is named after its directory",
+      str(os.listdir(PKG)))
+LAYER = "rootfs/yocto/meta-enforce"
+RECIPE_DIR = f"{LAYER}/recipes-security/enforce"
+INC = f"{RECIPE_DIR}/enforce-crates.inc"
+
+cargo = tomllib.loads(read("Cargo.toml"))
+version = cargo["package"]["version"]
+license_ = cargo["package"]["license"]
+lock = tomllib.loads(read("Cargo.lock"))
+
+# --- the crate list ---------------------------------------------------------
+spec = importlib.util.spec_from_file_location("gen", "rootfs/yocto/gen-crates-inc.py")
+gen = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gen)
+inc = read(INC) if exists(INC) else ""
+check(exists(INC), f"{INC} exists")
+check(inc == gen.crates_inc("Cargo.lock"), f"{INC} is what gen-crates-inc.py makes of Cargo.lock",
+      "Cargo.lock changed? run rootfs/yocto/gen-crates-inc.py")
+# Independently of the generator: every crates.io package, with its checksum.
+want = {(p["name"], p["version"], p.get("checksum"))
+        for p in lock["package"] if "crates.io" in p.get("source", "")}
+uris = re.findall(r"crate://crates\.io/([^/\s]+)/([^;\s]+);name=(\S+)", inc)
+sums = dict(re.findall(r'^SRC_URI\[(\S+)\.sha256sum\] = "([0-9a-f]{64})"$', inc, re.M))
+got = set()
+for name, ver, key in uris:
+    check(key == f"{name}-{ver}", f"crate {name} {ver} is named NAME-VERSION", key)
+    got.add((name, ver, sums.get(key)))
+check(len(uris) == len(set(uris)), f"{INC} lists each crate once")
+check(len(sums) == len(uris), f"{INC} has one sha256sum per crate", f"{len(sums)} sums, {len(uris)} crates")
+for c in sorted(want - got, key=str):
+    check(False, f"Cargo.lock crate {c[0]} {c[1]} is in {INC} with checksum {c[2]}")
+for c in sorted(got - want, key=str):
+    check(False, f"{INC} crate {c[0]} {c[1]} (sum {c[2]}) is in Cargo.lock")
+roots = [p["name"] for p in lock["package"] if "source" not in p]
+for r in roots:
+    check(f"crates.io/{r}/" not in inc, f"{INC} leaves out the local package {r}")
+
+# --- Buildroot: external tree -------------------------------------------------
+desc = read(f"{BR}/external.desc")
+m = re.search(r"^name:\s*(\S+)\s*$", desc, re.M)
+ext_name = m.group(1) if m else None
+check(ext_name == "ENFORCE", f"{BR}/external.desc has name: ENFORCE", repr(ext_name))
+check(bool(re.search(r"^desc:\s*\S", desc, re.M)), f"{BR}/external.desc has a desc:")
+for root, _, files in os.walk(BR):
+    for fn in files:
+        p = os.path.join(root, fn)
+        for used in set(re.findall(r"BR2_EXTERNAL_(\w+?)_PATH", read(p))):
+            check(used == ext_name, f"{p} uses BR2_EXTERNAL_{ext_name}_PATH", f"found BR2_EXTERNAL_{used}_PATH")
+for src in re.findall(r'^\s*source\s+"([^"]+)"', read(f"{BR}/Config.in"), re.M):
+    path = src.replace(f"$BR2_EXTERNAL_{ext_name}_PATH", BR)
+    check(exists(path), f"{BR}/Config.in sources an existing file", src)
+check(f"{PKG}/Config.in" in [s.replace(f"$BR2_EXTERNAL_{ext_name}_PATH", BR)
+      for s in re.findall(r'^\s*source\s+"([^"]+)"', read(f"{BR}/Config.in"), re.M)],
+      f"{BR}/Config.in sources {PKG}/Config.in")
+check("$(BR2_EXTERNAL_ENFORCE_PATH)/package/*/*.mk" in read(f"{BR}/external.mk"),
+      f"{BR}/external.mk includes the package .mk files")
+
+# --- Buildroot: package Config.in -----------------------------------------------
+kc = read(f"{PKG}/Config.in")
+check(kc.startswith("config BR2_PACKAGE_ENFORCE\n"), f"{PKG}/Config.in starts with config BR2_PACKAGE_ENFORCE")
+
+def kconfig_entries(text):
+    """[(kind, name, [attribute lines])], continuation lines joined."""
+    entries, cur, lines, i = [], None, text.split("\n"), 0
+    in_help = False
+    while i < len(lines):
+        line = lines[i]
+        while line.endswith("\\") and i + 1 < len(lines):
+            i += 1
+            line = line[:-1].rstrip() + " " + lines[i].strip()
+        i += 1
+        if not line.strip():
+            continue
+        head = re.match(r"^(config|comment|menu|if|endif|endmenu|source)\b\s*(.*)$", line)
+        if head:
+            in_help = False
+            cur = (head.group(1), head.group(2), [])
+            entries.append(cur)
+            continue
+        if in_help:
+            check(line.startswith("\t  "), f"{PKG}/Config.in help text is indented tab + 2 spaces", repr(line))
+            continue
+        check(cur is not None and line.startswith("\t") and not line.startswith("\t "),
+              f"{PKG}/Config.in attribute lines are indented with one tab", repr(line))
+        if line.strip() == "help":
+            in_help = True
+        cur[2].append(line.strip())
+    return entries
+
+entries = kconfig_entries(kc)
+configs = [e for e in entries if e[0] == "config"]
+comments = [e for e in entries if e[0] == "comment"]
+check(len(configs) == 1 and configs[0][1] == "BR2_PACKAGE_ENFORCE", f"{PKG}/Config.in defines BR2_PACKAGE_ENFORCE")
+attrs = configs[0][2] if configs else []
+check('bool "enforce"' in attrs, f'{PKG}/Config.in: bool "enforce"')
+check("select BR2_PACKAGE_HOST_RUSTC" in attrs, f"{PKG}/Config.in selects BR2_PACKAGE_HOST_RUSTC")
+check("help" in attrs, f"{PKG}/Config.in has help text")
+
+def clauses(attr_lines):
+    out = []
+    for a in attr_lines:
+        if a.startswith("depends on "):
+            out.append(re.sub(r"\s+", " ", a[len("depends on "):].split("#")[0]).strip())
+    return out
+
+pkg_deps = clauses(attrs)
+check("BR2_PACKAGE_HOST_RUSTC_TARGET_ARCH_SUPPORTS" in pkg_deps,
+      f"{PKG}/Config.in depends on BR2_PACKAGE_HOST_RUSTC_TARGET_ARCH_SUPPORTS")
+for a in attrs:
+    for sym in re.findall(r"\bBR2_\w+|\b[A-Z][A-Z0-9_]{3,}\b", a.split("#")[0]):
+        check(sym.startswith("BR2_"), f"{PKG}/Config.in symbols are BR2_*", sym)
+check(len(comments) == 1, f"{PKG}/Config.in has a comment for unmet dependencies")
+if comments:
+    cdeps = clauses(comments[0][2])
+    plain = [c for c in cdeps if "!" not in c]
+    negated = set(re.findall(r"!(BR2_\w+)", " ".join(c for c in cdeps if "!" in c)))
+    for c in plain:
+        check(c in pkg_deps, f"{PKG}/Config.in comment depends on '{c}' as the package does")
+    rest = set()
+    for c in pkg_deps:
+        if c not in plain:
+            check(re.fullmatch(r"BR2_\w+", c) is not None,
+                  f"{PKG}/Config.in: toolchain dependency '{c}' is a single symbol the comment can negate")
+            rest.add(c)
+    check(negated == rest, f"{PKG}/Config.in comment negates exactly the toolchain dependencies",
+          f"comment !{sorted(negated)} vs package {sorted(rest)}")
+    check("enforce needs" in comments[0][1], f"{PKG}/Config.in comment says what enforce needs")
+
+# --- Buildroot: enforce.mk ------------------------------------------------------
+mk = read(MK)
+pkgname = os.path.basename(PKG)
+prefix = pkgname.upper().replace("-", "_") + "_"
+check(re.search(rf"^# {re.escape(pkgname)}\n", mk, re.M) is not None, f"{MK} banner names the package {pkgname}")
+check(mk.rstrip().endswith("$(eval $(cargo-package))"), f"{MK} ends with $(eval $(cargo-package))")
+check(not re.search(r"\\[ \t]+$", mk, re.M), f"{MK} has no blank after a line continuation")
+KNOWN = {  # generic-package and cargo-package variables used by this package
+    "VERSION", "SITE", "SITE_METHOD", "SOURCE", "LICENSE", "LICENSE_FILES", "SUBDIR",
+    "OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS", "DEPENDENCIES", "CARGO_ENV", "CARGO_BUILD_OPTS",
+    "CARGO_INSTALL_OPTS", "INSTALL_TARGET_CMDS", "INSTALL_INIT_SYSV", "INSTALL_INIT_OPENRC",
+    "INSTALL_INIT_SYSTEMD", "PRE_BUILD_HOOKS", "POST_RSYNC_HOOKS", "POST_INSTALL_TARGET_HOOKS",
+    "CPE_ID_VENDOR",
+}
+defines, names, body, cur = {}, [], [], None
+for line in mk.split("\n"):
+    if cur is not None:
+        if line.strip() == "endef":
+            defines[cur] = "\n".join(body)
+            cur = None
+        else:
+            body.append(line)
+        continue
+    d = re.match(r"^define\s+(\S+)\s*$", line)
+    if d:
+        cur, body = d.group(1), []
+        names.append(cur)
+        continue
+    a = re.match(r"^([A-Za-z0-9_$().-]+)\s*(\+=|\?=|:=|=)", line)
+    if a:
+        names.append(a.group(1))
+check(cur is None, f"{MK}: every define has its endef")
+hook_names = set(" ".join(re.findall(r"_HOOKS\s*\+?=\s*(.*)$", mk, re.M)).split())
+for n in names:
+    if not check(n.startswith(prefix), f"{MK} variable {n} starts with {prefix}"):
+        continue
+    suffix = n[len(prefix):]
+    helper = f"$({n})" in mk or n in hook_names
+    check(suffix in KNOWN or helper,
+          f"{MK} variable {n} is a Buildroot package variable or a helper it uses",
+          "unknown and unused: a typo?")
+check(re.search(r"^ENFORCE_SITE = \$\(BR2_EXTERNAL_ENFORCE_PATH\)/\.\./\.\.$", mk, re.M) is not None
+      and os.path.samefile(os.path.join(BR, "../.."), "."),
+      f"{MK}: ENFORCE_SITE is the source tree, from BR2_EXTERNAL_ENFORCE_PATH")
+check(re.search(r"^ENFORCE_SITE_METHOD = local$", mk, re.M) is not None, f"{MK}: ENFORCE_SITE_METHOD = local")
+m = re.search(r"^ENFORCE_VERSION = (\S+)$", mk, re.M)
+check(m is not None and m.group(1) == version, f"{MK}: ENFORCE_VERSION is Cargo.toml's {version}",
+      m.group(1) if m else "missing")
+m = re.search(r"^ENFORCE_LICENSE = (.+)$", mk, re.M)
+br_license = {"GPL-2.0-only": "GPL-2.0", "GPL-2.0-or-later": "GPL-2.0+"}.get(license_, license_)
+check(m is not None and m.group(1) in (br_license, license_),
+      f"{MK}: ENFORCE_LICENSE is Cargo.toml's {license_} (Buildroot: {br_license})", m.group(1) if m else "missing")
+deps = re.search(r"^ENFORCE_DEPENDENCIES = ((?:.*\\\n)*.*)$", mk, re.M)
+deps = deps.group(1).replace("\\\n", " ").split() if deps else []
+for d in ("host-clang", "host-llvm"):
+    check(d in deps, f"{MK}: ENFORCE_DEPENDENCIES has {d}")
+build_rs = read("build.rs")
+for var, tool in (("BPF_CLANG", "clang"), ("BPF_STRIP", "llvm-strip")):
+    check(f'env::var("{var}")' in build_rs, f"build.rs reads {var}")
+    check(f"{var}=$(HOST_DIR)/bin/{tool}" in mk, f"{MK}: ENFORCE_CARGO_ENV sets {var} to $(HOST_DIR)/bin/{tool}")
+check("-idirafter $(@D)/.cargo/stubs" in mk and "CFLAGS_$(ENFORCE_CC_TARGET)" in mk,
+      f"{MK}: the argp stub is on the target's CFLAGS_<triple>")
+check(exists(".cargo/stubs/argp.h"), ".cargo/stubs/argp.h exists")
+cfg = tomllib.loads(read(".cargo/config.toml"))
+AC = ("ac_cv_search_argp_parse", "ac_cv_search_fts_close", "ac_cv_search__obstack_free")
+for v in AC:  # Buildroot's cargo runs in the source tree and takes these from [env]
+    check(cfg.get("env", {}).get(v) == "none required", f".cargo/config.toml [env] sets {v} = none required")
+
+def installs(text, src_re):
+    """(source, destination) of each install -D line, continuations joined."""
+    text = text.replace("\\\n", " ")
+    out = []
+    for line in text.split("\n"):
+        if re.search(r"\$\(INSTALL\)|\binstall\b", line) and " -D" in line:
+            words = line.split()
+            srcs = [w for w in words if re.match(src_re, w)]
+            if srcs:
+                out.append((srcs[0], words[-1]))
+    return out
+
+def mk_install(define, src, dst):
+    pairs = installs(defines.get(define, ""), r"\$\(@D\)/")
+    return (f"$(@D)/{src}", dst) in pairs
+
+check(mk_install("ENFORCE_INSTALL_TARGET_CMDS", "init/enforce.conf", "$(TARGET_DIR)/etc/enforce.conf"),
+      f"{MK}: ENFORCE_INSTALL_TARGET_CMDS installs init/enforce.conf to /etc/enforce.conf")
+check(any(d == "$(TARGET_DIR)/usr/sbin/enforce" and "/target/$(RUSTC_TARGET_NAME)/" in s
+          for s, d in installs(defines.get("ENFORCE_INSTALL_TARGET_CMDS", ""), r"\$\(@D\)/")),
+      f"{MK}: ENFORCE_INSTALL_TARGET_CMDS installs the binary to /usr/sbin/enforce")
+check(mk_install("ENFORCE_INSTALL_INIT_SYSV", "init/S50enforce", "$(TARGET_DIR)/etc/init.d/S50enforce"),
+      f"{MK}: ENFORCE_INSTALL_INIT_SYSV installs init/S50enforce to /etc/init.d/S50enforce")
+check(mk_install("ENFORCE_INSTALL_INIT_OPENRC", "init/enforce.openrc", "$(TARGET_DIR)/etc/init.d/enforce"),
+      f"{MK}: ENFORCE_INSTALL_INIT_OPENRC installs init/enforce.openrc to /etc/init.d/enforce")
+check(mk_install("ENFORCE_INSTALL_INIT_OPENRC", "init/enforce.confd", "$(TARGET_DIR)/etc/conf.d/enforce"),
+      f"{MK}: ENFORCE_INSTALL_INIT_OPENRC installs init/enforce.confd to /etc/conf.d/enforce")
+for name, text in defines.items():
+    for s, _ in installs(text, r"\$\(@D\)/"):
+        rel = s[len("$(@D)/"):]
+        if not rel.startswith("target/"):
+            check(exists(rel), f"{MK}: {name} installs {rel}, which exists in the tree")
+
+# --- Yocto: the recipe -----------------------------------------------------------
+recipes = [f for f in os.listdir(RECIPE_DIR) if f.endswith(".bb")]
+check(recipes == [f"enforce_{version}.bb"], f"{RECIPE_DIR} has one recipe, enforce_<Cargo.toml version>.bb",
+      f"found {recipes}, Cargo.toml says {version}")
+BB = f"{RECIPE_DIR}/{recipes[0]}" if recipes else None
+
+def bitbake_parse(path):
+    """Statements of a BitBake file: assignments {name: (op, value)} (last wins, += joined),
+    directives, functions. Records failures for what it cannot parse."""
+    text = read(path)
+    check(not re.search(r"\\[ \t]+$", text, re.M), f"{path} has no blank after a line continuation")
+    lines = text.split("\n")
+    assigns, directives, functions, i = {}, [], {}, 0
+    while i < len(lines):
+        line, start = lines[i], i + 1
+        i += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fn = re.match(r"^(python\s+)?([\w:${}.-]*)\s*\(\)\s*\{\s*$", line)
+        if fn:
+            body = []
+            while i < len(lines) and lines[i] != "}":
+                body.append(lines[i])
+                i += 1
+            if not check(i < len(lines), f"{path}:{start}: function closed by a '}}' line"):
+                break
+            i += 1
+            functions[(bool(fn.group(1)), fn.group(2) or "__anon__")] = "\n".join(body)
+            continue
+        while line.endswith("\\"):
+            if not check(i < len(lines), f"{path}:{start}: continuation at end of file"):
+                break
+            line = line[:-1] + "\n" + lines[i]
+            i += 1
+        d = re.match(r"^(inherit|require|include|addtask|deltask|EXPORT_FUNCTIONS)\s+(.+)$", line)
+        if d:
+            directives.append((d.group(1), d.group(2).split()))
+            continue
+        a = re.match(r'^(export\s+)?([A-Za-z0-9_${}@:/.+%-]+(?:\[[^\]]+\])?)\s*(\?\?=|\?=|:=|\+=|=\+|\.=|=\.|=)\s*"(.*)"\s*$',
+                     line, re.S)
+        if not check(a is not None, f"{path}:{start}: a BitBake assignment with a double-quoted value", repr(line[:80])):
+            continue
+        name, op, value = a.group(2), a.group(3), a.group(4)
+        check(not re.search(r'(?<!\\)"', value), f"{path}:{start}: {name}: quotes are balanced", repr(value[:80]))
+        check(value.count("{") == value.count("}"), f"{path}:{start}: {name}: braces are balanced")
+        for expr in inline_python(value):
+            try:
+                compile(re.sub(r"\$\{[A-Za-z0-9_:.-]+\}", "X", expr), f"{path}:{start}", "eval")
+            except SyntaxError as e:
+                check(False, f"{path}:{start}: {name}: inline python compiles", str(e))
+        if op in ("+=", "=+", ".=", "=.") and name in assigns:
+            assigns[name] = (assigns[name][0], assigns[name][1] + " " + value)
+        else:
+            assigns[name] = (op, value)
+    return assigns, directives, functions
+
+def inline_python(value):
+    out, i = [], 0
+    while True:
+        j = value.find("${@", i)
+        if j < 0:
+            return out
+        depth, k = 1, j + 3
+        while k < len(value) and depth:
+            depth += {"{": 1, "}": -1}.get(value[k], 0)
+            k += 1
+        if not check(depth == 0, "inline python ${@...} is closed", value[j:j + 60]):
+            return out
+        out.append(value[j + 3:k - 1])
+        i = k
+
+def check_functions(path, functions):
+    for (is_py, name), body in functions.items():
+        if is_py:
+            check("\t" not in body, f"{path}: python function {name} is indented with spaces")
+            try:
+                compile(textwrap.dedent(body), f"{path}:{name}", "exec")
+            except SyntaxError as e:
+                check(False, f"{path}: python function {name} compiles", str(e))
+        else:
+            for expr in inline_python(body):
+                try:
+                    compile(re.sub(r"\$\{[A-Za-z0-9_:.-]+\}", "X", expr), f"{path}:{name}", "eval")
+                except SyntaxError as e:
+                    check(False, f"{path}: {name}: inline python compiles", str(e))
+            sh = re.sub(r"\$\{@", "${X", body)  # ${@...} is not shell: keep its place
+            sh = re.sub(r"\$\{X[^}]*\}", "true", sh)
+            r = subprocess.run(["sh", "-n"], input=sh, text=True, capture_output=True)
+            check(r.returncode == 0, f"{path}: shell function {name} passes sh -n", r.stderr.strip())
+
+if BB:
+    bb, directives, functions = bitbake_parse(BB)
+    check_functions(BB, functions)
+    val = lambda n: bb.get(n, (None, ""))[1]
+    inherits = [w for k, ws in directives if k == "inherit" for w in ws]
+    for c in ("cargo", "update-rc.d"):
+        check(c in inherits, f"{BB} inherits {c}")
+    check(("require", ["enforce-crates.inc"]) in directives, f"{BB} requires enforce-crates.inc")
+    for k, ws in directives:
+        if k in ("require", "include"):
+            check(exists(os.path.join(RECIPE_DIR, ws[0])), f"{BB}: {k}d {ws[0]} exists")
+    check("PV" not in bb or val("PV") == version, f"{BB}: PV is Cargo.toml's {version}", val("PV"))
+    check(val("LICENSE") == license_, f"{BB}: LICENSE is Cargo.toml's {license_}", val("LICENSE"))
+    for uri in val("LIC_FILES_CHKSUM").split():
+        m = re.match(r"file://([^;]+)(.*)$", uri)
+        if not check(m is not None, f"{BB}: LIC_FILES_CHKSUM entry is file://", uri):
+            continue
+        params = dict(p.split("=", 1) for p in m.group(2).split(";") if "=" in p)
+        if not check(exists(m.group(1)), f"{BB}: license file {m.group(1)} exists"):
+            continue
+        data = open(m.group(1), "rb").read().splitlines(keepends=True)
+        b, e = int(params.get("beginline", 1)), int(params.get("endline", len(data)))
+        chunk = b"".join(data[b - 1:e])
+        check(hashlib.md5(chunk).hexdigest() == params.get("md5"),
+              f"{BB}: LIC_FILES_CHKSUM md5 of {m.group(1)} lines {b}-{e}",
+              f"recipe {params.get('md5')}, file {hashlib.md5(chunk).hexdigest()} ({chunk!r})")
+        if m.group(1) == "Cargo.toml":
+            check(license_.encode() in chunk, f"{BB}: LIC_FILES_CHKSUM covers Cargo.toml's license line", repr(chunk))
+    check(val("INITSCRIPT_NAME") == "enforce", f'{BB}: INITSCRIPT_NAME = "enforce"', val("INITSCRIPT_NAME"))
+    check(bool(val("INITSCRIPT_PARAMS").strip()), f"{BB}: INITSCRIPT_PARAMS is set")
+    check("${sysconfdir}/enforce.conf" in val("CONFFILES:${PN}").split(), f"{BB}: CONFFILES has ${{sysconfdir}}/enforce.conf")
+    check("clang-native" in val("DEPENDS").split(), f"{BB}: DEPENDS has clang-native")
+    check(val("BPF_CLANG") == "${STAGING_BINDIR_NATIVE}/clang", f"{BB}: exports BPF_CLANG")
+    check(val("BPF_STRIP") == "${STAGING_BINDIR_NATIVE}/llvm-strip", f"{BB}: exports BPF_STRIP")
+    for v in AC:
+        check(val(v) == cfg.get("env", {}).get(v), f"{BB}: exports {v} as .cargo/config.toml does")
+    check("-idirafter ${S}/.cargo/stubs" in val("CFLAGS:append"), f"{BB}: the argp stub is on CFLAGS")
+    inst = installs(functions.get((False, "do_install"), ""), r"\$\{[BS]\}/")
+    for src, dst in (("${S}/init/enforce.conf", "${D}${sysconfdir}/enforce.conf"),
+                     ("${S}/init/S50enforce", "${D}${INIT_D_DIR}/${INITSCRIPT_NAME}"),
+                     ("${B}/target/${CARGO_TARGET_SUBDIR}/enforce", "${D}${sbindir}/enforce")):
+        want_dst = dst.replace("${INITSCRIPT_NAME}", val("INITSCRIPT_NAME"))
+        check((src, want_dst) in inst, f"{BB}: do_install installs {src} to {want_dst}", str(inst))
+    for src, _ in inst:
+        if src.startswith("${S}/"):
+            check(exists(src[len("${S}/"):]), f"{BB}: installs {src[5:]}, which exists in the tree")
+
+inc_assigns, inc_dirs, inc_fns = bitbake_parse(INC)
+check(set(inc_assigns) == {"SRC_URI"} | {f"SRC_URI[{k}.sha256sum]" for k in sums} and not inc_dirs and not inc_fns,
+      f"{INC} sets only SRC_URI and its checksums")
+
+BBAPPEND = f"{LAYER}/recipes-kernel/linux/linux-yocto_%.bbappend"
+app, app_dirs, app_fns = bitbake_parse(BBAPPEND)
+for f in re.findall(r"file://([\w.-]+)", " ".join(v for _, v in app.values())):
+    check(exists(f"{LAYER}/recipes-kernel/linux/files/{f}"), f"{BBAPPEND}: file://{f} exists in files/")
+
+LC = f"{LAYER}/conf/layer.conf"
+lc, _, _ = bitbake_parse(LC)
+coll = lc.get("BBFILE_COLLECTIONS", ("", ""))[1].split()
+check(coll == ["enforce"], f'{LC}: BBFILE_COLLECTIONS += "enforce"', str(coll))
+for k in ("BBFILE_PATTERN", "BBFILE_PRIORITY", "LAYERSERIES_COMPAT", "LAYERVERSION", "LAYERDEPENDS"):
+    check(f"{k}_enforce" in lc, f"{LC}: {k}_enforce is set")
+for k in lc:
+    s = re.match(r"^(BBFILE_PATTERN|BBFILE_PRIORITY|LAYERSERIES_COMPAT|LAYERVERSION|LAYERDEPENDS|LAYERRECOMMENDS)_(\S+)$", k)
+    if s:
+        check(s.group(2) in coll, f"{LC}: {k} is for a collection the layer declares")
+check("scarthgap" in lc.get("LAYERSERIES_COMPAT_enforce", ("", ""))[1].split(), f"{LC}: LAYERSERIES_COMPAT has scarthgap")
+
+# --- kernel options ------------------------------------------------------------
+FRAG = f"{BR}/board/enforce/linux.fragment"
+CFG = f"{LAYER}/recipes-kernel/linux/files/enforce.cfg"
+frag = read(FRAG)
+check(frag == read(CFG), f"{CFG} is the same as {FRAG}")
+opts = {}
+for n, line in enumerate(frag.split("\n"), 1):
+    m1 = re.match(r'^(CONFIG_[A-Z0-9_]+)=(y|m|n|"[^"]*"|-?\d+|0x[0-9a-fA-F]+)$', line)
+    m2 = re.match(r"^# (CONFIG_[A-Z0-9_]+) is not set$", line)
+    if m1 or m2:
+        k, v = (m1.group(1), m1.group(2)) if m1 else (m2.group(1), "n")
+        check(k not in opts, f"{FRAG}:{n}: {k} is set once")
+        opts[k] = v
+    else:
+        check(line == "" or line.startswith("#"), f"{FRAG}:{n}: a kconfig line", repr(line))
+for k in ("CONFIG_BPF_SYSCALL", "CONFIG_BPF_LSM", "CONFIG_DEBUG_INFO_BTF", "CONFIG_FTRACE_SYSCALLS",
+          "CONFIG_BPF_JIT", "CONFIG_BPF_EVENTS", "CONFIG_SECURITY", "CONFIG_SECURITYFS"):
+    check(opts.get(k) == "y", f"{FRAG}: {k}=y")
+check("bpf" in opts.get("CONFIG_LSM", "").strip('"').split(","), f"{FRAG}: CONFIG_LSM lists bpf")
+
+# --- the generator itself ---------------------------------------------------------
+try:
+    compile(read("rootfs/yocto/gen-crates-inc.py"), "gen-crates-inc.py", "exec")
+except SyntaxError as e:
+    check(False, "rootfs/yocto/gen-crates-inc.py compiles", str(e))
+
+for f in failures:
+    print("FAIL", f)
+print(f"build systems: {count - len(failures)}/{count} checks passed")
+sys.exit(1 if failures else 0)
+PYEOF
+
+if [ "$fail" -ne 0 ]; then
+	echo "check-build-systems: FAILED" >&2
+	exit 1
+fi
+echo "check-build-systems: ok"
