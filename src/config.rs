@@ -352,7 +352,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Reads and parses the config file at `path` (at most MAX_CONFIG_BYTES).
-pub fn load(path: &Path) -> Result<Policy, ConfigError> {
+pub fn load(path: &Path) -> Result<Box<Policy>, ConfigError> {
     let whole = |reason: String| ConfigError { line: 0, reason };
     let file = std::fs::File::open(path).map_err(|e| whole(format!("cannot read: {e}")))?;
     let mut bytes = Vec::new();
@@ -366,11 +366,14 @@ pub fn load(path: &Path) -> Result<Policy, ConfigError> {
 }
 
 /// Parses config text (see the module doc for the syntax).
-pub fn parse(text: &str) -> Result<Policy, ConfigError> {
+///
+/// The policy is boxed: at its full capacity it is about 80 KB, and every move of
+/// it by value would leave another copy's pages resident on the agent's stack.
+pub fn parse(text: &str) -> Result<Box<Policy>, ConfigError> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(ConfigError { line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
     }
-    let mut policy = Policy::default();
+    let mut policy = Box::<Policy>::default();
     let mut seen = [0u32; Key::COUNT];
     for (i, raw) in text.split('\n').enumerate() {
         let line = line_number(i);
@@ -666,7 +669,7 @@ mod tests {
     fn empty_config_gives_defaults() {
         for text in ["", "\n\n", "# only a comment\n   \n\t# indented comment\n", "\r\n"] {
             let p = parse(text).unwrap();
-            assert_eq!(p, Policy::default());
+            assert_eq!(*p, Policy::default());
         }
         let p = Policy::default();
         assert_eq!(p.mode, Mode::Enforce);

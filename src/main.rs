@@ -138,7 +138,7 @@ fn main() -> ExitCode {
 
 /// The config and its rules resolved to map entries.
 struct Loaded {
-    policy: config::Policy,
+    policy: Box<config::Policy>,
     inodes: rules::InodeEntries,
     net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
 }

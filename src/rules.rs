@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(inode_key(&format!("{file}/below")), Err(Errno::NOTDIR));
     }
 
-    fn policy(text: &str) -> Policy {
+    fn policy(text: &str) -> Box<Policy> {
         config::parse(text).unwrap()
     }
 
