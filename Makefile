@@ -13,7 +13,7 @@ APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex b
 	m4 gettext pkg-config make bpftool qemu-system-x86 busybox-static cpio xz-utils file \
 	util-linux
 
-.PHONY: all deps test unit-test host-test vm-test run install clean
+.PHONY: all deps test unit-test host-test vm-test bench run install clean
 
 all: $(BIN)
 
@@ -54,6 +54,10 @@ build-systems-test:
 vm-test: $(BIN) $(PROBE)
 	rootfs/vm-test.sh $(BIN) $(PROBE)
 	rootfs/vm-test-init.sh $(BIN) $(PROBE)
+
+# Side-by-side costs (with and without the agent) and size/RSS against the targets.
+bench: $(BIN) $(PROBE)
+	tests/bench.sh $(BIN) $(PROBE)
 
 # The main job on an example config that denies a demo file it creates. The agent
 # runs in a private mount namespace so that what it mounts (securityfs, tracefs)

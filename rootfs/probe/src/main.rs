@@ -10,6 +10,9 @@
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
+//! probe bench open PATH N       N× open+close; prints ns per operation (make bench)
+//! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
+//! probe bench exec PATH N       N× fork+exec PATH+wait
 //! ```
 
 use std::ffi::CString;
@@ -22,7 +25,7 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT | \
-         listen ADDR PORT | bpf-count | sleep-exit N [SECS]"
+         listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
 }
@@ -231,6 +234,48 @@ fn cmd_sleep_exit(code: &str, secs: Option<&String>) -> ! {
     exit(code)
 }
 
+/// Runs `op` `n` times and prints the mean time per operation; any failure ends it.
+fn bench_loop(what: &str, n: u32, mut op: impl FnMut() -> Result<(), i32>) -> ! {
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        if let Err(e) = op() {
+            finish(&format!("bench {what}"), Err(e));
+        }
+    }
+    println!("{}", start.elapsed().as_nanos() / u128::from(n.max(1)));
+    exit(0)
+}
+
+fn cmd_bench(what: &str, rest: &[&str]) -> ! {
+    let count = |s: &str| -> u32 { s.parse().unwrap_or_else(|_| usage()) };
+    match (what, rest) {
+        ("open", [path, n]) => {
+            let p = cstr(path);
+            bench_loop(what, count(n), || {
+                let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+                if fd < 0 { return Err(errno()) }
+                unsafe { libc::close(fd) };
+                Ok(())
+            })
+        }
+        ("connect", [addr, port, n]) => {
+            let sa = parse_addr(addr, port);
+            // A port nobody listens on: the hook runs on every connect, and no
+            // listener's scheduling or TIME_WAIT state enters the numbers.
+            bench_loop(what, count(n), || match TcpStream::connect(sa) {
+                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => Ok(()),
+                Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+                Ok(_) => Err(libc::EEXIST), // something listens there: not what we measure
+            })
+        }
+        ("exec", [path, n]) => bench_loop(what, count(n), || {
+            let status = std::process::Command::new(path).status().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            if status.success() { Ok(()) } else { Err(libc::ECHILD) }
+        }),
+        _ => usage(),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -242,6 +287,7 @@ fn main() {
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
         ["sleep-exit", code, _] => cmd_sleep_exit(code, args.get(2)),
+        ["bench", what, rest @ ..] => cmd_bench(what, rest),
         _ => usage(),
     }
 }
