@@ -239,6 +239,10 @@ check(re.search(r"^ENFORCE_SITE_METHOD = local$", mk, re.M) is not None, f"{MK}:
 m = re.search(r"^ENFORCE_VERSION = (\S+)$", mk, re.M)
 check(m is not None and m.group(1) == version, f"{MK}: ENFORCE_VERSION is Cargo.toml's {version}",
       m.group(1) if m else "missing")
+m = re.search(r"^ENFORCE_LICENSE_FILES = (.+)$", mk, re.M)
+if check(m is not None, f"{MK}: ENFORCE_LICENSE_FILES is set"):
+    for f in m.group(1).split():
+        check(exists(f), f"{MK}: license file {f} exists")
 m = re.search(r"^ENFORCE_LICENSE = (.+)$", mk, re.M)
 br_license = {"GPL-2.0-only": "GPL-2.0", "GPL-2.0-or-later": "GPL-2.0+"}.get(license_, license_)
 check(m is not None and m.group(1) in (br_license, license_),

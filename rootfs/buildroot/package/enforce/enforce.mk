@@ -11,9 +11,9 @@
 ENFORCE_VERSION = 0.1.0
 ENFORCE_SITE = $(BR2_EXTERNAL_ENFORCE_PATH)/../..
 ENFORCE_SITE_METHOD = local
-# Buildroot writes SPDX GPL-2.0-only as GPL-2.0. The source tree has no license
-# file yet, so there is no ENFORCE_LICENSE_FILES (legal-info will say so).
+# Buildroot writes SPDX GPL-2.0-only as GPL-2.0.
 ENFORCE_LICENSE = GPL-2.0
+ENFORCE_LICENSE_FILES = LICENSE
 
 # Do not copy a developer's build products into the build directory.
 ENFORCE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \

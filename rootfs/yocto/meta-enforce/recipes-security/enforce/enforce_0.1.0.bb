@@ -4,10 +4,9 @@ from a deny list: with BPF-LSM where the kernel runs it, with a tracepoint \
 signal tier where it cannot, and it reports which of the two is in force."
 SECTION = "security"
 
-# Cargo.toml says GPL-2.0-only. The source tree has no license file yet, so the
-# checksum covers the license line of Cargo.toml.
+# Cargo.toml says GPL-2.0-only; LICENSE is the GPL v2 text.
 LICENSE = "GPL-2.0-only"
-LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=7;endline=7;md5=f47b29e81bbba5d4a8d23a7db2c4b810"
+LIC_FILES_CHKSUM = "file://LICENSE;md5=b234ee4d69f5fce4486a80fdaf4a4263"
 
 # Where the source comes from (see meta-enforce/README.md):
 #  - a git repository: ENFORCE_GIT_URI = "git://host/path/enforce.git;protocol=https"
