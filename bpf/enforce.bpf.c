@@ -152,12 +152,29 @@ static __always_inline bool check_file(struct file *file, __u8 class, __u8 tier)
 	return decide(s, &ev, tier);
 }
 
+/*
+ * An LSM program's verdict: -EPERM or 0.  Since 6.12 the verifier checks that an LSM
+ * program returns within [-4095, 0], but it does not follow the negation clang
+ * emits for `deny ? -EPERM : 0` (-(deny & 1)).  barrier_var hides the constant from
+ * clang, so each path returns a plain constant the verifier can see.
+ */
+static __always_inline int lsm_verdict(bool deny)
+{
+	int ret = 0;
+
+	if (deny) {
+		ret = -EPERM;
+		barrier_var(ret);
+	}
+	return ret;
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(enforce_file_open, struct file *file, int ret)
 {
 	if (ret)
 		return ret;
-	return check_file(file, ENFORCE_CLASS_OPEN, ENFORCE_TIER_LSM) ? -EPERM : 0;
+	return lsm_verdict(check_file(file, ENFORCE_CLASS_OPEN, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/bprm_check_security")
@@ -165,7 +182,7 @@ int BPF_PROG(enforce_exec, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	return check_file(BPF_CORE_READ(bprm, file), ENFORCE_CLASS_EXEC, ENFORCE_TIER_LSM) ? -EPERM : 0;
+	return lsm_verdict(check_file(BPF_CORE_READ(bprm, file), ENFORCE_CLASS_EXEC, ENFORCE_TIER_LSM));
 }
 
 /* Rule id of the longest IPv4 match for this port, else for every port; 0 = none. */
@@ -261,7 +278,7 @@ int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int
 	if (!s)
 		return 0;
 	ev.class = ENFORCE_CLASS_CONNECT;
-	return decide(s, &ev, ENFORCE_TIER_LSM) ? -EPERM : 0;
+	return lsm_verdict(decide(s, &ev, ENFORCE_TIER_LSM));
 }
 
 /*
