@@ -8,12 +8,20 @@ CARGO   ?= cargo
 BIN     := target/$(TARGET)/release/enforce
 PROBE   := rootfs/probe/target/$(TARGET)/release/probe
 DEMO    := $(CURDIR)/target/demo
+# The arm64 build: `make aarch64` (or TARGET=aarch64-unknown-linux-musl). zig, from
+# PyPI's ziglang wheel, is its C compiler and linker (.cargo/zig/).
+ARM64       := aarch64-unknown-linux-musl
+ARM64_BIN   := target/$(ARM64)/release/enforce
+ARM64_PROBE := rootfs/probe/target/$(ARM64)/release/probe
+ZIG_VERSION := 0.17.1
+ZIG_HOME    ?= $(HOME)/.cache/enforce-zig/$(ZIG_VERSION)
+export ZIG_HOME
 
 APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex bison gawk \
-	m4 gettext pkg-config make bpftool qemu-system-x86 busybox-static cpio xz-utils file \
-	util-linux
+	m4 gettext pkg-config make bpftool qemu-system-x86 qemu-system-arm busybox-static cpio \
+	xz-utils file util-linux python3 python3-pip
 
-.PHONY: all deps test unit-test host-test vm-test bench run install clean
+.PHONY: all aarch64 probe deps test unit-test host-test vm-test bench run install clean
 
 all: $(BIN)
 
@@ -27,6 +35,11 @@ $(BIN):
 $(PROBE):
 	$(CARGO) build --release --target $(TARGET) --manifest-path rootfs/probe/Cargo.toml
 
+probe: $(PROBE)
+
+aarch64:
+	$(MAKE) TARGET=$(ARM64) all probe
+
 # Installs only what is missing, so it is quick on a prepared machine.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -34,7 +47,15 @@ deps:
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@for t in $(TARGET) $(ARM64); do \
+		rustup target list --installed | grep -qx $$t || rustup target add $$t || exit 1; \
+	done
+	@[ -x $(ZIG_HOME)/ziglang/zig ] || { \
+		echo "fetching zig $(ZIG_VERSION) (PyPI: ziglang) into $(ZIG_HOME)"; \
+		tmp=$$(mktemp -d) && \
+		python3 -m pip download -q --no-deps --only-binary :all: -d $$tmp ziglang==$(ZIG_VERSION) && \
+		mkdir -p $(ZIG_HOME) && python3 -m zipfile -e $$tmp/ziglang-*.whl $(ZIG_HOME) && \
+		chmod +x $(ZIG_HOME)/ziglang/zig; rc=$$?; rm -rf $$tmp; exit $$rc; }
 
 # Every test: unit tests, host tests (root, BPF on this kernel), VM tests (qemu).
 test: deps unit-test host-test vm-test build-systems-test
@@ -51,9 +72,10 @@ host-test: $(BIN)
 build-systems-test:
 	rootfs/check-build-systems.sh
 
-vm-test: $(BIN) $(PROBE)
-	rootfs/vm-test.sh $(BIN) $(PROBE)
+vm-test: $(BIN) $(PROBE) aarch64
+	rootfs/vm-test.sh x86_64 $(BIN) $(PROBE)
 	rootfs/vm-test-init.sh $(BIN) $(PROBE)
+	rootfs/vm-test.sh arm64 $(ARM64_BIN) $(ARM64_PROBE)
 
 # Side-by-side costs (with and without the agent) and size/RSS against the targets.
 bench: $(BIN) $(PROBE)

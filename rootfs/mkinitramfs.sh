@@ -8,7 +8,9 @@
 # HOSTFILE copied to GUESTPATH (mode kept; a directory is copied recursively).
 # The guest test must be given as SOMETHING=/test/run.sh.
 #
-# Environment: BUSYBOX  static busybox to install (default: busybox on PATH)
+# Environment: BUSYBOX  static busybox to install (default: busybox on PATH); one
+#              that cannot run here (arm64) gets its applet list from the busybox
+#              on PATH, which must be the same Debian version
 set -eu
 
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
@@ -32,7 +34,10 @@ mkdir -p "$stage/bin" "$stage/sbin" "$stage/usr/bin" "$stage/usr/sbin" \
     "$stage/run" "$stage/var/log" "$stage/root" "$stage/test"
 cp "$busybox" "$stage/bin/busybox"
 chmod 0755 "$stage/bin/busybox"
-"$busybox" --list-full | while read -r applet; do
+lister=$busybox
+"$lister" --list-full >/dev/null 2>&1 || lister=$(command -v busybox) ||
+    die "cannot list $busybox's applets: it does not run here and there is no busybox on PATH"
+"$lister" --list-full | while read -r applet; do
     case $applet in
         */*) ;;              # skip root-level entries such as linuxrc
         *) continue ;;

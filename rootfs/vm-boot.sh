@@ -6,6 +6,10 @@
 #
 #   rootfs/vm-boot.sh --name NAME --initrd FILE.cpio.gz [--append "EXTRA CMDLINE"]
 #                     [--timeout SECS] [--mem SIZE] [--kernel VMLINUX] [--tail N]
+#                     [--arch x86_64|arm64]
+#
+# --arch arm64 boots qemu-system-aarch64 -M virt -cpu cortex-a57 (console ttyAMA0)
+# and needs --kernel (an arm64 Image, from rootfs/fetch-arm64.sh).
 #
 # Exit: 0 PASS, 1 FAIL (marker says FAIL, marker missing, or timeout), 2 usage/setup.
 # The console log (\r stripped) is saved as ${ENFORCE_VM_LOGS:-target/vm-logs}/NAME.log
@@ -19,12 +23,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 name= initrd= append= kernel=${ENFORCE_VM_KERNEL:-}
 timeout_s=${ENFORCE_VM_TIMEOUT:-300}
+arch=x86_64
 mem=256M
 tail_n=${ENFORCE_VM_TAIL:-0}
-qemu=${QEMU:-qemu-system-x86_64}
+qemu=${QEMU:-}
 
 usage() {
-    sed -n '7,8p' "$0" | sed 's/^# *//' >&2
+    sed -n '7,9p' "$0" | sed 's/^# *//' >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -36,13 +41,20 @@ while [ $# -gt 0 ]; do
         --mem) mem=$2; shift 2 ;;
         --kernel) kernel=$2; shift 2 ;;
         --tail) tail_n=$2; shift 2 ;;
+        --arch) arch=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "vm-boot: unknown argument '$1'" >&2; usage ;;
     esac
 done
 [ -n "$name" ] && [ -n "$initrd" ] || usage
 [ -s "$initrd" ] || { echo "vm-boot: initrd $initrd not found" >&2; exit 2; }
-command -v "$qemu" >/dev/null || { echo "vm-boot: $qemu not found (apt-get install qemu-system-x86)" >&2; exit 2; }
+case $arch in
+    x86_64) qemu=${qemu:-qemu-system-x86_64} machine=() console=ttyS0 package=qemu-system-x86 ;;
+    arm64) qemu=${qemu:-qemu-system-aarch64} machine=(-M virt -cpu cortex-a57) console=ttyAMA0 package=qemu-system-arm
+        [ -n "$kernel" ] || { echo "vm-boot: --arch arm64 needs --kernel IMAGE" >&2; exit 2; } ;;
+    *) echo "vm-boot: unknown --arch '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
+esac
+command -v "$qemu" >/dev/null || { echo "vm-boot: $qemu not found (apt-get install $package)" >&2; exit 2; }
 if [ -z "$kernel" ]; then
     kernel=$("$here/fetch-kernel.sh") || { echo "vm-boot: fetch-kernel.sh failed" >&2; exit 2; }
 fi
@@ -69,13 +81,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "vm-boot: interrupted" >&2; exit 130' INT TERM HUP
 
-cmdline="console=ttyS0 panic=-1 $append"
+cmdline="console=$console panic=-1 $append"
 echo "vm-boot: $name: kernel $kernel" >&2
 echo "vm-boot: $name: cmdline $cmdline" >&2
 start=$(date +%s.%N)
 # stdin from /dev/null: qemu must not put a terminal into raw mode.
 # -nic none: the guest only needs lo (and it skips the iPXE option ROM).
-timeout -k 5 "$timeout_s" "$qemu" -accel tcg -m "$mem" -nographic -no-reboot -nic none \
+timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel tcg -m "$mem" -nographic -no-reboot -nic none \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
     </dev/null >"$raw" 2>&1 &
 qpid=$!

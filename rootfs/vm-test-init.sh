@@ -79,15 +79,7 @@ for f in "$openrc"/sbin/* "$openrc"/bin/*; do orc_args="$orc_args $f=${f#"$openr
     /dev/null=/etc/insserv.conf
 
 
-failed=
+. "$here/boot-all.sh"
 for name in ${ENFORCE_VM_INIT:-sysv respawn openrc}; do
-    if "$here/vm-boot.sh" --name "init-$name" --initrd "$out/init-$name.cpio.gz" \
-        --append "lsm=lockdown,capability,bpf rdinit=/sbin/init enforce_init=$name"; then
-        echo "vm-test-init: init-$name: PASS"
-    else
-        echo "vm-test-init: init-$name: FAIL" >&2
-        failed="$failed init-$name"
-    fi
-done
-[ -z "$failed" ] || { echo "vm-test-init: failed:$failed" >&2; exit 1; }
-echo "vm-test-init: every boot passed"
+    echo "init-$name $out/init-$name.cpio.gz - lsm=lockdown,capability,bpf rdinit=/sbin/init enforce_init=$name"
+done | boot_all vm-test-init x86_64

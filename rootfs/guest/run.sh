@@ -2,11 +2,15 @@
 # The guest test, run by /init as /test/run.sh inside a VM booted by rootfs/vm-test.sh (through rootfs/vm-boot.sh).
 # The kernel command line says which tier must act:
 #   enforce_expect=lsm     BPF-LSM active: denied operations fail with EPERM, posture ENFORCE
-#   enforce_expect=signal  bpf not in lsm=: the offender is killed, posture ENFORCE_SIGNAL
+#   enforce_expect=signal  the LSM tier cannot act: the offender is killed, posture ENFORCE_SIGNAL
+#   enforce_blocker=B      with signal: the blocker --check must name (default
+#                          lsm-not-listed; e.g. lsm-attach-failed:open:524 on arm64 6.1)
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
 expect=$(sed -n 's/.*enforce_expect=\([a-z]*\).*/\1/p' /proc/cmdline)
+blocker=$(sed -n 's/.*enforce_blocker=\([a-z0-9:-]*\).*/\1/p' /proc/cmdline)
+blocker=${blocker:-lsm-not-listed}
 failures=0
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
@@ -115,9 +119,9 @@ if [ "$expect" = lsm ]; then
 	[ $rc -eq 0 ] && grep -qx 'posture=ENFORCE' /tmp/check.txt && ok "--check says ENFORCE (exit 0)" ||
 		not_ok "--check: wanted ENFORCE/0, got rc=$rc"
 else
-	[ $rc -eq 10 ] && grep -qx 'posture=ENFORCE_SIGNAL' /tmp/check.txt && grep -q '^blockers=.*lsm-not-listed' /tmp/check.txt &&
-		ok "--check says ENFORCE_SIGNAL (exit 10) with lsm-not-listed" ||
-		not_ok "--check: wanted ENFORCE_SIGNAL/10 with lsm-not-listed, got rc=$rc"
+	[ $rc -eq 10 ] && grep -qx 'posture=ENFORCE_SIGNAL' /tmp/check.txt && grep -q "^blockers=.*$blocker" /tmp/check.txt &&
+		ok "--check says ENFORCE_SIGNAL (exit 10) with $blocker" ||
+		not_ok "--check: wanted ENFORCE_SIGNAL/10 with $blocker, got rc=$rc"
 	write_config enforce refuse
 	enforce --check >/dev/null
 	rc=$?
