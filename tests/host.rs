@@ -352,8 +352,15 @@ fn sighup_swaps_the_policy_and_keeps_it_when_the_new_config_is_bad() {
     assert_killed("the second policy holds after a bad config", run_child(Command::new("cat").arg(&second)));
     assert_ok("the bad config did not take effect", run_child(Command::new("cat").arg(&first)));
 
+    // Valid, but this kernel cannot give what it asks (fallback=refuse, no BPF-LSM).
+    dir.config(&format!("mode = enforce\nfallback = refuse\ndeny_open = {}\n", first.display()));
+    agent.signal(rustix::process::Signal::HUP);
+    agent.wait_for("reload refused: posture=REFUSED");
+    assert_killed("the second policy holds after a refused reload", run_child(Command::new("cat").arg(&second)));
+    assert_ok("the refused config did not take effect", run_child(Command::new("cat").arg(&first)));
+
     let (status, log) = agent.stop();
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
-    assert!(log.contains("stopped: denied=3"), "denials of both policies counted:\n{log}");
+    assert!(log.contains("stopped: denied=4"), "denials of both policies counted:\n{log}");
     assert_nothing_left();
 }
