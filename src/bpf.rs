@@ -283,6 +283,9 @@ extern "C" {
     fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
 }
 
+/// The longest libbpf message shown with -v (a verifier log comes as one message).
+const LIBBPF_LOG_BYTES: usize = 64 * 1024;
+
 unsafe extern "C" fn libbpf_print(level: sys::libbpf_print_level, fmt: *const c_char, ap: *mut sys::__va_list_tag) -> c_int {
     // libbpf's warnings are mostly the details behind an error we report ourselves
     // (a refused load, a missing tracepoint): show them with -v, keep stderr clean.
@@ -293,12 +296,15 @@ unsafe extern "C" fn libbpf_print(level: sys::libbpf_print_level, fmt: *const c_
     if !log::log_enabled!(target) {
         return 0;
     }
-    let mut buf = [0 as c_char; 512];
-    // SAFETY: buf is 512 bytes and vsnprintf NUL-terminates within it.
+    // Only with -v: big enough for a whole verifier log of our programs, whose last
+    // lines say why a load failed.
+    let mut buf = vec![0 as c_char; LIBBPF_LOG_BYTES];
+    // SAFETY: buf is LIBBPF_LOG_BYTES long and vsnprintf NUL-terminates within it.
     let n = unsafe { vsnprintf(buf.as_mut_ptr(), buf.len(), fmt, ap) };
     // SAFETY: buf is NUL-terminated (zeroed, and vsnprintf terminates).
     let line = unsafe { CStr::from_ptr(buf.as_ptr()) };
-    log::log!(target, "libbpf: {}", line.to_string_lossy().trim_end());
+    let cut = if usize::try_from(n).is_ok_and(|n| n >= LIBBPF_LOG_BYTES) { " [truncated]" } else { "" };
+    log::log!(target, "libbpf: {}{cut}", line.to_string_lossy().trim_end());
     n
 }
 
