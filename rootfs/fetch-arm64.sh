@@ -4,16 +4,18 @@
 # sources, APT::Architecture=arm64) under the cache.
 #
 #   rootfs/fetch-arm64.sh kernel 6.1    -> prints the path of an arm64 Image (bookworm)
-#   rootfs/fetch-arm64.sh kernel 6.12   -> the same from bookworm-backports
+#   rootfs/fetch-arm64.sh kernel 6.12   -> the same from bookworm-backports (or -updates)
 #   rootfs/fetch-arm64.sh busybox       -> prints the path of busybox-static for arm64
 #
 # Idempotent; on a cache hit it prints the path and nothing else. Only ./boot of a
 # kernel package and ./bin/busybox of busybox-static are extracted.
 # Environment: ENFORCE_VM_CACHE (default $HOME/.cache/enforce-vm),
-#              ENFORCE_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+#              ENFORCE_DEBIAN_MIRROR (default http://deb.debian.org/debian),
+#              ENFORCE_DEBIAN_SECURITY (default http://deb.debian.org/debian-security).
 set -eu
 cache=${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}/arm64
 mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security=${ENFORCE_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 log() { echo "fetch-arm64: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -27,11 +29,13 @@ apt_private() {
         -o APT::Sandbox::User=root "$@"
 }
 apt_ready() {
-    [ -s "$apt_dir/updated" ] && return 0
+    [ -s "$apt_dir/updated" ] && [ "${1:-}" != --refresh ] && return 0
     mkdir -p "$apt_dir/state" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     cat >"$apt_dir/sources.list" <<SOURCES
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
+deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-updates main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-backports main
+deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $security bookworm-security main
 SOURCES
     apt_private update >&2 || die "apt-get update of the private arm64 index failed"
     date >"$apt_dir/updated"
@@ -42,7 +46,10 @@ download() {
     if [ -z "$deb" ]; then
         mkdir -p "$2"
         tmp=$(mktemp -d "$2/.dl.XXXXXX")
-        (cd "$tmp" && apt_private download "$1" >&2) || { rm -rf "$tmp"; die "apt-get download $1 failed"; }
+        # A kept index can name a .deb the mirror has since dropped: refresh once.
+        (cd "$tmp" && apt_private download "$1" >&2) ||
+            { apt_ready --refresh && (cd "$tmp" && apt_private download "$1" >&2); } ||
+            { rm -rf "$tmp"; die "apt-get download $1 failed"; }
         mv "$tmp"/*.deb "$2/"
         rmdir "$tmp"
         deb=$(ls "$2/$1"_*.deb | tail -n 1)
@@ -68,7 +75,7 @@ kernel)
     if [ -s "$last" ] && [ -s "$(cat "$last")" ]; then cat "$last"; exit 0; fi
     apt_ready
     pkg=$(newest "$pattern")
-    [ -n "$pkg" ] || die "no package matches $pattern in bookworm/bookworm-backports arm64"
+    [ -n "$pkg" ] || die "no package matches $pattern in the arm64 index (bookworm, -updates, -security, -backports)"
     ver=${pkg#linux-image-}
     dir=$cache/$ver
     if [ ! -s "$dir/Image" ]; then
