@@ -4,7 +4,7 @@
 # sources, APT::Architecture=arm64) under the cache.
 #
 #   rootfs/fetch-arm64.sh kernel 6.1    -> prints the path of an arm64 Image (bookworm)
-#   rootfs/fetch-arm64.sh kernel 6.12   -> the same from bookworm-backports (or -updates)
+#   rootfs/fetch-arm64.sh kernel 6.12   -> the same from bookworm-backports
 #   rootfs/fetch-arm64.sh busybox       -> prints the path of busybox-static for arm64
 #
 # Idempotent; on a cache hit it prints the path and nothing else. Only ./boot of a
@@ -56,25 +56,33 @@ download() {
     fi
     echo "$deb"
 }
-# newest PATTERN: the newest package whose name matches PATTERN (a grep -E regex).
-newest() {
+apt_cache() {
     apt-cache -o APT::Architecture=arm64 -o Dir::State::Lists="$apt_dir/lists" \
         -o Dir::State::status=/dev/null -o Dir::Cache="$apt_dir/cache" \
-        -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
-        pkgnames linux-image- | grep -E "^$1\$" | sort -V | tail -n 1
+        -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null "$@"
+}
+# newest PATTERN SUITE: the newest kernel package whose name matches PATTERN (a grep -E
+# regex) and that SUITE (e.g. bookworm-backports) carries; any suite when SUITE is "".
+newest() {
+    apt_cache pkgnames linux-image- | grep -E "^$1\$" | sort -rV | while read -r name; do
+        if [ -z "$2" ] || apt_cache madison "$name" | grep -q " $2/"; then
+            echo "$name"
+            break
+        fi
+    done
 }
 
 case ${1:-} in
 kernel)
     case ${2:-} in
-    6.1) pattern='linux-image-6\.1\.0-[0-9]+-arm64' ;;
-    6.12) pattern='linux-image-6\.12\.[0-9]+\+deb12(\.[0-9]+)?-arm64' ;;
+    6.1) pattern='linux-image-6\.1\.0-[0-9]+-arm64' suite= ;;
+    6.12) pattern='linux-image-6\.12\.[0-9]+\+deb12(\.[0-9]+)?-arm64' suite=bookworm-backports ;;
     *) die "usage: $0 kernel 6.1|6.12" ;;
     esac
     last=$cache/kernel-$2
     if [ -s "$last" ] && [ -s "$(cat "$last")" ]; then cat "$last"; exit 0; fi
     apt_ready
-    pkg=$(newest "$pattern")
+    pkg=$(newest "$pattern" "$suite")
     [ -n "$pkg" ] || die "no package matches $pattern in the arm64 index (bookworm, -updates, -security, -backports)"
     ver=${pkg#linux-image-}
     dir=$cache/$ver
