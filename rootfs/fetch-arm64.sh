@@ -20,8 +20,11 @@ log() { echo "fetch-arm64: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 apt_dir=$cache/apt
+# apt_private apt-get|apt-cache ARGS...: the tool, on the private arm64 index only.
 apt_private() {
-    apt-get -q -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
+    tool=$1
+    shift
+    "$tool" -q -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
         -o Dir::State="$apt_dir/state" -o Dir::State::Lists="$apt_dir/lists" \
         -o Dir::State::status=/dev/null -o Dir::Cache="$apt_dir/cache" \
         -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
@@ -37,7 +40,7 @@ deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirro
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-backports main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $security bookworm-security main
 SOURCES
-    apt_private update >&2 || die "apt-get update of the private arm64 index failed"
+    apt_private apt-get update >&2 || die "apt-get update of the private arm64 index failed"
     date >"$apt_dir/updated"
 }
 # download PACKAGE DIR: the .deb of PACKAGE into DIR (cached); prints its path.
@@ -47,8 +50,8 @@ download() {
         mkdir -p "$2"
         tmp=$(mktemp -d "$2/.dl.XXXXXX")
         # A kept index can name a .deb the mirror has since dropped: refresh once.
-        (cd "$tmp" && apt_private download "$1" >&2) ||
-            { apt_ready --refresh && (cd "$tmp" && apt_private download "$1" >&2); } ||
+        (cd "$tmp" && apt_private apt-get download "$1" >&2) ||
+            { apt_ready --refresh && (cd "$tmp" && apt_private apt-get download "$1" >&2); } ||
             { rm -rf "$tmp"; die "apt-get download $1 failed"; }
         mv "$tmp"/*.deb "$2/"
         rmdir "$tmp"
@@ -56,16 +59,11 @@ download() {
     fi
     echo "$deb"
 }
-apt_cache() {
-    apt-cache -o APT::Architecture=arm64 -o Dir::State::Lists="$apt_dir/lists" \
-        -o Dir::State::status=/dev/null -o Dir::Cache="$apt_dir/cache" \
-        -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null "$@"
-}
 # newest PATTERN SUITE: the newest kernel package whose name matches PATTERN (a grep -E
 # regex) and that SUITE (e.g. bookworm-backports) carries; any suite when SUITE is "".
 newest() {
-    apt_cache pkgnames linux-image- | grep -E "^$1\$" | sort -rV | while read -r name; do
-        if [ -z "$2" ] || apt_cache madison "$name" | grep -q " $2/"; then
+    apt_private apt-cache pkgnames linux-image- | grep -E "^$1\$" | sort -rV | while read -r name; do
+        if [ -z "$2" ] || apt_private apt-cache madison "$name" | grep -q " $2/"; then
             echo "$name"
             break
         fi
