@@ -97,11 +97,18 @@ fn parse_addr(addr: &str, port: &str) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-fn cmd_open(path: &str) -> ! {
-    let p = cstr(path);
+/// open(PATH, O_RDONLY) and close; the errno on failure.
+fn open_close(p: &CString) -> Result<(), i32> {
     let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    let res = if fd < 0 { Err(errno()) } else { unsafe { libc::close(fd) }; Ok(()) };
-    finish(&format!("open {path}"), res)
+    if fd < 0 {
+        return Err(errno());
+    }
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+fn cmd_open(path: &str) -> ! {
+    finish(&format!("open {path}"), open_close(&cstr(path)))
 }
 
 fn cmd_exec(path: &str, args: &[String]) -> ! {
@@ -251,12 +258,7 @@ fn cmd_bench(what: &str, rest: &[&str]) -> ! {
     match (what, rest) {
         ("open", [path, n]) => {
             let p = cstr(path);
-            bench_loop(what, count(n), || {
-                let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-                if fd < 0 { return Err(errno()) }
-                unsafe { libc::close(fd) };
-                Ok(())
-            })
+            bench_loop(what, count(n), || open_close(&p))
         }
         ("connect", [addr, port, n]) => {
             let sa = parse_addr(addr, port);
