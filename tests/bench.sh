@@ -55,11 +55,13 @@ stop_agent() {
     agent=
 }
 
-declare -a open_off open_on conn_off conn_on exec_off exec_on start_ms rss_kb
-loops() { # SUFFIX
-    eval "open_$1+=(\$(\"\$probe\" bench open \"\$work/allowed\" $N_OPEN))"
-    eval "conn_$1+=(\$(\"\$probe\" bench connect $addr $port $N_CONNECT))"
-    eval "exec_$1+=(\$(\"\$probe\" bench exec /bin/true $N_EXEC))"
+declare -a start_ms rss_kb
+declare -A ns # "open.off" -> the per-round samples, space-separated
+sample() { ns[$1]+=" $("${@:2}")"; } # KEY CMD...
+loops() { # off|on
+    sample "open.$1" "$probe" bench open "$work/allowed" $N_OPEN
+    sample "conn.$1" "$probe" bench connect $addr $port $N_CONNECT
+    sample "exec.$1" "$probe" bench exec /bin/true $N_EXEC
 }
 for r in $(seq "$rounds"); do
     loops off
@@ -80,7 +82,7 @@ echo "enforce bench: $(uname -r), $(nproc) CPUs, $rounds rounds, medians; tier: 
 row "per operation (ns)" "no agent" "agent" "ratio"
 for m in "open+close:open" "connect, refused:conn" "fork+exec+wait:exec"; do
     label=${m%%:*} var=${m#*:}
-    off=$(eval median "\${${var}_off[@]}") on=$(eval median "\${${var}_on[@]}")
+    off=$(median ${ns[$var.off]}) on=$(median ${ns[$var.on]})
     row "$label" "$off" "$on" "$(ratio "$on" "$off")"
 done
 size=$(stat -c %s "$bin") rss=$(median "${rss_kb[@]}") start=$(median "${start_ms[@]}")
