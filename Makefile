@@ -42,11 +42,7 @@ aarch64:
 
 # Installs only what is missing, so it is quick on a prepared machine.
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	@rootfs/apt-deps.sh $(APT_PACKAGES)
 	@for t in $(TARGET) $(ARM64); do \
 		rustup target list --installed | grep -qx $$t || rustup target add $$t || exit 1; \
 	done
