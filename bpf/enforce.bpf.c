@@ -1,12 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * enforce: deny file open, exec and connect for the objects in the deny maps.
+ * enforce: deny file open, exec (and executable mappings) and connect (and sends
+ * with a destination) for the objects in the deny maps.
  *
- * LSM tier: the programs return -EPERM from the hook (enforce mode) or only
- * report (audit mode).  Every decision is one ring-buffer event.
- * The maps are filled by the agent between load and attach.
+ * One body per hook, shared by thin entry points per tier (the ladder, strongest
+ * first; src/ladder.rs is the table the agent walks):
+ *   lsm         BPF-LSM programs: the hook returns -EPERM
+ *   fmodret     fmod_ret programs on the security_*() functions: -EPERM, without
+ *               bpf in the LSM list (the function is skipped and its error returned)
+ *   kprobe      kprobes on the same functions: the offender is signalled
+ *   tracepoint  syscall tracepoints: the offender is signalled after the syscall
+ * The synchronous tiers see what the kernel itself sees (copied addresses, the
+ * opened file), so io_uring and 32-bit syscalls pass through them too.
+ *
+ * The maps are shared by every tier's object (the agent creates them once and
+ * reuses their fds) and filled between load and attach. Each tier reads its own
+ * settings entry, so a tier that only reports can sit beside one that denies.
  */
 #include "vmlinux.h"
+#if defined(__TARGET_ARCH_arm64)
+/* vmlinux.h is generated on x86_64; arm64 kprobe arguments come from this uapi layout. */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
@@ -14,8 +34,18 @@
 #include "enforce.h"
 
 #define EPERM 1
+#define EINPROGRESS 115
+#define AF_UNSPEC 0
 #define AF_INET 2
 #define AF_INET6 10
+#define PROT_READ 0x1
+#define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20
+#define READ_IMPLIES_EXEC 0x0400000
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
+#define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -27,23 +57,24 @@ _Static_assert(sizeof(struct enforce_net4_key) == 12, "net4 key layout");
 _Static_assert(sizeof(struct enforce_net6_key) == 24, "net6 key layout");
 _Static_assert(sizeof(struct enforce_event) == 72, "event layout");
 
+/* Capacities below are placeholders: the agent sizes every map to its policy before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, ENFORCE_TIER_MAX);
 	__type(key, __u32);
 	__type(value, struct enforce_settings);
 } settings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ENFORCE_MAX_INODE_RULES);
+	__uint(max_entries, 1);
 	__type(key, struct enforce_inode_key);
 	__type(value, struct enforce_inode_rule);
 } deny_inodes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, ENFORCE_MAX_NET4_RULES);
+	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct enforce_net4_key);
 	__type(value, struct enforce_net_rule);
@@ -51,7 +82,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, ENFORCE_MAX_NET6_RULES);
+	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct enforce_net6_key);
 	__type(value, struct enforce_net_rule);
@@ -59,7 +90,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024); /* the agent resizes it from the config */
+	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
 struct {
@@ -69,6 +100,16 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* tracepoint tier: the descriptor of a connect in flight, per thread, for the exit
+ * check.  Entries live for one syscall; no memory is taken until one does. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u32);
+} connect_fds SEC(".maps");
+
 static __always_inline void count(__u32 counter)
 {
 	__u64 *n = bpf_map_lookup_elem(&counters, &counter);
@@ -77,88 +118,60 @@ static __always_inline void count(__u32 counter)
 		*n += 1; /* per-CPU: no other writer */
 }
 
-/* The settings, or NULL when the current task is the agent itself. */
-static __always_inline struct enforce_settings *settings_for_current(void)
+static __always_inline void report(struct enforce_event *ev)
 {
-	__u32 zero = 0;
-	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &zero);
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0))
+		count(ENFORCE_COUNTER_DROPPED);
+}
 
-	if (!s || (bpf_get_current_pid_tgid() >> 32) == s->agent_tgid)
-		return NULL;
-	return s;
+/* SIGKILL is already queued for this thread: an earlier hook of the same operation
+ * (the exec whose ELF loader now maps the file) has killed it; do not count it twice. */
+static __always_inline bool dying(void)
+{
+	return bpf_get_current_task_btf()->pending.signal.sig[0] & (1UL << (9 - 1));
 }
 
 /*
- * Fill in who did it, report the event, count it, and say whether to deny; the
- * signal tier sends its signal here.  The canary rule is denied in every mode:
- * it proves the hook runs.  The signal tier never signals PID 1 (killing init
- * panics the machine): that is reported as audited.  A full ring buffer never
- * changes the verdict.
+ * A rule matched: fill in who did it, report, count, and say whether to deny; a
+ * signal tier sends its signal here.  The canary rule is acted on in every mode (it
+ * proves the hook runs); in quiet mode nothing else is.  The agent itself is never
+ * denied, and a signal tier never signals PID 1 (killing init panics the machine):
+ * that is reported as audited.  A full ring buffer never changes the verdict.
  */
-static __always_inline bool decide(const struct enforce_settings *s, struct enforce_event *ev,
-				   __u8 tier)
+static __always_inline bool act(struct enforce_event *ev, __u32 tier)
 {
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	bool deny = s->mode == ENFORCE_MODE_ENFORCE || ev->rule == ENFORCE_RULE_CANARY;
+	bool canary = ev->rule == ENFORCE_RULE_CANARY;
+	bool deny;
 
-	if (tier == ENFORCE_TIER_SIGNAL && pid == 1)
-		deny = false;
-	if (tier == ENFORCE_TIER_SIGNAL && deny)
-		ev->signal = s->signal;
+	if (!s || pid == s->agent_tgid || (!canary && s->mode == ENFORCE_MODE_QUIET))
+		return false;
+	if (tier >= ENFORCE_TIER_KPROBE && dying())
+		return true;
+	deny = canary || s->mode == ENFORCE_MODE_ENFORCE;
+	if (tier >= ENFORCE_TIER_KPROBE) {
+		if (pid == 1)
+			deny = false;
+		else if (deny)
+			ev->signal = s->signal;
+	}
 	ev->pid = pid;
 	ev->uid = (__u32)bpf_get_current_uid_gid();
 	ev->action = deny ? ENFORCE_ACTION_DENIED : ENFORCE_ACTION_AUDITED;
 	ev->tier = tier;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	if (ev->rule != ENFORCE_RULE_CANARY) /* the self-test is not a denial of anything */
+	if (!canary) /* the self-test is not a denial of anything */
 		count(deny ? ENFORCE_COUNTER_DENIED : ENFORCE_COUNTER_AUDITED);
-	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0))
-		count(ENFORCE_COUNTER_DROPPED);
+	report(ev);
 	if (ev->signal)
 		bpf_send_signal(ev->signal);
 	return deny;
 }
 
-static __always_inline struct enforce_inode_key inode_key(struct file *file)
-{
-	struct enforce_inode_key key = {
-		.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev),
-		.ino = BPF_CORE_READ(file, f_inode, i_ino),
-	};
-	return key;
-}
-
-/* Deny by inode: `class` picks the open or the exec rule of the entry. */
-static __always_inline bool check_file(struct file *file, __u8 class, __u8 tier)
-{
-	struct enforce_inode_key key = inode_key(file);
-	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
-	struct enforce_settings *s;
-	struct enforce_event ev = {};
-	__u32 id;
-
-	if (!rule)
-		return 0;
-	id = class == ENFORCE_CLASS_OPEN ? rule->open_rule : rule->exec_rule;
-	if (!id)
-		return 0;
-	s = settings_for_current();
-	if (!s)
-		return 0;
-	ev.class = class;
-	ev.rule = id;
-	ev.dev = key.dev;
-	ev.ino = key.ino;
-	return decide(s, &ev, tier);
-}
-
-/*
- * An LSM program's verdict: -EPERM or 0.  Since 6.12 the verifier checks that an LSM
- * program returns within [-4095, 0], but it does not follow the negation clang
- * emits for `deny ? -EPERM : 0` (-(deny & 1)).  barrier_var hides the constant from
- * clang, so each path returns a plain constant the verifier can see.
- */
-static __always_inline int lsm_verdict(bool deny)
+/* An LSM or fmod_ret verdict.  barrier_var keeps clang from folding the two constants
+ * into -(deny & 1), whose range the 6.12 verifier cannot see is within [-4095, 0]. */
+static __always_inline int verdict(bool deny)
 {
 	int ret = 0;
 
@@ -169,21 +182,57 @@ static __always_inline int lsm_verdict(bool deny)
 	return ret;
 }
 
-SEC("lsm/file_open")
-int BPF_PROG(enforce_file_open, struct file *file, int ret)
+/* ---- files: open, exec, executable mappings ---- */
+
+/* Deny by inode.  The only cost on the path that matches nothing is one hash lookup. */
+static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
 {
-	if (ret)
-		return ret;
-	return lsm_verdict(check_file(file, ENFORCE_CLASS_OPEN, ENFORCE_TIER_LSM));
+	struct enforce_inode_key key = { .dev = dev, .ino = ino };
+	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
+	struct enforce_event ev = {};
+	__u32 id;
+
+	if (!rule)
+		return false;
+	id = op == ENFORCE_OP_OPEN ? rule->open_rule : rule->exec_rule;
+	if (!id)
+		return false;
+	ev.class = op == ENFORCE_OP_OPEN ? ENFORCE_CLASS_OPEN : ENFORCE_CLASS_EXEC;
+	ev.op = op;
+	ev.rule = id;
+	ev.dev = dev;
+	ev.ino = ino;
+	return act(&ev, tier);
 }
 
-SEC("lsm/bprm_check_security")
-int BPF_PROG(enforce_exec, struct linux_binprm *bprm, int ret)
+/* Typed arguments (LSM, fmod_ret, tp_btf): plain loads. */
+static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 {
-	if (ret)
-		return ret;
-	return lsm_verdict(check_file(BPF_CORE_READ(bprm, file), ENFORCE_CLASS_EXEC, ENFORCE_TIER_LSM));
+	struct inode *inode = file->f_inode;
+
+	return check_inode(inode->i_sb->s_dev, inode->i_ino, op, tier);
 }
+
+/* Untyped pointers (kprobe arguments, what a tracepoint digs out): CO-RE reads. */
+static __always_inline bool check_file_core(struct file *file, __u8 op, __u32 tier)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	return check_inode(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), op, tier);
+}
+
+/* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
+ * makes a readable mapping executable.  The LSM hooks get the effective prot. */
+static __always_inline bool maps_exec(unsigned long prot)
+{
+	if (prot & PROT_EXEC)
+		return true;
+	if (!(prot & PROT_READ))
+		return false;
+	return bpf_get_current_task_btf()->personality & READ_IMPLIES_EXEC;
+}
+
+/* ---- connect and send ---- */
 
 /* Rule id of the longest IPv4 match for this port, else for every port; 0 = none. */
 static __always_inline __u32 net4_rule(const __u8 *addr, __u16 port_be)
@@ -221,22 +270,27 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
 }
 
 /*
- * Match a destination sockaddr (copied into `sa`, `addrlen` bytes valid) against
- * the tries.  Fills the event's object and rule; returns the rule id, 0 when
- * nothing matches.  An IPv4-mapped IPv6 destination is matched, and reported,
- * as IPv4.
+ * Match a destination (copied into `sa`, `len` bytes valid) against the tries and
+ * fill the event's object and rule; 0 when nothing matches.  An IPv4-mapped IPv6
+ * destination is matched, and reported, as IPv4.  `unspec_as` is the family an
+ * AF_UNSPEC address stands for: IPv4 UDP and raw sockets send to the address of an
+ * AF_UNSPEC sockaddr as if it were AF_INET.
  */
-static __always_inline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int addrlen,
+static __always_inline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int len, __u16 unspec_as,
 					    struct enforce_event *ev)
 {
-	if (sa->sin6_family == AF_INET && addrlen >= (int)sizeof(struct sockaddr_in)) {
+	__u16 family = sa->sin6_family;
+
+	if (family == AF_UNSPEC)
+		family = unspec_as;
+	if (family == AF_INET && len >= (int)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
 		ev->family = AF_INET;
 		ev->port = bpf_ntohs(in->sin_port);
 		__builtin_memcpy(ev->addr, &in->sin_addr, 4);
 		ev->rule = net4_rule(ev->addr, in->sin_port);
-	} else if (sa->sin6_family == AF_INET6 && addrlen >= (int)sizeof(struct sockaddr_in6)) {
+	} else if (family == AF_INET6 && len >= SIN6_LEN_RFC2133) {
 		const __u8 *a = sa->sin6_addr.in6_u.u6_addr8;
 
 		ev->port = bpf_ntohs(sa->sin6_port);
@@ -253,100 +307,602 @@ static __always_inline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int a
 	return ev->rule;
 }
 
-/* Copy size for a sockaddr of `addrlen` bytes: enough for either family, never more than given. */
-static __always_inline __u32 sockaddr_copy_len(int addrlen)
+/* Copy a sockaddr of `len` bytes (never more than given, never more than needed). */
+static __always_inline int copy_sockaddr(struct sockaddr_in6 *dst, const void *src, int len, bool user)
 {
-	return addrlen >= (int)sizeof(struct sockaddr_in6) ? sizeof(struct sockaddr_in6)
-							   : sizeof(struct sockaddr_in);
+	if (len >= (int)sizeof(struct sockaddr_in6))
+		return user ? bpf_probe_read_user(dst, sizeof(struct sockaddr_in6), src)
+			    : bpf_probe_read_kernel(dst, sizeof(struct sockaddr_in6), src);
+	if (len >= SIN6_LEN_RFC2133)
+		return user ? bpf_probe_read_user(dst, SIN6_LEN_RFC2133, src)
+			    : bpf_probe_read_kernel(dst, SIN6_LEN_RFC2133, src);
+	if (len >= (int)sizeof(struct sockaddr_in))
+		return user ? bpf_probe_read_user(dst, sizeof(struct sockaddr_in), src)
+			    : bpf_probe_read_kernel(dst, sizeof(struct sockaddr_in), src);
+	return -1;
 }
 
-SEC("lsm/socket_connect")
-int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+/* Check a destination address: the kernel's copy (synchronous tiers, kprobe) or the
+ * caller's (tracepoint tier, which runs before the kernel copies it). */
+static __always_inline bool check_sockaddr(const void *addr, int len, __u16 unspec_as, __u8 op, __u32 tier,
+					   bool user)
 {
+	struct sockaddr_in6 sa = {};
+	struct enforce_event ev = {};
+
+	if (copy_sockaddr(&sa, addr, len, user) || !match_sockaddr(&sa, len, unspec_as, &ev))
+		return false;
+	ev.class = ENFORCE_CLASS_CONNECT;
+	ev.op = op;
+	return act(&ev, tier);
+}
+
+/* The family of the socket behind a send: sends are filtered on it first, since the
+ * hook runs for every send of every socket. */
+static __always_inline bool inet_family(__u16 family)
+{
+	return family == AF_INET || family == AF_INET6;
+}
+
+/* ---- rules follow a rename onto the incoming inode; deleted inodes leave the map ---- */
+
+/*
+ * `incoming` is about to replace `target` (rename over it): if the target is denied,
+ * the incoming inode gets its rules (keeping any of its own) before the rename makes
+ * it visible, so there is no window.  Done in every mode: it keeps the map true.
+ */
+static __always_inline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u64 ino, __u32 tier)
+{
+	struct enforce_inode_key target = { .dev = target_dev, .ino = target_ino };
+	struct enforce_inode_key key = { .dev = dev, .ino = ino };
+	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &target);
+	struct enforce_inode_rule merged, *own;
 	struct enforce_settings *s;
 	struct enforce_event ev = {};
-	struct sockaddr_in6 sa = {};
+
+	if (!rule)
+		return;
+	merged = *rule;
+	own = bpf_map_lookup_elem(&deny_inodes, &key);
+	if (own) {
+		if (own->open_rule)
+			merged.open_rule = own->open_rule;
+		if (own->exec_rule)
+			merged.exec_rule = own->exec_rule;
+	}
+	if (bpf_map_update_elem(&deny_inodes, &key, &merged, BPF_ANY)) {
+		count(ENFORCE_COUNTER_FOLLOW_FAILED);
+		return;
+	}
+	ev.rule = merged.open_rule ? merged.open_rule : merged.exec_rule;
+	s = bpf_map_lookup_elem(&settings, &tier);
+	if (!s || (s->mode == ENFORCE_MODE_QUIET && ev.rule != ENFORCE_RULE_CANARY))
+		return;
+	if (ev.rule != ENFORCE_RULE_CANARY)
+		count(ENFORCE_COUNTER_FOLLOWED);
+	ev.class = merged.open_rule ? ENFORCE_CLASS_OPEN : ENFORCE_CLASS_EXEC;
+	ev.op = ENFORCE_OP_FOLLOW;
+	ev.action = ENFORCE_ACTION_FOLLOWED;
+	ev.tier = tier;
+	ev.dev = dev;
+	ev.ino = ino;
+	ev.pid = bpf_get_current_pid_tgid() >> 32;
+	ev.uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	report(&ev);
+}
+
+/* An inode is being freed: if it was deleted (no links), its entry can never match
+ * again, and its number may be reused by an unrelated file. */
+static __always_inline void forget(__u64 dev, __u64 ino, unsigned int nlink)
+{
+	struct enforce_inode_key key = { .dev = dev, .ino = ino };
+
+	if (!nlink)
+		bpf_map_delete_elem(&deny_inodes, &key);
+}
+
+/* ================= tier 1: BPF-LSM ================= */
+
+SEC("lsm/file_open")
+int BPF_PROG(enf_lsm_open, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	return verdict(check_file(file, ENFORCE_OP_OPEN, ENFORCE_TIER_LSM));
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(enf_lsm_exec, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	return verdict(check_file(bprm->file, ENFORCE_OP_EXEC, ENFORCE_TIER_LSM));
+}
+
+SEC("lsm/mmap_file")
+int BPF_PROG(enf_lsm_mmap, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags,
+	     int ret)
+{
+	if (ret)
+		return ret;
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return verdict(check_file(file, ENFORCE_OP_MMAP, ENFORCE_TIER_LSM));
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(enf_lsm_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
+{
+	struct file *file;
 
 	if (ret)
 		return ret;
-	if (addrlen < (int)sizeof(struct sockaddr_in) ||
-	    bpf_probe_read_kernel(&sa, sockaddr_copy_len(addrlen), address))
+	file = vma->vm_file;
+	if (!file || !(prot & PROT_EXEC))
 		return 0;
-	if (!match_sockaddr(&sa, addrlen, &ev))
-		return 0;
-	s = settings_for_current();
-	if (!s)
-		return 0;
-	ev.class = ENFORCE_CLASS_CONNECT;
-	return lsm_verdict(decide(s, &ev, ENFORCE_TIER_LSM));
+	return verdict(check_file(file, ENFORCE_OP_MPROTECT, ENFORCE_TIER_LSM));
 }
 
-/*
- * Signal tier: where BPF-LSM cannot deny, kill the offender.  The syscall has
- * already run when the signal lands (on the way back to user space).
- */
+SEC("lsm/socket_connect")
+int BPF_PROG(enf_lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	if (ret)
+		return ret;
+	return verdict(check_sockaddr(address, addrlen, AF_UNSPEC, ENFORCE_OP_CONNECT, ENFORCE_TIER_LSM, false));
+}
 
-/* The file behind a descriptor of the current task (CO-RE reads; NULL if none). */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(enf_lsm_send, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	struct sock *sk = sock->sk;
+	__u16 family;
+
+	if (ret || !msg->msg_name || !sk) /* sk: the 6.12 verifier knows it may be NULL */
+		return ret;
+	family = sk->__sk_common.skc_family;
+	if (!inet_family(family))
+		return 0;
+	return verdict(check_sockaddr(msg->msg_name, msg->msg_namelen, family == AF_INET ? AF_INET : AF_UNSPEC,
+				      ENFORCE_OP_SEND, ENFORCE_TIER_LSM, false));
+}
+
+/* RENAME_EXCHANGE: security_inode_rename() calls this hook once per direction. */
+SEC("lsm/inode_rename")
+int BPF_PROG(enf_lsm_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	struct inode *target = new_dentry->d_inode, *incoming = old_dentry->d_inode;
+
+	if (!ret && target && incoming)
+		follow(target->i_sb->s_dev, target->i_ino, incoming->i_sb->s_dev, incoming->i_ino,
+		       ENFORCE_TIER_LSM);
+	return ret;
+}
+
+SEC("lsm/inode_free_security")
+int BPF_PROG(enf_lsm_free, struct inode *inode)
+{
+	forget(inode->i_sb->s_dev, inode->i_ino, inode->i_nlink);
+	return 0;
+}
+
+/* ================= tier 2: fmod_ret on security_*() ================= */
+/* A non-zero return skips the function and becomes its return value. */
+
+SEC("fmod_ret/security_file_open")
+int BPF_PROG(enf_fmr_open, struct file *file, int ret)
+{
+	if (ret)
+		return ret;
+	return verdict(check_file(file, ENFORCE_OP_OPEN, ENFORCE_TIER_FMODRET));
+}
+
+SEC("fmod_ret/security_bprm_check")
+int BPF_PROG(enf_fmr_exec, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	return verdict(check_file(bprm->file, ENFORCE_OP_EXEC, ENFORCE_TIER_FMODRET));
+}
+
+/* security_mmap_file() gets the prot the caller asked for (before READ_IMPLIES_EXEC). */
+SEC("fmod_ret/security_mmap_file")
+int BPF_PROG(enf_fmr_mmap, struct file *file, unsigned long prot, unsigned long flags, int ret)
+{
+	if (ret)
+		return ret;
+	if (!file || !maps_exec(prot))
+		return 0;
+	return verdict(check_file(file, ENFORCE_OP_MMAP, ENFORCE_TIER_FMODRET));
+}
+
+SEC("fmod_ret/security_file_mprotect")
+int BPF_PROG(enf_fmr_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
+{
+	struct file *file;
+
+	if (ret)
+		return ret;
+	file = vma->vm_file;
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return verdict(check_file(file, ENFORCE_OP_MPROTECT, ENFORCE_TIER_FMODRET));
+}
+
+SEC("fmod_ret/security_socket_connect")
+int BPF_PROG(enf_fmr_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	if (ret)
+		return ret;
+	return verdict(check_sockaddr(address, addrlen, AF_UNSPEC, ENFORCE_OP_CONNECT, ENFORCE_TIER_FMODRET, false));
+}
+
+SEC("fmod_ret/security_socket_sendmsg")
+int BPF_PROG(enf_fmr_send, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	struct sock *sk = sock->sk;
+	__u16 family;
+
+	if (ret || !msg->msg_name || !sk) /* sk: the 6.12 verifier knows it may be NULL */
+		return ret;
+	family = sk->__sk_common.skc_family;
+	if (!inet_family(family))
+		return 0;
+	return verdict(check_sockaddr(msg->msg_name, msg->msg_namelen, family == AF_INET ? AF_INET : AF_UNSPEC,
+				      ENFORCE_OP_SEND, ENFORCE_TIER_FMODRET, false));
+}
+
+#define RENAME_EXCHANGE (1 << 1)
+
+/* Observes only: fentry, not fmod_ret. security_inode_rename() is called once,
+ * with RENAME_EXCHANGE for a swap, so both directions are handled here. */
+SEC("fentry/security_inode_rename")
+int BPF_PROG(enf_fmr_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+	     struct dentry *new_dentry, unsigned int flags)
+{
+	struct inode *target = new_dentry->d_inode, *incoming = old_dentry->d_inode;
+
+	if (!target || !incoming)
+		return 0;
+	follow(target->i_sb->s_dev, target->i_ino, incoming->i_sb->s_dev, incoming->i_ino, ENFORCE_TIER_FMODRET);
+	if (flags & RENAME_EXCHANGE)
+		follow(incoming->i_sb->s_dev, incoming->i_ino, target->i_sb->s_dev, target->i_ino,
+		       ENFORCE_TIER_FMODRET);
+	return 0;
+}
+
+SEC("fentry/security_inode_free")
+int BPF_PROG(enf_fmr_free, struct inode *inode)
+{
+	forget(inode->i_sb->s_dev, inode->i_ino, inode->i_nlink);
+	return 0;
+}
+
+/* ================= tier 3: kprobes on security_*(): signal ================= */
+
+SEC("kprobe/security_file_open")
+int BPF_KPROBE(enf_kp_open, struct file *file)
+{
+	check_file_core(file, ENFORCE_OP_OPEN, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+
+SEC("kprobe/security_bprm_check")
+int BPF_KPROBE(enf_kp_exec, struct linux_binprm *bprm)
+{
+	check_file_core(BPF_CORE_READ(bprm, file), ENFORCE_OP_EXEC, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+
+SEC("kprobe/security_mmap_file")
+int BPF_KPROBE(enf_kp_mmap, struct file *file, unsigned long prot)
+{
+	if (file && maps_exec(prot))
+		check_file_core(file, ENFORCE_OP_MMAP, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+
+SEC("kprobe/security_file_mprotect")
+int BPF_KPROBE(enf_kp_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot)
+{
+	struct file *file;
+
+	if (!(prot & PROT_EXEC))
+		return 0;
+	file = BPF_CORE_READ(vma, vm_file);
+	if (file)
+		check_file_core(file, ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+
+SEC("kprobe/security_socket_connect")
+int BPF_KPROBE(enf_kp_connect, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	check_sockaddr(address, addrlen, AF_UNSPEC, ENFORCE_OP_CONNECT, ENFORCE_TIER_KPROBE, false);
+	return 0;
+}
+
+SEC("kprobe/security_socket_sendmsg")
+int BPF_KPROBE(enf_kp_send, struct socket *sock, struct msghdr *msg)
+{
+	void *name = BPF_CORE_READ(msg, msg_name);
+	__u16 family;
+
+	if (!name)
+		return 0;
+	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	if (inet_family(family))
+		check_sockaddr(name, BPF_CORE_READ(msg, msg_namelen), family == AF_INET ? AF_INET : AF_UNSPEC,
+			       ENFORCE_OP_SEND, ENFORCE_TIER_KPROBE, false);
+	return 0;
+}
+
+SEC("kprobe/security_inode_rename")
+int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+	       struct dentry *new_dentry, unsigned int flags)
+{
+	struct inode *target = BPF_CORE_READ(new_dentry, d_inode), *incoming = BPF_CORE_READ(old_dentry, d_inode);
+	__u64 tdev, tino, idev, iino;
+
+	if (!target || !incoming)
+		return 0;
+	tdev = BPF_CORE_READ(target, i_sb, s_dev);
+	tino = BPF_CORE_READ(target, i_ino);
+	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
+	iino = BPF_CORE_READ(incoming, i_ino);
+	follow(tdev, tino, idev, iino, ENFORCE_TIER_KPROBE);
+	if (flags & RENAME_EXCHANGE)
+		follow(idev, iino, tdev, tino, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+
+SEC("kprobe/security_inode_free")
+int BPF_KPROBE(enf_kp_free, struct inode *inode)
+{
+	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), BPF_CORE_READ(inode, i_nlink));
+	return 0;
+}
+
+/* ================= tier 4: syscall tracepoints: signal ================= */
+/* The syscall has already run when the signal lands (on the way back to user space). */
+
+/* The file behind a descriptor of the current task; NULL if none. */
 static __always_inline struct file *current_fd_file(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
 	struct file *file = NULL;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
 }
 
 /* After a successful open-family syscall: is the new descriptor a denied inode? */
-static __always_inline int signal_on_open(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int tp_opened(long ret)
 {
-	struct file *file = current_fd_file(ctx->ret);
+	struct file *file;
 
+	if (ret < 0)
+		return 0;
+	file = current_fd_file(ret);
 	if (file)
-		check_file(file, ENFORCE_CLASS_OPEN, ENFORCE_TIER_SIGNAL);
+		check_file_core(file, ENFORCE_OP_OPEN, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
-int signal_open(struct trace_event_raw_sys_exit *ctx) { return signal_on_open(ctx); }
+int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
-int signal_openat(struct trace_event_raw_sys_exit *ctx) { return signal_on_open(ctx); }
+int enf_tp_openat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int signal_openat2(struct trace_event_raw_sys_exit *ctx) { return signal_on_open(ctx); }
+int enf_tp_openat2(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
-int signal_creat(struct trace_event_raw_sys_exit *ctx) { return signal_on_open(ctx); }
+int enf_tp_creat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
+int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
 
 /* The new image is in place and has not run an instruction yet. */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(signal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	check_file(BPF_CORE_READ(bprm, file), ENFORCE_CLASS_EXEC, ENFORCE_TIER_SIGNAL);
+	check_file(bprm->file, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int signal_connect(struct trace_event_raw_sys_enter *ctx)
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 {
-	int addrlen = (int)ctx->args[2];
+	struct file *file;
+
+	if ((ctx->args[3] & MAP_ANONYMOUS) || !maps_exec(ctx->args[2]))
+		return 0;
+	file = current_fd_file((int)ctx->args[4]);
+	if (file)
+		check_file_core(file, ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+
+struct vma_inode {
+	__u64 dev;
+	__u64 ino;
+};
+
+static long vma_inode(struct task_struct *task, struct vm_area_struct *vma, struct vma_inode *out)
+{
+	struct file *file = vma->vm_file;
+
+	if (file) {
+		out->dev = file->f_inode->i_sb->s_dev;
+		out->ino = file->f_inode->i_ino;
+	}
+	return 0;
+}
+
+/* Only the mapping at the start address is checked (see the README's limits). */
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	struct vma_inode found = {};
+
+	if (!maps_exec(ctx->args[2]))
+		return 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_inode, &found, 0) || !found.ino)
+		return 0;
+	check_inode(found.dev, found.ino, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+
+/*
+ * connect: the address is checked at entry, from the caller's memory, which also
+ * catches connects that fail; and again at exit from the socket's peer, which is what
+ * the kernel really connected to (a thread may change the caller's copy in between).
+ */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 fd = ctx->args[0];
+	int len = (int)ctx->args[2];
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
-	struct enforce_settings *s;
 
-	if (addrlen < (int)sizeof(struct sockaddr_in) ||
-	    bpf_probe_read_user(&sa, sockaddr_copy_len(addrlen), (void *)ctx->args[1]))
+	if (copy_sockaddr(&sa, (void *)ctx->args[1], len, true))
 		return 0;
-	if (!match_sockaddr(&sa, addrlen, &ev))
+	if (!match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
+		/* Nothing matched here: look again at what the kernel connected to. */
+		bpf_map_update_elem(&connect_fds, &id, &fd, BPF_ANY);
 		return 0;
-	s = settings_for_current();
-	if (!s)
+	}
+	ev.class = ENFORCE_CLASS_CONNECT;
+	ev.op = ENFORCE_OP_CONNECT;
+	act(&ev, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+
+/* The connected peer of the socket behind `file`, as a sockaddr. */
+static __always_inline int socket_peer(struct file *file, struct sockaddr_in6 *sa)
+{
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return -1;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	sa->sin6_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)sa;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		return sizeof(struct sockaddr_in);
+	}
+	if (family == AF_INET6) {
+		sa->sin6_family = AF_INET6;
+		sa->sin6_addr = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+		return sizeof(struct sockaddr_in6);
+	}
+	return -1;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 *stashed = bpf_map_lookup_elem(&connect_fds, &id);
+	struct sockaddr_in6 sa = {};
+	struct enforce_event ev = {};
+	__u32 fd;
+	int len;
+
+	if (!stashed)
+		return 0;
+	fd = *stashed;
+	bpf_map_delete_elem(&connect_fds, &id);
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	len = socket_peer(current_fd_file(fd), &sa);
+	if (len < 0 || !match_sockaddr(&sa, len, AF_UNSPEC, &ev))
 		return 0;
 	ev.class = ENFORCE_CLASS_CONNECT;
-	decide(s, &ev, ENFORCE_TIER_SIGNAL);
+	ev.op = ENFORCE_OP_CONNECT;
+	act(&ev, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+
+/* The family an AF_UNSPEC destination stands for on this descriptor (see match_sockaddr). */
+static __always_inline __u16 unspec_family(int fd)
+{
+	struct sockaddr_in6 peer = {};
+
+	return socket_peer(current_fd_file(fd), &peer) == sizeof(struct sockaddr_in) ? AF_INET : AF_UNSPEC;
+}
+
+/* A send with a destination, from the caller's memory; racy, like connect at entry. */
+static __always_inline void tp_send(int fd, const void *addr, int len)
+{
+	struct sockaddr_in6 sa = {};
+	struct enforce_event ev = {};
+	__u16 unspec_as = AF_UNSPEC;
+
+	if (!addr || copy_sockaddr(&sa, addr, len, true))
+		return;
+	if (sa.sin6_family == AF_UNSPEC)
+		unspec_as = unspec_family(fd);
+	if (!match_sockaddr(&sa, len, unspec_as, &ev))
+		return;
+	ev.class = ENFORCE_CLASS_CONNECT;
+	ev.op = ENFORCE_OP_SEND;
+	act(&ev, ENFORCE_TIER_TRACEPOINT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enf_tp_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	tp_send((int)ctx->args[0], (void *)ctx->args[4], (int)ctx->args[5]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enf_tp_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr msg;
+
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1]))
+		return 0;
+	tp_send((int)ctx->args[0], msg.msg_name, msg.msg_namelen);
+	return 0;
+}
+
+struct sendmmsg_walk {
+	const struct mmsghdr *vec;
+	int fd;
+};
+
+static long sendmmsg_one(__u32 i, struct sendmmsg_walk *walk)
+{
+	struct user_msghdr msg;
+
+	if (bpf_probe_read_user(&msg, sizeof(msg), &walk->vec[i].msg_hdr))
+		return 1;
+	tp_send(walk->fd, msg.msg_name, msg.msg_namelen);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct sendmmsg_walk walk = { .vec = (void *)ctx->args[1], .fd = (int)ctx->args[0] };
+	__u32 vlen = ctx->args[2];
+
+	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
 	return 0;
 }

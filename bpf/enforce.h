@@ -12,40 +12,51 @@
 
 #define ENFORCE_COMM_LEN 16
 
-/* Capacities of the kernel maps; the config parser enforces the same limits. */
-#define ENFORCE_MAX_INODE_RULES 256 /* deny_open + deny_exec, one entry per inode */
-#define ENFORCE_MAX_NET4_RULES 256
-#define ENFORCE_MAX_NET6_RULES 256
-
 /*
- * Rule id of the agent's canary file: always denied (LSM) or signalled (signal
- * tier) whatever the mode, so the agent can prove the hook really runs.
+ * Rule id of the agent's canaries: always acted on (denied or signalled) whatever
+ * the mode, so the agent can prove each hook really runs.
  */
 #define ENFORCE_RULE_CANARY 0xffffffffu
 
-/* What an event is about. */
+/* What an event is about: the rule classes of the config. */
 enum enforce_class {
 	ENFORCE_CLASS_OPEN = 1,
 	ENFORCE_CLASS_EXEC = 2,
 	ENFORCE_CLASS_CONNECT = 3,
 };
 
-/* What the agent did about it. */
-enum enforce_action {
-	ENFORCE_ACTION_DENIED = 1,  /* the operation failed with EPERM, or the offender was signalled */
-	ENFORCE_ACTION_AUDITED = 2, /* audit mode: allowed and logged */
+/* The operation a hook saw; every class has one or more. */
+enum enforce_op {
+	ENFORCE_OP_OPEN = 1,     /* open: a file opened */
+	ENFORCE_OP_EXEC = 2,     /* exec: a program executed */
+	ENFORCE_OP_MMAP = 3,     /* exec: a file mapped executable */
+	ENFORCE_OP_MPROTECT = 4, /* exec: a file mapping made executable */
+	ENFORCE_OP_CONNECT = 5,  /* connect: connect(2) */
+	ENFORCE_OP_SEND = 6,     /* connect: a send with a destination address */
+	ENFORCE_OP_FOLLOW = 7,   /* open/exec: a rule followed a rename onto a new inode */
 };
 
-/* Which kind of program acted. */
+/* What the agent did about it. */
+enum enforce_action {
+	ENFORCE_ACTION_DENIED = 1,   /* the operation failed with EPERM, or the offender was signalled */
+	ENFORCE_ACTION_AUDITED = 2,  /* audit mode: allowed and logged */
+	ENFORCE_ACTION_FOLLOWED = 3, /* a denied inode was replaced by rename: the rule moved along */
+};
+
+/* The rungs of the ladder, strongest first; also the index of a tier's settings. */
 enum enforce_tier {
-	ENFORCE_TIER_LSM = 1,
-	ENFORCE_TIER_SIGNAL = 2,
+	ENFORCE_TIER_LSM = 1,        /* BPF-LSM: EPERM */
+	ENFORCE_TIER_FMODRET = 2,    /* fmod_ret on security_*(): EPERM */
+	ENFORCE_TIER_KPROBE = 3,     /* kprobe on security_*(): signal */
+	ENFORCE_TIER_TRACEPOINT = 4, /* syscall tracepoints: signal */
+	ENFORCE_TIER_MAX = 5,
 };
 
 /* enforce_settings.mode */
 enum enforce_mode {
-	ENFORCE_MODE_AUDIT = 0, /* zero-initialised settings never deny */
-	ENFORCE_MODE_ENFORCE = 1,
+	ENFORCE_MODE_QUIET = 0,   /* zero-initialised settings: only the canary acts */
+	ENFORCE_MODE_AUDIT = 1,   /* report, allow */
+	ENFORCE_MODE_ENFORCE = 2, /* deny (or signal) and report */
 };
 
 /* Indexes of the per-CPU counters array. */
@@ -53,14 +64,16 @@ enum enforce_counter {
 	ENFORCE_COUNTER_DENIED = 0,
 	ENFORCE_COUNTER_AUDITED = 1,
 	ENFORCE_COUNTER_DROPPED = 2, /* events lost because the ring buffer was full */
-	ENFORCE_COUNTER_MAX = 3,
+	ENFORCE_COUNTER_FOLLOWED = 3,      /* rules copied to an inode renamed over a denied one */
+	ENFORCE_COUNTER_FOLLOW_FAILED = 4, /* ...that could not be copied: the map was full */
+	ENFORCE_COUNTER_MAX = 5,
 };
 
-/* Single entry of the `settings` array map, written by the agent before attach. */
+/* One entry of the `settings` array map per tier (index enum enforce_tier). */
 struct enforce_settings {
 	__u32 mode;       /* enum enforce_mode */
 	__u32 agent_tgid; /* never deny or signal this process */
-	__u32 signal;     /* signal tier: the signal to send (SIGKILL by default) */
+	__u32 signal;     /* signal tiers: the signal to send (SIGKILL by default) */
 	__u32 _pad;
 };
 
@@ -105,7 +118,7 @@ struct enforce_net_rule {
 };
 
 /*
- * One ring-buffer record.  Files and exec fill dev/ino; connect fills
+ * One ring-buffer record.  File operations fill dev/ino; connect and send fill
  * family/port/addr (AF_INET: the first 4 bytes of addr; an IPv4-mapped IPv6
  * destination is reported as AF_INET).  port is in host byte order here.
  */
@@ -118,12 +131,13 @@ struct enforce_event {
 	__u8 class;  /* enum enforce_class */
 	__u8 action; /* enum enforce_action */
 	__u8 tier;   /* enum enforce_tier */
-	__u8 signal; /* signal sent by the signal tier, 0 for LSM */
+	__u8 signal; /* signal sent by a signal tier, 0 for none */
 	__u16 family;
 	__u16 port;
 	__u8 addr[16];
 	char comm[ENFORCE_COMM_LEN];
-	__u32 _pad;
+	__u8 op; /* enum enforce_op */
+	__u8 _pad[3];
 };
 
 #endif /* ENFORCE_H */

@@ -4,17 +4,21 @@
 #   rootfs/vm-test.sh x86_64|arm64 ENFORCE_BINARY PROBE_BINARY
 #
 # Every boot runs the same guest test (rootfs/guest/run.sh); the kernel command line
-# says which tier must act and, for the signal tier, which blocker --check must name.
+# says which tier of the ladder must serve every class (enforce_expect), how the config
+# restricts the ladder (enforce_tiers), and which blockers --check must name
+# (enforce_blockers).
 #   x86_64, Debian bookworm 6.1 (rootfs/fetch-kernel.sh):
-#     lsm-bpf          lsm=...,bpf   BPF-LSM active: posture ENFORCE, EPERM
-#     lsm-nobpf        lsm=...       ENFORCE_SIGNAL (lsm-not-listed), kills
+#     lsm          lsm=...,bpf: BPF-LSM, ENFORCE, EPERM
+#     fmodret      bpf not in lsm=: fmod_ret on security_*(), ENFORCE, EPERM
+#     kprobe       the same kernel, ladder restricted to kprobe: ENFORCE_SIGNAL, kills
+#     tracepoint   ladder restricted to tracepoint: ENFORCE_SIGNAL, kills
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
-#     arm64-6.1-bpf    bookworm 6.1 with bpf listed: LSM attach fails with 524
-#                      (no BPF trampolines on arm64 before 6.4): ENFORCE_SIGNAL
-#                      with lsm-attach-failed:open:524, kills
-#     arm64-6.12-bpf   bookworm-backports 6.12 with bpf: ENFORCE, EPERM
-#     arm64-6.12-nobpf the same without bpf: ENFORCE_SIGNAL (lsm-not-listed)
+#     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
+#                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
+#     arm64-6.12-bpf    bookworm-backports 6.12 with bpf: lsm, ENFORCE
+#     arm64-6.12-nobpf  the same without bpf: fmodret, ENFORCE
 # Each boot passes only on the guest's PASS marker; a missing marker is a failure.
+# ENFORCE_VM_BOOTS="lsm kprobe" boots a subset (by name).
 set -eu
 [ $# -eq 3 ] || { echo "usage: $0 x86_64|arm64 ENFORCE_BINARY PROBE_BINARY" >&2; exit 2; }
 arch=$1 bin=$2 probe=$3
@@ -26,23 +30,34 @@ mkdir -p "$out"
 image() { # OUT: the guest test image for this architecture
     "$here/mkinitramfs.sh" "$1" "$bin=/bin/enforce" "$probe=/bin/probe" "$here/guest/run.sh=/test/run.sh"
 }
+# boots: the boot table on stdin, filtered by ENFORCE_VM_BOOTS.
+boots() {
+    if [ -z "${ENFORCE_VM_BOOTS:-}" ]; then cat; return; fi
+    while read -r line; do
+        for b in $ENFORCE_VM_BOOTS; do [ "${line%% *}" = "$b" ] && echo "$line"; done
+    done
+}
+nobpf=lsm=lockdown,capability
+bpf=lsm=lockdown,capability,bpf
 case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
     image "$out/enforce.cpio.gz"
-    boot_all vm-test x86_64 <<BOOTS
-lsm-bpf $out/enforce.cpio.gz - lsm=lockdown,capability,bpf enforce_expect=lsm
-lsm-nobpf $out/enforce.cpio.gz - lsm=lockdown,capability enforce_expect=signal
+    boots <<BOOTS | boot_all vm-test x86_64
+lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm
+fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
+kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
+tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
 BOOTS
     ;;
 arm64)
     k61=$("$here/fetch-arm64.sh" kernel 6.1)
     k612=$("$here/fetch-arm64.sh" kernel 6.12)
     BUSYBOX=$("$here/fetch-arm64.sh" busybox) image "$out/enforce.cpio.gz"
-    boot_all vm-test arm64 <<BOOTS
-arm64-6.1-bpf $out/enforce.cpio.gz $k61 lsm=lockdown,capability,bpf enforce_expect=signal enforce_blocker=lsm-attach-failed:open:524
-arm64-6.12-bpf $out/enforce.cpio.gz $k612 lsm=lockdown,capability,bpf enforce_expect=lsm
-arm64-6.12-nobpf $out/enforce.cpio.gz $k612 lsm=lockdown,capability enforce_expect=signal
+    boots <<BOOTS | boot_all vm-test arm64
+arm64-6.1 $out/enforce.cpio.gz $k61 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524
+arm64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm
+arm64-6.12-nobpf $out/enforce.cpio.gz $k612 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 BOOTS
     ;;
 *) echo "$0: unknown architecture '$arch' (x86_64 or arm64)" >&2; exit 2 ;;

@@ -8,14 +8,7 @@
 /// Length of `enforce_event.comm` (the kernel's TASK_COMM_LEN).
 pub const COMM_LEN: usize = 16;
 
-/// Capacity of the `deny_inodes` hash map (deny_open + deny_exec, one entry per inode).
-pub const MAX_INODE_RULES: usize = 256;
-/// Capacity of the `deny_net4` LPM trie.
-pub const MAX_NET4_RULES: usize = 256;
-/// Capacity of the `deny_net6` LPM trie.
-pub const MAX_NET6_RULES: usize = 256;
-
-/// Rule id of the agent's canary file: denied whatever the mode.
+/// Rule id of the agent's canaries: acted on whatever the mode.
 pub const RULE_CANARY: u32 = 0xffff_ffff;
 
 /// `enum enforce_class`: an open.
@@ -25,20 +18,46 @@ pub const CLASS_EXEC: u8 = 2;
 /// `enum enforce_class`: a connect.
 pub const CLASS_CONNECT: u8 = 3;
 
+/// `enum enforce_op`: a file opened.
+pub const OP_OPEN: u8 = 1;
+/// `enum enforce_op`: a program executed.
+pub const OP_EXEC: u8 = 2;
+/// `enum enforce_op`: a file mapped executable.
+pub const OP_MMAP: u8 = 3;
+/// `enum enforce_op`: a file mapping made executable.
+pub const OP_MPROTECT: u8 = 4;
+/// `enum enforce_op`: connect(2).
+pub const OP_CONNECT: u8 = 5;
+/// `enum enforce_op`: a send with a destination address.
+pub const OP_SEND: u8 = 6;
+/// `enum enforce_op`: a rule followed a rename onto a new inode.
+pub const OP_FOLLOW: u8 = 7;
+
 /// `enum enforce_action`: the operation failed with EPERM, or the offender was signalled.
 pub const ACTION_DENIED: u8 = 1;
 /// `enum enforce_action`: audit mode, allowed and logged.
 pub const ACTION_AUDITED: u8 = 2;
+/// `enum enforce_action`: a denied inode was replaced by rename; the rule moved along.
+pub const ACTION_FOLLOWED: u8 = 3;
 
-/// `enum enforce_tier`: a BPF-LSM program acted.
+/// `enum enforce_tier`: BPF-LSM.
 pub const TIER_LSM: u8 = 1;
-/// `enum enforce_tier`: a tracepoint program of the signal tier acted.
-pub const TIER_SIGNAL: u8 = 2;
+/// `enum enforce_tier`: fmod_ret on security_*().
+pub const TIER_FMODRET: u8 = 2;
+/// `enum enforce_tier`: kprobes on security_*().
+pub const TIER_KPROBE: u8 = 3;
+/// `enum enforce_tier`: syscall tracepoints.
+pub const TIER_TRACEPOINT: u8 = 4;
+/// Entries of the `settings` array (index = tier).
+#[allow(dead_code)] // mirrors the header; the agent indexes settings by tier
+pub const TIER_MAX: u32 = 5;
 
-/// `enum enforce_mode`: report only (what zero-initialised settings mean).
-pub const MODE_AUDIT: u32 = 0;
-/// `enum enforce_mode`: deny.
-pub const MODE_ENFORCE: u32 = 1;
+/// `enum enforce_mode`: only the canary acts (what zero-initialised settings mean).
+pub const MODE_QUIET: u32 = 0;
+/// `enum enforce_mode`: report, allow.
+pub const MODE_AUDIT: u32 = 1;
+/// `enum enforce_mode`: deny (or signal) and report.
+pub const MODE_ENFORCE: u32 = 2;
 
 /// Index of the per-CPU counter of denials.
 pub const COUNTER_DENIED: u32 = 0;
@@ -46,9 +65,13 @@ pub const COUNTER_DENIED: u32 = 0;
 pub const COUNTER_AUDITED: u32 = 1;
 /// Index of the per-CPU counter of events lost to a full ring buffer.
 pub const COUNTER_DROPPED: u32 = 2;
+/// Index of the per-CPU counter of rules that followed a rename.
+pub const COUNTER_FOLLOWED: u32 = 3;
+/// Index of the per-CPU counter of rules that could not follow (the map was full).
+pub const COUNTER_FOLLOW_FAILED: u32 = 4;
 /// Number of counters.
-#[allow(dead_code)] // mirrors the header; the agent reads the counters by name
-pub const COUNTER_MAX: u32 = 3;
+#[allow(dead_code)] // mirrors the header; the agent reads the counters by index
+pub const COUNTER_MAX: u32 = 5;
 
 /// `enforce_event.family` of an IPv4 destination (Linux AF_INET; not in the header).
 pub const AF_INET: u16 = 2;
@@ -69,7 +92,7 @@ pub struct Settings {
     pub mode: u32,
     /// Never deny or signal this process.
     pub agent_tgid: u32,
-    /// Signal tier: the signal to send.
+    /// Signal tiers: the signal to send.
     pub signal: u32,
     /// Always zero.
     pub _pad: u32,
@@ -133,6 +156,15 @@ impl InodeRule {
         put(&mut b, core::mem::offset_of!(Self, open_rule), &self.open_rule.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, exec_rule), &self.exec_rule.to_ne_bytes());
         b
+    }
+
+    /// The value as the map holds it.
+    pub fn from_bytes(b: [u8; Self::SIZE]) -> InodeRule {
+        let at = |off: usize| u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]);
+        InodeRule {
+            open_rule: at(core::mem::offset_of!(Self, open_rule)),
+            exec_rule: at(core::mem::offset_of!(Self, exec_rule)),
+        }
     }
 }
 
@@ -244,8 +276,10 @@ pub struct Event {
     pub addr: [u8; 16],
     /// Task name, NUL-padded (not always NUL-terminated).
     pub comm: [u8; COMM_LEN],
+    /// `OP_*`.
+    pub op: u8,
     /// Always zero.
-    pub _pad: u32,
+    pub _pad: [u8; 3],
 }
 
 impl Event {
@@ -270,7 +304,8 @@ impl Event {
         put(&mut b, offset_of!(Self, port), &self.port.to_ne_bytes());
         put(&mut b, offset_of!(Self, addr), &self.addr);
         put(&mut b, offset_of!(Self, comm), &self.comm);
-        put(&mut b, offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        put(&mut b, offset_of!(Self, op), &[self.op]);
+        put(&mut b, offset_of!(Self, _pad), &self._pad);
         b
     }
 }
@@ -327,14 +362,15 @@ mod tests {
         assert_eq!(offset_of!(Event, port), 34);
         assert_eq!(offset_of!(Event, addr), 36);
         assert_eq!(offset_of!(Event, comm), 52);
-        assert_eq!(offset_of!(Event, _pad), 68);
+        assert_eq!(offset_of!(Event, op), 68);
+        assert_eq!(offset_of!(Event, _pad), 69);
     }
 
     #[test]
     fn to_bytes_places_every_field() {
         let s = Settings { mode: MODE_ENFORCE, agent_tgid: 0x0102_0304, signal: 9, _pad: 0 };
         let b = s.to_bytes();
-        assert_eq!(b[0..4], 1u32.to_ne_bytes());
+        assert_eq!(b[0..4], 2u32.to_ne_bytes());
         assert_eq!(b[4..8], 0x0102_0304u32.to_ne_bytes());
         assert_eq!(b[8..12], 9u32.to_ne_bytes());
         assert_eq!(b[12..16], [0; 4]);
@@ -344,6 +380,7 @@ mod tests {
         assert_eq!(k.to_bytes()[8..16], (u64::MAX - 1).to_ne_bytes());
 
         let r = InodeRule { open_rule: 3, exec_rule: 7 };
+        assert_eq!(InodeRule::from_bytes(r.to_bytes()), r);
         assert_eq!(r.to_bytes()[..4], 3u32.to_ne_bytes());
         assert_eq!(r.to_bytes()[4..], 7u32.to_ne_bytes());
 
@@ -374,7 +411,8 @@ mod tests {
             port: 11,
             addr: [12; 16],
             comm: [13; COMM_LEN],
-            _pad: 0,
+            op: 14,
+            _pad: [0; 3],
         };
         let b = e.to_bytes();
         assert_eq!(b[0..8], 1u64.to_ne_bytes());
@@ -383,6 +421,6 @@ mod tests {
         assert_eq!(b[34..36], 11u16.to_ne_bytes());
         assert_eq!(b[36..52], [12; 16]);
         assert_eq!(b[52..68], [13; 16]);
-        assert_eq!(b[68..72], [0; 4]);
+        assert_eq!(b[68..72], [14, 0, 0, 0]);
     }
 }

@@ -1,5 +1,6 @@
-//! The one place with `unsafe`: the libbpf FFI layer (plus the two libc calls the agent
-//! needs, signal handlers and `vsnprintf` for libbpf's log lines).
+//! The one place with `unsafe`: the libbpf FFI layer (plus the few libc calls the agent
+//! needs: signal handlers, `vsnprintf` for libbpf's log lines, and the canary child's
+//! two mappings).
 //!
 //! Every libbpf pointer is owned by a RAII type whose `Drop` frees it: [`Object`]
 //! closes the BPF object (and with it every map and program fd), [`Link`] detaches one
@@ -9,13 +10,12 @@
 //! libbpf runs in its 1.0 mode: failing calls return NULL or a negative errno and
 //! also set `errno`; both are turned into [`Error`] here.
 
-
-
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::BorrowedFd;
 
 use libbpf_sys as sys;
 use rustix::io::Errno;
@@ -74,21 +74,54 @@ pub struct Object {
 }
 
 impl Object {
-    /// Opens the embedded object. Programs named in `skip` are not loaded (their
-    /// autoload is turned off): that is how a tier that the kernel refuses is left out.
-    pub fn open(skip: &[&'static CStr]) -> Result<Object, Error> {
+    /// Opens the embedded object with only the programs `keep` names set to load (the
+    /// others' autoload is turned off): that is how one tier, or only its maps, is loaded.
+    pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
         // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps.
         let raw = unsafe {
             sys::bpf_object__open_mem(OBJECT_BYTES.as_ptr().cast(), OBJECT_BYTES.len() as _, core::ptr::null())
         };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };
-        for name in skip {
-            let prog = obj.program(name)?;
-            // SAFETY: prog points into obj, which is alive and not yet loaded.
-            check(unsafe { sys::bpf_program__set_autoload(prog.ptr.as_ptr(), false) }, "skip", name_str(name))?;
+        let mut prog = core::ptr::null_mut();
+        loop {
+            // SAFETY: obj is live; prog is null or a program of obj.
+            prog = unsafe { sys::bpf_object__next_program(obj.ptr.as_ptr(), prog) };
+            if prog.is_null() {
+                break;
+            }
+            // SAFETY: prog is a program of obj; its name is a NUL-terminated string it owns.
+            let name = unsafe { CStr::from_ptr(sys::bpf_program__name(prog)) };
+            if !keep(name) {
+                // SAFETY: obj is open and not yet loaded.
+                check(unsafe { sys::bpf_program__set_autoload(prog, false) }, "skip", "program")?;
+            }
         }
         Ok(obj)
+    }
+
+    /// Makes every map of this (not yet loaded) object use the same-named map of
+    /// `owner` instead of creating its own: all tiers share one set of maps.
+    pub fn reuse_maps(&mut self, owner: &Object) -> Result<(), Error> {
+        let mut map = core::ptr::null_mut();
+        loop {
+            // SAFETY: self is live; map is null or a map of self.
+            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
+            if map.is_null() {
+                return Ok(());
+            }
+            // SAFETY: map belongs to self and has a NUL-terminated name.
+            let name = unsafe { sys::bpf_map__name(map) };
+            // SAFETY: owner is live; name is NUL-terminated.
+            let theirs = unsafe { sys::bpf_object__find_map_by_name(owner.ptr.as_ptr(), name) };
+            if theirs.is_null() {
+                continue;
+            }
+            // SAFETY: theirs is a map of the loaded owner; libbpf dups the fd.
+            let fd = unsafe { sys::bpf_map__fd(theirs) };
+            // SAFETY: map is a map of self, which is not loaded yet.
+            check(unsafe { sys::bpf_map__reuse_fd(map, fd) }, "reuse map", "")?;
+        }
     }
 
     /// Sets a map's max_entries before load (the ring buffer's size in bytes).
@@ -190,6 +223,27 @@ impl Map<'_> {
         Ok(())
     }
 
+    /// Reads one entry into `value`; false when there is none.
+    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<bool, Error> {
+        // SAFETY: the slices are valid for their lengths, which libbpf checks against
+        // the map's key and value sizes before the kernel writes `value`.
+        let ret = unsafe {
+            sys::bpf_map__lookup_elem(
+                self.ptr.as_ptr(),
+                key.as_ptr().cast(),
+                key.len() as _,
+                value.as_mut_ptr().cast(),
+                value.len() as _,
+                0,
+            )
+        };
+        match check(ret, "read map", name_str(self.name)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.errno == Errno::NOENT => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes one entry.
     pub fn delete(&self, key: &[u8]) -> Result<(), Error> {
         // SAFETY: the slice is valid for its length, which libbpf checks against the
@@ -257,16 +311,21 @@ impl<'a> RingBuffer<'a> {
         Ok(RingBuffer { ptr, _callback: callback })
     }
 
-    /// Waits up to `timeout_ms` for records and hands each to the callback.
-    /// Returns how many were consumed; EINTR means a signal arrived.
-    pub fn poll(&mut self, timeout_ms: i32) -> Result<usize, Errno> {
-        // SAFETY: self.ptr is live and polled only through &mut self.
-        let ret = unsafe { sys::ring_buffer__poll(self.ptr.as_ptr(), timeout_ms) };
+    /// Hands every record already in the buffer to the callback, without waiting.
+    pub fn consume(&mut self) -> Result<usize, Errno> {
+        // SAFETY: self.ptr is live and consumed only through &mut self.
+        let ret = unsafe { sys::ring_buffer__consume(self.ptr.as_ptr()) };
         if ret < 0 {
             Err(Errno::from_raw_os_error(-ret))
         } else {
             Ok(ret as usize)
         }
+    }
+
+    /// The descriptor that becomes readable when records arrive (to poll it with others).
+    pub fn epoll_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the epoll fd is owned by the ring buffer and lives as long as self.
+        unsafe { BorrowedFd::borrow_raw(sys::ring_buffer__epoll_fd(self.ptr.as_ptr())) }
     }
 }
 
@@ -274,6 +333,34 @@ impl Drop for RingBuffer<'_> {
     fn drop(&mut self) {
         // SAFETY: we own the ring buffer; the callback box outlives this call.
         unsafe { sys::ring_buffer__free(self.ptr.as_ptr()) }
+    }
+}
+
+/// Maps the first page of `fd` readable and executable, then unmaps it: the canary
+/// child's executable mapping of a denied file (the kernel denies it, or the child
+/// is signalled).
+pub fn map_executable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+    let len = rustix::param::page_size();
+    // SAFETY: a fresh private mapping chosen by the kernel; nothing else refers to it,
+    // and it is unmapped before return without being read.
+    unsafe {
+        let addr = mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::EXEC, MapFlags::PRIVATE, fd, 0)?;
+        munmap(addr, len)
+    }
+}
+
+/// Maps the first page of `fd` readable, then asks to make it executable: the canary
+/// child's `mprotect` of a denied file's mapping.
+pub fn protect_executable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    use rustix::mm::{mmap, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
+    let len = rustix::param::page_size();
+    // SAFETY: as above; the mapping is private to this call and never executed.
+    unsafe {
+        let addr = mmap(core::ptr::null_mut(), len, ProtFlags::READ, MapFlags::PRIVATE, fd, 0)?;
+        let result = mprotect(addr, len, MprotectFlags::READ | MprotectFlags::EXEC);
+        munmap(addr, len)?;
+        result
     }
 }
 

@@ -1,153 +1,432 @@
-//! The live canary: the only proof that an attached tier acts. A file in a private
-//! directory is denied with the canary rule (denied in every mode), a child process
-//! (this binary, re-executed) opens it, and the outcome must be EPERM (LSM tier) or
-//! the child's death by the configured signal (signal tier). The file, the directory
-//! and the map entry are removed whatever happens; the child is always reaped.
+//! The live canaries: the only proof that an attached hook acts.
+//!
+//! For each hook the agent makes an object no one else can reach — a memfd, a port it
+//! holds on loopback, a fresh directory with a random name — gives it the canary rule
+//! in the shared maps, and a child process does the hook's operation on it: this
+//! binary re-executed (`--canary-child HOOK TARGET`), or for exec the memfd itself, a
+//! tiny static program. A synchronous tier must fail the operation with EPERM, a signal
+//! tier must kill the child with the configured signal, and in both cases the tier
+//! must have reported it on the ring buffer, so the proof names the hook and the tier
+//! that acted. Follow needs no child: a rename over the canary file must move its rule
+//! to the incoming inode and drop the replaced one. Objects, rules and children are
+//! cleaned up whatever happens.
 
-use std::fmt;
-use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use core::cell::RefCell;
+use std::fs::File;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::abi;
-use crate::bpf;
-use crate::posture::TierKind;
+use rustix::io::Errno;
+
+use crate::abi::{self, InodeKey, InodeRule, Net4Key, NetRule};
+use crate::bpf::{self, RingBuffer};
+use crate::events::{self, Action};
+use crate::ladder::{Hook, Tier};
+use crate::maps::Maps;
+use crate::posture::Step;
 use crate::rules;
-use crate::tiers::Active;
 
-/// The hidden option that turns the binary into the canary child.
-pub const CHILD_ARG: &str = "--canary-open";
-/// The same, as lexopt names a long option.
-pub const CHILD_ARG_LONG: &str = "canary-open";
-/// The child's exit code when the open failed with EPERM.
-const EXIT_DENIED: i32 = 13;
-/// The child's exit code when the open failed otherwise.
-const EXIT_OTHER: i32 = 14;
+/// The hidden option that turns the binary into a canary child.
+pub const CHILD_ARG: &str = "canary-child";
+/// How long a canary child may take (TCG guests are slow) before it is killed.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
+/// A child's exit code: 0 when the operation succeeded, CHILD_ERRNO + errno when it failed.
+const CHILD_ERRNO: i32 = 100;
 
-/// Why the canary did not pass.
-#[derive(Debug)]
-pub enum Error {
-    Setup(io::Error),
-    Map(bpf::Error),
-    /// The child opened the denied file: the hook does not run.
-    Opened,
-    /// The child ended some other way than the tier should make it.
-    Unexpected(ExitStatus),
+/// How a canary child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The operation succeeded: the hook did not act.
+    Done,
+    /// The operation failed with this errno (EPERM is the synchronous tiers' answer).
+    Failed(i32),
+    /// Killed by this signal (the signal tiers' answer).
+    Killed(i32),
+    /// Anything else (an unexpected exit code, a timeout).
+    Other,
 }
 
-impl Error {
-    /// An errno for the blocker (0 when the failure is not an errno).
-    pub fn errno(&self) -> i32 {
-        match self {
-            Error::Setup(e) => e.raw_os_error().unwrap_or(0),
-            Error::Map(e) => e.errno.raw_os_error(),
-            Error::Opened | Error::Unexpected(_) => 0,
+impl Outcome {
+    fn of(status: ExitStatus) -> Outcome {
+        match (status.code(), status.signal()) {
+            (Some(0), _) => Outcome::Done,
+            (Some(c), _) if c > CHILD_ERRNO => Outcome::Failed(c - CHILD_ERRNO),
+            (_, Some(sig)) => Outcome::Killed(sig),
+            _ => Outcome::Other,
         }
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Setup(e) => write!(f, "canary setup: {e}"),
-            Error::Map(e) => write!(f, "canary: {e}"),
-            Error::Opened => f.write_str("the canary file opened although it is denied"),
-            Error::Unexpected(s) => write!(f, "the canary child ended with {s}"),
+/// Whether `outcome` is what `tier` must do to the child, as a Step (the errno says
+/// what happened instead: the operation's own error, or 0).
+fn judge(tier: Tier, signal: u8, outcome: Outcome, reported: bool) -> Step {
+    let acted = match outcome {
+        Outcome::Failed(e) if tier.synchronous() => e == Errno::PERM.raw_os_error(),
+        Outcome::Killed(sig) if !tier.synchronous() => sig == i32::from(signal),
+        _ => false,
+    };
+    match (acted, outcome) {
+        (true, _) if reported => Step::Ok,
+        (_, Outcome::Failed(e)) if e != Errno::PERM.raw_os_error() => Step::Failed(e),
+        _ => Step::Failed(0),
+    }
+}
+
+/// Proves `hook` in `tier`, whose programs are attached and whose settings make them
+/// act on the canary rule. `signal` is what a signal tier must kill the child with.
+pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
+    let result = match hook {
+        Hook::Open | Hook::Exec | Hook::Mmap | Hook::Mprotect => file_canary(maps, tier, hook, signal),
+        Hook::Connect | Hook::Send => net_canary(maps, tier, hook, signal),
+        Hook::Follow => follow_canary(maps, tier),
+    };
+    result.unwrap_or_else(|e| {
+        log::warn!("{} tier, {} canary: {e}", tier.name(), hook.name());
+        Step::Failed(e.raw_os_error())
+    })
+}
+
+/// Canary events (rule = the canary rule) seen on the ring buffer: (tier, op, action).
+type Seen = heapless::Vec<(Tier, Hook, Action), 16>;
+
+/// Runs `f`, then collects the canary events the tiers reported meanwhile.
+fn watching<T>(maps: &Maps, f: impl FnOnce() -> T) -> Result<(T, Seen), Errno> {
+    let seen = RefCell::new(Seen::new());
+    let events = maps.map(c"events").map_err(|e| e.errno)?;
+    let mut rb = RingBuffer::new(&events, |record| {
+        if let Ok(ev) = events::decode(record) {
+            if ev.rule == abi::RULE_CANARY {
+                let _ = seen.borrow_mut().push((ev.tier, ev.op, ev.action));
+            }
         }
+    })
+    .map_err(|e| e.errno)?;
+    let _ = rb.consume(); // what earlier canaries left
+    seen.borrow_mut().clear();
+    let value = f();
+    rb.consume()?;
+    drop(rb);
+    Ok((value, seen.into_inner()))
+}
+
+fn reported(seen: &Seen, tier: Tier, hook: Hook) -> bool {
+    seen.iter().any(|&(t, op, _)| t == tier && op == hook)
+}
+
+/// A tiny static program that exits 0 (one PT_LOAD, three instructions): what the
+/// exec canary runs, and the other file canaries map.
+fn exit0_elf() -> heapless::Vec<u8, 160> {
+    #[cfg(target_arch = "x86_64")]
+    const MACHINE: u16 = 62;
+    #[cfg(target_arch = "x86_64")]
+    const CODE: &[u8] = &[0x31, 0xff, 0xb8, 0x3c, 0, 0, 0, 0x0f, 0x05]; // xor edi,edi; mov eax,60; syscall
+    #[cfg(target_arch = "aarch64")]
+    const MACHINE: u16 = 183;
+    #[cfg(target_arch = "aarch64")]
+    const CODE: &[u8] = &[0, 0, 0x80, 0xd2, 0xa8, 0x0b, 0x80, 0xd2, 1, 0, 0, 0xd4]; // mov x0,0; mov x8,93; svc 0
+    const BASE: u64 = 0x40_0000;
+    const HEADERS: u64 = 64 + 56;
+    let len = HEADERS + CODE.len() as u64;
+    let mut b = heapless::Vec::new();
+    let mut put = |bytes: &[u8]| {
+        let _ = b.extend_from_slice(bytes); // 120 + code bytes: fits
+    };
+    put(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    put(&2u16.to_le_bytes()); // ET_EXEC
+    put(&MACHINE.to_le_bytes());
+    put(&1u32.to_le_bytes());
+    put(&(BASE + HEADERS).to_le_bytes()); // entry
+    put(&64u64.to_le_bytes()); // phoff
+    put(&0u64.to_le_bytes()); // shoff
+    put(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 0, 0, 0] {
+        put(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    put(&1u32.to_le_bytes()); // PT_LOAD
+    put(&5u32.to_le_bytes()); // R+X
+    for v in [0, BASE, BASE, len, len, 0x1_0000] {
+        put(&v.to_le_bytes()); // offset, vaddr, paddr, filesz, memsz, align (64K pages too)
+    }
+    put(CODE);
+    b
+}
+
+/// A memfd holding the exit-0 program: an inode only the agent (and the children it
+/// hands the path to) can reach. Close-on-exec: children open it through /proc.
+fn canary_memfd() -> Result<OwnedFd, Errno> {
+    let fd = rustix::fs::memfd_create("enforce-canary", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut file = File::from(fd);
+    file.write_all(&exit0_elf()).map_err(io_errno)?;
+    Ok(file.into())
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_io_error(&e).unwrap_or(Errno::IO)
+}
+
+/// The path through which a child reaches one of the agent's descriptors.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()))
+}
+
+/// A map entry that is removed when dropped.
+struct Entry<'m> {
+    map: bpf::Map<'m>,
+    key: heapless::Vec<u8, 24>,
+}
+
+impl<'m> Entry<'m> {
+    fn insert(map: bpf::Map<'m>, key: &[u8], value: &[u8]) -> Result<Entry<'m>, Errno> {
+        map.update(key, value).map_err(|e| e.errno)?;
+        let mut k = heapless::Vec::new();
+        let _ = k.extend_from_slice(key); // keys are at most 24 bytes
+        Ok(Entry { map, key: k })
     }
 }
 
-/// A private directory holding the canary file; removed on drop.
-struct CanaryDir {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl CanaryDir {
-    fn create() -> io::Result<CanaryDir> {
-        let base = if std::path::Path::new("/run").is_dir() { PathBuf::from("/run") } else { std::env::temp_dir() };
-        let dir = base.join(format!("enforce-canary.{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir); // left over by a killed agent with our pid
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        let guard = CanaryDir { file: dir.join("canary"), dir };
-        std::fs::write(&guard.file, b"enforce canary\n")?;
-        Ok(guard)
-    }
-}
-
-impl Drop for CanaryDir {
+impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file);
-        let _ = std::fs::remove_dir(&self.dir);
+        match self.map.delete(&self.key) {
+            Ok(()) | Err(bpf::Error { errno: Errno::NOENT, .. }) => {}
+            Err(e) => log::warn!("canary: {e}"),
+        }
     }
 }
 
-/// Runs the canary against an attached tier. `signal` is the signal the signal tier
-/// must kill the child with.
-pub fn run(active: &Active, signal: Option<i32>) -> Result<(), Error> {
-    let dir = CanaryDir::create().map_err(Error::Setup)?;
-    let key = rules::inode_key(dir.file.to_str().unwrap_or("")).map_err(|e| Error::Setup(io::Error::from_raw_os_error(e.raw_os_error())))?;
-    let map = active.obj.map(c"deny_inodes").map_err(Error::Map)?;
-    let entry = abi::InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 };
-    map.update(&key.to_bytes(), &entry.to_bytes()).map_err(Error::Map)?;
-    let status = Command::new("/proc/self/exe")
-        .arg(CHILD_ARG)
-        .arg(&dir.file)
+fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, Errno> {
+    let memfd = canary_memfd()?;
+    let key = rules::inode_key_of(&memfd)?;
+    let rule = match hook {
+        Hook::Open => InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 },
+        _ => InodeRule { open_rule: 0, exec_rule: abi::RULE_CANARY },
+    };
+    let _entry = Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?;
+    let path = fd_path(&memfd);
+    let (outcome, seen) = watching(maps, || match hook {
+        Hook::Exec => exec_child(&path),
+        _ => run_child(hook, path.as_os_str()),
+    })?;
+    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook)))
+}
+
+fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, Errno> {
+    // Holding the UDP port keeps anyone else from using it while it is denied (for TCP
+    // nothing on loopback connects to a port it has not been told about).
+    let holder = UdpSocket::bind(("127.0.0.1", 0)).map_err(io_errno)?;
+    let port = holder.local_addr().map_err(io_errno)?.port();
+    let key = Net4Key { prefixlen: 64, port: port.to_be(), _pad: 0, addr: [127, 0, 0, 1] };
+    let value = NetRule { rule: abi::RULE_CANARY };
+    let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
+    let target = format!("127.0.0.1:{port}");
+    let (outcome, seen) = watching(maps, || run_child(hook, target.as_ref()))?;
+    drop(holder);
+    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook)))
+}
+
+/// Spawns this binary as the canary child for `hook` and waits for it.
+fn run_child(hook: Hook, target: &std::ffi::OsStr) -> Result<Outcome, Errno> {
+    let child = Command::new("/proc/self/exe")
+        .arg(format!("--{CHILD_ARG}"))
+        .arg(hook.name())
+        .arg(target)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status(); // spawns and reaps
-    if let Err(e) = map.delete(&key.to_bytes()) {
-        log::warn!("canary: {e}");
-    }
-    drop(dir);
-    let status = status.map_err(Error::Setup)?;
-    judge(active.kind, status, signal)
+        .spawn()
+        .map_err(io_errno)?;
+    wait(child)
 }
 
-fn judge(kind: TierKind, status: ExitStatus, signal: Option<i32>) -> Result<(), Error> {
-    match (kind, status.code(), status.signal()) {
-        (TierKind::Lsm, Some(EXIT_DENIED), _) => Ok(()),
-        (TierKind::Signal, _, Some(sig)) if Some(sig) == signal => Ok(()),
-        (_, Some(0), _) => Err(Error::Opened),
-        _ => Err(Error::Unexpected(status)),
+/// Executes the memfd program: a synchronous tier fails the exec itself.
+fn exec_child(path: &Path) -> Result<Outcome, Errno> {
+    let spawned = Command::new(path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    match spawned {
+        Ok(child) => wait(child),
+        Err(e) => Ok(Outcome::Failed(e.raw_os_error().unwrap_or(0))),
     }
 }
 
-/// The canary child: open `path`, and say how it went in the exit code.
-pub fn child_main(path: &std::ffi::OsStr) -> i32 {
-    match std::fs::File::open(path) {
-        Ok(_) => 0,
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => EXIT_DENIED,
-        Err(_) => EXIT_OTHER,
+/// Waits for a child, killing it after CHILD_TIMEOUT; always reaps it.
+fn wait(mut child: Child) -> Result<Outcome, Errno> {
+    let deadline = Instant::now() + CHILD_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(Outcome::of(status)),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                log::warn!("a canary child did not finish within {CHILD_TIMEOUT:?}");
+                return Ok(Outcome::Other);
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io_errno(e));
+            }
+        }
     }
+}
+
+/// The canary child: do `hook`'s operation on `target`, say how it went in the exit code.
+pub fn child_main(hook: &str, target: &std::ffi::OsStr) -> i32 {
+    let result = match hook {
+        "open" => File::open(target).map(drop).map_err(io_errno),
+        "mmap" => File::open(target).map_err(io_errno).and_then(|f| bpf::map_executable(f.as_fd())),
+        "mprotect" => File::open(target).map_err(io_errno).and_then(|f| bpf::protect_executable(f.as_fd())),
+        "connect" | "send" => match target.to_str().and_then(|t| t.parse::<SocketAddr>().ok()) {
+            Some(addr) if hook == "connect" => TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map(drop).map_err(io_errno),
+            Some(addr) => UdpSocket::bind(("127.0.0.1", 0)).and_then(|s| s.send_to(b"canary", addr)).map(drop).map_err(io_errno),
+            None => Err(Errno::INVAL),
+        },
+        _ => Err(Errno::INVAL),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => CHILD_ERRNO + e.raw_os_error().min(150),
+    }
+}
+
+/// A private directory for the follow canary, removed with what is in it on drop. Its
+/// name is random and it is created with O_EXCL semantics, so nothing prepared in
+/// advance can stand in for it; a read-only or missing place is skipped.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn create() -> Result<PrivateDir, Errno> {
+        let mut last = Errno::NOENT;
+        let tmp = std::env::var_os("TMPDIR").map(PathBuf::from);
+        let bases = [Some(PathBuf::from("/run")), Some(PathBuf::from("/dev/shm")), Some(PathBuf::from("/tmp")), tmp];
+        for base in bases.iter().flatten() {
+            for _ in 0..8 {
+                let mut r = [0u8; 8];
+                rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty())?;
+                let dir = base.join(format!(".enforce-canary-{:016x}", u64::from_ne_bytes(r)));
+                match rustix::fs::mkdir(&dir, rustix::fs::Mode::RWXU) {
+                    Ok(()) => return Ok(PrivateDir(dir)),
+                    Err(Errno::EXIST) => continue,
+                    Err(e) => {
+                        last = e;
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Creates `name` in the directory (never through a link) and returns its inode.
+    fn file(&self, name: &str) -> Result<InodeKey, Errno> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(self.0.join(name), OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::RUSR)?;
+        rules::inode_key_of(&fd)
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        for name in ["a", "b"] {
+            let _ = std::fs::remove_file(self.0.join(name));
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn follow_canary(maps: &Maps, tier: Tier) -> Result<Step, Errno> {
+    let dir = PrivateDir::create()?;
+    let (target, incoming) = (dir.file("a")?, dir.file("b")?);
+    let map = || maps.map(c"deny_inodes").map_err(|e| e.errno);
+    let rule = InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 };
+    let _target_entry = Entry::insert(map()?, &target.to_bytes(), &rule.to_bytes())?;
+    let _incoming_entry = Entry { map: map()?, key: heapless::Vec::from_slice(&incoming.to_bytes()).unwrap_or_default() };
+    let (renamed, seen) = watching(maps, || rustix::fs::rename(dir.0.join("b"), dir.0.join("a")))?;
+    renamed?;
+    let mut value = [0u8; InodeRule::SIZE];
+    let followed = map()?.lookup(&incoming.to_bytes(), &mut value).map_err(|e| e.errno)? && value == rule.to_bytes();
+    // The replaced inode is freed as the rename drops it; its entry must go with it.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut forgotten = false;
+    while !forgotten && Instant::now() < deadline {
+        forgotten = !map()?.lookup(&target.to_bytes(), &mut value).map_err(|e| e.errno)?;
+        if !forgotten {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    if !followed || !forgotten {
+        log::warn!("{} tier, follow canary: rule followed: {followed}; replaced inode forgotten: {forgotten}", tier.name());
+        return Ok(Step::Failed(0));
+    }
+    Ok(if reported(&seen, tier, Hook::Follow) { Step::Ok } else { Step::Failed(0) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const KILL: u8 = 9;
+
     #[test]
-    fn lsm_passes_only_on_eperm() {
-        assert!(judge(TierKind::Lsm, ExitStatus::from_raw(EXIT_DENIED << 8), None).is_ok());
-        assert!(matches!(judge(TierKind::Lsm, ExitStatus::from_raw(0), None), Err(Error::Opened)));
-        assert!(matches!(judge(TierKind::Lsm, ExitStatus::from_raw(EXIT_OTHER << 8), None), Err(Error::Unexpected(_))));
-        assert!(judge(TierKind::Lsm, ExitStatus::from_raw(9), None).is_err());
+    fn synchronous_tiers_pass_only_on_eperm_they_reported() {
+        for tier in [Tier::Lsm, Tier::Fmodret] {
+            assert_eq!(judge(tier, KILL, Outcome::Failed(1), true), Step::Ok);
+            assert_eq!(judge(tier, KILL, Outcome::Failed(1), false), Step::Failed(0), "EPERM from elsewhere");
+            assert_eq!(judge(tier, KILL, Outcome::Done, true), Step::Failed(0));
+            assert_eq!(judge(tier, KILL, Outcome::Failed(13), true), Step::Failed(13));
+            assert_eq!(judge(tier, KILL, Outcome::Killed(9), true), Step::Failed(0));
+            assert_eq!(judge(tier, KILL, Outcome::Other, true), Step::Failed(0));
+        }
     }
 
     #[test]
-    fn signal_passes_only_on_the_configured_signal() {
-        assert!(judge(TierKind::Signal, ExitStatus::from_raw(9), Some(9)).is_ok());
-        assert!(judge(TierKind::Signal, ExitStatus::from_raw(15), Some(9)).is_err());
-        assert!(judge(TierKind::Signal, ExitStatus::from_raw(EXIT_DENIED << 8), Some(9)).is_err());
-        assert!(matches!(judge(TierKind::Signal, ExitStatus::from_raw(0), Some(9)), Err(Error::Opened)));
+    fn signal_tiers_pass_only_on_the_configured_signal() {
+        for tier in [Tier::Kprobe, Tier::Tracepoint] {
+            assert_eq!(judge(tier, KILL, Outcome::Killed(9), true), Step::Ok);
+            assert_eq!(judge(tier, KILL, Outcome::Killed(9), false), Step::Failed(0));
+            assert_eq!(judge(tier, 15, Outcome::Killed(15), true), Step::Ok);
+            assert_eq!(judge(tier, KILL, Outcome::Killed(15), true), Step::Failed(0));
+            assert_eq!(judge(tier, KILL, Outcome::Failed(1), true), Step::Failed(0), "EPERM is not a kill");
+            assert_eq!(judge(tier, KILL, Outcome::Done, true), Step::Failed(0));
+        }
     }
 
     #[test]
-    fn child_reports_open_results() {
-        assert_eq!(child_main(std::ffi::OsStr::new("/proc/self/status")), 0);
-        assert_eq!(child_main(std::ffi::OsStr::new("/nonexistent/enforce")), EXIT_OTHER);
+    fn exit_codes_carry_the_errno() {
+        assert_eq!(Outcome::of(ExitStatus::from_raw(0)), Outcome::Done);
+        assert_eq!(Outcome::of(ExitStatus::from_raw((CHILD_ERRNO + 1) << 8)), Outcome::Failed(1));
+        assert_eq!(Outcome::of(ExitStatus::from_raw(9)), Outcome::Killed(9));
+        assert_eq!(Outcome::of(ExitStatus::from_raw(3 << 8)), Outcome::Other);
+    }
+
+    #[test]
+    fn child_reports_errors_as_exit_codes() {
+        assert_eq!(child_main("open", "/proc/self/status".as_ref()), 0);
+        assert_eq!(child_main("open", "/nonexistent/enforce".as_ref()), CHILD_ERRNO + 2);
+        assert_eq!(child_main("connect", "not an address".as_ref()), CHILD_ERRNO + 22);
+        assert_eq!(child_main("bogus", "x".as_ref()), CHILD_ERRNO + 22);
+    }
+
+    #[test]
+    fn the_exit0_program_runs() {
+        let memfd = canary_memfd().unwrap();
+        let status = Command::new(fd_path(&memfd)).status().unwrap();
+        assert_eq!(status.code(), Some(0), "{status}");
+        assert_eq!(child_main("mmap", fd_path(&memfd).as_os_str()), 0);
+        assert_eq!(child_main("mprotect", fd_path(&memfd).as_os_str()), 0);
+    }
+
+    #[test]
+    fn private_dirs_are_fresh_and_removed() {
+        let (a, b) = (PrivateDir::create().unwrap(), PrivateDir::create().unwrap());
+        assert_ne!(a.0, b.0);
+        a.file("a").unwrap();
+        assert_eq!(a.file("a"), Err(Errno::EXIST), "never reuses a file");
+        let path = a.0.clone();
+        drop(a);
+        assert!(!path.exists());
     }
 }

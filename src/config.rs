@@ -21,7 +21,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use crate::abi;
+use crate::ladder::{Tier, TIER_COUNT};
 
 /// Largest config file accepted, in bytes.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
@@ -46,8 +46,6 @@ pub const DEFAULT_IDENT: &str = "enforce";
 /// Signal of the signal tier when the config names none (SIGKILL).
 pub const DEFAULT_SIGNAL: u8 = 9;
 
-// Every open and exec rule may name a different inode: the inode map must hold them all.
-const _: () = assert!(MAX_OPEN_RULES + MAX_EXEC_RULES <= abi::MAX_INODE_RULES);
 
 /// What the agent does on a match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,6 +312,8 @@ pub struct Policy {
     pub syslog_facility: Facility,
     /// `ringbuf_size` in bytes: a power of two in MIN_RINGBUF_SIZE..=MAX_RINGBUF_SIZE.
     pub ringbuf_size: u32,
+    /// `tiers`: the rungs of the ladder the gate may use, indexed by `Tier as usize`.
+    pub tiers: [bool; TIER_COUNT],
 }
 
 impl Default for Policy {
@@ -330,6 +330,7 @@ impl Default for Policy {
             syslog_ident,
             syslog_facility: Facility::Daemon,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
+            tiers: [true; TIER_COUNT],
         }
     }
 }
@@ -399,10 +400,11 @@ enum Key {
     DenyOpen,
     DenyExec,
     DenyConnect,
+    Tiers,
 }
 
 impl Key {
-    const COUNT: usize = 9;
+    const COUNT: usize = 10;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -415,6 +417,7 @@ impl Key {
             "deny_open" => Key::DenyOpen,
             "deny_exec" => Key::DenyExec,
             "deny_connect" => Key::DenyConnect,
+            "tiers" => Key::Tiers,
             _ => return None,
         })
     }
@@ -491,8 +494,27 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
         Key::DenyOpen => push_path(&mut p.open, name, line, value)?,
         Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
+        Key::Tiers => p.tiers = parse_tiers(value)?,
     }
     Ok(())
+}
+
+/// `tiers = lsm, fmodret, kprobe, tracepoint`: names separated by commas and/or
+/// blanks, each at most once. The ladder's order is fixed; this only picks its rungs.
+fn parse_tiers(value: &str) -> Result<[bool; TIER_COUNT], String> {
+    let mut allowed = [false; TIER_COUNT];
+    for name in value.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|n| !n.is_empty()) {
+        let tier = Tier::from_name(name).ok_or_else(|| {
+            format!("tiers: unknown tier {} (the tiers are lsm, fmodret, kprobe, tracepoint)", quoted(name))
+        })?;
+        if core::mem::replace(&mut allowed[tier as usize], true) {
+            return Err(format!("tiers: {name} is named twice"));
+        }
+    }
+    if !allowed.contains(&true) {
+        return Err("tiers: name at least one of lsm, fmodret, kprobe, tracepoint".into());
+    }
+    Ok(allowed)
 }
 
 fn parse_ident(value: &str) -> Result<heapless::String<MAX_IDENT_LEN>, String> {
@@ -552,12 +574,6 @@ fn push_net(rules: &mut heapless::Vec<NetRule, MAX_CONNECT_RULES>, line: u32, va
     let rule = NetRule { line, net, port };
     if let Some(first) = rules.iter().find(|r| (r.net, r.port) == (net, port)) {
         return Err(format!("duplicate rule: same as line {}", first.line));
-    }
-    let v4 = matches!(net, Net::V4 { .. });
-    let same_family = rules.iter().filter(|r| matches!(r.net, Net::V4 { .. }) == v4).count();
-    let (family_max, family) = if v4 { (abi::MAX_NET4_RULES, "IPv4") } else { (abi::MAX_NET6_RULES, "IPv6") };
-    if same_family >= family_max {
-        return Err(format!("too many {family} deny_connect rules (max {family_max})"));
     }
     rules.push(rule).map_err(|_| format!("too many deny_connect rules (max {MAX_CONNECT_RULES})"))
 }

@@ -5,20 +5,27 @@
 //! containing a space:
 //!
 //! ```text
-//! ACTION class=CLASS tier=TIER [signal=SIG] pid=N uid=N comm=NAME OBJECT rule=N
+//! ACTION class=CLASS op=OP tier=TIER [signal=SIG] pid=N uid=N comm=NAME OBJECT [path=PATH] rule=N
 //! ```
 //!
-//! - ACTION: `denied` or `audited`; CLASS: `open`, `exec`, `connect`; TIER: `lsm`, `signal`;
+//! - ACTION: `denied`, `audited`, or `followed` (a rule moved to the inode that
+//!   replaced a denied file by rename);
+//! - CLASS: `open`, `exec`, `connect`; OP: what the hook saw: `open`; `exec`, `mmap`
+//!   (a file mapped executable), `mprotect` (a file mapping made executable);
+//!   `connect`, `send` (a send with a destination); `follow`;
+//! - TIER: `lsm`, `fmodret`, `kprobe`, `tracepoint`;
 //! - `signal=` only when a signal was sent: its name without SIG (`KILL`), or its number;
 //! - `comm=`: the task name, every byte outside printable ASCII (space included) shown as `?`;
-//! - OBJECT: `dev=MAJOR:MINOR ino=N` for open and exec, `addr=IP port=N` for connect
-//!   (IPv6 in the standard form without brackets; IPv4-mapped destinations as IPv4);
+//! - OBJECT: `dev=MAJOR:MINOR ino=N` for file operations, `addr=IP port=N` for connect
+//!   and send (IPv6 in the standard form without brackets; IPv4-mapped as IPv4);
+//! - `path=`: the configured path of the file rule that matched (bytes outside
+//!   printable ASCII, and spaces, as `\xNN`);
 //! - `rule=`: the config line of the matching rule.
 //!
 //! ```text
-//! denied class=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 rule=12
-//! denied class=exec tier=signal signal=KILL pid=9 uid=0 comm=sh dev=0:44 ino=77 rule=3
-//! audited class=connect tier=lsm pid=7 uid=1000 comm=curl addr=10.1.2.3 port=443 rule=14
+//! denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 path=/etc/shadow rule=12
+//! denied class=exec op=mmap tier=kprobe signal=KILL pid=9 uid=0 comm=ld-linux dev=0:44 ino=77 path=/opt/tool rule=3
+//! audited class=connect op=send tier=fmodret pid=7 uid=1000 comm=dig addr=10.1.2.3 port=53 rule=14
 //! ```
 
 use core::fmt;
@@ -27,28 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::abi::{self, COMM_LEN};
 use crate::config;
-
-/// What the event is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
-    /// A file open.
-    Open,
-    /// A program exec.
-    Exec,
-    /// A connect.
-    Connect,
-}
-
-impl Class {
-    /// The name in the event line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Open => "open",
-            Class::Exec => "exec",
-            Class::Connect => "connect",
-        }
-    }
-}
+use crate::ladder::{Class, Hook, Tier};
 
 /// What was done about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +43,8 @@ pub enum Action {
     Denied,
     /// Allowed and logged (audit mode).
     Audited,
+    /// A rule followed a rename onto the incoming inode.
+    Followed,
 }
 
 impl Action {
@@ -65,25 +53,7 @@ impl Action {
         match self {
             Action::Denied => "denied",
             Action::Audited => "audited",
-        }
-    }
-}
-
-/// Which kind of program acted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tier {
-    /// A BPF-LSM program.
-    Lsm,
-    /// A tracepoint program of the signal tier.
-    Signal,
-}
-
-impl Tier {
-    /// The name in the event line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tier::Lsm => "lsm",
-            Tier::Signal => "signal",
+            Action::Followed => "followed",
         }
     }
 }
@@ -112,6 +82,8 @@ pub enum Object {
 pub struct Event {
     /// What it is about.
     pub class: Class,
+    /// The hook that saw it.
+    pub op: Hook,
     /// What was done.
     pub action: Action,
     /// Which tier acted.
@@ -141,6 +113,8 @@ pub enum DecodeError {
     Action(u8),
     /// Unknown `tier`.
     Tier(u8),
+    /// Unknown `op`.
+    Op(u8),
     /// A connect whose `family` is neither AF_INET nor AF_INET6.
     Family(u16),
 }
@@ -152,6 +126,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Class(v) => write!(f, "unknown class {v}"),
             DecodeError::Action(v) => write!(f, "unknown action {v}"),
             DecodeError::Tier(v) => write!(f, "unknown tier {v}"),
+            DecodeError::Op(v) => write!(f, "unknown op {v}"),
             DecodeError::Family(v) => write!(f, "unknown address family {v}"),
         }
     }
@@ -188,13 +163,13 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let action = match u8_at(offset_of!(Raw, action)) {
         abi::ACTION_DENIED => Action::Denied,
         abi::ACTION_AUDITED => Action::Audited,
+        abi::ACTION_FOLLOWED => Action::Followed,
         v => return Err(DecodeError::Action(v)),
     };
-    let tier = match u8_at(offset_of!(Raw, tier)) {
-        abi::TIER_LSM => Tier::Lsm,
-        abi::TIER_SIGNAL => Tier::Signal,
-        v => return Err(DecodeError::Tier(v)),
-    };
+    let tier = u8_at(offset_of!(Raw, tier));
+    let tier = Tier::from_abi(tier).ok_or(DecodeError::Tier(tier))?;
+    let op = u8_at(offset_of!(Raw, op));
+    let op = crate::ladder::HOOKS.into_iter().find(|h| h.op() == op).ok_or(DecodeError::Op(op))?;
     let object = match class {
         Class::Open | Class::Exec => {
             Object::File { dev: u64_at(offset_of!(Raw, dev)), ino: u64_at(offset_of!(Raw, ino)) }
@@ -214,6 +189,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     };
     Ok(Event {
         class,
+        op,
         action,
         tier,
         pid: u32_at(offset_of!(Raw, pid)),
@@ -236,22 +212,71 @@ fn sanitize_comm(raw: &[u8; COMM_LEN]) -> heapless::String<COMM_LEN> {
     comm
 }
 
-/// The event line (format in the module doc).
-impl fmt::Display for Event {
+/// The event line (format in the module doc), with the configured path of the file
+/// rule it matched when there is one.
+pub struct Line<'a> {
+    pub event: &'a Event,
+    pub path: Option<&'a str>,
+}
+
+impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} class={} tier={}", self.action.name(), self.class.name(), self.tier.name())?;
-        if self.signal != 0 {
-            match config::signal_name(self.signal) {
+        let ev = self.event;
+        write!(f, "{} class={} op={} tier={}", ev.action.name(), ev.class.name(), ev.op.name(), ev.tier.name())?;
+        if ev.signal != 0 {
+            match config::signal_name(ev.signal) {
                 Some(name) => write!(f, " signal={name}")?,
-                None => write!(f, " signal={}", self.signal)?,
+                None => write!(f, " signal={}", ev.signal)?,
             }
         }
-        write!(f, " pid={} uid={} comm={}", self.pid, self.uid, self.comm)?;
-        match self.object {
+        write!(f, " pid={} uid={} comm={}", ev.pid, ev.uid, ev.comm)?;
+        match ev.object {
             Object::File { dev, ino } => write!(f, " dev={}:{} ino={ino}", dev >> 20, dev & 0xf_ffff)?,
             Object::Net { addr, port } => write!(f, " addr={addr} port={port}")?,
         }
+        if let Some(path) = self.path {
+            f.write_str(" path=")?;
+            write_path(f, path)?;
+        }
+        write!(f, " rule={}", ev.rule)
+    }
+}
+
+/// The line for a rule the agent itself moved to a replacement of a denied file (see
+/// `follow.rs`): `followed class=CLASS op=follow tier=agent dev=… ino=… path=… rule=N`.
+pub struct AgentFollowed<'a> {
+    pub class: Class,
+    pub key: crate::abi::InodeKey,
+    pub path: &'a str,
+    pub rule: u32,
+}
+
+impl fmt::Display for AgentFollowed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dev = self.key.dev;
+        write!(f, "followed class={} op=follow tier=agent dev={}:{} ino={}", self.class.name(), dev >> 20, dev & 0xf_ffff, self.key.ino)?;
+        f.write_str(" path=")?;
+        write_path(f, self.path)?;
         write!(f, " rule={}", self.rule)
+    }
+}
+
+/// A configured path as one field: bytes outside printable ASCII, spaces and
+/// backslashes as `\xNN`.
+fn write_path(f: &mut fmt::Formatter<'_>, path: &str) -> fmt::Result {
+    for &b in path.as_bytes() {
+        if b.is_ascii_graphic() && b != b'\\' {
+            write!(f, "{}", char::from(b))?;
+        } else {
+            write!(f, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Line { event: self, path: None }.fmt(f)
     }
 }
 
@@ -267,6 +292,7 @@ mod tests {
 
     fn file_event(class: u8, tier: u8, signal: u8) -> Raw {
         Raw {
+            op: if class == abi::CLASS_OPEN { abi::OP_OPEN } else { abi::OP_EXEC },
             dev: (8 << 20) | 1,
             ino: 1234,
             pid: 123,
@@ -289,6 +315,7 @@ mod tests {
             uid: 1000,
             rule: 14,
             class: abi::CLASS_CONNECT,
+            op: abi::OP_CONNECT,
             action: abi::ACTION_AUDITED,
             tier: abi::TIER_LSM,
             family,
@@ -310,6 +337,7 @@ mod tests {
             ev,
             Event {
                 class: Class::Open,
+                op: Hook::Open,
                 action: Action::Denied,
                 tier: Tier::Lsm,
                 pid: 123,
@@ -320,7 +348,11 @@ mod tests {
                 object: Object::File { dev: (8 << 20) | 1, ino: 1234 },
             }
         );
-        assert_eq!(ev.to_string(), "denied class=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 rule=12");
+        assert_eq!(ev.to_string(), "denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 rule=12");
+        let line = Line { event: &ev, path: Some("/etc/shadow") }.to_string();
+        assert_eq!(line, "denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 path=/etc/shadow rule=12");
+        let line = Line { event: &ev, path: Some("/srv/a b\\c\u{e9}") }.to_string();
+        assert!(line.contains(" path=/srv/a\\x20b\\x5cc\\xc3\\xa9 rule=12"), "{line}");
     }
 
     #[test]
@@ -331,19 +363,26 @@ mod tests {
             pid: 9,
             rule: 3,
             comm: comm(b"sh"),
-            ..file_event(abi::CLASS_EXEC, abi::TIER_SIGNAL, 9)
+            ..file_event(abi::CLASS_EXEC, abi::TIER_TRACEPOINT, 9)
         };
-        assert_eq!(line(&raw), "denied class=exec tier=signal signal=KILL pid=9 uid=0 comm=sh dev=0:44 ino=77 rule=3");
+        assert_eq!(
+            line(&raw),
+            "denied class=exec op=exec tier=tracepoint signal=KILL pid=9 uid=0 comm=sh dev=0:44 ino=77 rule=3"
+        );
         let raw = Raw { signal: 15, dev: (259 << 20) | 300, ..raw };
         assert_eq!(
             line(&raw),
-            "denied class=exec tier=signal signal=TERM pid=9 uid=0 comm=sh dev=259:300 ino=77 rule=3"
+            "denied class=exec op=exec tier=tracepoint signal=TERM pid=9 uid=0 comm=sh dev=259:300 ino=77 rule=3"
         );
         let raw = Raw { signal: 31, ..raw };
         assert!(line(&raw).contains(" signal=31 "));
         // An audited signal-tier event (pid 1, or audit mode) sends no signal.
         let raw = Raw { signal: 0, action: abi::ACTION_AUDITED, ..raw };
-        assert!(line(&raw).starts_with("audited class=exec tier=signal pid=9 "), "{}", line(&raw));
+        assert!(line(&raw).starts_with("audited class=exec op=exec tier=tracepoint pid=9 "), "{}", line(&raw));
+        let raw = Raw { op: abi::OP_MMAP, tier: abi::TIER_KPROBE, ..raw };
+        assert!(line(&raw).starts_with("audited class=exec op=mmap tier=kprobe pid=9 "), "{}", line(&raw));
+        let raw = Raw { op: abi::OP_FOLLOW, action: abi::ACTION_FOLLOWED, tier: abi::TIER_FMODRET, ..raw };
+        assert!(line(&raw).starts_with("followed class=exec op=follow tier=fmodret pid=9 "), "{}", line(&raw));
     }
 
     #[test]
@@ -352,7 +391,7 @@ mod tests {
         assert_eq!(ev.object, Object::Net { addr: IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), port: 443 });
         assert_eq!(
             ev.to_string(),
-            "audited class=connect tier=lsm pid=7 uid=1000 comm=curl addr=10.1.2.3 port=443 rule=14"
+            "audited class=connect op=connect tier=lsm pid=7 uid=1000 comm=curl addr=10.1.2.3 port=443 rule=14"
         );
     }
 
@@ -388,11 +427,14 @@ mod tests {
         for class in [0, 4, 255] {
             assert_eq!(decode(&Raw { class, ..base }.to_bytes()), Err(DecodeError::Class(class)));
         }
-        for action in [0, 3] {
+        for action in [0, 4] {
             assert_eq!(decode(&Raw { action, ..base }.to_bytes()), Err(DecodeError::Action(action)));
         }
-        for tier in [0, 3] {
+        for tier in [0, 5] {
             assert_eq!(decode(&Raw { tier, ..base }.to_bytes()), Err(DecodeError::Tier(tier)));
+        }
+        for op in [0, 8] {
+            assert_eq!(decode(&Raw { op, ..base }.to_bytes()), Err(DecodeError::Op(op)));
         }
         assert_eq!(DecodeError::Class(4).to_string(), "unknown class 4");
     }
@@ -434,7 +476,8 @@ mod tests {
                 // Make valid enum values common enough to reach Display.
                 bytes[28] = 1 + (round % 3) as u8;
                 bytes[29] = 1 + (round % 2) as u8;
-                bytes[30] = 1 + (round / 2 % 2) as u8;
+                bytes[30] = 1 + (round / 2 % 4) as u8;
+                bytes[68] = 1 + (round / 8 % 7) as u8;
                 bytes[32..34].copy_from_slice(&[abi::AF_INET, abi::AF_INET6][round % 2].to_ne_bytes());
             }
             if let Ok(ev) = decode(&bytes) {

@@ -1,11 +1,24 @@
-//! The whole posture gate, as both `enforce` and `enforce --check` run it: read the
-//! LSM list, bring the LSM tier up, fall back to the signal tier when the LSM tier is
-//! not complete and the config allows it, decide, and keep only what the decision uses.
+//! The whole posture gate, as `enforce` and `enforce --check` both run it: read the LSM
+//! list, create the shared maps, walk the ladder — for each tier the config allows,
+//! strongest first, bring it up for the hooks no stronger tier serves yet and prove
+//! each with its canary — decide, and keep only what the decision uses.
 
+use crate::canary;
 use crate::config::Policy;
-use crate::posture::{self, Facts, Posture, State, TierKind, Wanted};
+use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER};
+use crate::maps::{self, Maps, Mode};
+use crate::posture::{self, Facts, Posture, State, Step, Wanted};
 use crate::probe::{self, LsmList};
-use crate::tiers::{self, Active, Rules};
+use crate::tiers::{self, Active};
+
+/// What stays attached: the tiers in use and the maps they share. Field order
+/// matters: the tiers detach before the maps close.
+pub struct Enforcement {
+    pub tiers: heapless::Vec<Active, 4>,
+    pub maps: Maps,
+    /// A kernel program moves rules at renames and forgets deleted inodes.
+    pub follow_in_kernel: bool,
+}
 
 /// What the gate found and what it kept attached.
 pub struct Outcome {
@@ -14,8 +27,8 @@ pub struct Outcome {
     pub wanted: Wanted,
     pub facts: Facts,
     pub posture: Posture,
-    /// The tier in use; None when the posture is REFUSED (nothing stays attached).
-    pub active: Option<Active>,
+    /// None when the posture is REFUSED: nothing stays attached.
+    pub enforcement: Option<Enforcement>,
 }
 
 /// What the config asks of the gate.
@@ -23,45 +36,105 @@ pub fn wanted(policy: &Policy) -> Wanted {
     Wanted {
         mode: policy.mode,
         fallback: policy.fallback,
+        signal: policy.signal,
+        allowed: policy.tiers,
         in_use: [!policy.open.is_empty(), !policy.exec.is_empty(), !policy.connect.is_empty()],
     }
 }
 
-/// Runs the gate. On return the kept tier (if any) has its maps filled and its
-/// programs attached in the mode the posture allows.
-pub fn run(policy: &Policy, rules: &Rules<'_>) -> Outcome {
+/// Runs the gate. On return the kept tiers have their programs attached in the mode
+/// the posture allows.
+pub fn run(policy: &Policy, rules: &maps::Rules<'_>) -> Outcome {
     let lsm_list = probe::lsm_list();
     let wanted = wanted(policy);
     let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), ..Facts::default() };
-
-    // The LSM tier is tried even when bpf is not listed: a program that loads and
-    // attaches there never runs, and the canary shows it.
-    let (lsm_facts, lsm) = tiers::bring_up(TierKind::Lsm, rules, None);
-    facts.lsm = lsm_facts;
-    let mut active = if posture::lsm_complete(&facts, &wanted) {
-        lsm
-    } else {
-        drop(lsm); // detach before the other tier comes up
-        None
+    let outcome = |facts: Facts, enforcement| Outcome {
+        lsm_list: lsm_list.clone(),
+        kernel: probe::kernel_release(),
+        wanted,
+        posture: posture::decide(&facts, &wanted),
+        facts,
+        enforcement,
     };
-    if active.is_none() && posture::wants_signal_tier(&facts, &wanted) {
-        let (signal_facts, signal) = tiers::bring_up(TierKind::Signal, rules, Some(i32::from(policy.signal)));
-        facts.signal = signal_facts;
-        active = signal;
-    }
 
-    let mut posture = posture::decide(&facts, &wanted);
-    if posture.state == State::Refused {
-        active = None;
-    }
-    if let Some(tier) = &active {
-        let enforcing = posture::programs_enforce(&facts, &wanted);
-        if let Err(e) = tier.set_enforcing(enforcing, policy.signal) {
-            // The programs would stay in report-only mode: claim nothing.
-            log::error!("cannot switch the {} tier on: {e}", tier.kind.name());
-            posture.state = State::Refused;
-            active = None;
+    let maps = match Maps::create(rules) {
+        Ok(maps) => maps,
+        Err(e) => {
+            log::error!("creating the maps: {e}");
+            facts.maps = Step::Failed(e.errno.raw_os_error());
+            return outcome(facts, None);
+        }
+    };
+    facts.maps = Step::Ok;
+
+    let needed = wanted.hooks();
+    let mut served = [false; HOOK_COUNT];
+    let mut kept = heapless::Vec::<Active, 4>::new();
+    for tier in LADDER {
+        let todo: heapless::Vec<Hook, HOOK_COUNT> = needed.iter().copied().filter(|&h| !served[h as usize]).collect();
+        if todo.is_empty() {
+            break;
+        }
+        // bpf not listed: LSM programs would load and attach and never run.
+        if !wanted.may_try(tier) || (tier == Tier::Lsm && !facts.lsm_listed) {
+            continue;
+        }
+        if let Some(active) = try_tier(tier, &todo, &maps, &wanted, &mut facts, &mut served) {
+            let _ = kept.push(active); // one per tier: fits
         }
     }
-    Outcome { lsm_list, kernel: probe::kernel_release(), wanted, facts, posture, active }
+
+    let mut decided = outcome(facts, None);
+    if decided.posture.state == State::Refused {
+        return decided; // `kept` and `maps` drop here: nothing stays attached
+    }
+    for active in &kept {
+        let mode = if wanted.enforces(active.tier) { Mode::Enforce } else { Mode::Audit };
+        if let Err(e) = maps.set_mode(active.tier, mode, policy.signal) {
+            // The programs would stay quiet: claim nothing.
+            log::error!("cannot switch the {} tier on: {e}", active.tier.name());
+            decided.posture.state = State::Refused;
+            return decided;
+        }
+    }
+    let follow_in_kernel = decided.posture.hooks[Hook::Follow as usize].is_some();
+    decided.enforcement = Some(Enforcement { tiers: kept, maps, follow_in_kernel });
+    decided
+}
+
+/// Brings `tier` up for `hooks`, proves each attached hook, records the facts, and
+/// keeps the hooks that passed; returns the tier when any did.
+fn try_tier(
+    tier: Tier,
+    hooks: &[Hook],
+    maps: &Maps,
+    wanted: &Wanted,
+    facts: &mut Facts,
+    served: &mut [bool; HOOK_COUNT],
+) -> Option<Active> {
+    // Quiet until decided: only the canaries are acted on.
+    if let Err(e) = maps.set_mode(tier, Mode::Quiet, wanted.signal) {
+        log::error!("{} tier settings: {e}", tier.name());
+        facts.tiers[tier as usize].load = Step::Failed(e.errno.raw_os_error());
+        return None;
+    }
+    let up = tiers::bring_up(tier, hooks, maps);
+    let tf = &mut facts.tiers[tier as usize];
+    tf.load = up.load;
+    for &h in hooks {
+        tf.hooks[h as usize].attach = up.attach[h as usize];
+    }
+    let mut active = up.active?;
+    for &h in hooks {
+        let hf = &mut tf.hooks[h as usize];
+        if hf.attach == Step::Ok {
+            hf.canary = canary::prove(maps, tier, h, wanted.signal);
+        }
+        if hf.canary == Step::Ok {
+            served[h as usize] = true;
+        } else {
+            active.detach(h);
+        }
+    }
+    active.is_attached().then_some(active)
 }

@@ -1,7 +1,8 @@
 //! `enforce`: deny file open, exec and connect on embedded Linux with eBPF.
 //!
-//! config → rules → posture gate (LSM tier, else signal tier, proven by a canary) →
-//! block on the ring buffer → syslog. `--check` runs the gate, reports and detaches.
+//! config → rules → posture gate (the ladder lsm → fmodret → kprobe → tracepoint, each
+//! hook proven by a live canary) → block on the ring buffer → syslog. `--check` runs
+//! the gate, reports and detaches.
 
 #![deny(unsafe_code)] // allowed only in `bpf`, the libbpf FFI layer
 
@@ -12,7 +13,10 @@ mod canary;
 mod config;
 mod daemon;
 mod events;
+mod follow;
 mod gate;
+mod ladder;
+mod maps;
 mod posture;
 mod probe;
 mod report;
@@ -60,7 +64,7 @@ enum Command {
     CheckConfig,
     Help,
     Version,
-    CanaryChild(OsString),
+    CanaryChild { hook: String, target: OsString },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -84,11 +88,14 @@ fn parse_cli(args: impl IntoIterator<Item = OsString>) -> Result<Cli, lexopt::Er
             Short('v') | Long("verbose") => cli.verbose = cli.verbose.saturating_add(1),
             Short('h') | Long("help") => cli.command = Command::Help,
             Short('V') | Long("version") => cli.command = Command::Version,
-            Long(canary::CHILD_ARG_LONG) => cli.command = Command::CanaryChild(parser.value()?),
+            Long(canary::CHILD_ARG) => {
+                let hook = parser.value()?.string()?;
+                cli.command = Command::CanaryChild { hook, target: parser.value()? };
+            }
             _ => return Err(arg.unexpected()),
         }
     }
-    if matches!(cli.command, Command::Help | Command::Version | Command::CanaryChild(_)) {
+    if matches!(cli.command, Command::Help | Command::Version | Command::CanaryChild { .. }) {
         return Ok(cli);
     }
     cli.command = match (check, check_config, json) {
@@ -126,7 +133,7 @@ fn main() -> ExitCode {
             println!("enforce {}", env!("CARGO_PKG_VERSION"));
             exit::OK
         }
-        Command::CanaryChild(path) => canary::child_main(&path) as u8,
+        Command::CanaryChild { hook, target } => canary::child_main(&hook, &target) as u8,
         Command::CheckConfig => match load_or_exit(&cli.config) {
             Ok(_) => exit::OK,
             Err(code) => code,
@@ -161,13 +168,8 @@ fn load_or_exit(path: &Path) -> Result<Loaded, u8> {
     })
 }
 
-fn rules_of(loaded: &Loaded) -> tiers::Rules<'_> {
-    tiers::Rules {
-        inodes: &loaded.inodes,
-        net: &loaded.net,
-        ringbuf_size: loaded.policy.ringbuf_size,
-        signal: loaded.policy.signal,
-    }
+fn rules_of(loaded: &Loaded) -> maps::Rules<'_> {
+    maps::Rules { inodes: &loaded.inodes, net: &loaded.net, ringbuf_size: loaded.policy.ringbuf_size }
 }
 
 fn rule_counts(p: &config::Policy) -> [usize; 3] {
@@ -180,7 +182,7 @@ fn check(config: &Path, json: bool) -> u8 {
         Err(code) => return code,
     };
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
-    drop(outcome.active); // detach before reporting: --check leaves nothing behind
+    drop(outcome.enforcement); // detach before reporting: --check leaves nothing behind
     let r = report::Report {
         posture: &outcome.posture,
         wanted: &outcome.wanted,
@@ -209,69 +211,65 @@ fn announce(log: &mut syslog::Syslog, severity: syslog::Severity, line: &str) {
     }
 }
 
-/// `blockers: a b c`, or nothing when there are none.
-fn blockers_suffix(posture: &posture::Posture) -> String {
-    let mut out = String::new();
-    for (i, b) in posture.blockers.iter().enumerate() {
-        out.push_str(if i == 0 { " blockers: " } else { " " });
-        out.push_str(&b.to_string());
-    }
-    out
-}
-
-/// The line that says what a gate run attached: `attached: posture=… tier.open=…`.
+/// The line that says what a gate run attached:
+/// `attached: posture=… tier.open=… … follow=… rules open=… exec=… connect=… blockers=…`.
 fn attached_line(verb: &str, posture: &posture::Posture, policy: &config::Policy) -> String {
-    let tier = |i: usize| posture.tiers[i].map_or("none", |t| t.name());
+    let tier = |t: Option<ladder::Tier>| t.map_or("none", ladder::Tier::name);
     let counts = rule_counts(policy);
     format!(
-        "{verb}: posture={} tier.open={} tier.exec={} tier.connect={} rules open={} exec={} connect={}{}",
+        "{verb}: posture={} tier.open={} tier.exec={} tier.connect={} follow={} rules open={} exec={} connect={} blockers={}",
         posture.state.name(),
-        tier(0),
-        tier(1),
-        tier(2),
+        tier(posture.tiers[0]),
+        tier(posture.tiers[1]),
+        tier(posture.tiers[2]),
+        posture.hooks[ladder::Hook::Follow as usize].map_or("agent", ladder::Tier::name),
         counts[0],
         counts[1],
         counts[2],
-        blockers_suffix(posture),
+        report::Blockers(posture),
     )
 }
 
 fn run(config: &Path) -> u8 {
-    let loaded = match load_or_exit(config) {
+    let mut loaded = match load_or_exit(config) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let requests = bpf::catch_signals();
-    let policy = &loaded.policy;
-    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), policy.syslog_facility, &policy.syslog_ident);
-    let outcome = gate::run(policy, &rules_of(&loaded));
-    let Some(mut active) = outcome.active else {
-        let line = format!("refused: posture=REFUSED{}", blockers_suffix(&outcome.posture));
+    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), loaded.policy.syslog_facility, &loaded.policy.syslog_ident);
+    let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
+    let Some(mut enforcement) = outcome.enforcement else {
+        let line = format!("refused: posture=REFUSED blockers={}", report::Blockers(&outcome.posture));
         announce(&mut log, syslog::Severity::Err, &line);
         return exit::REFUSED;
     };
-    announce(&mut log, syslog::Severity::Info, &attached_line("attached", &outcome.posture, policy));
+    announce(&mut log, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
 
-    // Counters of the tiers that reloads have already retired.
-    let mut earlier = daemon::Counters::default();
+    // Counters of the enforcements that reloads have already retired.
+    let mut earlier = maps::Counters::default();
     let result = loop {
-        match daemon::run(&active, &mut log, requests) {
-            Ok(daemon::Ending::Stop) => break daemon::retire(active, &mut log),
+        match daemon::run(&enforcement, &loaded.policy, &mut log, requests) {
+            Ok(daemon::Ending::Stop) => break daemon::retire(enforcement, &loaded.policy, &mut log),
             Ok(daemon::Ending::Reload) => {
-                let Some((next, line)) = reload(config, &mut log) else { continue };
-                match daemon::retire(std::mem::replace(&mut active, next), &mut log) {
+                let Some((next, next_loaded, line)) = reload(config, &mut log) else { continue };
+                let old = std::mem::replace(&mut enforcement, next);
+                let old_loaded = std::mem::replace(&mut loaded, next_loaded);
+                match daemon::retire(old, &old_loaded.policy, &mut log) {
                     Ok(c) => earlier += c,
-                    Err(e) => log::warn!("reading the replaced tier's counters: {e}"),
+                    Err(e) => log::warn!("reading the replaced tiers' counters: {e}"),
                 }
                 announce(&mut log, syslog::Severity::Info, &line);
             }
-            Err(e) => break Err(e), // `active` detaches when dropped
+            Err(e) => break Err(e), // `enforcement` detaches when dropped
         }
     };
     match result {
         Ok(mut c) => {
             c += earlier;
-            let line = format!("stopped: denied={} audited={} dropped={}", c.denied, c.audited, c.dropped);
+            let line = format!(
+                "stopped: denied={} audited={} dropped={} followed={}",
+                c.denied, c.audited, c.dropped, c.followed
+            );
             announce(&mut log, syslog::Severity::Info, &line);
             exit::OK
         }
@@ -282,12 +280,12 @@ fn run(config: &Path) -> u8 {
     }
 }
 
-/// SIGHUP: re-reads the config and runs the whole gate for it while the current tier
-/// stays attached, so enforcement never lapses. Returns the new tier and its
-/// `reloaded:` line only when the config is valid and the posture is not REFUSED;
-/// otherwise says why in syslog, and the caller keeps the current tier. Syslog keeps
-/// the identity and facility the agent started with.
-fn reload(config: &Path, log: &mut syslog::Syslog) -> Option<(tiers::Active, String)> {
+/// SIGHUP: re-reads the config and runs the whole gate for it while the current tiers
+/// stay attached, so enforcement never lapses. Returns the new enforcement, its config
+/// and its `reloaded:` line only when the config is valid and the posture is not
+/// REFUSED; otherwise says why in syslog, and the caller keeps the current one. Syslog
+/// keeps the identity and facility the agent started with.
+fn reload(config: &Path, log: &mut syslog::Syslog) -> Option<(gate::Enforcement, Loaded, String)> {
     let loaded = match load(config) {
         Ok(l) => l,
         Err(message) => {
@@ -296,12 +294,16 @@ fn reload(config: &Path, log: &mut syslog::Syslog) -> Option<(tiers::Active, Str
         }
     };
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
-    let Some(next) = outcome.active else {
-        let line = format!("reload refused: posture=REFUSED{}; keeping the current policy", blockers_suffix(&outcome.posture));
+    let Some(next) = outcome.enforcement else {
+        let line = format!(
+            "reload refused: posture=REFUSED blockers={}; keeping the current policy",
+            report::Blockers(&outcome.posture)
+        );
         announce(log, syslog::Severity::Err, &line);
         return None;
     };
-    Some((next, attached_line("reloaded", &outcome.posture, &loaded.policy)))
+    let line = attached_line("reloaded", &outcome.posture, &loaded.policy);
+    Some((next, loaded, line))
 }
 
 #[cfg(test)]

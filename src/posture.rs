@@ -1,77 +1,83 @@
 //! The posture gate: facts about the kernel + the config → what is really enforced.
 //!
-//! Pure and total, so a test can walk its whole truth table. The one invariant that
-//! matters most: **ENFORCE needs a passed LSM canary** — a listed, loaded and attached
-//! BPF-LSM program proves nothing until a denied open has actually failed with EPERM.
+//! Pure and total, so a test can walk its truth table. The invariant that matters
+//! most: **nothing is claimed that a canary did not prove** — a loaded and attached
+//! program proves nothing until the operation it guards has really been denied (or
+//! its process killed) in front of the agent. ENFORCE additionally needs every hook
+//! of every judged class served by a synchronous tier (lsm, fmodret).
 //!
-//! The classes judged are those the config has rules for (all three when it has none).
-//! The LSM tier is used when it is listed, loaded, its canary passed and every judged
-//! class attached; otherwise it is dropped whole and the signal tier serves each class
-//! whose programs attached, provided its canary passed and the config allows it
-//! (`fallback = signal | audit`, or `mode = audit`). The overall posture is the weakest
-//! judged class:
-//! - ENFORCE: the LSM tier serves every judged class;
-//! - ENFORCE_SIGNAL: `fallback = signal` and the signal tier serves every judged class;
-//! - AUDIT_ONLY: `mode = audit`, `fallback = audit`, or some judged class has no tier
-//!   (then the classes that do have one keep working, and the blockers name the rest);
-//! - REFUSED: `fallback = refuse` and the LSM tier is not complete, or no tier serves
-//!   any judged class. The agent then attaches nothing.
+//! The gate walks the ladder per hook: a hook is served by the strongest tier whose
+//! programs for it loaded, attached and passed the hook's canary. A class is served
+//! when all its hooks are, by the weakest of their tiers. The classes judged are
+//! those the config has rules for (all three when it has none). The overall posture
+//! is that of the weakest judged class:
+//! - ENFORCE: every judged class is served by synchronous tiers;
+//! - ENFORCE_SIGNAL: `fallback = signal`, `signal = KILL`, and every judged class is
+//!   served, some by a signal tier (kprobe, tracepoint);
+//! - AUDIT_ONLY: `mode = audit`, `fallback = audit`, a catchable signal, or some judged
+//!   class is not served (the served ones keep working; the blockers name the rest);
+//! - REFUSED: `fallback = refuse` and some judged class is not synchronous, or
+//!   nothing is served at all. The agent then keeps nothing attached.
 
 use core::fmt;
 
-use crate::config::{Fallback, Mode};
+use crate::config::{self, Fallback, Mode};
+use crate::ladder::{Class, Hook, Tier, CLASSES, HOOKS, HOOK_COUNT, LADDER, TIER_COUNT};
 
-/// The classes of operation, in the order of every per-class array here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    Open = 0,
-    Exec = 1,
-    Connect = 2,
-}
-
-/// Every class, in array order.
-pub const CLASSES: [Class; 3] = [Class::Open, Class::Exec, Class::Connect];
-
-impl Class {
-    /// Stable name used in reports and blockers.
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Open => "open",
-            Class::Exec => "exec",
-            Class::Connect => "connect",
-        }
-    }
-}
-
-/// One step of bringing a tier up.
+/// One step of bringing something up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Step {
-    /// Not attempted (an earlier step failed, or the tier was not needed).
+    /// Not attempted (an earlier step failed, or it was not needed).
     #[default]
     NotTried,
     Ok,
-    /// Failed with this errno (0 when there is none, e.g. a canary that opened).
+    /// Failed with this errno (0 when there is none, e.g. a canary that was not denied).
     Failed(i32),
+}
+
+/// What happened to one hook in one tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HookFacts {
+    pub attach: Step,
+    /// The hook's live test: its operation, done by a child process on a canary
+    /// object, was denied with EPERM (synchronous tiers) or the child was killed by
+    /// the configured signal (signal tiers), and the tier reported it.
+    pub canary: Step,
 }
 
 /// What happened when one tier was brought up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TierFacts {
     pub load: Step,
-    /// Per class, indexed by `Class as usize`.
-    pub attach: [Step; 3],
-    /// The live test: a child opening a denied canary file was denied (LSM) or
-    /// killed by the configured signal (signal tier).
-    pub canary: Step,
+    pub hooks: [HookFacts; HOOK_COUNT],
 }
 
 /// Everything the gate decides from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Facts {
-    /// `bpf` is in the active LSM list.
+    /// `bpf` is in the active LSM list (without it LSM programs load, attach and never run).
     pub lsm_listed: bool,
-    pub lsm: TierFacts,
-    pub signal: TierFacts,
+    /// Creating and filling the shared maps; nothing else is tried when this fails.
+    pub maps: Step,
+    pub tiers: [TierFacts; TIER_COUNT],
+}
+
+impl Facts {
+    fn tier(&self, t: Tier) -> &TierFacts {
+        &self.tiers[t as usize]
+    }
+
+    /// Whether `tier` serves `hook`: it has programs for it, and they loaded, attached
+    /// and passed the hook's canary.
+    pub fn proven(&self, tier: Tier, hook: Hook) -> bool {
+        let t = self.tier(tier);
+        let h = t.hooks[hook as usize];
+        !tier.spec().programs[hook as usize].is_empty()
+            && t.load == Step::Ok
+            && h.attach == Step::Ok
+            && h.canary == Step::Ok
+            && (tier != Tier::Lsm || self.lsm_listed)
+    }
 }
 
 /// The overall posture.
@@ -95,82 +101,65 @@ impl State {
     }
 }
 
-/// Which tier serves a class.
+/// What failed in a tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TierKind {
-    Lsm,
-    Signal,
-}
-
-impl TierKind {
-    /// Stable name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            TierKind::Lsm => "lsm",
-            TierKind::Signal => "signal",
-        }
-    }
+pub enum TierStep {
+    Load,
+    Attach(Hook),
+    Canary(Hook),
 }
 
 /// Why something is weaker than ENFORCE. Codes are stable: scripts match on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocker {
-    /// `bpf` is not in the active LSM list: LSM programs would load and never run.
+    /// `bpf` is not in the active LSM list: the LSM tier was not tried.
     LsmNotListed,
-    LsmLoadFailed(i32),
-    LsmAttachFailed(Class, i32),
-    /// Everything attached, yet the canary open was not denied.
-    LsmCanaryFailed(i32),
-    SignalLoadFailed(i32),
-    SignalAttachFailed(Class, i32),
-    SignalCanaryFailed(i32),
-    /// This class has rules but no tier can enforce it.
+    /// The config's `tiers =` leaves this tier out.
+    Excluded(Tier),
+    /// A tier stronger than one in use was not tried, and nothing else says why.
+    NotTried(Tier),
+    /// A step of a tier failed: `TIER-load-failed:ERRNO`, `TIER-attach-failed:HOOK:ERRNO`,
+    /// `TIER-canary-failed:HOOK:ERRNO`.
+    Failed(Tier, TierStep, i32),
+    /// The maps could not be created or filled (nothing was tried).
+    MapsFailed(i32),
+    /// A class served by a signal tier whose signal can be caught or ignored.
+    SignalCatchable(u8),
+    /// This class has rules but no tier enforces it.
     ClassUnenforced(Class),
-    /// The LSM tier was listed but not (fully) tried.
-    LsmNotTried,
-}
-
-impl Blocker {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Blocker::LsmNotListed => "lsm-not-listed",
-            Blocker::LsmLoadFailed(_) => "lsm-load-failed",
-            Blocker::LsmAttachFailed(..) => "lsm-attach-failed",
-            Blocker::LsmCanaryFailed(_) => "lsm-canary-failed",
-            Blocker::SignalLoadFailed(_) => "signal-load-failed",
-            Blocker::SignalAttachFailed(..) => "signal-attach-failed",
-            Blocker::SignalCanaryFailed(_) => "signal-canary-failed",
-            Blocker::ClassUnenforced(_) => "class-unenforced",
-            Blocker::LsmNotTried => "lsm-not-tried",
-        }
-    }
 }
 
 impl fmt::Display for Blocker {
-    /// `code` or `code:class`, then `:errno` where there is one.
+    /// `code[:class|hook][:errno]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())?;
         match *self {
-            Blocker::LsmAttachFailed(c, e) | Blocker::SignalAttachFailed(c, e) => write!(f, ":{}:{}", c.name(), e),
-            Blocker::ClassUnenforced(c) => write!(f, ":{}", c.name()),
-            Blocker::LsmLoadFailed(e) | Blocker::LsmCanaryFailed(e) | Blocker::SignalLoadFailed(e) | Blocker::SignalCanaryFailed(e) => {
-                write!(f, ":{e}")
-            }
-            Blocker::LsmNotListed | Blocker::LsmNotTried => Ok(()),
+            Blocker::LsmNotListed => f.write_str("lsm-not-listed"),
+            Blocker::Excluded(t) => write!(f, "{}-excluded", t.name()),
+            Blocker::NotTried(t) => write!(f, "{}-not-tried", t.name()),
+            Blocker::Failed(t, TierStep::Load, e) => write!(f, "{}-load-failed:{e}", t.name()),
+            Blocker::Failed(t, TierStep::Attach(h), e) => write!(f, "{}-attach-failed:{}:{e}", t.name(), h.name()),
+            Blocker::Failed(t, TierStep::Canary(h), e) => write!(f, "{}-canary-failed:{}:{e}", t.name(), h.name()),
+            Blocker::MapsFailed(e) => write!(f, "maps-failed:{e}"),
+            Blocker::SignalCatchable(s) => match config::signal_name(s) {
+                Some(name) => write!(f, "signal-catchable:{name}"),
+                None => write!(f, "signal-catchable:{s}"),
+            },
+            Blocker::ClassUnenforced(c) => write!(f, "class-unenforced:{}", c.name()),
         }
     }
 }
 
 /// Room for every blocker one decision can produce.
-pub const MAX_BLOCKERS: usize = 16;
+pub const MAX_BLOCKERS: usize = 2 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posture {
     pub state: State,
-    /// Per class: the tier that serves it, None when nothing does.
-    pub tiers: [Option<TierKind>; 3],
+    /// Per class: the (weakest) tier that serves it, None when nothing does.
+    pub tiers: [Option<Tier>; 3],
+    /// Per hook: the tier that serves it.
+    pub hooks: [Option<Tier>; HOOK_COUNT],
     pub blockers: heapless::Vec<Blocker, MAX_BLOCKERS>,
 }
 
@@ -179,130 +168,176 @@ pub struct Posture {
 pub struct Wanted {
     pub mode: Mode,
     pub fallback: Fallback,
+    /// The signal the signal tiers send.
+    pub signal: u8,
+    /// The tiers the config allows (`tiers =`), indexed by `Tier as usize`.
+    pub allowed: [bool; TIER_COUNT],
     /// Per class: the config has rules for it.
     pub in_use: [bool; 3],
 }
 
-/// The classes the posture is judged on: those the config has rules for, or all
-/// three when it has none (then `--check` still tells what the kernel can do).
-fn counted(w: &Wanted) -> heapless::Vec<Class, 3> {
-    let any = w.in_use.iter().any(|&u| u);
-    CLASSES.iter().copied().filter(|&c| !any || w.in_use[c as usize]).collect()
-}
+const SIGKILL: u8 = 9;
 
-/// The LSM tier is listed, loaded, its canary passed, and every counted class attached.
-/// Only then is it used; otherwise the signal tier takes over every class.
-pub fn lsm_complete(f: &Facts, w: &Wanted) -> bool {
-    f.lsm_listed
-        && f.lsm.load == Step::Ok
-        && f.lsm.canary == Step::Ok
-        && counted(w).iter().all(|&c| f.lsm.attach[c as usize] == Step::Ok)
-}
-
-/// Whether to bring up the signal tier once the LSM tier's facts are known.
-pub fn wants_signal_tier(f: &Facts, w: &Wanted) -> bool {
-    !lsm_complete(f, w) && (w.mode == Mode::Audit || w.fallback != Fallback::Refuse)
-}
-
-/// Whether the programs deny (LSM) or signal (signal tier), as opposed to only
-/// reporting. With `fallback = signal` a partial signal tier still enforces the
-/// classes it covers, though the overall posture is then AUDIT_ONLY.
-pub fn programs_enforce(f: &Facts, w: &Wanted) -> bool {
-    w.mode == Mode::Enforce && (lsm_complete(f, w) || w.fallback == Fallback::Signal)
-}
-
-fn tier_blockers(t: &TierFacts, load: fn(i32) -> Blocker, attach: fn(Class, i32) -> Blocker, canary: fn(i32) -> Blocker, out: &mut heapless::Vec<Blocker, MAX_BLOCKERS>) {
-    if let Step::Failed(e) = t.load {
-        let _ = out.push(load(e));
+impl Wanted {
+    /// The classes the posture is judged on: those the config has rules for, or all
+    /// three when it has none (then `--check` still tells what the kernel can do).
+    pub fn judged(&self) -> heapless::Vec<Class, 3> {
+        let any = self.in_use.iter().any(|&u| u);
+        CLASSES.iter().copied().filter(|&c| !any || self.in_use[c as usize]).collect()
     }
-    for c in CLASSES {
-        if let Step::Failed(e) = t.attach[c as usize] {
-            let _ = out.push(attach(c, e));
-        }
+
+    /// The hooks the judged classes need, Follow included for the file classes.
+    pub fn hooks(&self) -> heapless::Vec<Hook, HOOK_COUNT> {
+        let judged = self.judged();
+        HOOKS.iter().copied().filter(|h| judged.iter().any(|&c| h.serves(c))).collect()
     }
-    if let Step::Failed(e) = t.canary {
-        let _ = out.push(canary(e));
+
+    /// Whether the gate may try `tier` at all. The signal tiers are not tried when
+    /// only synchronous enforcement is acceptable.
+    pub fn may_try(&self, tier: Tier) -> bool {
+        self.allowed[tier as usize]
+            && (tier.synchronous() || self.mode == Mode::Audit || self.fallback != Fallback::Refuse)
+    }
+
+    /// What a tier's programs do once the gate has decided: deny (or signal), or only
+    /// report. Synchronous tiers enforce in enforce mode; signal tiers only with
+    /// `fallback = signal`.
+    pub fn enforces(&self, tier: Tier) -> bool {
+        self.mode == Mode::Enforce && (tier.synchronous() || self.fallback == Fallback::Signal)
     }
 }
 
 /// The decision. Pure: same facts and wishes, same posture.
 pub fn decide(f: &Facts, w: &Wanted) -> Posture {
-    // At most 1 + 5 + 5 + 3 pushes: MAX_BLOCKERS covers them.
     let mut blockers = heapless::Vec::new();
-    if !f.lsm_listed {
-        let _ = blockers.push(Blocker::LsmNotListed);
+    let mut block = |b| {
+        let _ = blockers.push(b); // MAX_BLOCKERS covers every push below
+    };
+    if let Step::Failed(e) = f.maps {
+        block(Blocker::MapsFailed(e));
     }
-    tier_blockers(&f.lsm, Blocker::LsmLoadFailed, Blocker::LsmAttachFailed, Blocker::LsmCanaryFailed, &mut blockers);
-    let lsm = lsm_complete(f, w);
-    if !lsm && blockers.is_empty() {
-        let _ = blockers.push(Blocker::LsmNotTried);
+    if !f.lsm_listed && w.allowed[Tier::Lsm as usize] {
+        block(Blocker::LsmNotListed);
     }
-    tier_blockers(&f.signal, Blocker::SignalLoadFailed, Blocker::SignalAttachFailed, Blocker::SignalCanaryFailed, &mut blockers);
-
-    let signal = (w.mode == Mode::Audit || w.fallback != Fallback::Refuse)
-        && f.signal.load == Step::Ok
-        && f.signal.canary == Step::Ok;
-    let mut tiers = [None; 3];
-    for c in CLASSES {
-        let i = c as usize;
-        tiers[i] = if lsm {
-            (f.lsm.attach[i] == Step::Ok).then_some(TierKind::Lsm)
-        } else {
-            (signal && f.signal.attach[i] == Step::Ok).then_some(TierKind::Signal)
-        };
-    }
-
-    let counted = counted(w);
-    for &c in &counted {
-        if tiers[c as usize].is_none() {
-            let _ = blockers.push(Blocker::ClassUnenforced(c));
+    for t in LADDER {
+        let tf = f.tier(t);
+        if !w.allowed[t as usize] {
+            block(Blocker::Excluded(t));
+            continue;
+        }
+        if let Step::Failed(e) = tf.load {
+            block(Blocker::Failed(t, TierStep::Load, e));
+        }
+        for h in HOOKS {
+            if let Step::Failed(e) = tf.hooks[h as usize].attach {
+                block(Blocker::Failed(t, TierStep::Attach(h), e));
+            }
+        }
+        for h in HOOKS {
+            if let Step::Failed(e) = tf.hooks[h as usize].canary {
+                block(Blocker::Failed(t, TierStep::Canary(h), e));
+            }
         }
     }
-    let any = counted.iter().any(|&c| tiers[c as usize].is_some());
-    let all = counted.iter().all(|&c| tiers[c as usize].is_some());
+
+    let mut hooks = [None; HOOK_COUNT];
+    for h in HOOKS {
+        hooks[h as usize] = LADDER.into_iter().find(|&t| w.may_try(t) && f.proven(t, h));
+    }
+    let mut tiers = [None; 3];
+    for c in CLASSES {
+        // The weakest tier among the class's hooks; None if one is not served.
+        tiers[c as usize] = c.hooks().iter().try_fold(Tier::Lsm, |weakest, &h| hooks[h as usize].map(|t| t.max(weakest)));
+    }
+
+    let judged = w.judged();
+    // Every tier stronger than one in use that was allowed and not tried.
+    let weakest = judged.iter().filter_map(|&c| tiers[c as usize]).max();
+    for t in LADDER.into_iter().filter(|&t| weakest.is_some_and(|weakest| t < weakest)) {
+        let explained = !w.allowed[t as usize] || (t == Tier::Lsm && !f.lsm_listed) || f.tier(t).load != Step::NotTried;
+        if !explained {
+            block(Blocker::NotTried(t));
+        }
+    }
+    for &c in &judged {
+        if tiers[c as usize].is_none() {
+            block(Blocker::ClassUnenforced(c));
+        }
+    }
+    let served = |c: Class| tiers[c as usize];
+    let any = judged.iter().any(|&c| served(c).is_some());
+    let all_sync = judged.iter().all(|&c| served(c).is_some_and(Tier::synchronous));
+    let all = judged.iter().all(|&c| served(c).is_some());
+    let signalled = judged.iter().any(|&c| served(c).is_some_and(|t| !t.synchronous()));
+    if signalled && w.signal != SIGKILL && w.mode == Mode::Enforce && w.fallback == Fallback::Signal {
+        block(Blocker::SignalCatchable(w.signal));
+    }
 
     let state = match (w.mode, w.fallback) {
         (Mode::Audit, _) if any => State::AuditOnly,
         (Mode::Audit, _) => State::Refused,
-        (Mode::Enforce, _) if lsm => State::Enforce,
+        (Mode::Enforce, _) if all_sync => State::Enforce,
         (Mode::Enforce, Fallback::Refuse) => State::Refused,
-        (Mode::Enforce, Fallback::Signal) if all => State::EnforceSignal,
+        (Mode::Enforce, Fallback::Signal) if all && w.signal == SIGKILL => State::EnforceSignal,
         (Mode::Enforce, _) if any => State::AuditOnly,
         (Mode::Enforce, _) => State::Refused,
     };
-    Posture { state, tiers, blockers }
+    Posture { state, tiers, hooks, blockers }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const STEPS: [Step; 3] = [Step::NotTried, Step::Ok, Step::Failed(1)];
+    const ALL: [bool; TIER_COUNT] = [true; TIER_COUNT];
 
-    fn tier_facts(load: Step, attach: Step, canary: Step) -> TierFacts {
-        TierFacts { load, attach: [attach; 3], canary }
+    /// A tier's facts, the same for every hook.
+    #[derive(Clone, Copy, Debug)]
+    enum Outcome {
+        NotTried,
+        Proven,
+        LoadFailed,
+        AttachFailed,
+        CanaryFailed,
     }
 
-    /// Every combination of facts (uniform attach results per tier) and wishes.
-    fn truth_table() -> impl Iterator<Item = (Facts, Wanted)> {
+    const OUTCOMES: [Outcome; 5] =
+        [Outcome::NotTried, Outcome::Proven, Outcome::LoadFailed, Outcome::AttachFailed, Outcome::CanaryFailed];
+
+    fn tier_facts(o: Outcome) -> TierFacts {
+        let hook = |attach, canary| [HookFacts { attach, canary }; HOOK_COUNT];
+        let (load, hooks) = match o {
+            Outcome::NotTried => (Step::NotTried, hook(Step::NotTried, Step::NotTried)),
+            Outcome::Proven => (Step::Ok, hook(Step::Ok, Step::Ok)),
+            Outcome::LoadFailed => (Step::Failed(1), hook(Step::NotTried, Step::NotTried)),
+            Outcome::AttachFailed => (Step::Ok, hook(Step::Failed(524), Step::NotTried)),
+            Outcome::CanaryFailed => (Step::Ok, hook(Step::Ok, Step::Failed(0))),
+        };
+        TierFacts { load, hooks }
+    }
+
+    fn wanted(mode: Mode, fallback: Fallback, signal: u8, in_use: [bool; 3]) -> Wanted {
+        Wanted { mode, fallback, signal, allowed: ALL, in_use }
+    }
+
+    /// Every combination of uniform tier outcomes and wishes.
+    fn truth_table() -> Vec<(Facts, Wanted)> {
         let mut out = Vec::new();
         for listed in [false, true] {
-            for &ll in &STEPS {
-                for &la in &STEPS {
-                    for &lc in &STEPS {
-                        for &sl in &STEPS {
-                            for &sa in &STEPS {
-                                for &sc in &STEPS {
-                                    for mode in [Mode::Enforce, Mode::Audit] {
-                                        for fallback in [Fallback::Signal, Fallback::Audit, Fallback::Refuse] {
-                                            for in_use in [[false; 3], [true; 3], [true, false, false]] {
-                                                let f = Facts {
-                                                    lsm_listed: listed,
-                                                    lsm: tier_facts(ll, la, lc),
-                                                    signal: tier_facts(sl, sa, sc),
-                                                };
-                                                out.push((f, Wanted { mode, fallback, in_use }));
-                                            }
+            for a in OUTCOMES {
+                for b in OUTCOMES {
+                    for c in OUTCOMES {
+                        for d in OUTCOMES {
+                            let f = Facts {
+                                lsm_listed: listed,
+                                maps: Step::Ok,
+                                tiers: [tier_facts(a), tier_facts(b), tier_facts(c), tier_facts(d)],
+                            };
+                            for mode in [Mode::Enforce, Mode::Audit] {
+                                for fallback in [Fallback::Signal, Fallback::Audit, Fallback::Refuse] {
+                                    for signal in [9, 15] {
+                                        for in_use in [[false; 3], [true; 3], [false, true, false]] {
+                                            out.push((f, wanted(mode, fallback, signal, in_use)));
                                         }
                                     }
                                 }
@@ -312,112 +347,193 @@ mod tests {
                 }
             }
         }
-        out.into_iter()
+        out
     }
 
-    #[test]
-    fn enforce_is_impossible_without_the_lsm_canary() {
-        let mut enforce_seen = 0;
-        for (f, w) in truth_table() {
-            let p = decide(&f, &w);
-            if p.state == State::Enforce {
-                enforce_seen += 1;
-                assert!(f.lsm_listed, "ENFORCE with bpf not listed: {f:?} {w:?}");
-                assert_eq!(f.lsm.load, Step::Ok, "{f:?}");
-                assert_eq!(f.lsm.canary, Step::Ok, "ENFORCE without the LSM canary: {f:?} {w:?}");
-                assert_eq!(w.mode, Mode::Enforce);
-                assert!(p.blockers.is_empty() || p.blockers.iter().all(|b| b.code().starts_with("signal")), "{p:?}");
+    /// Random per-hook facts, to reach mixes the uniform table cannot.
+    fn random_facts(seed: u64, n: usize) -> Vec<(Facts, Wanted)> {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let steps = [Step::NotTried, Step::Ok, Step::Ok, Step::Failed(1)];
+        (0..n)
+            .map(|_| {
+                let mut f = Facts { lsm_listed: next() % 2 == 0, maps: Step::Ok, ..Facts::default() };
+                let mut allowed = ALL;
+                for (i, t) in f.tiers.iter_mut().enumerate() {
+                    t.load = steps[(next() % 4) as usize];
+                    allowed[i] = next() % 8 != 0;
+                    for h in &mut t.hooks {
+                        *h = HookFacts { attach: steps[(next() % 4) as usize], canary: steps[(next() % 4) as usize] };
+                    }
+                }
+                let mode = if next() % 4 == 0 { Mode::Audit } else { Mode::Enforce };
+                let fallback = [Fallback::Signal, Fallback::Audit, Fallback::Refuse][(next() % 3) as usize];
+                let in_use = [next() % 2 == 0, next() % 2 == 0, next() % 2 == 0];
+                let signal = if next() % 3 == 0 { 15 } else { 9 };
+                (f, Wanted { mode, fallback, signal, allowed, in_use })
+            })
+            .collect()
+    }
+
+    /// The claims a posture makes, checked against the facts.
+    fn assert_truthful(f: &Facts, w: &Wanted, p: &Posture) {
+        for h in HOOKS {
+            if let Some(t) = p.hooks[h as usize] {
+                assert!(f.proven(t, h), "{} claimed for {} without its canary: {f:?}", t.name(), h.name());
+                assert!(w.allowed[t as usize], "{} is excluded: {f:?}", t.name());
+                assert!(t != Tier::Lsm || f.lsm_listed, "LSM without bpf listed: {f:?}");
             }
         }
-        assert!(enforce_seen > 0, "the table must reach ENFORCE somewhere");
+        for c in CLASSES {
+            if let Some(t) = p.tiers[c as usize] {
+                for &h in c.hooks() {
+                    let by = p.hooks[h as usize].expect("a served class has every hook served");
+                    assert!(by <= t, "class {} claims {} but {} is served by {}", c.name(), t.name(), h.name(), by.name());
+                }
+            }
+        }
+        match p.state {
+            State::Enforce => {
+                assert_eq!(w.mode, Mode::Enforce);
+                for c in w.judged() {
+                    let t = p.tiers[c as usize].expect("ENFORCE serves every judged class");
+                    assert!(t.synchronous(), "ENFORCE with {} served by {}: {f:?}", c.name(), t.name());
+                }
+            }
+            State::EnforceSignal => {
+                assert_eq!((w.mode, w.fallback, w.signal), (Mode::Enforce, Fallback::Signal, 9));
+                assert!(w.judged().iter().all(|&c| p.tiers[c as usize].is_some()));
+                assert!(w.judged().iter().any(|&c| !p.tiers[c as usize].unwrap().synchronous()));
+            }
+            State::AuditOnly => assert!(w.mode == Mode::Audit || w.fallback != Fallback::Refuse),
+            State::Refused => {}
+        }
+        if w.mode == Mode::Enforce && p.state != State::Enforce {
+            assert!(!p.blockers.is_empty(), "no blocker for {:?}: {f:?} {w:?}", p.state);
+        }
     }
 
     #[test]
-    fn every_state_is_reachable_and_consistent() {
+    fn nothing_is_claimed_without_a_canary() {
         let mut seen = [0usize; 4];
-        for (f, w) in truth_table() {
+        for (f, w) in truth_table().into_iter().chain(random_facts(0x9e37_79b9_7f4a_7c15, 200_000)) {
             let p = decide(&f, &w);
             seen[p.state as usize] += 1;
-            match p.state {
-                State::Enforce => assert!(p.tiers.iter().all(|t| *t == Some(TierKind::Lsm)) || w.in_use != [true; 3]),
-                State::EnforceSignal => {
-                    assert_eq!(w.mode, Mode::Enforce);
-                    assert_eq!(w.fallback, Fallback::Signal, "signal tier only with fallback=signal: {f:?}");
-                    assert_eq!(f.signal.canary, Step::Ok, "signal enforcement needs its canary: {f:?}");
-                    assert!(p.tiers.contains(&Some(TierKind::Signal)));
+            assert_truthful(&f, &w, &p);
+        }
+        assert!(seen.iter().all(|&n| n > 0), "every state is reachable: {seen:?}");
+    }
+
+    #[test]
+    fn catchable_signal_is_never_enforcement() {
+        for (f, w) in truth_table() {
+            if w.signal != 9 {
+                let p = decide(&f, &w);
+                assert_ne!(p.state, State::EnforceSignal);
+                let signalled = w.judged().iter().any(|&c| p.tiers[c as usize].is_some_and(|t| !t.synchronous()));
+                if w.mode == Mode::Enforce && w.fallback == Fallback::Signal && signalled {
+                    assert!(p.blockers.contains(&Blocker::SignalCatchable(15)), "{p:?}");
                 }
-                State::AuditOnly => assert!(w.mode == Mode::Audit || w.fallback != Fallback::Refuse),
-                State::Refused => {}
-            }
-            // Anything short of ENFORCE in enforce mode says why.
-            if w.mode == Mode::Enforce && p.state != State::Enforce {
-                assert!(!p.blockers.is_empty(), "no blocker for {:?}: {f:?} {w:?}", p.state);
             }
         }
-        assert!(seen.iter().all(|&n| n > 0), "states seen: {seen:?}");
+    }
+
+    fn facts(tiers: [Outcome; 4], listed: bool) -> Facts {
+        Facts { lsm_listed: listed, maps: Step::Ok, tiers: tiers.map(tier_facts) }
     }
 
     #[test]
-    fn this_dev_host_lsm_listed_but_load_refused() {
-        let f = Facts {
-            lsm_listed: true,
-            lsm: TierFacts { load: Step::Failed(1), ..Default::default() },
-            signal: tier_facts(Step::Ok, Step::Ok, Step::Ok),
-        };
-        let enforce = |fallback| Wanted { mode: Mode::Enforce, fallback, in_use: [true; 3] };
-        let p = decide(&f, &enforce(Fallback::Signal));
-        assert_eq!(p.state, State::EnforceSignal);
-        assert_eq!(p.blockers.as_slice(), &[Blocker::LsmLoadFailed(1)]);
-        assert_eq!(p.tiers, [Some(TierKind::Signal); 3]);
-        assert_eq!(decide(&f, &enforce(Fallback::Refuse)).state, State::Refused);
-        let p = decide(&f, &enforce(Fallback::Audit));
-        assert_eq!(p.state, State::AuditOnly);
-        assert_eq!(p.tiers, [Some(TierKind::Signal); 3]);
-        assert!(!programs_enforce(&f, &enforce(Fallback::Audit)));
-        assert!(programs_enforce(&f, &enforce(Fallback::Signal)));
-    }
-
-    #[test]
-    fn loaded_and_attached_but_not_listed_is_not_enforce() {
-        // The x86 6.1 kernel booted without bpf in lsm=: everything "succeeds".
-        let f = Facts {
-            lsm_listed: false,
-            lsm: tier_facts(Step::Ok, Step::Ok, Step::Failed(0)),
-            signal: TierFacts::default(),
-        };
-        let p = decide(&f, &Wanted { mode: Mode::Enforce, fallback: Fallback::Refuse, in_use: [true; 3] });
-        assert_eq!(p.state, State::Refused);
-        assert!(p.blockers.contains(&Blocker::LsmNotListed));
-        assert!(p.blockers.contains(&Blocker::LsmCanaryFailed(0)));
-    }
-
-    #[test]
-    fn weakest_class_decides_and_unused_classes_do_not_count() {
-        let mut f = Facts {
-            lsm_listed: true,
-            lsm: tier_facts(Step::Ok, Step::Ok, Step::Ok),
-            signal: tier_facts(Step::Ok, Step::Ok, Step::Ok),
-        };
-        f.lsm.attach[Class::Exec as usize] = Step::Failed(524);
-        f.signal.attach[Class::Exec as usize] = Step::Failed(2);
-        let w = Wanted { mode: Mode::Enforce, fallback: Fallback::Signal, in_use: [true, true, false] };
+    fn this_dev_host_tracepoint_with_three_blockers_above() {
+        use Outcome::*;
+        let f = facts([LoadFailed, LoadFailed, AttachFailed, Proven], true);
+        let w = wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]);
         let p = decide(&f, &w);
-        // The LSM tier is incomplete, so the signal tier serves what it can.
+        assert_eq!(p.state, State::EnforceSignal);
+        assert_eq!(p.tiers, [Some(Tier::Tracepoint); 3]);
+        assert_eq!(p.hooks[Hook::Follow as usize], None, "the tracepoint tier has no follow program");
+        let text: Vec<String> = p.blockers.iter().map(|b| b.to_string()).collect();
+        assert!(text.starts_with(&["lsm-load-failed:1".into(), "fmodret-load-failed:1".into()]), "{text:?}");
+        assert!(text.contains(&"kprobe-attach-failed:open:524".into()), "{text:?}");
+        assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Refuse, 9, [true; 3])).state, State::Refused);
+        let p = decide(&f, &wanted(Mode::Enforce, Fallback::Audit, 9, [true; 3]));
         assert_eq!(p.state, State::AuditOnly);
-        assert_eq!(p.tiers, [Some(TierKind::Signal), None, Some(TierKind::Signal)]);
-        assert!(p.blockers.contains(&Blocker::ClassUnenforced(Class::Exec)));
-        assert!(p.blockers.contains(&Blocker::LsmAttachFailed(Class::Exec, 524)));
-        assert!(programs_enforce(&f, &w), "the covered classes are still enforced");
+        assert!(!w.enforces(Tier::Tracepoint) || w.fallback == Fallback::Signal);
+    }
+
+    #[test]
+    fn fmodret_enforces_without_bpf_listed() {
+        use Outcome::*;
+        // Debian's x86_64 6.1 booted without bpf in lsm=: the LSM tier is not tried.
+        let f = facts([NotTried, Proven, NotTried, NotTried], false);
+        let p = decide(&f, &wanted(Mode::Enforce, Fallback::Refuse, 9, [true; 3]));
+        assert_eq!(p.state, State::Enforce);
+        assert_eq!(p.tiers, [Some(Tier::Fmodret); 3]);
+        assert_eq!(p.blockers.as_slice(), &[Blocker::LsmNotListed]);
+        // LSM programs that "work" without bpf listed are never believed.
+        let f = facts([Proven, NotTried, NotTried, NotTried], false);
+        assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).state, State::Refused);
+    }
+
+    #[test]
+    fn a_class_takes_its_weakest_hook() {
+        use Outcome::*;
+        let mut f = facts([Proven, NotTried, Proven, NotTried], true);
+        // mmap's LSM program did not attach (e.g. an old kernel): kprobe serves it.
+        f.tiers[0].hooks[Hook::Mmap as usize] = HookFacts { attach: Step::Failed(22), canary: Step::NotTried };
+        let w = wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]);
+        let p = decide(&f, &w);
+        assert_eq!(p.tiers, [Some(Tier::Lsm), Some(Tier::Kprobe), Some(Tier::Lsm)]);
+        assert_eq!(p.state, State::EnforceSignal);
+        assert!(p.blockers.contains(&Blocker::Failed(Tier::Lsm, TierStep::Attach(Hook::Mmap), 22)));
         let only_open = Wanted { in_use: [true, false, false], ..w };
-        assert!(lsm_complete(&f, &only_open));
         assert_eq!(decide(&f, &only_open).state, State::Enforce);
+        assert_eq!(only_open.hooks().as_slice(), &[Hook::Open, Hook::Follow]);
+    }
+
+    #[test]
+    fn excluded_tiers_are_named_and_never_serve() {
+        use Outcome::*;
+        let f = facts([Proven, Proven, Proven, Proven], true);
+        let w = Wanted { allowed: [false, false, false, true], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
+        let p = decide(&f, &w);
+        assert_eq!(p.tiers, [Some(Tier::Tracepoint); 3]);
+        assert_eq!(p.state, State::EnforceSignal);
+        let text: Vec<String> = p.blockers.iter().map(|b| b.to_string()).collect();
+        assert_eq!(text, ["lsm-excluded", "fmodret-excluded", "kprobe-excluded"]);
     }
 
     #[test]
     fn blocker_text_is_stable() {
-        let mut s = String::new();
-        use core::fmt::Write;
-        write!(s, "{} {} {}", Blocker::LsmNotListed, Blocker::LsmAttachFailed(Class::Exec, 524), Blocker::LsmLoadFailed(1)).unwrap();
-        assert_eq!(s, "lsm-not-listed lsm-attach-failed:exec:524 lsm-load-failed:1");
+        let b = [
+            Blocker::LsmNotListed,
+            Blocker::Failed(Tier::Fmodret, TierStep::Attach(Hook::Exec), 524),
+            Blocker::Failed(Tier::Lsm, TierStep::Load, 1),
+            Blocker::Failed(Tier::Kprobe, TierStep::Canary(Hook::Send), 0),
+            Blocker::SignalCatchable(15),
+            Blocker::ClassUnenforced(Class::Connect),
+            Blocker::MapsFailed(1),
+            Blocker::Excluded(Tier::Kprobe),
+            Blocker::NotTried(Tier::Lsm),
+        ];
+        let text: Vec<String> = b.iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "lsm-not-listed",
+                "fmodret-attach-failed:exec:524",
+                "lsm-load-failed:1",
+                "kprobe-canary-failed:send:0",
+                "signal-catchable:TERM",
+                "class-unenforced:connect",
+                "maps-failed:1",
+                "kprobe-excluded",
+                "lsm-not-tried",
+            ]
+        );
     }
 }

@@ -4,7 +4,8 @@
 use core::fmt::{self, Write};
 
 use crate::config::{Fallback, Mode};
-use crate::posture::{Facts, Posture, Step, TierFacts, Wanted, CLASSES};
+use crate::ladder::{Tier, CLASSES, HOOKS, LADDER};
+use crate::posture::{Facts, Posture, Step, Wanted};
 use crate::probe::LsmList;
 
 /// Everything a report shows.
@@ -47,17 +48,25 @@ impl fmt::Display for StepText {
 
 /// Every (key, value) pair of the report, in order; both renderings use this.
 fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::Result) -> fmt::Result {
+    let mut key = heapless::String::<40>::new();
+    let mut keyed = |emit: &mut dyn FnMut(&str, fmt::Arguments<'_>) -> fmt::Result, k: fmt::Arguments<'_>, v: fmt::Arguments<'_>| {
+        key.clear();
+        let _ = key.write_fmt(k);
+        emit(&key, v)
+    };
+    let tier_name = |t: Option<Tier>| t.map_or("none", Tier::name);
     emit("posture", format_args!("{}", r.posture.state.name()))?;
     emit("mode", format_args!("{}", mode_name(r.wanted.mode)))?;
     emit("fallback", format_args!("{}", fallback_name(r.wanted.fallback)))?;
+    emit("tiers", format_args!("{}", Allowed(&r.wanted.allowed)))?;
     for c in CLASSES {
-        let tier = r.posture.tiers[c as usize].map_or("none", |t| t.name());
-        let key = match c {
-            crate::posture::Class::Open => "tier.open",
-            crate::posture::Class::Exec => "tier.exec",
-            crate::posture::Class::Connect => "tier.connect",
-        };
-        emit(key, format_args!("{tier}"))?;
+        keyed(&mut emit, format_args!("tier.{}", c.name()), format_args!("{}", tier_name(r.posture.tiers[c as usize])))?;
+    }
+    for h in HOOKS {
+        let by = r.posture.hooks[h as usize];
+        // Without a kernel program, the agent re-resolves the rules' paths itself.
+        let name = if by.is_none() && h == crate::ladder::Hook::Follow { "agent" } else { tier_name(by) };
+        keyed(&mut emit, format_args!("hook.{}", h.name()), format_args!("{name}"))?;
     }
     emit("blockers", format_args!("{}", Blockers(r.posture)))?;
     emit("rules.open", format_args!("{}", r.rules[0]))?;
@@ -69,26 +78,40 @@ fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::
         LsmList::Unreadable(why) => emit("lsm_list", format_args!("unreadable: {why}"))?,
     }
     emit("lsm.listed", format_args!("{}", if r.facts.lsm_listed { "yes" } else { "no" }))?;
-    tier_pairs("lsm", &r.facts.lsm, &mut emit)?;
-    tier_pairs("signal", &r.facts.signal, &mut emit)
+    emit("maps", format_args!("{}", StepText(r.facts.maps)))?;
+    for t in LADDER {
+        let tf = &r.facts.tiers[t as usize];
+        if !r.wanted.allowed[t as usize] {
+            keyed(&mut emit, format_args!("{}.load", t.name()), format_args!("excluded"))?;
+            continue;
+        }
+        keyed(&mut emit, format_args!("{}.load", t.name()), format_args!("{}", StepText(tf.load)))?;
+        for h in HOOKS.into_iter().filter(|&h| !t.spec().programs[h as usize].is_empty()) {
+            let hf = tf.hooks[h as usize];
+            keyed(&mut emit, format_args!("{}.attach.{}", t.name(), h.name()), format_args!("{}", StepText(hf.attach)))?;
+            keyed(&mut emit, format_args!("{}.canary.{}", t.name(), h.name()), format_args!("{}", StepText(hf.canary)))?;
+        }
+    }
+    Ok(())
 }
 
-fn tier_pairs(prefix: &str, t: &TierFacts, emit: &mut impl FnMut(&str, fmt::Arguments<'_>) -> fmt::Result) -> fmt::Result {
-    let mut key = heapless::String::<32>::new();
-    let mut put = |suffix: &str, step: Step| {
-        key.clear();
-        let _ = write!(key, "{prefix}.{suffix}");
-        emit(&key, format_args!("{}", StepText(step)))
-    };
-    put("load", t.load)?;
-    put("attach.open", t.attach[0])?;
-    put("attach.exec", t.attach[1])?;
-    put("attach.connect", t.attach[2])?;
-    put("canary", t.canary)
+/// The allowed tiers, comma-separated, in ladder order.
+struct Allowed<'a>(&'a [bool; crate::ladder::TIER_COUNT]);
+
+impl fmt::Display for Allowed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        for t in LADDER.into_iter().filter(|&t| self.0[t as usize]) {
+            write!(f, "{sep}{}", t.name())?;
+            sep = ",";
+        }
+        Ok(())
+    }
 }
 
-/// The blockers, comma-separated ("none" when there are none).
-struct Blockers<'a>(&'a Posture);
+/// The blockers, comma-separated ("none" when there are none): the same text in the
+/// report and in the agent's `attached:` line.
+pub struct Blockers<'a>(pub &'a Posture);
 
 impl fmt::Display for Blockers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,15 +169,24 @@ impl<W: Write> Write for JsonEscape<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::{decide, Blocker, TierFacts};
+    use crate::ladder::{Hook, TIER_COUNT};
+    use crate::posture::{decide, HookFacts, TierFacts};
 
     fn sample() -> (Posture, Wanted, Facts, LsmList) {
-        let facts = Facts {
-            lsm_listed: true,
-            lsm: TierFacts { load: Step::Failed(1), ..Default::default() },
-            signal: TierFacts { load: Step::Ok, attach: [Step::Ok; 3], canary: Step::Ok },
+        let proven = TierFacts { load: Step::Ok, hooks: [HookFacts { attach: Step::Ok, canary: Step::Ok }; 7] };
+        let mut facts = Facts { lsm_listed: true, maps: Step::Ok, ..Facts::default() };
+        facts.tiers[Tier::Lsm as usize].load = Step::Failed(1);
+        facts.tiers[Tier::Fmodret as usize].load = Step::Failed(1);
+        facts.tiers[Tier::Kprobe as usize].load = Step::Ok;
+        facts.tiers[Tier::Kprobe as usize].hooks[Hook::Open as usize].attach = Step::Failed(95);
+        facts.tiers[Tier::Tracepoint as usize] = proven;
+        let wanted = Wanted {
+            mode: Mode::Enforce,
+            fallback: Fallback::Signal,
+            signal: 9,
+            allowed: [true; TIER_COUNT],
+            in_use: [true, false, false],
         };
-        let wanted = Wanted { mode: Mode::Enforce, fallback: Fallback::Signal, in_use: [true, false, false] };
         let list = LsmList::Read(heapless::String::try_from("capability,\"bpf").unwrap());
         (decide(&facts, &wanted), wanted, facts, list)
     }
@@ -162,15 +194,33 @@ mod tests {
     #[test]
     fn text_report_names_posture_tiers_and_blockers() {
         let (posture, wanted, facts, list) = sample();
-        assert_eq!(posture.blockers.as_slice(), &[Blocker::LsmLoadFailed(1)]);
         let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
-        assert!(s.starts_with("posture=ENFORCE_SIGNAL\nmode=enforce\nfallback=signal\ntier.open=signal\n"), "{s}");
-        assert!(s.contains("\nblockers=lsm-load-failed:1\n"), "{s}");
+        assert!(
+            s.starts_with("posture=ENFORCE_SIGNAL\nmode=enforce\nfallback=signal\ntiers=lsm,fmodret,kprobe,tracepoint\ntier.open=tracepoint\n"),
+            "{s}"
+        );
+        assert!(s.contains("\nhook.open=tracepoint\n"), "{s}");
+        assert!(s.contains("\nhook.follow=agent\n"), "{s}");
+        assert!(s.contains("\nblockers=lsm-load-failed:1,fmodret-load-failed:1,kprobe-attach-failed:open:95\n"), "{s}");
         assert!(s.contains("\nlsm.load=failed:1\nlsm.attach.open=not-tried\n"), "{s}");
-        assert!(s.contains("\nsignal.canary=ok\n"), "{s}");
-        assert!(s.ends_with("signal.canary=ok\n"));
+        assert!(s.contains("\ntracepoint.canary.open=ok\n"), "{s}");
+        assert!(!s.contains("tracepoint.attach.follow"), "the tracepoint tier has no follow program: {s}");
+        assert!(s.ends_with("tracepoint.canary.send=ok\n"), "{s}");
+    }
+
+    #[test]
+    fn excluded_tiers_say_so() {
+        let (_, mut wanted, facts, list) = sample();
+        wanted.allowed = [false, false, true, true];
+        let posture = decide(&facts, &wanted);
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let mut s = String::new();
+        write_text(&mut s, &r).unwrap();
+        assert!(s.contains("\ntiers=kprobe,tracepoint\n"), "{s}");
+        assert!(s.contains("\nlsm.load=excluded\nfmodret.load=excluded\nkprobe.load=ok\n"), "{s}");
+        assert!(s.contains("blockers=lsm-excluded,fmodret-excluded,kprobe-attach-failed:open:95\n"), "{s}");
     }
 
     #[test]
@@ -181,7 +231,7 @@ mod tests {
         write_json(&mut s, &r).unwrap();
         assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\","), "{s}");
         assert!(s.contains("\"lsm_list\":\"capability,\\\"bpf\""), "{s}");
-        assert!(s.ends_with("\"signal.canary\":\"ok\"}\n"), "{s}");
+        assert!(s.ends_with("\"tracepoint.canary.send\":\"ok\"}\n"), "{s}");
         let mut text = String::new();
         write_text(&mut text, &r).unwrap();
         assert_eq!(s.matches("\":\"").count(), text.lines().count());

@@ -8,8 +8,11 @@ use rustix::io::Errno;
 use crate::abi::{self, InodeKey, InodeRule, Net4Key, Net6Key};
 use crate::config::{Net, NetRule, PathRule, Policy, MAX_EXEC_RULES, MAX_OPEN_RULES};
 
+/// Most distinct inodes the rules can name.
+pub const MAX_INODE_RULES: usize = MAX_OPEN_RULES + MAX_EXEC_RULES;
+
 /// The entries of the `deny_inodes` map, one per distinct inode.
-pub type InodeEntries = heapless::Vec<(InodeKey, InodeRule), { abi::MAX_INODE_RULES }>;
+pub type InodeEntries = heapless::Vec<(InodeKey, InodeRule), MAX_INODE_RULES>;
 
 /// Converts userspace's `st_dev` (glibc/musl `makedev` encoding) to the kernel's
 /// `inode->i_sb->s_dev` encoding, `(major << 20) | minor`, which the BPF side reads.
@@ -22,10 +25,18 @@ pub fn kernel_dev(st_dev: u64) -> u64 {
 
 /// The inode `path` names now. Follows symlinks: a symlink in the config denies its target.
 pub fn inode_key(path: &str) -> Result<InodeKey, Errno> {
-    let st = rustix::fs::stat(path)?;
+    Ok(key_of_stat(&rustix::fs::stat(path)?))
+}
+
+/// The inode behind an open descriptor.
+pub fn inode_key_of(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
+    Ok(key_of_stat(&rustix::fs::fstat(fd)?))
+}
+
+fn key_of_stat(st: &rustix::fs::Stat) -> InodeKey {
     #[allow(clippy::useless_conversion)] // u32 on some architectures, u64 on others
     let (dev, ino) = (u64::from(st.st_dev), u64::from(st.st_ino));
-    Ok(InodeKey { dev: kernel_dev(dev), ino })
+    InodeKey { dev: kernel_dev(dev), ino }
 }
 
 /// Why a path rule could not become a map entry.
@@ -56,7 +67,7 @@ impl fmt::Display for RuleError {
         write!(f, "{} {}: ", self.key, self.path)?;
         match self.cause {
             Cause::Resolve(errno) => write!(f, "{errno}"),
-            Cause::Full => write!(f, "more than {} distinct files", abi::MAX_INODE_RULES),
+            Cause::Full => write!(f, "more than {MAX_INODE_RULES} distinct files"),
         }
     }
 }
@@ -284,7 +295,7 @@ mod tests {
             let n: u64 = path[2..].parse().unwrap();
             Ok(InodeKey { dev: 1, ino: if path.starts_with("/o") { n } else { 1000 + n } })
         };
-        assert_eq!(inode_rules(&p, distinct).unwrap().len(), abi::MAX_INODE_RULES);
+        assert_eq!(inode_rules(&p, distinct).unwrap().len(), MAX_INODE_RULES);
     }
 
     fn net_key(value: &str) -> NetKey {

@@ -4,7 +4,7 @@
 //! address nobody else uses; the agent runs in a private mount namespace so that the
 //! tracefs it mounts does not change the machine. Every process started is reaped.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,7 @@ fn our_programs() -> Vec<String> {
         .lines()
         .filter_map(|l| l.split(" name ").nth(1))
         .filter_map(|rest| rest.split_whitespace().next())
-        .filter(|n| n.starts_with("enforce_") || n.starts_with("signal_"))
+        .filter(|n| n.starts_with("enf_"))
         .map(String::from)
         .collect()
 }
@@ -99,10 +99,12 @@ fn assert_nothing_left() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(our_programs(), Vec::<String>::new(), "programs of ours are still loaded");
-    let canaries: Vec<_> = std::fs::read_dir("/run")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("enforce-canary")).collect())
-        .unwrap_or_default();
-    assert!(canaries.is_empty(), "canary directories left behind: {canaries:?}");
+    for base in ["/run", "/dev/shm", "/tmp"] {
+        let canaries: Vec<_> = std::fs::read_dir(base)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().contains("enforce-canary")).collect())
+            .unwrap_or_default();
+        assert!(canaries.is_empty(), "canary directories left behind in {base}: {canaries:?}");
+    }
 }
 
 fn report_value<'a>(report: &'a str, key: &str) -> &'a str {
@@ -162,21 +164,28 @@ fn check_never_claims_enforce_on_this_host() {
         let (status, report, stderr) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
         assert_eq!(status.code(), Some(code), "fallback={fallback}\n{report}\n{stderr}");
         assert_eq!(report_value(&report, "posture"), posture, "{report}");
-        // This kernel lists bpf but refuses LSM loads: the report must say so.
+        // This kernel lists bpf but refuses LSM and trampoline loads, and has no kprobe
+        // PMU: the report names a blocker for each of the three tiers above tracepoint.
         let blockers = report_value(&report, "blockers");
         if report_value(&report, "lsm_list").split(',').any(|l| l == "bpf") {
-            assert!(blockers.contains("lsm-load-failed"), "{report}");
+            assert!(blockers.starts_with("lsm-load-failed:1,fmodret-load-failed:1,"), "{report}");
         } else {
-            assert!(blockers.contains("lsm-not-listed"), "{report}");
+            assert!(blockers.starts_with("lsm-not-listed,fmodret-load-failed:1,"), "{report}");
         }
-        assert_ne!(report_value(&report, "tier.open"), "lsm", "{report}");
+        if fallback != "refuse" {
+            assert!(blockers.contains(",kprobe-"), "{report}");
+            assert_eq!(report_value(&report, "tier.open"), "tracepoint", "{report}");
+        } else {
+            assert_eq!(report_value(&report, "kprobe.load"), "not-tried", "refuse never tries a signal tier: {report}");
+        }
         assert_nothing_left();
     }
     let cfg = dir.config(&format!("deny_open = {}\n", secret.display()));
     let (status, json, _) = enforce(&["--check", "--json", "--config", cfg.to_str().unwrap()]);
     assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL));
     assert!(json.starts_with("{\"posture\":\"ENFORCE_SIGNAL\""), "{json}");
-    assert!(json.contains("\"blockers\":\"lsm-load-failed:1\""), "{json}");
+    assert!(json.contains("\"tier.open\":\"tracepoint\""), "{json}");
+    assert!(json.contains("\"hook.follow\":\"agent\""), "{json}");
     assert_nothing_left();
 }
 
@@ -191,34 +200,56 @@ fn check_config_validates_without_bpf() {
 /// The agent, running in the background; killed and reaped on drop.
 struct Agent {
     child: Child,
-    stderr: BufReader<std::process::ChildStderr>,
+    /// Its stderr, line by line, from a reader thread (so a wait can time out).
+    lines: std::sync::mpsc::Receiver<String>,
     log: String,
 }
 
+/// How long a test waits for a line from the agent before it fails.
+const AGENT_WAIT: Duration = Duration::from_secs(30);
+
 impl Agent {
     fn start(config: &Path) -> Agent {
+        Agent::start_with(config, &[])
+    }
+
+    fn start_with(config: &Path, args: &[&str]) -> Agent {
         let mut child = Command::new("unshare")
             .args(["-m", "--propagation", "private", BIN, "--config"])
             .arg(config)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the agent");
         let stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut agent = Agent { child, stderr, log: String::new() };
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut agent = Agent { child, lines, log: String::new() };
         agent.wait_for("attached:");
         agent
     }
 
     fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + AGENT_WAIT;
         loop {
-            let mut line = String::new();
-            let n = self.stderr.read_line(&mut line).unwrap();
-            assert!(n > 0, "agent ended before {needle:?}; its log:\n{}", self.log);
-            self.log.push_str(&line);
-            if line.contains(needle) {
-                return;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push_str(&line);
+                    self.log.push('\n');
+                    if line.contains(needle) {
+                        return;
+                    }
+                }
+                Err(e) => panic!("no {needle:?} from the agent ({e:?}); its log:\n{}", self.log),
             }
         }
     }
@@ -230,10 +261,11 @@ impl Agent {
     /// SIGTERM, then the exit status and the rest of the log.
     fn stop(mut self) -> (ExitStatus, String) {
         self.signal(rustix::process::Signal::TERM);
-        let mut rest = String::new();
-        self.stderr.read_to_string(&mut rest).unwrap();
-        self.log.push_str(&rest);
         let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.log.push_str(&line);
+            self.log.push('\n');
+        }
         (status, std::mem::take(&mut self.log))
     }
 }
@@ -362,5 +394,74 @@ fn sighup_swaps_the_policy_and_keeps_it_when_the_new_config_is_bad() {
     let (status, log) = agent.stop();
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
     assert!(log.contains("stopped: denied=4"), "denials of both policies counted:\n{log}");
+    assert_nothing_left();
+}
+
+/// In the tracepoint tier no kernel program moves a rule when its file is replaced:
+/// the agent re-resolves the path after the rename (and after unlink + create), and
+/// says so in a `followed … tier=agent` line.
+#[test]
+fn the_agent_follows_a_replaced_file() {
+    require_root();
+    let dir = TempDir::new("follow");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "old\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let mut agent = Agent::start(&cfg);
+    assert!(agent.log.contains(" follow=agent "), "{}", agent.log);
+    assert_killed("the original file", run_child(Command::new("cat").arg(&secret)));
+
+    // Atomic replace, as passwd and package managers do it.
+    std::fs::write(dir.path("secret.new"), "new\n").unwrap();
+    std::fs::rename(dir.path("secret.new"), &secret).unwrap();
+    agent.wait_for("followed class=open op=follow tier=agent");
+    assert!(agent.log.contains(&format!("path={} rule=3", secret.display())), "{}", agent.log);
+    assert_killed("the file that replaced it by rename", run_child(Command::new("cat").arg(&secret)));
+
+    // Unlink, then create: a new inode at the same path. The creator may itself be
+    // killed if the agent is quick enough to deny the new inode before its open returns.
+    std::fs::remove_file(&secret).unwrap();
+    let _ = run_child(Command::new("sh").arg("-c").arg(format!("echo newer > {}", secret.display())));
+    agent.wait_for("followed class=open op=follow tier=agent");
+    assert_killed("the file created after the unlink", run_child(Command::new("cat").arg(&secret)));
+    assert_ok("a neighbour", run_child(Command::new("cat").arg(&cfg)));
+
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=3 ") || log.contains("stopped: denied=4 "), "{log}");
+    assert_nothing_left();
+}
+
+/// Without the kernel's follow hook (tracepoint tier) the agent pins the inodes it
+/// denies, so a deleted file's number is not reused while its rule exists, and drops
+/// the rule once the file is gone: a new, unrelated file is never denied.
+#[test]
+fn a_deleted_files_rule_does_not_hit_a_new_file() {
+    use std::os::unix::fs::MetadataExt;
+    require_root();
+    let dir = TempDir::new("reuse");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let old_ino = std::fs::metadata(&secret).unwrap().ino();
+    let cfg = dir.config(&format!("deny_open = {}\n", secret.display()));
+    let mut agent = Agent::start_with(&cfg, &["-v"]);
+    assert_killed("the denied file", run_child(Command::new("cat").arg(&secret)));
+    std::fs::remove_file(&secret).unwrap();
+    agent.wait_for("forgot deleted inode ");
+    assert!(agent.log.contains(&format!(" ino={old_ino} (rule 1)")), "{}", agent.log);
+    let mut reused = false;
+    for i in 0..200 {
+        let f = dir.path(&format!("new{i}"));
+        std::fs::write(&f, "new\n").unwrap();
+        reused |= std::fs::metadata(&f).unwrap().ino() == old_ino;
+        assert_ok(&format!("new file {i}"), run_child(Command::new("cat").arg(&f)));
+        if reused {
+            break;
+        }
+    }
+    eprintln!("the deleted inode's number was {}reused", if reused { "" } else { "not " });
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=1 "), "{log}");
     assert_nothing_left();
 }

@@ -1,22 +1,31 @@
 #!/bin/sh
 # The guest test, run by /init as /test/run.sh inside a VM booted by rootfs/vm-test.sh (through rootfs/vm-boot.sh).
 # The kernel command line says which tier must act:
-#   enforce_expect=lsm     BPF-LSM active: denied operations fail with EPERM, posture ENFORCE
-#   enforce_expect=signal  the LSM tier cannot act: the offender is killed, posture ENFORCE_SIGNAL
-#   enforce_blocker=B      with signal: the blocker --check must name (default
-#                          lsm-not-listed; e.g. lsm-attach-failed:open:524 on arm64 6.1)
+#   enforce_expect=TIER     lsm or fmodret: denied operations fail with EPERM, posture
+#                           ENFORCE; kprobe or tracepoint: the offender is killed,
+#                           posture ENFORCE_SIGNAL
+#   enforce_tiers=A,B       the config's `tiers =` (default: the whole ladder)
+#   enforce_blockers=B1,B2  blockers --check must name (each a prefix of one)
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
-expect=$(sed -n 's/.*enforce_expect=\([a-z]*\).*/\1/p' /proc/cmdline)
-blocker=$(sed -n 's/.*enforce_blocker=\([a-z0-9:-]*\).*/\1/p' /proc/cmdline)
-blocker=${blocker:-lsm-not-listed}
+param() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
+expect=$(param enforce_expect)
+tiers=$(param enforce_tiers)
+blockers=$(param enforce_blockers)
+case $expect in
+lsm | fmodret) sync=yes want_posture=ENFORCE want_rc=0 ;;
+kprobe | tracepoint) sync=no want_posture=ENFORCE_SIGNAL want_rc=10 ;;
+*) echo "guest: enforce_expect must name a tier, got '$expect'"; exit 1 ;;
+esac
+# The tracepoint tier has no kernel program for rules following a rename: the agent does it.
+if [ "$expect" = tracepoint ]; then follow=agent; else follow=$expect; fi
 failures=0
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
 
-# run_case NAME WANT CMD...: WANT is ok, denied (EPERM from the LSM tier, or the
-# process killed by SIGKILL from the signal tier, per $expect) or audited (= ok).
+# run_case NAME WANT CMD...: WANT is ok, denied (EPERM from a synchronous tier, or the
+# process killed by SIGKILL from a signal tier) or audited (= ok).
 run_case() {
 	name=$1 want=$2
 	shift 2
@@ -25,7 +34,7 @@ run_case() {
 	case $want in
 	ok | audited) [ $rc -eq 0 ] && ok "$name" || not_ok "$name: wanted success, rc=$rc: $out" ;;
 	denied)
-		if [ "$expect" = lsm ]; then
+		if [ $sync = yes ]; then
 			case "$out" in *": EPERM"*) [ $rc -eq 1 ] && ok "$name" && return ;; esac
 			not_ok "$name: wanted EPERM, rc=$rc: $out"
 		else
@@ -45,7 +54,7 @@ wait_for() { # FILE PATTERN SECONDS
 	done
 }
 
-echo "guest: expecting the $expect tier; lsm=$(cat /sys/kernel/security/lsm)"
+echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/kernel/security/lsm)"
 
 # Objects to deny and their neighbours.
 mkdir -p /data /mnt/bind /opt/denied
@@ -71,6 +80,7 @@ write_config() { # MODE FALLBACK
 # guest test config
 mode = $1
 fallback = $2
+${tiers:+tiers = $tiers}
 deny_open = /data/secret
 deny_exec = /opt/denied/tool
 deny_connect = 127.0.0.2/32:8080
@@ -115,13 +125,16 @@ write_config enforce signal
 enforce --check >/tmp/check.txt
 rc=$?
 cat /tmp/check.txt
-if [ "$expect" = lsm ]; then
-	[ $rc -eq 0 ] && grep -qx 'posture=ENFORCE' /tmp/check.txt && ok "--check says ENFORCE (exit 0)" ||
-		not_ok "--check: wanted ENFORCE/0, got rc=$rc"
-else
-	[ $rc -eq 10 ] && grep -qx 'posture=ENFORCE_SIGNAL' /tmp/check.txt && grep -q "^blockers=.*$blocker" /tmp/check.txt &&
-		ok "--check says ENFORCE_SIGNAL (exit 10) with $blocker" ||
-		not_ok "--check: wanted ENFORCE_SIGNAL/10 with $blocker, got rc=$rc"
+[ $rc -eq $want_rc ] && grep -qx "posture=$want_posture" /tmp/check.txt &&
+	grep -qx "tier.open=$expect" /tmp/check.txt && grep -qx "tier.exec=$expect" /tmp/check.txt &&
+	grep -qx "tier.connect=$expect" /tmp/check.txt && grep -qx "hook.follow=$follow" /tmp/check.txt &&
+	ok "--check says $want_posture (exit $want_rc) with $expect for every class, follow=$follow" ||
+	not_ok "--check: wanted $want_posture/$want_rc with $expect, got rc=$rc"
+for b in $(echo "$blockers" | tr ',' ' '); do
+	sed -n 's/^blockers=//p' /tmp/check.txt | tr ',' '\n' | grep -q "^$b" && ok "--check names blocker $b" ||
+		not_ok "--check does not name blocker $b"
+done
+if [ $sync = no ]; then
 	write_config enforce refuse
 	enforce --check >/dev/null
 	rc=$?
@@ -130,7 +143,7 @@ else
 fi
 sleep 1
 [ "$(probe bpf-count)" = "$baseline" ] && ok "--check left nothing loaded" || not_ok "--check left $(probe bpf-count)"
-[ -z "$(ls /run | grep enforce-canary)" ] && ok "--check left no canary" || not_ok "canary left in /run"
+[ -z "$(ls -a /run /tmp /dev/shm | grep enforce-canary)" ] && ok "--check left no canary" || not_ok "canary left behind"
 
 start_agent() {
 	: >/tmp/agent.log
@@ -155,21 +168,21 @@ stop_agent() {
 # syslog_count PATTERN: lines of ours in busybox syslogd's file.
 syslog_count() { grep "enforce\[" /var/log/messages | grep -c "$1"; }
 
-expect_syslog() { # ACTION CLASS N
+expect_syslog() { # ACTION CLASS N: lines for the class's main operation (op=CLASS)
 	i=0
-	while [ "$(syslog_count "$1 class=$2 ")" -lt "$3" ]; do
+	while [ "$(syslog_count "$1 class=$2 op=$2 ")" -lt "$3" ]; do
 		i=$((i + 1))
 		[ $i -gt 50 ] && break
 		sleep 0.1
 	done
-	n=$(syslog_count "$1 class=$2 ")
-	[ "$n" -eq "$3" ] && ok "syslog has $n '$1 class=$2' lines" || not_ok "syslog has $n '$1 class=$2' lines, wanted $3"
+	n=$(syslog_count "$1 class=$2 op=$2 ")
+	[ "$n" -eq "$3" ] && ok "syslog has $n '$1 class=$2 op=$2' lines" || not_ok "syslog has $n '$1 class=$2 op=$2' lines, wanted $3"
 }
 
 # Enforce mode.
 start_agent
-if [ "$expect" = lsm ]; then want_posture=ENFORCE tier=lsm; else want_posture=ENFORCE_SIGNAL tier=signal; fi
-grep -q "attached: posture=$want_posture tier.open=$tier tier.exec=$tier tier.connect=$tier" /tmp/agent.log &&
+tier=$expect
+grep -q "attached: posture=$want_posture tier.open=$tier tier.exec=$tier tier.connect=$tier follow=$follow " /tmp/agent.log &&
 	ok "agent reports $want_posture" || not_ok "agent posture line: $(grep attached: /tmp/agent.log)"
 operations denied
 expect_syslog denied open $DENIALS_OPEN
@@ -177,7 +190,7 @@ expect_syslog denied exec $DENIALS_EXEC
 expect_syslog denied connect $DENIALS_CONNECT
 [ "$(grep 'enforce\[' /var/log/messages | grep 'denied class=' | grep -vc "tier=$tier")" -eq 0 ] &&
 	ok "every denial names tier=$tier" || not_ok "a denial names another tier"
-if [ "$expect" = signal ]; then
+if [ $sync = no ]; then
 	grep 'enforce\[' /var/log/messages | grep 'denied class=' | grep -qv 'signal=KILL' &&
 		not_ok "a signal-tier denial does not name signal=KILL" || ok "signal-tier denials name signal=KILL"
 fi

@@ -1,0 +1,243 @@
+//! The agent's own rule following. Rules name files, resolved to inodes; when a denied
+//! file is replaced, the rule must reach the new inode. Where a kernel program does it
+//! at the rename (the `follow` hook of lsm, fmodret and kprobe), there is no window.
+//! Where none does (the tracepoint tier), and for a file replaced by unlink and create
+//! (which no hook sees as a replacement), the agent watches the parent directory of
+//! every configured path and re-resolves the path when a name in it changes: the new
+//! inode is denied from then on, with a window between the change and the update.
+//!
+//! Without the kernel's follow hook nothing removes the entry of a deleted inode, and
+//! the filesystem may give its number to an unrelated new file, which the stale entry
+//! would then deny. So there the agent pins every inode it denies by path (an O_PATH
+//! descriptor keeps the inode, and its number, alive) and, once the inode has no links
+//! left, removes the entry before it lets go of the pin.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::abi::{InodeKey, InodeRule};
+use crate::bpf::{self, Map};
+use crate::config::{PathRule, Policy};
+use crate::ladder::Class;
+use crate::maps::Maps;
+use crate::rules;
+
+/// How often pinned inodes are checked for having been deleted.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// An inode that carries a rule, held open so that its number cannot be reused.
+struct Pin {
+    key: InodeKey,
+    fd: OwnedFd,
+}
+
+/// One configured path.
+struct Watched<'p> {
+    rule: &'p PathRule,
+    class: Class,
+    /// The watch of its parent directory.
+    wd: i32,
+    /// The inode its path named when last resolved (only when pinning).
+    pin: Option<Pin>,
+}
+
+/// A rule the agent moved to a new inode; the caller logs it.
+pub struct Followed<'p> {
+    pub class: Class,
+    pub rule: &'p PathRule,
+    pub key: InodeKey,
+}
+
+/// The watches (and pins) of one policy.
+pub struct Watcher<'p> {
+    fd: OwnedFd,
+    watched: Vec<Watched<'p>>,
+    /// Inodes replaced at their path but still linked elsewhere: still denied, still
+    /// pinned, until they are deleted too.
+    retired: Vec<(Class, u32, Pin)>,
+    /// No kernel program forgets deleted inodes: the agent pins and sweeps.
+    pinning: bool,
+    last_sweep: Instant,
+}
+
+impl<'p> Watcher<'p> {
+    /// Watches the parent directory of every `deny_open` and `deny_exec` path (a
+    /// directory that cannot be watched is logged and skipped); pins their inodes when
+    /// `kernel_forgets` is false.
+    pub fn new(policy: &'p Policy, maps: &Maps, kernel_forgets: bool) -> Result<Watcher<'p>, Errno> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        let mut w = Watcher { fd, watched: Vec::new(), retired: Vec::new(), pinning: !kernel_forgets, last_sweep: Instant::now() };
+        let rules = policy.open.iter().map(|r| (Class::Open, r)).chain(policy.exec.iter().map(|r| (Class::Exec, r)));
+        for (class, rule) in rules {
+            let Some(parent) = Path::new(rule.path.as_str()).parent() else { continue };
+            let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
+            match inotify::add_watch(&w.fd, parent, flags) {
+                Ok(wd) => w.watched.push(Watched { rule, class, wd, pin: None }),
+                Err(e) => log::warn!("cannot watch {} for replacements of {}: {e}", parent.display(), rule.path),
+            }
+        }
+        if w.pinning {
+            for i in 0..w.watched.len() {
+                if let Err(e) = w.resolve(i, maps) {
+                    log::warn!("pinning {}: {e}", w.watched[i].rule.path);
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// The descriptor to poll for readability.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Reads the pending directory events and re-resolves every rule whose name
+    /// changed; returns what moved. Never blocks.
+    pub fn handle(&mut self, maps: &Maps) -> heapless::Vec<Followed<'p>, 16> {
+        let mut changed = heapless::Vec::<(i32, heapless::Vec<u8, 256>), 16>::new();
+        let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        let mut overflow = false;
+        loop {
+            match reader.next() {
+                Ok(ev) if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) => overflow = true,
+                Ok(ev) => {
+                    let name = ev.file_name().map(|n| n.to_bytes()).unwrap_or_default();
+                    let entry = (ev.wd(), heapless::Vec::from_slice(name).unwrap_or_default());
+                    if !changed.contains(&entry) && changed.push(entry).is_err() {
+                        overflow = true; // more names than we track: look at every rule
+                    }
+                }
+                Err(Errno::AGAIN) | Err(Errno::INTR) => break,
+                Err(e) => {
+                    log::warn!("reading directory events: {e}");
+                    break;
+                }
+            }
+        }
+        let mut out = heapless::Vec::new();
+        for i in 0..self.watched.len() {
+            let w = &self.watched[i];
+            let name = Path::new(w.rule.path.as_str()).file_name().map(OsStr::as_bytes).unwrap_or_default();
+            if !(overflow || changed.iter().any(|(wd, n)| *wd == w.wd && n.as_slice() == name)) {
+                continue;
+            }
+            match self.resolve(i, maps) {
+                Ok(Some(key)) => {
+                    let w = &self.watched[i];
+                    let _ = out.push(Followed { class: w.class, rule: w.rule, key });
+                }
+                Ok(None) => {}
+                Err(e) => log::warn!("re-resolving {}: {e}", self.watched[i].rule.path),
+            }
+        }
+        if !changed.is_empty() || overflow {
+            self.sweep(maps);
+        }
+        out
+    }
+
+    /// Once a second (and after directory events): drops the entries of pinned inodes
+    /// that have been deleted, then their pins.
+    pub fn tick(&mut self, maps: &Maps) {
+        if self.pinning && self.last_sweep.elapsed() >= SWEEP {
+            self.sweep(maps);
+        }
+    }
+
+    fn sweep(&mut self, maps: &Maps) {
+        self.last_sweep = Instant::now();
+        if !self.pinning {
+            return;
+        }
+        let Ok(map) = maps.map(c"deny_inodes") else { return };
+        let deleted = |pin: &Pin| rustix::fs::fstat(&pin.fd).is_ok_and(|st| st.st_nlink == 0);
+        for w in &mut self.watched {
+            if w.pin.as_ref().is_some_and(deleted) {
+                let pin = w.pin.take().unwrap_or_else(|| unreachable!());
+                forget(&map, pin, w.class, w.rule.line);
+            }
+        }
+        let mut i = 0;
+        while i < self.retired.len() {
+            if deleted(&self.retired[i].2) {
+                let (class, line, pin) = self.retired.swap_remove(i);
+                forget(&map, pin, class, line);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Gives rule `i` to the inode its path names now, if that inode lacks it; returns
+    /// the inode when it was a new one.
+    fn resolve(&mut self, i: usize, maps: &Maps) -> Result<Option<InodeKey>, Errno> {
+        let w = &self.watched[i];
+        let fd = match rustix::fs::open(w.rule.path.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None), // removed; a later create comes back here
+            Err(e) => return Err(e),
+        };
+        let key = rules::inode_key_of(&fd)?;
+        if w.pin.as_ref().is_some_and(|p| p.key == key) {
+            return Ok(None);
+        }
+        let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
+        let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
+        if self.pinning {
+            let (class, line) = (w.class, w.rule.line);
+            if let Some(old) = self.watched[i].pin.replace(Pin { key, fd }) {
+                // Replaced at its path; deleted (swept) or still linked elsewhere.
+                self.retired.push((class, line, old));
+            }
+        }
+        Ok(added.then_some(key))
+    }
+}
+
+/// Puts rule `line` of `class` on `key`'s entry; false when it was there already.
+fn grant(map: &Map<'_>, key: InodeKey, class: Class, line: u32) -> Result<bool, bpf::Error> {
+    let mut raw = [0u8; InodeRule::SIZE];
+    let mut value = if map.lookup(&key.to_bytes(), &mut raw)? { InodeRule::from_bytes(raw) } else { InodeRule::default() };
+    let slot = if class == Class::Exec { &mut value.exec_rule } else { &mut value.open_rule };
+    if *slot != 0 {
+        return Ok(false);
+    }
+    *slot = line;
+    map.update(&key.to_bytes(), &value.to_bytes())?;
+    Ok(true)
+}
+
+/// A pinned inode was deleted: take rule `line` of `class` off its entry (removing the
+/// entry when it denies nothing else), and only then let the inode go.
+fn forget(map: &Map<'_>, pin: Pin, class: Class, line: u32) {
+    let key = pin.key.to_bytes();
+    let mut raw = [0u8; InodeRule::SIZE];
+    let result = map.lookup(&key, &mut raw).and_then(|found| {
+        if !found {
+            return Ok(());
+        }
+        let mut value = InodeRule::from_bytes(raw);
+        let slot = if class == Class::Exec { &mut value.exec_rule } else { &mut value.open_rule };
+        if *slot == line {
+            *slot = 0;
+        }
+        if value == InodeRule::default() {
+            map.delete(&key)
+        } else {
+            map.update(&key, &value.to_bytes())
+        }
+    });
+    match result {
+        Ok(()) => log::debug!("forgot deleted inode {}:{} ino={} (rule {line})", pin.key.dev >> 20, pin.key.dev & 0xf_ffff, pin.key.ino),
+        Err(e) => log::warn!("forgetting a deleted inode: {e}"),
+    }
+    drop(pin);
+}

@@ -1,0 +1,319 @@
+//! The ladder as data: the tiers, strongest first, the hooks each rule class needs,
+//! and the BPF programs each tier attaches for each hook. The gate walks this table,
+//! the posture decides from it, and nothing else names a program.
+
+use core::ffi::CStr;
+
+use crate::abi;
+
+/// The rule classes of the config, in the order of every per-class array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Open = 0,
+    Exec = 1,
+    Connect = 2,
+}
+
+/// Every class, in array order.
+pub const CLASSES: [Class; 3] = [Class::Open, Class::Exec, Class::Connect];
+
+impl Class {
+    /// Stable name used in reports, blockers and events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Open => "open",
+            Class::Exec => "exec",
+            Class::Connect => "connect",
+        }
+    }
+
+    /// What must be enforced for a rule of this class to have no way around it.
+    pub fn hooks(self) -> &'static [Hook] {
+        match self {
+            Class::Open => &[Hook::Open],
+            Class::Exec => &[Hook::Exec, Hook::Mmap, Hook::Mprotect],
+            Class::Connect => &[Hook::Connect, Hook::Send],
+        }
+    }
+}
+
+/// A point where the kernel is watched. Each has its own canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// A file is opened (open, openat, openat2, creat, open_by_handle_at, io_uring).
+    Open = 0,
+    /// A program is executed.
+    Exec = 1,
+    /// A file is mapped executable (the dynamic loader, dlopen).
+    Mmap = 2,
+    /// A file mapping is made executable.
+    Mprotect = 3,
+    /// connect(2), also through io_uring.
+    Connect = 4,
+    /// A send with a destination address (sendto, sendmsg, sendmmsg, TCP Fast Open).
+    Send = 5,
+    /// A denied file is replaced by rename: the rule moves to the incoming inode, and
+    /// entries of deleted inodes leave the map. Not a denial, so no class needs it to
+    /// be enforced; without it the agent re-resolves paths itself, with a window.
+    Follow = 6,
+}
+
+/// Number of hooks: the length of every per-hook array.
+pub const HOOK_COUNT: usize = 7;
+
+/// Every hook, in array order.
+pub const HOOKS: [Hook; HOOK_COUNT] =
+    [Hook::Open, Hook::Exec, Hook::Mmap, Hook::Mprotect, Hook::Connect, Hook::Send, Hook::Follow];
+
+impl Hook {
+    /// Stable name used in reports and blockers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Open => "open",
+            Hook::Exec => "exec",
+            Hook::Mmap => "mmap",
+            Hook::Mprotect => "mprotect",
+            Hook::Connect => "connect",
+            Hook::Send => "send",
+            Hook::Follow => "follow",
+        }
+    }
+
+    /// The `enum enforce_op` its events carry.
+    pub fn op(self) -> u8 {
+        match self {
+            Hook::Open => abi::OP_OPEN,
+            Hook::Exec => abi::OP_EXEC,
+            Hook::Mmap => abi::OP_MMAP,
+            Hook::Mprotect => abi::OP_MPROTECT,
+            Hook::Connect => abi::OP_CONNECT,
+            Hook::Send => abi::OP_SEND,
+            Hook::Follow => abi::OP_FOLLOW,
+        }
+    }
+
+    /// Whether rules of `class` need this hook (Follow serves both file classes).
+    pub fn serves(self, class: Class) -> bool {
+        match self {
+            Hook::Follow => matches!(class, Class::Open | Class::Exec),
+            _ => class.hooks().contains(&self),
+        }
+    }
+}
+
+/// A rung of the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    /// BPF-LSM programs: the operation fails with EPERM.
+    Lsm = 0,
+    /// fmod_ret programs on the kernel's security_*() functions: EPERM, without bpf
+    /// in the LSM list; needs BPF trampolines.
+    Fmodret = 1,
+    /// kprobes on the same functions: the offender is signalled.
+    Kprobe = 2,
+    /// Syscall tracepoints: the offender is signalled after the syscall ran.
+    Tracepoint = 3,
+}
+
+/// Number of tiers.
+pub const TIER_COUNT: usize = 4;
+
+/// The ladder, strongest first.
+pub const LADDER: [Tier; TIER_COUNT] = [Tier::Lsm, Tier::Fmodret, Tier::Kprobe, Tier::Tracepoint];
+
+impl Tier {
+    /// Stable name used in the config (`tiers =`), reports, blockers and events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Lsm => "lsm",
+            Tier::Fmodret => "fmodret",
+            Tier::Kprobe => "kprobe",
+            Tier::Tracepoint => "tracepoint",
+        }
+    }
+
+    /// The tier named `name`.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        LADDER.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The `enum enforce_tier` of its events, and the index of its settings.
+    pub fn abi(self) -> u8 {
+        match self {
+            Tier::Lsm => abi::TIER_LSM,
+            Tier::Fmodret => abi::TIER_FMODRET,
+            Tier::Kprobe => abi::TIER_KPROBE,
+            Tier::Tracepoint => abi::TIER_TRACEPOINT,
+        }
+    }
+
+    /// The tier of an event's `tier` byte.
+    pub fn from_abi(value: u8) -> Option<Tier> {
+        LADDER.into_iter().find(|t| t.abi() == value)
+    }
+
+    /// Denies with EPERM before the operation happens (as opposed to signalling the
+    /// offender).
+    pub fn synchronous(self) -> bool {
+        matches!(self, Tier::Lsm | Tier::Fmodret)
+    }
+
+    /// This tier's row of [`TABLE`].
+    pub fn spec(self) -> &'static TierSpec {
+        &TABLE[self as usize]
+    }
+}
+
+/// How a program is attached (libbpf attaches by section name; this says what that
+/// needs from the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// `lsm/HOOK`: BPF-LSM with bpf in the LSM list, BPF trampolines.
+    Lsm,
+    /// `fmod_ret/FUNC`: BPF trampolines.
+    FmodRet,
+    /// `fentry/FUNC`: BPF trampolines.
+    Fentry,
+    /// `kprobe/FUNC`: the kprobe PMU, or kprobe_events in tracefs.
+    Kprobe,
+    /// `tracepoint/syscalls/...`: CONFIG_FTRACE_SYSCALLS and tracefs. A syscall the
+    /// architecture lacks (arm64 has no open or creat) is skipped.
+    Syscall,
+    /// `tp_btf/...`: a BTF-typed raw tracepoint.
+    TpBtf,
+}
+
+/// One BPF program: its C function name and how it attaches.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    pub name: &'static CStr,
+    pub attach: Attach,
+}
+
+const fn p(name: &'static CStr, attach: Attach) -> Program {
+    Program { name, attach }
+}
+
+/// A tier's programs per hook (indexed by `Hook as usize`); empty = this tier has no
+/// kernel program for the hook.
+pub struct TierSpec {
+    #[allow(dead_code)] // names the row; a test checks rows are in ladder order
+    pub tier: Tier,
+    pub programs: [&'static [Program]; HOOK_COUNT],
+}
+
+use Attach::*;
+
+/// The table. Rows in ladder order; columns in hook order.
+pub const TABLE: [TierSpec; TIER_COUNT] = [
+    TierSpec {
+        tier: Tier::Lsm,
+        programs: [
+            &[p(c"enf_lsm_open", Lsm)],
+            &[p(c"enf_lsm_exec", Lsm)],
+            &[p(c"enf_lsm_mmap", Lsm)],
+            &[p(c"enf_lsm_mprotect", Lsm)],
+            &[p(c"enf_lsm_connect", Lsm)],
+            &[p(c"enf_lsm_send", Lsm)],
+            &[p(c"enf_lsm_rename", Lsm), p(c"enf_lsm_free", Lsm)],
+        ],
+    },
+    TierSpec {
+        tier: Tier::Fmodret,
+        programs: [
+            &[p(c"enf_fmr_open", FmodRet)],
+            &[p(c"enf_fmr_exec", FmodRet)],
+            &[p(c"enf_fmr_mmap", FmodRet)],
+            &[p(c"enf_fmr_mprotect", FmodRet)],
+            &[p(c"enf_fmr_connect", FmodRet)],
+            &[p(c"enf_fmr_send", FmodRet)],
+            &[p(c"enf_fmr_rename", Fentry), p(c"enf_fmr_free", Fentry)],
+        ],
+    },
+    TierSpec {
+        tier: Tier::Kprobe,
+        programs: [
+            &[p(c"enf_kp_open", Kprobe)],
+            &[p(c"enf_kp_exec", Kprobe)],
+            &[p(c"enf_kp_mmap", Kprobe)],
+            &[p(c"enf_kp_mprotect", Kprobe)],
+            &[p(c"enf_kp_connect", Kprobe)],
+            &[p(c"enf_kp_send", Kprobe)],
+            &[p(c"enf_kp_rename", Kprobe), p(c"enf_kp_free", Kprobe)],
+        ],
+    },
+    TierSpec {
+        tier: Tier::Tracepoint,
+        programs: [
+            &[
+                p(c"enf_tp_open", Syscall),
+                p(c"enf_tp_openat", Syscall),
+                p(c"enf_tp_openat2", Syscall),
+                p(c"enf_tp_creat", Syscall),
+                p(c"enf_tp_openbh", Syscall),
+            ],
+            &[p(c"enf_tp_exec", TpBtf)],
+            &[p(c"enf_tp_mmap", Syscall)],
+            &[p(c"enf_tp_mprotect", Syscall)],
+            &[p(c"enf_tp_connect", Syscall), p(c"enf_tp_connected", Syscall)],
+            &[p(c"enf_tp_sendto", Syscall), p(c"enf_tp_sendmsg", Syscall), p(c"enf_tp_sendmmsg", Syscall)],
+            &[],
+        ],
+    },
+];
+
+/// Every program of the object, for the check that the table and bpf/enforce.bpf.c agree.
+#[cfg(test)]
+pub fn all_programs() -> impl Iterator<Item = &'static Program> {
+    TABLE.iter().flat_map(|row| row.programs.iter().flat_map(|p| p.iter()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_in_ladder_order() {
+        for (i, t) in LADDER.iter().enumerate() {
+            assert_eq!(TABLE[i].tier, *t);
+            assert_eq!(*t as usize, i);
+            assert_eq!(Tier::from_name(t.name()), Some(*t));
+            assert_eq!(Tier::from_abi(t.abi()), Some(*t));
+        }
+        for (i, h) in HOOKS.iter().enumerate() {
+            assert_eq!(*h as usize, i);
+        }
+    }
+
+    #[test]
+    fn every_class_hook_has_a_program_in_every_tier() {
+        for row in &TABLE {
+            for c in CLASSES {
+                for &h in c.hooks() {
+                    assert!(!row.programs[h as usize].is_empty(), "{} has no {} program", row.tier.name(), h.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn program_names_are_unique_and_fit_the_kernel() {
+        let names: Vec<_> = all_programs().map(|p| p.name.to_str().unwrap()).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert!(!names[..i].contains(n), "{n} twice");
+            assert!(n.starts_with("enf_"), "{n}: host tests find ours by the prefix");
+        }
+    }
+
+    #[test]
+    fn every_program_is_in_the_bpf_source() {
+        let source = include_str!("../bpf/enforce.bpf.c");
+        for prog in all_programs() {
+            let name = prog.name.to_str().unwrap();
+            let defined = source.contains(&format!("int {name}(")) || source.contains(&format!("({name},"));
+            assert!(defined, "{name} is not in bpf/enforce.bpf.c");
+        }
+        let defined = source.matches("SEC(\"").count() - 1 - 7; // minus the license and the 7 maps
+        assert_eq!(defined, all_programs().count(), "a program in the source is not in the table");
+    }
+}
