@@ -6,7 +6,10 @@
 //! ```text
 //! probe open PATH               open(PATH, O_RDONLY)
 //! probe exec PATH [ARGS..]      execv(PATH, [PATH, ARGS..]); prints only on failure
-//! probe connect ADDR PORT       TCP connect, 3 s timeout; ADDR is IPv4 or IPv6
+//! probe connect ADDR PORT [ADDRLEN]
+//!                               TCP connect, 3 s timeout; ADDR is IPv4 or IPv6 (also
+//!                               v4-mapped ::ffff:a.b.c.d); ADDRLEN is passed to connect(2)
+//!                               as is (IPv6: 24 omits sin6_scope_id, which the kernel takes)
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -24,7 +27,7 @@ use std::time::Duration;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT | \
+        "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
          listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
@@ -71,6 +74,20 @@ fn errno_name(e: i32) -> String {
         libc::ECONNREFUSED => "ECONNREFUSED",
         libc::EHOSTUNREACH => "EHOSTUNREACH",
         libc::EINPROGRESS => "EINPROGRESS",
+        libc::ECHILD => "ECHILD",
+        libc::EPIPE => "EPIPE",
+        libc::ENODEV => "ENODEV",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EDESTADDRREQ => "EDESTADDRREQ",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::EISCONN => "EISCONN",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::EALREADY => "EALREADY",
+        libc::ESTALE => "ESTALE",
+        libc::EOVERFLOW => "EOVERFLOW",
         524 => "ENOTSUPP",
         _ => return format!("errno {e}"),
     };
@@ -97,6 +114,61 @@ fn parse_addr(addr: &str, port: &str) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
+/// The sockaddr the kernel gets for `sa`: (family, storage, natural length).
+/// `sin_port` and `sin6_port` both sit at offset 2, right after the family.
+fn raw_sockaddr(sa: &SocketAddr) -> (i32, libc::sockaddr_storage, u32) {
+    let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+    let p = &mut st as *mut libc::sockaddr_storage;
+    match sa {
+        SocketAddr::V4(a) => {
+            let s = p as *mut libc::sockaddr_in;
+            unsafe {
+                (*s).sin_family = libc::AF_INET as _;
+                (*s).sin_port = a.port().to_be();
+                (*s).sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            }
+            (libc::AF_INET, st, size_of::<libc::sockaddr_in>() as u32)
+        }
+        SocketAddr::V6(a) => {
+            let s = p as *mut libc::sockaddr_in6;
+            unsafe {
+                (*s).sin6_family = libc::AF_INET6 as _;
+                (*s).sin6_port = a.port().to_be();
+                (*s).sin6_addr.s6_addr = a.ip().octets();
+            }
+            (libc::AF_INET6, st, size_of::<libc::sockaddr_in6>() as u32)
+        }
+    }
+}
+
+/// An explicit sockaddr length from the command line, passed to the kernel as is
+/// (e.g. 24: an IPv6 sockaddr without `sin6_scope_id`). At most the storage size,
+/// so the kernel never reads past the buffer.
+fn parse_addrlen(s: Option<&str>, natural: u32) -> u32 {
+    match s {
+        None => natural,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if n as usize <= size_of::<libc::sockaddr_storage>() => n,
+            _ => usage(),
+        },
+    }
+}
+
+/// A file descriptor closed when dropped (loops that make one per try).
+struct Fd(i32);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// socket(2) with CLOEXEC; the errno on failure.
+fn socket(fam: i32, ty: i32) -> Result<Fd, i32> {
+    let fd = unsafe { libc::socket(fam, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 { Err(errno()) } else { Ok(Fd(fd)) }
+}
+
 /// open(PATH, O_RDONLY) and close; the errno on failure.
 fn open_close(p: &CString) -> Result<(), i32> {
     let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -121,17 +193,46 @@ fn cmd_exec(path: &str, args: &[String]) -> ! {
     finish(&format!("exec {path}"), Err(errno()))
 }
 
-fn cmd_connect(addr: &str, port: &str) -> ! {
-    let sa = parse_addr(addr, port);
-    let res = match TcpStream::connect_timeout(&sa, Duration::from_secs(3)) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.raw_os_error().unwrap_or(if e.kind() == io::ErrorKind::TimedOut {
-            libc::ETIMEDOUT
-        } else {
-            libc::EIO
-        })),
+/// TCP connect with the sockaddr length given (or the natural one), 3 s timeout.
+/// Non-blocking connect plus poll, as `TcpStream::connect_timeout` does, but with
+/// raw socket(2)/connect(2) so that the length reaches the kernel unchanged.
+fn connect_raw(fam: i32, sa: &libc::sockaddr_storage, len: u32) -> Result<(), i32> {
+    let fd = socket(fam, libc::SOCK_STREAM | libc::SOCK_NONBLOCK)?;
+    if unsafe { libc::connect(fd.0, sa as *const _ as *const libc::sockaddr, len) } == 0 {
+        return Ok(());
+    }
+    if errno() != libc::EINPROGRESS {
+        return Err(errno());
+    }
+    let mut pfd = libc::pollfd { fd: fd.0, events: libc::POLLOUT, revents: 0 };
+    loop {
+        match unsafe { libc::poll(&mut pfd, 1, 3000) } {
+            0 => return Err(libc::ETIMEDOUT),
+            r if r < 0 && errno() == libc::EINTR => continue,
+            r if r < 0 => return Err(errno()),
+            _ => break,
+        }
+    }
+    let (mut err, mut elen) = (0i32, size_of::<i32>() as u32);
+    let r = unsafe {
+        libc::getsockopt(fd.0, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut i32 as *mut libc::c_void, &mut elen)
     };
-    finish(&format!("connect {addr} {port}"), res)
+    match (r, err) {
+        (r, _) if r < 0 => Err(errno()),
+        (_, 0) => Ok(()),
+        (_, e) => Err(e),
+    }
+}
+
+fn cmd_connect(args: &[&str]) -> ! {
+    let (addr, port, len) = match args {
+        [addr, port] => (addr, port, None),
+        [addr, port, len] => (addr, port, Some(*len)),
+        _ => usage(),
+    };
+    let (fam, st, natural) = raw_sockaddr(&parse_addr(addr, port));
+    let len = parse_addrlen(len, natural);
+    finish(&format!("connect {}", args.join(" ")), connect_raw(fam, &st, len))
 }
 
 fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> Result<(), i32> {
@@ -142,27 +243,8 @@ fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> Result<(), i32> {
 }
 
 fn listen_socket(addr: &str, sa: &SocketAddr) -> Result<i32, i32> {
+    let (fam, storage, len) = raw_sockaddr(sa);
     unsafe {
-        let (fam, storage, len) = match sa {
-            SocketAddr::V4(a) => {
-                let mut s: libc::sockaddr_in = zeroed();
-                s.sin_family = libc::AF_INET as _;
-                s.sin_port = a.port().to_be();
-                s.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-                let mut st: libc::sockaddr_storage = zeroed();
-                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, &mut st as *mut _ as *mut u8, size_of::<libc::sockaddr_in>());
-                (libc::AF_INET, st, size_of::<libc::sockaddr_in>())
-            }
-            SocketAddr::V6(a) => {
-                let mut s: libc::sockaddr_in6 = zeroed();
-                s.sin6_family = libc::AF_INET6 as _;
-                s.sin6_port = a.port().to_be();
-                s.sin6_addr.s6_addr = a.ip().octets();
-                let mut st: libc::sockaddr_storage = zeroed();
-                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, &mut st as *mut _ as *mut u8, size_of::<libc::sockaddr_in6>());
-                (libc::AF_INET6, st, size_of::<libc::sockaddr_in6>())
-            }
-        };
         let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
             return Err(errno());
@@ -172,7 +254,7 @@ fn listen_socket(addr: &str, sa: &SocketAddr) -> Result<i32, i32> {
             // Dual-stack: the wildcard also accepts IPv4 (as ::ffff:a.b.c.d).
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
         }
-        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len as u32) < 0 {
+        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) < 0 {
             return Err(errno());
         }
         if libc::listen(fd, 64) < 0 {
@@ -284,7 +366,7 @@ fn main() {
     match a.as_slice() {
         ["open", path] => cmd_open(path),
         ["exec", path, ..] => cmd_exec(path, &args[2..]),
-        ["connect", addr, port] => cmd_connect(addr, port),
+        ["connect", rest @ ..] => cmd_connect(rest),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
