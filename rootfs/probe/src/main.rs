@@ -10,6 +10,17 @@
 //!                               TCP connect, 3 s timeout; ADDR is IPv4 or IPv6 (also
 //!                               v4-mapped ::ffff:a.b.c.d); ADDRLEN is passed to connect(2)
 //!                               as is (IPv6: 24 omits sin6_scope_id, which the kernel takes)
+//! probe udp-send sendto|sendmsg ADDR PORT [ADDRLEN]
+//!                               one datagram from an unconnected UDP socket of ADDR's
+//!                               family (v4-mapped: AF_INET6) via sendto(2) or sendmsg(2)
+//!                               with msg_name; never calls connect(2)
+//! probe tfo ADDR PORT           TCP Fast Open client: sendto(MSG_FASTOPEN) on a fresh
+//!                               socket, no connect(2); ok once the data is queued
+//! probe race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES
+//!                               a thread flips the port in the sockaddr being passed to
+//!                               connect(2); exit 3 with "connected to the denied port
+//!                               after N tries", or 0 with "ok (N tries, M connects to the
+//!                               allowed port)"; needs listeners on both ports
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -17,6 +28,8 @@
 //! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
 //! probe bench exec PATH N       N× fork+exec PATH+wait
 //! ```
+
+mod net;
 
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -28,7 +41,8 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
-         listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+         udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
+         race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
 }
@@ -257,7 +271,10 @@ fn listen_socket(addr: &str, sa: &SocketAddr) -> Result<i32, i32> {
         if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) < 0 {
             return Err(errno());
         }
-        if libc::listen(fd, 64) < 0 {
+        // The longest queue the kernel allows (net.core.somaxconn caps it): a client
+        // that connects in a tight loop (race-connect) must not overflow it while
+        // this process waits for a CPU, or its SYNs are dropped and retried 1 s later.
+        if libc::listen(fd, libc::SOMAXCONN) < 0 {
             return Err(errno());
         }
         Ok(fd)
@@ -367,6 +384,9 @@ fn main() {
         ["open", path] => cmd_open(path),
         ["exec", path, ..] => cmd_exec(path, &args[2..]),
         ["connect", rest @ ..] => cmd_connect(rest),
+        ["udp-send", rest @ ..] => net::cmd_udp_send(rest),
+        ["tfo", addr, port] => net::cmd_tfo(addr, port),
+        ["race-connect", addr, denied, allowed, tries] => net::cmd_race_connect(addr, denied, allowed, tries),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
