@@ -21,6 +21,11 @@
 //!                               connect(2); exit 3 with "connected to the denied port
 //!                               after N tries", or 0 with "ok (N tries, M connects to the
 //!                               allowed port)"; needs listeners on both ports
+//! probe uring-open PATH         open(PATH, O_RDONLY) as IORING_OP_OPENAT (io_uring)
+//! probe uring-connect ADDR PORT TCP connect as IORING_OP_CONNECT (no timeout: loopback)
+//! probe uring-sendmsg ADDR PORT one UDP datagram as IORING_OP_SENDMSG, msg_name set;
+//!                               the uring-* print the errno of io_uring_setup (ENOSYS
+//!                               where io_uring is missing) or of the CQE
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -30,6 +35,7 @@
 //! ```
 
 mod net;
+mod uring;
 
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -42,7 +48,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
-         race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+         race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | \
+         uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
 }
@@ -387,6 +394,9 @@ fn main() {
         ["udp-send", rest @ ..] => net::cmd_udp_send(rest),
         ["tfo", addr, port] => net::cmd_tfo(addr, port),
         ["race-connect", addr, denied, allowed, tries] => net::cmd_race_connect(addr, denied, allowed, tries),
+        ["uring-open", path] => uring::cmd_open(path),
+        ["uring-connect", addr, port] => uring::cmd_connect(addr, port),
+        ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
