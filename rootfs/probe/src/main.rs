@@ -26,6 +26,14 @@
 //! probe uring-sendmsg ADDR PORT one UDP datagram as IORING_OP_SENDMSG, msg_name set;
 //!                               the uring-* print the errno of io_uring_setup (ENOSYS
 //!                               where io_uring is missing) or of the CQE
+//! probe mmap-exec PATH          the first page of PATH mmap'd PROT_READ|PROT_EXEC (what
+//!                               ld.so does with a program it is given); noexec mount: EPERM
+//! probe mprotect-exec PATH      the first page mmap'd PROT_READ, then mprotect'd +PROT_EXEC
+//! probe anon-exec               anonymous mmap PROT_READ|PROT_WRITE|PROT_EXEC
+//! probe wx-mprotect             anonymous RW page gets a `ret`, mprotect to R|X, called
+//! probe memfd-exec PATH [ARGS..]
+//!                               PATH copied into a memfd (no MFD_CLOEXEC), executed with
+//!                               execveat(AT_EMPTY_PATH); prints only on failure
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -34,6 +42,7 @@
 //! probe bench exec PATH N       N× fork+exec PATH+wait
 //! ```
 
+mod mem;
 mod net;
 mod uring;
 
@@ -49,7 +58,9 @@ fn usage() -> ! {
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
          race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | \
-         uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+         uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
+         mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
+         listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
 }
@@ -397,6 +408,11 @@ fn main() {
         ["uring-open", path] => uring::cmd_open(path),
         ["uring-connect", addr, port] => uring::cmd_connect(addr, port),
         ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),
+        ["mmap-exec", path] => mem::cmd_mmap_exec(path),
+        ["mprotect-exec", path] => mem::cmd_mprotect_exec(path),
+        ["anon-exec"] => mem::cmd_anon_exec(),
+        ["wx-mprotect"] => mem::cmd_wx_mprotect(),
+        ["memfd-exec", path, ..] => mem::cmd_memfd_exec(path, &args[2..]),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
