@@ -34,6 +34,16 @@
 //! probe memfd-exec PATH [ARGS..]
 //!                               PATH copied into a memfd (no MFD_CLOEXEC), executed with
 //!                               execveat(AT_EMPTY_PATH); prints only on failure
+//! probe open-by-handle PATH     name_to_handle_at + open_by_handle_at (mount fd: PATH's
+//!                               directory) + read; needs CAP_DAC_READ_SEARCH (root)
+//! probe ignore-term open PATH   TERM INT HUP USR1 USR2 QUIT ignored, then open+read PATH;
+//!                               prints `open PATH: ...` (a catchable signal did not stop it)
+//! probe rename-replace TARGET N N× write TARGET.tmp.<i>, rename it over TARGET, open TARGET
+//!                               at once: exit 3 "opened the replacement after rename #i",
+//!                               or 1 "EPERM x N" when every open was denied
+//! probe rename-replace-wait TARGET MS
+//!                               one replacement, then an open every ms: exit 1 "denied
+//!                               after X ms", or 3 "still openable after MS ms"
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -42,6 +52,7 @@
 //! probe bench exec PATH N       N× fork+exec PATH+wait
 //! ```
 
+mod files;
 mod mem;
 mod net;
 mod uring;
@@ -60,7 +71,8 @@ fn usage() -> ! {
          race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | \
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
-         listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+         open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
+         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
 }
@@ -413,6 +425,10 @@ fn main() {
         ["anon-exec"] => mem::cmd_anon_exec(),
         ["wx-mprotect"] => mem::cmd_wx_mprotect(),
         ["memfd-exec", path, ..] => mem::cmd_memfd_exec(path, &args[2..]),
+        ["open-by-handle", path] => files::cmd_open_by_handle(path),
+        ["ignore-term", "open", path] => files::cmd_ignore_term_open(path),
+        ["rename-replace", target, n] => files::cmd_rename_replace(target, n),
+        ["rename-replace-wait", target, ms] => files::cmd_rename_replace_wait(target, ms),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
