@@ -2,16 +2,11 @@
 //! file behind the path changed: by file handle, with catchable signals ignored,
 //! and right after an atomic replace.
 
-use crate::{cstr, errno, errno_name, finish, Fd};
+use crate::{cstr, errno, errno_name, finish, open_ro, Fd};
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::exit;
 use std::time::{Duration, Instant};
-
-fn open_ro(path: &str) -> Result<Fd, i32> {
-    let fd = unsafe { libc::open(cstr(path).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 { Err(errno()) } else { Ok(Fd(fd)) }
-}
 
 /// One read(2): the descriptor really gives access to the data.
 fn read_some(fd: &Fd) -> Result<(), i32> {
@@ -52,18 +47,19 @@ pub fn cmd_open_by_handle(path: &str) -> ! {
     if mfd < 0 {
         finish(&format!("{what} (open {dir})"), Err(errno()));
     }
-    let fd = unsafe { libc::open_by_handle_at(mfd, hp, libc::O_RDONLY | libc::O_CLOEXEC) };
+    let mfd = Fd(mfd);
+    let fd = unsafe { libc::open_by_handle_at(mfd.0, hp, libc::O_RDONLY | libc::O_CLOEXEC) };
     let res = if fd < 0 { Err(errno()) } else { read_some(&Fd(fd)) };
     finish(&what, res)
 }
 
-/// `ignore-term open PATH`: every catchable signal a signal tier may be configured
-/// with (TERM, INT, HUP, USR1, USR2, QUIT) ignored, then PATH opened and read. The
+/// `ignore-term open PATH`: every catchable signal the agent's `signal` key offers
+/// (TERM, INT, HUP, QUIT, USR1, USR2, ABRT) ignored, then PATH opened and read. The
 /// result line is the plain `open PATH: ...`: if it says ok where PATH is denied,
-/// the signal did not stop the process. (ABRT cannot be ignored usefully: abort(3)
-/// restores it; KILL not at all.)
+/// the signal did not stop the process. Only KILL cannot be ignored.
 pub fn cmd_ignore_term_open(path: &str) -> ! {
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGQUIT] {
+    let catchable = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGABRT];
+    for sig in catchable {
         if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
             finish("ignore-term", Err(errno()));
         }

@@ -1,7 +1,13 @@
 //! `probe`: a tiny static test tool for the VM guest.
 //!
 //! Every subcommand prints one result line (`<what>: ok` or `<what>: ERRNO`) and
-//! exits 0 on success, 1 on failure (2 on a usage error).
+//! exits 0 on success, 1 on failure (2 on a usage error). An operation denied by
+//! BPF-LSM shows as `EPERM`; one caught by a signal tier prints nothing (killed).
+//! The attack cases (race-connect, rename-replace, rename-replace-wait) exit 3 when
+//! the attack got through. Besides `open32` (rootfs/compat), the cases that avoid a
+//! plain syscall live in modules: `net` (sends without connect, the connect race),
+//! `uring` (io_uring), `mem` (executable mappings, memfd exec), `files` (open by
+//! handle, ignored signals, atomic replace).
 //!
 //! ```text
 //! probe open PATH               open(PATH, O_RDONLY)
@@ -36,7 +42,7 @@
 //!                               execveat(AT_EMPTY_PATH); prints only on failure
 //! probe open-by-handle PATH     name_to_handle_at + open_by_handle_at (mount fd: PATH's
 //!                               directory) + read; needs CAP_DAC_READ_SEARCH (root)
-//! probe ignore-term open PATH   TERM INT HUP USR1 USR2 QUIT ignored, then open+read PATH;
+//! probe ignore-term open PATH   TERM INT HUP QUIT USR1 USR2 ABRT ignored, then open+read PATH;
 //!                               prints `open PATH: ...` (a catchable signal did not stop it)
 //! probe rename-replace TARGET N N× write TARGET.tmp.<i>, rename it over TARGET, open TARGET
 //!                               at once: exit 3 "opened the replacement after rename #i",
@@ -221,6 +227,12 @@ fn open_close(p: &CString) -> Result<(), i32> {
     }
     unsafe { libc::close(fd) };
     Ok(())
+}
+
+/// open(PATH, O_RDONLY), the descriptor kept for what comes next.
+fn open_ro(path: &str) -> Result<Fd, i32> {
+    let fd = unsafe { libc::open(cstr(path).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 { Err(errno()) } else { Ok(Fd(fd)) }
 }
 
 fn cmd_open(path: &str) -> ! {

@@ -2,7 +2,7 @@
 //! (what a dynamic loader does with `ld.so PROGRAM`), executable anonymous memory,
 //! and an exec of an in-memory copy.
 
-use crate::{cstr, errno, finish, Fd};
+use crate::{cstr, errno, finish, open_ro};
 use std::ffi::CString;
 use std::io::{self, Write};
 
@@ -19,10 +19,6 @@ fn mprotect(p: *mut libc::c_void, prot: i32) -> Result<(), i32> {
     if unsafe { libc::mprotect(p, page(), prot) } < 0 { Err(errno()) } else { Ok(()) }
 }
 
-fn open_ro(path: &str) -> Result<Fd, i32> {
-    let fd = unsafe { libc::open(cstr(path).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 { Err(errno()) } else { Ok(Fd(fd)) }
-}
 
 /// `mmap-exec PATH`: the first page of PATH mapped PROT_READ|PROT_EXEC, MAP_PRIVATE.
 /// A file on a noexec mount gives EPERM without any agent.
