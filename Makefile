@@ -35,7 +35,21 @@ $(BIN):
 $(PROBE):
 	$(CARGO) build --release --target $(TARGET) --manifest-path rootfs/probe/Cargo.toml
 
-probe: $(PROBE)
+# 32-bit test programs (rootfs/compat) for the compat-syscall cases: static musl
+# binaries built with zig, i386 for the x86_64 guests and 32-bit ARM for arm64. Both
+# come with `probe`, so `aarch64` and `vm-test` build them too.
+ZIG    ?= $(ZIG_HOME)/ziglang/zig
+COMPAT := target/compat/open32-i386 target/compat/open32-arm
+COMPAT_ZIG_TARGET_i386 := x86-linux-musl
+COMPAT_ZIG_TARGET_arm  := arm-linux-musleabihf
+
+target/compat/open32-%: rootfs/compat/open32.c
+	@[ -x $(ZIG) ] || { echo "zig not found at $(ZIG) (run make deps)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(ZIG) cc -target $(COMPAT_ZIG_TARGET_$*) -static -Os -s -o $@ $<
+	@file $@ | grep -q 'statically linked' || { echo "$@ is not static" >&2; rm -f $@; exit 1; }
+
+probe: $(PROBE) $(COMPAT)
 
 aarch64:
 	$(MAKE) TARGET=$(ARM64) all probe

@@ -1,12 +1,55 @@
 //! `probe`: a tiny static test tool for the VM guest.
 //!
 //! Every subcommand prints one result line (`<what>: ok` or `<what>: ERRNO`) and
-//! exits 0 on success, 1 on failure (2 on a usage error).
+//! exits 0 on success, 1 on failure (2 on a usage error). An operation denied by
+//! BPF-LSM shows as `EPERM`; one caught by a signal tier prints nothing (killed).
+//! The attack cases (race-connect, rename-replace, rename-replace-wait) exit 3 when
+//! the attack got through. Besides `open32` (rootfs/compat), the cases that avoid a
+//! plain syscall live in modules: `net` (sends without connect, the connect race),
+//! `uring` (io_uring), `mem` (executable mappings, memfd exec), `files` (open by
+//! handle, ignored signals, atomic replace).
 //!
 //! ```text
 //! probe open PATH               open(PATH, O_RDONLY)
 //! probe exec PATH [ARGS..]      execv(PATH, [PATH, ARGS..]); prints only on failure
-//! probe connect ADDR PORT       TCP connect, 3 s timeout; ADDR is IPv4 or IPv6
+//! probe connect ADDR PORT [ADDRLEN]
+//!                               TCP connect, 3 s timeout; ADDR is IPv4 or IPv6 (also
+//!                               v4-mapped ::ffff:a.b.c.d); ADDRLEN is passed to connect(2)
+//!                               as is (IPv6: 24 omits sin6_scope_id, which the kernel takes)
+//! probe udp-send sendto|sendmsg ADDR PORT [ADDRLEN]
+//!                               one datagram from an unconnected UDP socket of ADDR's
+//!                               family (v4-mapped: AF_INET6) via sendto(2) or sendmsg(2)
+//!                               with msg_name; never calls connect(2)
+//! probe tfo ADDR PORT           TCP Fast Open client: sendto(MSG_FASTOPEN) on a fresh
+//!                               socket, no connect(2); ok once the data is queued
+//! probe race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES
+//!                               a thread flips the port in the sockaddr being passed to
+//!                               connect(2); exit 3 with "connected to the denied port
+//!                               after N tries", or 0 with "ok (N tries, M connects to the
+//!                               allowed port)"; needs listeners on both ports
+//! probe uring-open PATH         open(PATH, O_RDONLY) as IORING_OP_OPENAT (io_uring)
+//! probe uring-connect ADDR PORT TCP connect as IORING_OP_CONNECT (no timeout: loopback)
+//! probe uring-sendmsg ADDR PORT one UDP datagram as IORING_OP_SENDMSG, msg_name set;
+//!                               the uring-* print the errno of io_uring_setup (ENOSYS
+//!                               where io_uring is missing) or of the CQE
+//! probe mmap-exec PATH          the first page of PATH mmap'd PROT_READ|PROT_EXEC (what
+//!                               ld.so does with a program it is given); noexec mount: EPERM
+//! probe mprotect-exec PATH      the first page mmap'd PROT_READ, then mprotect'd +PROT_EXEC
+//! probe anon-exec               anonymous mmap PROT_READ|PROT_WRITE|PROT_EXEC
+//! probe wx-mprotect             anonymous RW page gets a `ret`, mprotect to R|X, called
+//! probe memfd-exec PATH [ARGS..]
+//!                               PATH copied into a memfd (no MFD_CLOEXEC), executed with
+//!                               execveat(AT_EMPTY_PATH); prints only on failure
+//! probe open-by-handle PATH     name_to_handle_at + open_by_handle_at (mount fd: PATH's
+//!                               directory) + read; needs CAP_DAC_READ_SEARCH (root)
+//! probe ignore-term open PATH   TERM INT HUP QUIT USR1 USR2 ABRT ignored, then open+read PATH;
+//!                               prints `open PATH: ...` (a catchable signal did not stop it)
+//! probe rename-replace TARGET N N× write TARGET.tmp.<i>, rename it over TARGET, open TARGET
+//!                               at once: exit 3 "opened the replacement after rename #i",
+//!                               or 1 "EPERM x N" when every open was denied
+//! probe rename-replace-wait TARGET MS
+//!                               one replacement, then an open every ms: exit 1 "denied
+//!                               after X ms", or 3 "still openable after MS ms"
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -14,6 +57,11 @@
 //! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
 //! probe bench exec PATH N       N× fork+exec PATH+wait
 //! ```
+
+mod files;
+mod mem;
+mod net;
+mod uring;
 
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -24,8 +72,13 @@ use std::time::Duration;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT | \
-         listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+        "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
+         udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
+         race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | \
+         uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
+         mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
+         open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
+         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
     );
     exit(2)
 }
@@ -71,6 +124,20 @@ fn errno_name(e: i32) -> String {
         libc::ECONNREFUSED => "ECONNREFUSED",
         libc::EHOSTUNREACH => "EHOSTUNREACH",
         libc::EINPROGRESS => "EINPROGRESS",
+        libc::ECHILD => "ECHILD",
+        libc::EPIPE => "EPIPE",
+        libc::ENODEV => "ENODEV",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EDESTADDRREQ => "EDESTADDRREQ",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::EISCONN => "EISCONN",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::EALREADY => "EALREADY",
+        libc::ESTALE => "ESTALE",
+        libc::EOVERFLOW => "EOVERFLOW",
         524 => "ENOTSUPP",
         _ => return format!("errno {e}"),
     };
@@ -97,6 +164,61 @@ fn parse_addr(addr: &str, port: &str) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
+/// The sockaddr the kernel gets for `sa`: (family, storage, natural length).
+/// `sin_port` and `sin6_port` both sit at offset 2, right after the family.
+fn raw_sockaddr(sa: &SocketAddr) -> (i32, libc::sockaddr_storage, u32) {
+    let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+    let p = &mut st as *mut libc::sockaddr_storage;
+    match sa {
+        SocketAddr::V4(a) => {
+            let s = p as *mut libc::sockaddr_in;
+            unsafe {
+                (*s).sin_family = libc::AF_INET as _;
+                (*s).sin_port = a.port().to_be();
+                (*s).sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            }
+            (libc::AF_INET, st, size_of::<libc::sockaddr_in>() as u32)
+        }
+        SocketAddr::V6(a) => {
+            let s = p as *mut libc::sockaddr_in6;
+            unsafe {
+                (*s).sin6_family = libc::AF_INET6 as _;
+                (*s).sin6_port = a.port().to_be();
+                (*s).sin6_addr.s6_addr = a.ip().octets();
+            }
+            (libc::AF_INET6, st, size_of::<libc::sockaddr_in6>() as u32)
+        }
+    }
+}
+
+/// An explicit sockaddr length from the command line, passed to the kernel as is
+/// (e.g. 24: an IPv6 sockaddr without `sin6_scope_id`). At most the storage size,
+/// so the kernel never reads past the buffer.
+fn parse_addrlen(s: Option<&str>, natural: u32) -> u32 {
+    match s {
+        None => natural,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if n as usize <= size_of::<libc::sockaddr_storage>() => n,
+            _ => usage(),
+        },
+    }
+}
+
+/// A file descriptor closed when dropped (loops that make one per try).
+struct Fd(i32);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// socket(2) with CLOEXEC; the errno on failure.
+fn socket(fam: i32, ty: i32) -> Result<Fd, i32> {
+    let fd = unsafe { libc::socket(fam, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 { Err(errno()) } else { Ok(Fd(fd)) }
+}
+
 /// open(PATH, O_RDONLY) and close; the errno on failure.
 fn open_close(p: &CString) -> Result<(), i32> {
     let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -105,6 +227,12 @@ fn open_close(p: &CString) -> Result<(), i32> {
     }
     unsafe { libc::close(fd) };
     Ok(())
+}
+
+/// open(PATH, O_RDONLY), the descriptor kept for what comes next.
+fn open_ro(path: &str) -> Result<Fd, i32> {
+    let fd = unsafe { libc::open(cstr(path).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 { Err(errno()) } else { Ok(Fd(fd)) }
 }
 
 fn cmd_open(path: &str) -> ! {
@@ -121,17 +249,46 @@ fn cmd_exec(path: &str, args: &[String]) -> ! {
     finish(&format!("exec {path}"), Err(errno()))
 }
 
-fn cmd_connect(addr: &str, port: &str) -> ! {
-    let sa = parse_addr(addr, port);
-    let res = match TcpStream::connect_timeout(&sa, Duration::from_secs(3)) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.raw_os_error().unwrap_or(if e.kind() == io::ErrorKind::TimedOut {
-            libc::ETIMEDOUT
-        } else {
-            libc::EIO
-        })),
+/// TCP connect with the sockaddr length given (or the natural one), 3 s timeout.
+/// Non-blocking connect plus poll, as `TcpStream::connect_timeout` does, but with
+/// raw socket(2)/connect(2) so that the length reaches the kernel unchanged.
+fn connect_raw(fam: i32, sa: &libc::sockaddr_storage, len: u32) -> Result<(), i32> {
+    let fd = socket(fam, libc::SOCK_STREAM | libc::SOCK_NONBLOCK)?;
+    if unsafe { libc::connect(fd.0, sa as *const _ as *const libc::sockaddr, len) } == 0 {
+        return Ok(());
+    }
+    if errno() != libc::EINPROGRESS {
+        return Err(errno());
+    }
+    let mut pfd = libc::pollfd { fd: fd.0, events: libc::POLLOUT, revents: 0 };
+    loop {
+        match unsafe { libc::poll(&mut pfd, 1, 3000) } {
+            0 => return Err(libc::ETIMEDOUT),
+            r if r < 0 && errno() == libc::EINTR => continue,
+            r if r < 0 => return Err(errno()),
+            _ => break,
+        }
+    }
+    let (mut err, mut elen) = (0i32, size_of::<i32>() as u32);
+    let r = unsafe {
+        libc::getsockopt(fd.0, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut i32 as *mut libc::c_void, &mut elen)
     };
-    finish(&format!("connect {addr} {port}"), res)
+    match (r, err) {
+        (r, _) if r < 0 => Err(errno()),
+        (_, 0) => Ok(()),
+        (_, e) => Err(e),
+    }
+}
+
+fn cmd_connect(args: &[&str]) -> ! {
+    let (addr, port, len) = match args {
+        [addr, port] => (addr, port, None),
+        [addr, port, len] => (addr, port, Some(*len)),
+        _ => usage(),
+    };
+    let (fam, st, natural) = raw_sockaddr(&parse_addr(addr, port));
+    let len = parse_addrlen(len, natural);
+    finish(&format!("connect {}", args.join(" ")), connect_raw(fam, &st, len))
 }
 
 fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> Result<(), i32> {
@@ -142,27 +299,8 @@ fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> Result<(), i32> {
 }
 
 fn listen_socket(addr: &str, sa: &SocketAddr) -> Result<i32, i32> {
+    let (fam, storage, len) = raw_sockaddr(sa);
     unsafe {
-        let (fam, storage, len) = match sa {
-            SocketAddr::V4(a) => {
-                let mut s: libc::sockaddr_in = zeroed();
-                s.sin_family = libc::AF_INET as _;
-                s.sin_port = a.port().to_be();
-                s.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-                let mut st: libc::sockaddr_storage = zeroed();
-                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, &mut st as *mut _ as *mut u8, size_of::<libc::sockaddr_in>());
-                (libc::AF_INET, st, size_of::<libc::sockaddr_in>())
-            }
-            SocketAddr::V6(a) => {
-                let mut s: libc::sockaddr_in6 = zeroed();
-                s.sin6_family = libc::AF_INET6 as _;
-                s.sin6_port = a.port().to_be();
-                s.sin6_addr.s6_addr = a.ip().octets();
-                let mut st: libc::sockaddr_storage = zeroed();
-                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, &mut st as *mut _ as *mut u8, size_of::<libc::sockaddr_in6>());
-                (libc::AF_INET6, st, size_of::<libc::sockaddr_in6>())
-            }
-        };
         let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
             return Err(errno());
@@ -172,10 +310,13 @@ fn listen_socket(addr: &str, sa: &SocketAddr) -> Result<i32, i32> {
             // Dual-stack: the wildcard also accepts IPv4 (as ::ffff:a.b.c.d).
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
         }
-        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len as u32) < 0 {
+        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) < 0 {
             return Err(errno());
         }
-        if libc::listen(fd, 64) < 0 {
+        // The longest queue the kernel allows (net.core.somaxconn caps it): a client
+        // that connects in a tight loop (race-connect) must not overflow it while
+        // this process waits for a CPU, or its SYNs are dropped and retried 1 s later.
+        if libc::listen(fd, libc::SOMAXCONN) < 0 {
             return Err(errno());
         }
         Ok(fd)
@@ -284,7 +425,22 @@ fn main() {
     match a.as_slice() {
         ["open", path] => cmd_open(path),
         ["exec", path, ..] => cmd_exec(path, &args[2..]),
-        ["connect", addr, port] => cmd_connect(addr, port),
+        ["connect", rest @ ..] => cmd_connect(rest),
+        ["udp-send", rest @ ..] => net::cmd_udp_send(rest),
+        ["tfo", addr, port] => net::cmd_tfo(addr, port),
+        ["race-connect", addr, denied, allowed, tries] => net::cmd_race_connect(addr, denied, allowed, tries),
+        ["uring-open", path] => uring::cmd_open(path),
+        ["uring-connect", addr, port] => uring::cmd_connect(addr, port),
+        ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),
+        ["mmap-exec", path] => mem::cmd_mmap_exec(path),
+        ["mprotect-exec", path] => mem::cmd_mprotect_exec(path),
+        ["anon-exec"] => mem::cmd_anon_exec(),
+        ["wx-mprotect"] => mem::cmd_wx_mprotect(),
+        ["memfd-exec", path, ..] => mem::cmd_memfd_exec(path, &args[2..]),
+        ["open-by-handle", path] => files::cmd_open_by_handle(path),
+        ["ignore-term", "open", path] => files::cmd_ignore_term_open(path),
+        ["rename-replace", target, n] => files::cmd_rename_replace(target, n),
+        ["rename-replace-wait", target, ms] => files::cmd_rename_replace_wait(target, ms),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),

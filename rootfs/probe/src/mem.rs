@@ -1,0 +1,99 @@
+//! Code that runs without an execve(2) of its file: executable mappings of a file
+//! (what a dynamic loader does with `ld.so PROGRAM`), executable anonymous memory,
+//! and an exec of an in-memory copy.
+
+use crate::{cstr, errno, finish, open_ro};
+use std::ffi::CString;
+use std::io::{self, Write};
+
+fn page() -> usize {
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+fn mmap(prot: i32, flags: i32, fd: i32) -> Result<*mut libc::c_void, i32> {
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), page(), prot, flags, fd, 0) };
+    if p == libc::MAP_FAILED { Err(errno()) } else { Ok(p) }
+}
+
+fn mprotect(p: *mut libc::c_void, prot: i32) -> Result<(), i32> {
+    if unsafe { libc::mprotect(p, page(), prot) } < 0 { Err(errno()) } else { Ok(()) }
+}
+
+
+/// `mmap-exec PATH`: the first page of PATH mapped PROT_READ|PROT_EXEC, MAP_PRIVATE.
+/// A file on a noexec mount gives EPERM without any agent.
+pub fn cmd_mmap_exec(path: &str) -> ! {
+    let res = open_ro(path).and_then(|fd| mmap(libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE, fd.0)).map(drop);
+    finish(&format!("mmap-exec {path}"), res)
+}
+
+/// `mprotect-exec PATH`: the first page mapped PROT_READ, then made executable.
+pub fn cmd_mprotect_exec(path: &str) -> ! {
+    let res = open_ro(path)
+        .and_then(|fd| mmap(libc::PROT_READ, libc::MAP_PRIVATE, fd.0))
+        .and_then(|p| mprotect(p, libc::PROT_READ | libc::PROT_EXEC));
+    finish(&format!("mprotect-exec {path}"), res)
+}
+
+const ANON: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+
+/// `anon-exec`: anonymous memory mapped writable and executable at once.
+pub fn cmd_anon_exec() -> ! {
+    let res = mmap(libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC, ANON, -1).map(drop);
+    finish("anon-exec", res)
+}
+
+#[cfg(target_arch = "x86_64")]
+const RET: &[u8] = &[0xc3];
+#[cfg(target_arch = "aarch64")]
+const RET: &[u8] = &0xd65f03c0u32.to_le_bytes();
+
+/// Makes freshly written code visible to instruction fetch. x86 keeps the caches
+/// coherent; arm64 needs the data cache line cleaned and the instruction cache line
+/// invalidated (both allowed at EL0 on Linux).
+fn sync_icache(_p: *mut libc::c_void) {
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("dc cvau, {0}", "dsb ish", "ic ivau, {0}", "dsb ish", "isb", in(reg) _p);
+    }
+}
+
+/// `wx-mprotect`: JIT-style code: anonymous PROT_READ|PROT_WRITE memory gets a `ret`
+/// instruction, becomes PROT_READ|PROT_EXEC, and is called, so `ok` means code
+/// written at run time really ran.
+pub fn cmd_wx_mprotect() -> ! {
+    let res = mmap(libc::PROT_READ | libc::PROT_WRITE, ANON, -1).and_then(|p| {
+        unsafe { std::ptr::copy_nonoverlapping(RET.as_ptr(), p as *mut u8, RET.len()) };
+        sync_icache(p);
+        mprotect(p, libc::PROT_READ | libc::PROT_EXEC)?;
+        let f: extern "C" fn() = unsafe { std::mem::transmute(p) };
+        f();
+        Ok(())
+    });
+    finish("wx-mprotect", res)
+}
+
+/// `memfd-exec PATH [ARGS..]`: PATH copied into a memfd and executed from there with
+/// execveat(fd, "", AT_EMPTY_PATH), argv[0] = PATH. No MFD_CLOEXEC: a script's
+/// interpreter must still find the fd (/dev/fd/N). Prints only on failure.
+pub fn cmd_memfd_exec(path: &str, args: &[String]) -> ! {
+    let what = format!("memfd-exec {path}");
+    let mut src = std::fs::File::open(path).unwrap_or_else(|e| finish(&what, Err(e.raw_os_error().unwrap_or(libc::EIO))));
+    let mfd = unsafe { libc::memfd_create(c"probe-memfd".as_ptr(), 0) };
+    if mfd < 0 {
+        finish(&what, Err(errno()));
+    }
+    let mut dst = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(mfd) };
+    if let Err(e) = io::copy(&mut src, &mut dst) {
+        finish(&what, Err(e.raw_os_error().unwrap_or(libc::EIO)));
+    }
+    let owned: Vec<CString> = std::iter::once(cstr(path)).chain(args.iter().map(|a| cstr(a))).collect();
+    let mut argv: Vec<*const libc::c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let _ = io::stdout().flush();
+    unsafe { libc::syscall(libc::SYS_execveat, mfd, c"".as_ptr(), argv.as_ptr(), environ, libc::AT_EMPTY_PATH) };
+    finish(&what, Err(errno()))
+}
