@@ -73,7 +73,7 @@ test: deps unit-test host-test vm-test build-systems-test
 unit-test:
 	$(CARGO) test --release --target $(TARGET) --bins
 
-host-test: $(BIN)
+host-test: $(BIN) probe
 	$(CARGO) test --release --target $(TARGET) --test host -- --test-threads=1
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
@@ -82,7 +82,7 @@ host-test: $(BIN)
 build-systems-test:
 	rootfs/check-build-systems.sh
 
-vm-test: $(BIN) $(PROBE) aarch64
+vm-test: $(BIN) probe aarch64
 	rootfs/vm-test.sh x86_64 $(BIN) $(PROBE)
 	rootfs/vm-test-init.sh $(BIN) $(PROBE)
 	rootfs/vm-test.sh arm64 $(ARM64_BIN) $(ARM64_PROBE)

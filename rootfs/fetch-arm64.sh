@@ -29,18 +29,21 @@ apt_private() {
         -o Dir::State::status=/dev/null -o Dir::Cache="$apt_dir/cache" \
         -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
         -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null \
-        -o APT::Sandbox::User=root "$@"
+        -o Dir::Etc::Parts="$apt_dir/no-parts" -o APT::Sandbox::User=root "$@"
 }
 apt_ready() {
     [ -s "$apt_dir/updated" ] && [ "${1:-}" != --refresh ] && return 0
-    mkdir -p "$apt_dir/state" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    # no-parts: none of the system's apt.conf.d hooks (packagekit's failed updates
+    # here now and then; appstream adds metadata nobody here reads).
+    mkdir -p "$apt_dir/state" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/no-parts"
     cat >"$apt_dir/sources.list" <<SOURCES
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-updates main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-backports main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $security bookworm-security main
 SOURCES
-    apt_private apt-get update >&2 || die "apt-get update of the private arm64 index failed"
+    apt_private apt-get update >&2 || apt_private apt-get update >&2 ||
+        die "apt-get update of the private arm64 index failed (twice)"
     date >"$apt_dir/updated"
 }
 # download PACKAGE DIR: the .deb of PACKAGE into DIR (cached); prints its path.
@@ -111,5 +114,26 @@ busybox)
     rm -rf "$cache/busybox.tmp"
     echo "$out"
     ;;
-*) die "usage: $0 kernel 6.1|6.12 | busybox" ;;
+glibc)
+    # A dynamic program and what it needs to run: the loader route of the exec tests
+    # (a denied dynamic executable run as an argument of ld.so). Prints a directory
+    # holding lib/ld-linux-aarch64.so.1, lib/aarch64-linux-gnu/libc.so.6 and bin/echo.
+    out=$cache/glibc
+    [ -s "$out/bin/echo" ] && { echo "$out"; exit 0; }
+    apt_ready
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp/x"
+    for p in libc6 coreutils; do
+        deb=$(download "$p" "$cache/debs")
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out.tmp/x" || die "extracting $deb failed"
+    done
+    mkdir -p "$out.tmp/lib/aarch64-linux-gnu" "$out.tmp/bin"
+    x=$out.tmp/x
+    # bookworm ships the loader under /usr/lib with compatibility links.
+    cp -L "$(find "$x" -name ld-linux-aarch64.so.1 -type f | head -n 1)" "$out.tmp/lib/ld-linux-aarch64.so.1"
+    cp -L "$(find "$x" -name libc.so.6 | head -n 1)" "$out.tmp/lib/aarch64-linux-gnu/libc.so.6"
+    cp -L "$x/bin/echo" "$out.tmp/bin/echo"
+    rm -rf "$x" "$out" && mv "$out.tmp" "$out"
+    echo "$out"
+    ;;
+*) die "usage: $0 kernel 6.1|6.12 | busybox | glibc" ;;
 esac

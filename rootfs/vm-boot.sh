@@ -6,7 +6,7 @@
 #
 #   rootfs/vm-boot.sh --name NAME --initrd FILE.cpio.gz [--append "EXTRA CMDLINE"]
 #                     [--timeout SECS] [--mem SIZE] [--kernel VMLINUX] [--tail N]
-#                     [--arch x86_64|arm64]
+#                     [--arch x86_64|arm64] [--smp N]
 #
 # --arch arm64 boots qemu-system-aarch64 -M virt -cpu cortex-a57 (console ttyAMA0)
 # and needs --kernel (an arm64 Image, from rootfs/fetch-arm64.sh).
@@ -25,6 +25,9 @@ name= initrd= append= kernel=${ENFORCE_VM_KERNEL:-}
 timeout_s=${ENFORCE_VM_TIMEOUT:-300}
 arch=x86_64
 mem=256M
+# Two vCPUs: a guest test that races two threads (race-connect) needs them to run at
+# once; with one, TCG only switches threads at points where the race cannot happen.
+smp=${ENFORCE_VM_SMP:-2}
 tail_n=${ENFORCE_VM_TAIL:-0}
 qemu=${QEMU:-}
 
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
         --kernel) kernel=$2; shift 2 ;;
         --tail) tail_n=$2; shift 2 ;;
         --arch) arch=$2; shift 2 ;;
+        --smp) smp=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "vm-boot: unknown argument '$1'" >&2; usage ;;
     esac
@@ -87,7 +91,7 @@ echo "vm-boot: $name: cmdline $cmdline" >&2
 start=$(date +%s.%N)
 # stdin from /dev/null: qemu must not put a terminal into raw mode.
 # -nic none: the guest only needs lo (and it skips the iPXE option ROM).
-timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel tcg -m "$mem" -nographic -no-reboot -nic none \
+timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel tcg -smp "$smp" -m "$mem" -nographic -no-reboot -nic none \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
     </dev/null >"$raw" 2>&1 &
 qpid=$!

@@ -23,12 +23,16 @@ set -eu
 [ $# -eq 3 ] || { echo "usage: $0 x86_64|arm64 ENFORCE_BINARY PROBE_BINARY" >&2; exit 2; }
 arch=$1 bin=$2 probe=$3
 here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
 out=${ENFORCE_VM_WORK:-target/vm}/$arch
 mkdir -p "$out"
 . "$here/boot-all.sh"
 
-image() { # OUT: the guest test image for this architecture
-    "$here/mkinitramfs.sh" "$1" "$bin=/bin/enforce" "$probe=/bin/probe" "$here/guest/run.sh=/test/run.sh"
+image() { # OUT HOST=GUEST...: the guest test image, with a dynamic program's fixture
+    img=$1
+    shift
+    "$here/mkinitramfs.sh" "$img" "$bin=/bin/enforce" "$probe=/bin/probe" "$open32=/bin/open32" \
+        "$here/guest/run.sh=/test/run.sh" "$@"
 }
 # boots: the boot table on stdin, filtered by ENFORCE_VM_BOOTS.
 boots() {
@@ -42,7 +46,10 @@ bpf=lsm=lockdown,capability,bpf
 case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
-    image "$out/enforce.cpio.gz"
+    open32=$top/target/compat/open32-i386
+    # The loader route needs a dynamic program: this machine's echo and its glibc.
+    image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
+        /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho
     boots <<BOOTS | boot_all vm-test x86_64
 lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm
 fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
@@ -53,7 +60,11 @@ BOOTS
 arm64)
     k61=$("$here/fetch-arm64.sh" kernel 6.1)
     k612=$("$here/fetch-arm64.sh" kernel 6.12)
-    BUSYBOX=$("$here/fetch-arm64.sh" busybox) image "$out/enforce.cpio.gz"
+    open32=$top/target/compat/open32-arm
+    glibc=$("$here/fetch-arm64.sh" glibc)
+    BUSYBOX=$("$here/fetch-arm64.sh" busybox) image "$out/enforce.cpio.gz" \
+        "$glibc/lib/ld-linux-aarch64.so.1=/lib/ld-linux-aarch64.so.1" \
+        "$glibc/lib/aarch64-linux-gnu/libc.so.6=/lib/aarch64-linux-gnu/libc.so.6" "$glibc/bin/echo=/usr/bin/dynecho"
     boots <<BOOTS | boot_all vm-test arm64
 arm64-6.1 $out/enforce.cpio.gz $k61 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524
 arm64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm

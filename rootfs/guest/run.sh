@@ -64,6 +64,14 @@ ln /data/secret /data/hardlink
 ln -s /data/secret /data/symlink
 mount --bind /data /mnt/bind
 cp /bin/probe /opt/denied/tool
+echo shadow >/data/shadow
+echo handle >/tmp/handle-secret # tmpfs: open_by_handle_at needs a filesystem that exports handles
+printf '#!/bin/sh\necho script-ran\n' >/opt/denied/script.sh
+printf '#!/bin/sh\necho script-ran\n' >/usr/bin/allowed-script.sh
+chmod +x /opt/denied/script.sh /usr/bin/allowed-script.sh
+# The loader route: a dynamic program (from the image's glibc fixture) run by ld.so.
+for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -x $l ] && loader=$l; done
+cp /usr/bin/dynecho /opt/denied/dynecho
 
 # Listeners on loopback addresses.
 ip -6 addr add fd00::2/128 dev lo
@@ -75,7 +83,7 @@ for l in "127.0.0.1 8080" "127.0.0.2 8080" "127.0.0.2 8081" "127.0.0.3 9000" \
 done
 sleep 0.5
 
-write_config() { # MODE FALLBACK
+write_config() { # MODE FALLBACK [EXTRA LINE]
 	cat >/etc/enforce.conf <<EOF
 # guest test config
 mode = $1
@@ -89,6 +97,11 @@ deny_connect = [fd00::2/128]:8080
 deny_connect = fd00::3/128
 syslog_ident = enforce
 syslog_facility = auth
+deny_open = /data/shadow
+deny_open = /tmp/handle-secret
+deny_exec = /opt/denied/dynecho
+deny_exec = /opt/denied/script.sh
+${3:-}
 EOF
 }
 
@@ -117,11 +130,155 @@ operations() { # WANT_FOR_DENIED
 }
 DENIALS_OPEN=5 DENIALS_EXEC=1 DENIALS_CONNECT=5
 
+# limit NAME CMD...: an operation this tier cannot see, documented in the README's
+# limits table: it must still succeed, so the table stays true.
+limit() {
+	name=$1
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && ok "documented limit of the $expect tier: $name (not denied)" ||
+		not_ok "$name: the README says the $expect tier does not see it, but rc=$rc: $out"
+}
+
+# run_program NAME WANT MARKER CMD...: a program whose output would contain MARKER
+# had it run; denied = it did not run (a failure, or killed in a signal tier).
+run_program() {
+	name=$1 want=$2 marker=$3
+	shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	case $want in
+	ok) case "$out" in *"$marker"*) ok "$name" ;; *) not_ok "$name: wanted '$marker', rc=$rc: $out" ;; esac ;;
+	denied)
+		case "$out" in *"$marker"*)
+			not_ok "$name: it ran: $out"
+			return
+			;;
+		esac
+		if [ $sync = yes ]; then
+			[ $rc -ne 0 ] && [ $rc -ne 137 ] && ok "$name (failed: rc=$rc $(echo "$out" | tail -n 1))" ||
+				not_ok "$name: wanted a failure, rc=$rc: $out"
+		else
+			[ $rc -eq 137 ] && ok "$name (killed)" || not_ok "$name: wanted SIGKILL, rc=$rc: $out"
+		fi
+		;;
+	esac
+}
+
+# open32 prints "errno N": EPERM is errno 1.
+run_open32() {
+	name=$1
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $sync = yes ]; then
+		case "$out" in *": errno 1") [ $rc -eq 1 ] && ok "$name" && return ;; esac
+		not_ok "$name: wanted errno 1, rc=$rc: $out"
+	else
+		[ $rc -eq 137 ] && ok "$name (killed)" || not_ok "$name: wanted SIGKILL, rc=$rc: $out"
+	fi
+}
+
+# run_case_rc NAME RC TEXT CMD...: exit code RC and output containing TEXT.
+run_case_rc() {
+	name=$1 want=$2 text=$3
+	shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	case "$out" in *"$text"*) [ $rc -eq "$want" ] && ok "$name" && return ;; esac
+	not_ok "$name: wanted rc=$want and '$text', rc=$rc: $out"
+}
+
+# The routes around a rule that the synchronous tiers and kprobe cover (the
+# tracepoint tier's limits are asserted as such). Each has an allowed control.
+routes() {
+	d=denied
+	# Sends with a destination: UDP sendto and sendmsg, TCP Fast Open.
+	run_case "udp sendto 127.0.0.2:8080 (denied)" $d probe udp-send sendto 127.0.0.2 8080
+	run_case "udp sendmsg 127.0.0.2:8080 (denied)" $d probe udp-send sendmsg 127.0.0.2 8080
+	run_case "udp sendto 127.0.0.2:8081 (other port)" ok probe udp-send sendto 127.0.0.2 8081
+	run_case "udp sendto [fd00::2]:8080 (denied)" $d probe udp-send sendto fd00::2 8080
+	run_case "udp sendmsg [fd00::3]:53 (denied address)" $d probe udp-send sendmsg fd00::3 53
+	run_case "udp sendmsg [fd00::2]:8081 (other port)" ok probe udp-send sendmsg fd00::2 8081
+	run_case "udp sendto [::ffff:127.0.0.2]:8080 (v4-mapped, denied)" $d probe udp-send sendto ::ffff:127.0.0.2 8080
+	run_case "udp sendmsg [::ffff:127.0.0.3]:53 (v4-mapped, denied address)" $d probe udp-send sendmsg ::ffff:127.0.0.3 53
+	run_case "udp sendto [::ffff:127.0.0.1]:8080 (v4-mapped, allowed)" ok probe udp-send sendto ::ffff:127.0.0.1 8080
+	run_case "tcp fast open to 127.0.0.2:8080 (denied)" $d probe tfo 127.0.0.2 8080
+	run_case "tcp fast open to 127.0.0.2:8081 (other port)" ok probe tfo 127.0.0.2 8081
+	# IPv6 destinations of length 24 (no sin6_scope_id), which the kernel accepts.
+	run_case "connect [fd00::2]:8080, addrlen 24 (denied)" $d probe connect fd00::2 8080 24
+	run_case "connect [::ffff:127.0.0.2]:8080, addrlen 24 (denied)" $d probe connect ::ffff:127.0.0.2 8080 24
+	run_case "connect [fd00::2]:8081, addrlen 24 (other port)" ok probe connect fd00::2 8081 24
+	run_case "udp sendto [fd00::2]:8080, addrlen 24 (denied)" $d probe udp-send sendto fd00::2 8080 24
+	# A thread flips the port while connect runs: never connected to the denied one.
+	if [ $sync = yes ]; then
+		run_case_rc "racing connect never reaches the denied port" 0 "ok (" probe race-connect 127.0.0.2 8080 8081 300
+	else
+		run_case_rc "racing connect is killed before it uses the denied port" 137 "" probe race-connect 127.0.0.2 8080 8081 300
+	fi
+	# Exec around bprm_check: the loader, mmap and mprotect of a denied file, scripts.
+	run_program "ld.so runs a denied dynamic program" $d dyn-ran $loader /opt/denied/dynecho dyn-ran
+	run_program "ld.so runs an allowed dynamic program" ok dyn-ran $loader /usr/bin/dynecho dyn-ran
+	run_case "PROT_EXEC mapping of the denied binary" $d probe mmap-exec /opt/denied/tool
+	run_case "PROT_EXEC mapping of another binary" ok probe mmap-exec /bin/probe
+	run_case "mprotect to exec of the denied binary" $d probe mprotect-exec /opt/denied/tool
+	run_case "mprotect to exec of another binary" ok probe mprotect-exec /bin/probe
+	if [ "$expect" = tracepoint ]; then
+		limit "a denied script (sched_process_exec sees the interpreter)" /opt/denied/script.sh
+	else
+		run_program "a denied script" $d script-ran /opt/denied/script.sh
+	fi
+	run_program "an allowed script" ok script-ran /usr/bin/allowed-script.sh
+	# Opens around the syscalls: by handle, 32-bit, io_uring.
+	run_case "open_by_handle_at of the denied file" $d probe open-by-handle /tmp/handle-secret
+	run_case "open_by_handle_at of another file" ok probe open-by-handle /tmp/check.txt
+	run_case "32-bit open of another file" ok open32 /data/other
+	run_case "io_uring open of another file" ok probe uring-open /data/other
+	run_case "io_uring connect to 127.0.0.2:8081 (other port)" ok probe uring-connect 127.0.0.2 8081
+	run_case "io_uring sendmsg to 127.0.0.2:8081 (other port)" ok probe uring-sendmsg 127.0.0.2 8081
+	if [ "$expect" = tracepoint ]; then
+		limit "a 32-bit program's open (compat syscalls have no per-syscall tracepoints)" open32 /data/secret
+		limit "io_uring open" probe uring-open /data/secret
+		limit "io_uring connect" probe uring-connect 127.0.0.2 8080
+		limit "io_uring sendmsg" probe uring-sendmsg 127.0.0.2 8080
+	else
+		run_open32 "32-bit open of the denied file" open32 /data/secret
+		run_case "io_uring open of the denied file" $d probe uring-open /data/secret
+		run_case "io_uring connect to 127.0.0.2:8080 (denied)" $d probe uring-connect 127.0.0.2 8080
+		run_case "io_uring sendmsg to 127.0.0.2:8080 (denied)" $d probe uring-sendmsg 127.0.0.2 8080
+	fi
+	# passwd-style replacement: write a new file, rename it over the denied one and
+	# open it at once, in a tight loop.
+	case $expect in
+	lsm | fmodret) run_case_rc "rename over the denied file, then open, 50 times" 1 "EPERM x 50" probe rename-replace /data/shadow 50 ;;
+	kprobe) run_case_rc "rename over the denied file, then open at once: killed" 137 "" probe rename-replace /data/shadow 50 ;;
+	tracepoint) run_case_rc "rename over the denied file: killed once the agent re-resolves (a window)" 137 "" \
+		probe rename-replace-wait /data/shadow 5000 ;;
+	esac
+	run_case "a neighbour of the replaced file" ok probe open /data/other
+}
+
 baseline=$(probe bpf-count)
 echo "guest: before the agent: $baseline"
 
-# --check: the posture this kernel really has, and nothing left behind.
+# --check: the posture this kernel really has, and nothing left behind. First with
+# the paths the old canary used taken by someone else and /run read-only: the
+# canary must not depend on any path a local user can occupy.
+i=100
+while [ $i -lt 400 ]; do
+	mkdir -p /run/enforce-canary.$i /tmp/enforce-canary.$i
+	i=$((i + 1))
+done
+mount -o remount,ro /run
 write_config enforce signal
+enforce --check >/tmp/check-ro.txt
+rc=$?
+mount -o remount,rw /run
+rm -rf /run/enforce-canary.* /tmp/enforce-canary.*
+[ $rc -eq $want_rc ] && grep -qx "posture=$want_posture" /tmp/check-ro.txt &&
+	ok "pre-created canary paths and a read-only /run change nothing ($want_posture)" ||
+	not_ok "with pre-created canary paths and a read-only /run: rc=$rc $(grep -E '^(posture|blockers)=' /tmp/check-ro.txt)"
 enforce --check >/tmp/check.txt
 rc=$?
 cat /tmp/check.txt
@@ -204,6 +361,36 @@ sleep 1
 run_case "after stop the file opens again" ok probe open /data/secret
 run_case "after stop the binary runs again" ok probe exec /opt/denied/tool sleep-exit 0
 run_case "after stop the address connects again" ok probe connect 127.0.0.3 9000
+
+# The routes around a rule, in a session of their own; every denial it counts is
+# logged exactly once.
+start_agent
+routes
+stop_agent
+pid=$(sed -n 's/.*enforce\[\([0-9]*\)\]: attached:.*/\1/p' /var/log/messages | tail -n 1)
+counted=$(sed -n 's/.*stopped: denied=\([0-9]*\) .*/\1/p' /tmp/agent.log)
+logged=$(grep -c "enforce\[$pid\]: denied " /var/log/messages)
+[ -n "$counted" ] && [ "$counted" -eq "$logged" ] && ok "the routes session logged each of its $counted denials once" ||
+	not_ok "the routes session counted '$counted' denials and logged $logged"
+if [ "$follow" = agent ]; then want_follow="tier=agent"; else want_follow="tier=$follow"; fi
+grep "enforce\[$pid\]: followed class=open op=follow $want_follow" /var/log/messages | grep -q "path=/data/shadow" &&
+	ok "the rule followed the replacement: $(grep "enforce\[$pid\]: followed" /var/log/messages | head -n 1 | sed 's/.*followed/followed/')" ||
+	not_ok "no 'followed ... $want_follow ... path=/data/shadow' line"
+
+# A catchable signal is no enforcement: a process that ignores it reads the file.
+if [ $sync = no ]; then
+	write_config enforce signal "signal = TERM"
+	enforce --check >/tmp/check.txt
+	rc=$?
+	[ $rc -eq 11 ] && grep -qx 'posture=AUDIT_ONLY' /tmp/check.txt && grep -q '^blockers=.*signal-catchable:TERM' /tmp/check.txt &&
+		ok "signal = TERM: --check says AUDIT_ONLY with signal-catchable:TERM" ||
+		not_ok "signal = TERM: --check rc=$rc: $(grep -E '^(posture|blockers)=' /tmp/check.txt)"
+	start_agent
+	grep -q "attached: posture=AUDIT_ONLY" /tmp/agent.log && ok "signal = TERM: the agent says AUDIT_ONLY" ||
+		not_ok "signal = TERM: $(grep attached: /tmp/agent.log)"
+	run_case "a process that ignores SIGTERM opens the denied file (why TERM is no enforcement)" ok probe ignore-term open /data/secret
+	stop_agent
+fi
 
 # Audit mode: the same operations succeed and are logged.
 write_config audit signal
