@@ -3,13 +3,16 @@
 #
 #   tests/bench.sh ENFORCE_BINARY PROBE_BINARY [ROUNDS]
 #
-# Each round runs the same loops (open+close of an allowed file, TCP connect to a
-# closed loopback port, fork+exec of /bin/true) once without the agent and once with it
-# attached (deny rules of every class, on objects only this script created), so both
-# sides see the same machine state; the table prints medians and their ratio. It also
-# prints the stripped binary size, the agent's RSS and its start-to-attached time
-# against the targets (size <= 1 MiB, RSS <= 2 MiB). Needs root (BPF). It checks
-# nothing: ratios are for people, not pass/fail.
+# First it asks the agent (`--check` with `tiers = T`) which tiers of the ladder this
+# kernel can run, and names the blockers of the others. Each round then runs the same
+# loops (open+close of an allowed file, TCP connect to a closed loopback port,
+# fork+exec of /bin/true) once without the agent and once per runnable tier with the
+# agent attached in that tier only (deny rules of every class, on objects only this
+# script created), interleaved, so every column sees the same machine state; the table
+# prints medians and their ratios to no agent. It also prints the stripped binary
+# size, the agent's RSS and its start-to-attached time against the targets (size <=
+# 1 MiB, RSS <= 2 MiB). Needs root (BPF). It checks nothing: ratios are for people,
+# not pass/fail.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 ENFORCE_BINARY PROBE_BINARY [ROUNDS]" >&2; exit 2; }
 bin=$(readlink -f "$1") probe=$(readlink -f "$2") rounds=${3:-5}
@@ -27,27 +30,46 @@ trap cleanup EXIT
 echo allowed >"$work/allowed"
 echo denied >"$work/denied"
 cp /bin/true "$work/denied-exe"
-cat >"$work/enforce.conf" <<CONF
+config() { # TIER: the bench config with the ladder restricted to TIER
+    cat >"$work/$1.conf" <<CONF
 mode = enforce
 fallback = signal
+tiers = $1
 deny_open = $work/denied
 deny_exec = $work/denied-exe
 deny_connect = $addr/32:$((port + 1))
 CONF
+}
+
+# The tiers this kernel runs: those whose --check serves every class.
+tiers=() unavailable=()
+for t in lsm fmodret kprobe tracepoint; do
+    config "$t"
+    report=$(unshare -m --propagation private "$bin" --check --config "$work/$t.conf" 2>/dev/null || true)
+    if [ "$(echo "$report" | sed -n 's/^tier.open=//p')" = "$t" ] &&
+        [ "$(echo "$report" | sed -n 's/^tier.exec=//p')" = "$t" ] &&
+        [ "$(echo "$report" | sed -n 's/^tier.connect=//p')" = "$t" ]; then
+        tiers+=("$t")
+    else
+        unavailable+=("$t: $(echo "$report" | sed -n 's/^blockers=//p' | tr ',' '\n' | grep -v -- '-excluded' | paste -sd, -)")
+    fi
+done
+[ ${#tiers[@]} -gt 0 ] || { echo "bench: no tier of the ladder runs on this kernel" >&2; exit 1; }
 
 now_ms() { local t=$EPOCHREALTIME; echo $((${t/./} / 1000)); }
 
-start_agent() {
+declare -A start_ms rss_kb # per tier, space-separated samples
+start_agent() { # TIER
     local t0 i=0
     t0=$(now_ms)
-    unshare -m --propagation private "$bin" --config "$work/enforce.conf" 2>"$work/agent.log" &
+    unshare -m --propagation private "$bin" --config "$work/$1.conf" 2>"$work/agent.log" &
     agent=$!
     until grep -q 'attached:' "$work/agent.log"; do
         kill -0 "$agent" 2>/dev/null || { cat "$work/agent.log" >&2; exit 1; }
         i=$((i + 1)); [ $i -lt 3000 ] || { echo "bench: agent did not attach" >&2; exit 1; }
         sleep 0.005
     done
-    start_ms+=($(($(now_ms) - t0)))
+    start_ms[$1]+=" $(($(now_ms) - t0))"
 }
 stop_agent() {
     kill -TERM "$agent"
@@ -55,38 +77,49 @@ stop_agent() {
     agent=
 }
 
-declare -a start_ms rss_kb
 declare -A ns # "open.off" -> the per-round samples, space-separated
 sample() { ns[$1]+=" $("${@:2}")"; } # KEY CMD...
-loops() { # off|on
+loops() { # off|TIER
     sample "open.$1" "$probe" bench open "$work/allowed" $N_OPEN
     sample "conn.$1" "$probe" bench connect $addr $port $N_CONNECT
     sample "exec.$1" "$probe" bench exec /bin/true $N_EXEC
 }
 for r in $(seq "$rounds"); do
     loops off
-    start_agent
-    sleep 1 # settle before reading RSS
-    rss_kb+=($(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status"))
-    loops on
-    stop_agent
+    for t in "${tiers[@]}"; do
+        start_agent "$t"
+        sleep 1 # settle before reading RSS
+        rss_kb[$t]+=" $(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")"
+        loops "$t"
+        stop_agent
+    done
     echo "bench: round $r/$rounds done" >&2
 done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-row() { printf '%-34s %14s %14s %8s\n' "$@"; }
 
 echo
-echo "enforce bench: $(uname -r), $(nproc) CPUs, $rounds rounds, medians; tier: $(grep -o 'posture=[A-Z_]*' "$work/agent.log" | head -n 1)"
-row "per operation (ns)" "no agent" "agent" "ratio"
+echo "enforce bench: $(uname -r), $(nproc) CPUs, $rounds rounds, medians (ns per operation; ratio to no agent)"
+for u in "${unavailable[@]}"; do echo "not available here: $u"; done
+printf '%-22s %12s' "per operation" "no agent"
+for t in "${tiers[@]}"; do printf ' %12s %6s' "$t" ratio; done
+echo
 for m in "open+close:open" "connect, refused:conn" "fork+exec+wait:exec"; do
     label=${m%%:*} var=${m#*:}
-    off=$(median ${ns[$var.off]}) on=$(median ${ns[$var.on]})
-    row "$label" "$off" "$on" "$(ratio "$on" "$off")"
+    off=$(median ${ns[$var.off]})
+    printf '%-22s %12s' "$label" "$off"
+    for t in "${tiers[@]}"; do
+        on=$(median ${ns[$var.$t]})
+        printf ' %12s %6s' "$on" "$(ratio "$on" "$off")"
+    done
+    echo
 done
-size=$(stat -c %s "$bin") rss=$(median "${rss_kb[@]}") start=$(median "${start_ms[@]}")
-row "against targets" "target" "measured" "ratio"
-row "stripped binary (bytes)" 1048576 "$size" "$(ratio "$size" 1048576)"
-row "agent RSS, attached (kB)" 2048 "$rss" "$(ratio "$rss" 2048)"
-row "start to attached (ms)" "-" "$start" "-"
+size=$(stat -c %s "$bin")
+printf '%-34s %14s %14s %8s\n' "against targets" "target" "measured" "ratio"
+printf '%-34s %14s %14s %8s\n' "stripped binary (bytes)" 1048576 "$size" "$(ratio "$size" 1048576)"
+for t in "${tiers[@]}"; do
+    rss=$(median ${rss_kb[$t]}) start=$(median ${start_ms[$t]})
+    printf '%-34s %14s %14s %8s\n' "agent RSS, $t (kB)" 2048 "$rss" "$(ratio "$rss" 2048)"
+    printf '%-34s %14s %14s %8s\n' "start to attached, $t (ms)" "-" "$start" "-"
+done
