@@ -2,7 +2,7 @@
 //! where `src/bpf.rs` embeds it with `include_bytes!`.
 //!
 //! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
-//! DWARF (`llvm-strip -g`), which is most of its size.
+//! DWARF (`llvm-strip -g`) and the relocations of .BTF.ext, which are most of its size.
 
 use std::env;
 use std::path::PathBuf;
@@ -29,7 +29,8 @@ fn main() {
         .arg(format!("-I{libbpf_include}"))
         .args(["-c", "bpf/enforce.bpf.c", "-o"])
         .arg(&obj));
-    run(Command::new(&strip).arg("-g").arg(&obj));
+    // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
+    run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
 
     for f in ["bpf/enforce.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");

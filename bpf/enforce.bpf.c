@@ -137,8 +137,10 @@ static __always_inline bool dying(void)
  * proves the hook runs); in quiet mode nothing else is.  The agent itself is never
  * denied, and a signal tier never signals PID 1 (killing init panics the machine):
  * that is reported as audited.  A full ring buffer never changes the verdict.
+ * Out of line (a BPF-to-BPF call), like follow() and match_sockaddr(): it runs only
+ * on a match, and inlined into every program it made the object twice as large.
  */
-static __always_inline bool act(struct enforce_event *ev, __u32 tier)
+static __noinline bool act(struct enforce_event *ev, __u32 tier)
 {
 	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -276,7 +278,7 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
  * AF_UNSPEC address stands for: IPv4 UDP and raw sockets send to the address of an
  * AF_UNSPEC sockaddr as if it were AF_INET.
  */
-static __always_inline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int len, __u16 unspec_as,
+static __noinline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int len, __u16 unspec_as,
 					    struct enforce_event *ev)
 {
 	__u16 family = sa->sin6_family;
@@ -351,7 +353,7 @@ static __always_inline bool inet_family(__u16 family)
  * the incoming inode gets its rules (keeping any of its own) before the rename makes
  * it visible, so there is no window.  Done in every mode: it keeps the map true.
  */
-static __always_inline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u64 ino, __u32 tier)
+static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u64 ino, __u32 tier)
 {
 	struct enforce_inode_key target = { .dev = target_dev, .ino = target_ino };
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };

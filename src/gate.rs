@@ -57,6 +57,10 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>) -> Outcome {
         enforcement,
     };
 
+    if !probe::privileged() {
+        facts.unprivileged = true;
+        return outcome(facts, None);
+    }
     let maps = match Maps::create(rules) {
         Ok(maps) => maps,
         Err(e) => {

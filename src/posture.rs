@@ -55,6 +55,8 @@ pub struct TierFacts {
 /// Everything the gate decides from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Facts {
+    /// The agent lacks CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN): nothing was tried.
+    pub unprivileged: bool,
     /// `bpf` is in the active LSM list (without it LSM programs load, attach and never run).
     pub lsm_listed: bool,
     /// Creating and filling the shared maps; nothing else is tried when this fails.
@@ -123,6 +125,8 @@ pub enum Blocker {
     Failed(Tier, TierStep, i32),
     /// The maps could not be created or filled (nothing was tried).
     MapsFailed(i32),
+    /// Not root, or without CAP_BPF and CAP_PERFMON: nothing was tried.
+    NotPrivileged,
     /// A class served by a signal tier whose signal can be caught or ignored.
     SignalCatchable(u8),
     /// This class has rules but no tier enforces it.
@@ -140,6 +144,7 @@ impl fmt::Display for Blocker {
             Blocker::Failed(t, TierStep::Attach(h), e) => write!(f, "{}-attach-failed:{}:{e}", t.name(), h.name()),
             Blocker::Failed(t, TierStep::Canary(h), e) => write!(f, "{}-canary-failed:{}:{e}", t.name(), h.name()),
             Blocker::MapsFailed(e) => write!(f, "maps-failed:{e}"),
+            Blocker::NotPrivileged => f.write_str("not-privileged"),
             Blocker::SignalCatchable(s) => match config::signal_name(s) {
                 Some(name) => write!(f, "signal-catchable:{name}"),
                 None => write!(f, "signal-catchable:{s}"),
@@ -150,7 +155,7 @@ impl fmt::Display for Blocker {
 }
 
 /// Room for every blocker one decision can produce.
-pub const MAX_BLOCKERS: usize = 2 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3;
+pub const MAX_BLOCKERS: usize = 3 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +218,9 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
     let mut block = |b| {
         let _ = blockers.push(b); // MAX_BLOCKERS covers every push below
     };
+    if f.unprivileged {
+        block(Blocker::NotPrivileged);
+    }
     if let Step::Failed(e) = f.maps {
         block(Blocker::MapsFailed(e));
     }
@@ -519,6 +527,7 @@ mod tests {
             Blocker::MapsFailed(1),
             Blocker::Excluded(Tier::Kprobe),
             Blocker::NotTried(Tier::Lsm),
+            Blocker::NotPrivileged,
         ];
         let text: Vec<String> = b.iter().map(|b| b.to_string()).collect();
         assert_eq!(
@@ -533,6 +542,7 @@ mod tests {
                 "maps-failed:1",
                 "kprobe-excluded",
                 "lsm-not-tried",
+                "not-privileged",
             ]
         );
     }

@@ -87,6 +87,20 @@ pub fn ensure_tracefs() {
     }
 }
 
+/// Whether this process may load and attach the programs: CAP_SYS_ADMIN, or CAP_BPF
+/// with CAP_PERFMON (tracing and LSM programs need both). Unknown counts as yes: the
+/// loads then say what is wrong.
+pub fn privileged() -> bool {
+    use rustix::thread::CapabilitySet as Cap;
+    match rustix::thread::capabilities(None) {
+        Ok(caps) => caps.effective.contains(Cap::SYS_ADMIN) || caps.effective.contains(Cap::BPF | Cap::PERFMON),
+        Err(e) => {
+            log::debug!("reading this process's capabilities: {e}");
+            true
+        }
+    }
+}
+
 /// The kernel release (`uname -r`).
 pub fn kernel_release() -> heapless::String<64> {
     let uname = rustix::system::uname();

@@ -465,3 +465,24 @@ fn a_deleted_files_rule_does_not_hit_a_new_file() {
     assert!(log.contains("stopped: denied=1 "), "{log}");
     assert_nothing_left();
 }
+
+/// Without the capabilities to load BPF, --check says so in words and claims nothing.
+#[test]
+fn unprivileged_check_says_not_privileged() {
+    require_root();
+    let dir = TempDir::new("unpriv");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x").unwrap();
+    let cfg = dir.config(&format!("deny_open = {}\n", secret.display()));
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "--check", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("setpriv (util-linux)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_REFUSED), "{report}");
+    assert_eq!(report_value(&report, "posture"), "REFUSED");
+    assert!(report_value(&report, "blockers").starts_with("not-privileged"), "{report}");
+    assert_eq!(report_value(&report, "tier.open"), "none");
+    assert_nothing_left();
+}
