@@ -60,7 +60,7 @@ unit-test:
 	$(CARGO) test --release --target $(TARGET) --bins
 
 host-test: $(BIN)
-	$(CARGO) test --release --target $(TARGET) --test host -- --test-threads=1
+	$(CARGO) test --release --target $(TARGET) --test host --test reliability -- --test-threads=1
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
 # rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.

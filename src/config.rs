@@ -1,8 +1,12 @@
 //! The config file: flat `key = value` lines → a bounded [`Policy`].
 //!
 //! Syntax:
-//! - one `key = value` per line; blanks (spaces, tabs, a CR) around key and value are
+//! - one `key = value` per line; blanks (spaces, tabs) around key and value are
 //!   ignored, and so are blank lines;
+//! - line ends are LF or CRLF; a CR anywhere else is an error (old Mac CR-only files
+//!   would otherwise read as one line). A UTF-8 byte-order mark is skipped at the very
+//!   start of the file and is an error anywhere else; UTF-16 text is an error that
+//!   says so;
 //! - `#` starts a comment only as the first non-blank character of a line. A `#`
 //!   anywhere else is part of the value (`deny_open = /srv/a#b` denies `/srv/a#b`), so
 //!   there are no trailing comments;
@@ -352,13 +356,50 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Reads and parses the config file at `path` (at most MAX_CONFIG_BYTES).
+///
+/// Only a regular file is read. It is opened without blocking (`O_NONBLOCK`), so a
+/// FIFO at the path cannot hang `--check-config`, the start or a reload waiting for
+/// a writer; what it is is then read from the open file itself (`fstat`), so the
+/// check and the read are about the same file.
 pub fn load(path: &Path) -> Result<Box<Policy>, ConfigError> {
+    parse_bytes(&read_regular(path)?)
+}
+
+/// The bytes of the regular file at `path`, at most MAX_CONFIG_BYTES + 1 of them.
+fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use rustix::fs::{FileType, Mode, OFlags};
     let whole = |reason: String| ConfigError { line: 0, reason };
-    let file = std::fs::File::open(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("a directory"),
+        FileType::Fifo => Some("a FIFO (named pipe)"),
+        FileType::CharacterDevice => Some("a character device"),
+        FileType::BlockDevice => Some("a block device"),
+        FileType::Socket => Some("a socket"),
+        _ => Some("not a file"),
+    };
+    if let Some(kind) = kind {
+        return Err(whole(format!("not a regular file but {kind}: the config must be a regular file")));
+    }
     let mut bytes = Vec::new();
     // One byte more than allowed tells "exactly the limit" from "too large".
-    file.take(MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| whole(format!("cannot read: {e}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    std::fs::File::from(fd)
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| whole(format!("cannot read: {e}")))?;
+    Ok(bytes)
+}
+
+/// Parses the bytes of a config file: UTF-8 text (see [`parse`]). UTF-16 text, which
+/// some editors write, is named as such rather than reported as bad UTF-8.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Box<Policy>, ConfigError> {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(ConfigError { line: 1, reason: "UTF-16 text (byte-order mark): save the file as UTF-8".into() });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let newlines = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         ConfigError { line: line_number(newlines), reason: "not valid UTF-8".into() }
     })?;
@@ -373,6 +414,8 @@ pub fn parse(text: &str) -> Result<Box<Policy>, ConfigError> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(ConfigError { line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
     }
+    // Editors on other systems start a UTF-8 file with a byte-order mark: skip one.
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut policy = Box::<Policy>::default();
     let mut seen = [0u32; Key::COUNT];
     for (i, raw) in text.split('\n').enumerate() {
@@ -433,7 +476,20 @@ fn quoted(s: &str) -> String {
     }
 }
 
+/// The UTF-8 byte-order mark, accepted only as the first character of the file.
+const BOM: char = '\u{feff}';
+
 fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str) -> Result<(), String> {
+    // A CRLF line end is a line end. Any other CR is an error, comment lines included:
+    // a file with old Mac (CR-only) line ends would otherwise be one line, and one
+    // starting with a comment would silently be an empty policy.
+    let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    if raw.contains('\r') {
+        return Err("carriage return (CR) inside a line: save the file with LF or CRLF line ends".into());
+    }
+    if raw.contains(BOM) {
+        return Err("byte-order mark (U+FEFF) inside the file (only one, at its very start, is allowed)".into());
+    }
     let text = raw.trim_ascii();
     if text.is_empty() || text.starts_with('#') {
         return Ok(());
@@ -1033,6 +1089,27 @@ ringbuf_size = 256K
     }
 
     #[test]
+    fn editor_line_ends_and_byte_order_mark() {
+        // What editors write: a UTF-8 byte-order mark at the start, CRLF line ends.
+        let p = parse("\u{feff}mode = audit\r\ndeny_connect = 10.0.0.0/8\r\n# done\r\n").unwrap();
+        assert_eq!((p.mode, p.connect.len(), p.connect[0].line), (Mode::Audit, 1, 2));
+        assert_eq!(*parse("\u{feff}").unwrap(), Policy::default());
+        assert_eq!(*parse("\u{feff}# only a comment\r\n").unwrap(), Policy::default());
+        // A key right after the mark is the key, on line 1.
+        assert_err("\u{feff}mode = maybe\r\n", 1, "mode must be enforce or audit");
+        // A mark anywhere else is named, not shown as part of a key.
+        assert_err("mode = audit\n\u{feff}deny_connect = 10.0.0.0/8\n", 2, "byte-order mark (U+FEFF)");
+        assert_err("\u{feff}\u{feff}mode = audit\n", 1, "byte-order mark (U+FEFF)");
+        assert_err("deny_open = /x\u{feff}\n", 1, "byte-order mark (U+FEFF)");
+        // A CR that does not end a line (old Mac line ends, or a stray one) is named:
+        // otherwise a file of CR-ended lines would be one line, and when that line is
+        // a comment the whole policy would silently be empty.
+        assert_err("# header\rmode = audit\rdeny_open = /x\r", 1, "carriage return (CR)");
+        assert_err("mode = audit\n\ndeny_open = /x\ry\n", 3, "carriage return (CR)");
+        assert_err("mode = audit\r\r\n", 1, "carriage return (CR)");
+    }
+
+    #[test]
     fn random_token_soup_never_panics() {
         let tokens = [
             "deny_connect",
@@ -1087,6 +1164,37 @@ ringbuf_size = 256K
         }
     }
 
+    /// `load` on `path` in another thread: its result, or None when it did not return
+    /// within 5 s (the thread is then left blocked; the test fails).
+    fn load_within_5s(path: &Path) -> Option<Result<Box<Policy>, ConfigError>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&path));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_a_fifo_does_not_block() {
+        let dir = std::env::temp_dir().join(format!("enforce-config-fifo.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("enforce.conf");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0)
+            .unwrap();
+        let got = load_within_5s(&fifo);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = got.expect("load of a FIFO blocked (waiting for a writer)").unwrap_err();
+        assert_eq!(
+            (e.line, e.reason.as_str()),
+            (0, "not a regular file but a FIFO (named pipe): the config must be a regular file")
+        );
+
+        let e = load_within_5s(Path::new("/dev/null")).expect("load of /dev/null blocked").unwrap_err();
+        assert_eq!((e.line, e.reason.as_str()), (0, "not a regular file but a character device: the config must be a regular file"));
+    }
+
     #[test]
     fn load_reads_files() {
         let dir = std::env::temp_dir().join(format!("enforce-config-test.{}", std::process::id()));
@@ -1112,7 +1220,16 @@ ringbuf_size = 256K
 
         let e = load(&dir).unwrap_err();
         assert_eq!(e.line, 0);
-        assert!(e.to_string().starts_with("cannot read: "), "{e}");
+        assert_eq!(e.to_string(), "not a regular file but a directory: the config must be a regular file");
+
+        // Editors' encodings, read from a file.
+        std::fs::write(&path, b"\xef\xbb\xbfmode = audit\r\n").unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit);
+        for utf16 in [&b"\xff\xfem\0o\0"[..], b"\xfe\xff\0m\0o"] {
+            std::fs::write(&path, utf16).unwrap();
+            let e = load(&path).unwrap_err();
+            assert_eq!((e.line, e.reason.as_str()), (1, "UTF-16 text (byte-order mark): save the file as UTF-8"));
+        }
 
         std::fs::remove_dir_all(&dir).unwrap();
     }
