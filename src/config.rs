@@ -318,6 +318,9 @@ pub struct Policy {
     pub syslog_facility: Facility,
     /// `ringbuf_size` in bytes: a power of two in MIN_RINGBUF_SIZE..=MAX_RINGBUF_SIZE.
     pub ringbuf_size: u32,
+    /// `allow_dangerous_rules`: rules on the files the device needs to boot and be
+    /// repaired (see `guard.rs`) are allowed, with a warning, instead of refused.
+    pub allow_dangerous_rules: bool,
 }
 
 impl Default for Policy {
@@ -334,6 +337,7 @@ impl Default for Policy {
             syslog_ident,
             syslog_facility: Facility::Daemon,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
+            allow_dangerous_rules: false,
         }
     }
 }
@@ -439,13 +443,14 @@ enum Key {
     SyslogIdent,
     SyslogFacility,
     RingbufSize,
+    AllowDangerousRules,
     DenyOpen,
     DenyExec,
     DenyConnect,
 }
 
 impl Key {
-    const COUNT: usize = 9;
+    const COUNT: usize = 10;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -455,6 +460,7 @@ impl Key {
             "syslog_ident" => Key::SyslogIdent,
             "syslog_facility" => Key::SyslogFacility,
             "ringbuf_size" => Key::RingbufSize,
+            "allow_dangerous_rules" => Key::AllowDangerousRules,
             "deny_open" => Key::DenyOpen,
             "deny_exec" => Key::DenyExec,
             "deny_connect" => Key::DenyConnect,
@@ -544,6 +550,13 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
             })?
         }
         Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
+        Key::AllowDangerousRules => {
+            p.allow_dangerous_rules = match value {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(format!("allow_dangerous_rules must be yes or no, got {}", quoted(value))),
+            }
+        }
         Key::DenyOpen => push_path(&mut p.open, name, line, value)?,
         Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
@@ -828,6 +841,17 @@ ringbuf_size = 256K
         assert_err("deny_exec = ~/bin/x\n", 1, "absolute");
         assert_err("deny_open = /a\0b\n", 1, "NUL");
         assert_err(&format!("deny_open = /{}\n", "a".repeat(255)), 1, "longer than 255");
+    }
+
+    #[test]
+    fn allow_dangerous_rules_is_yes_or_no() {
+        assert!(!parse("").unwrap().allow_dangerous_rules);
+        assert!(parse("allow_dangerous_rules = yes").unwrap().allow_dangerous_rules);
+        assert!(!parse("allow_dangerous_rules = no").unwrap().allow_dangerous_rules);
+        for bad in ["Yes", "true", "1", "on"] {
+            assert_err(&format!("allow_dangerous_rules = {bad}\n"), 1, "allow_dangerous_rules must be yes or no");
+        }
+        assert_err("allow_dangerous_rules = yes\nallow_dangerous_rules = yes\n", 2, "duplicate key");
     }
 
     #[test]

@@ -13,11 +13,13 @@ mod config;
 mod daemon;
 mod events;
 mod gate;
+mod guard;
 mod posture;
 mod probe;
 mod report;
 mod rules;
 mod syslog;
+mod targets;
 mod tiers;
 
 use std::ffi::OsString;
@@ -147,6 +149,7 @@ struct Loaded {
 fn load(path: &Path) -> Result<Loaded, String> {
     let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
+    targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
     let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
     Ok(Loaded { policy, inodes, net })

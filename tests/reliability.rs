@@ -318,3 +318,168 @@ fn a_fifo_on_reload_keeps_the_policy_and_the_agent_answers() {
     assert!(log.contains("stopped: denied=1"), "{log}");
     assert_nothing_left();
 }
+
+// ---------------------------------------------------------------------------------
+// Rules whose target cannot mean what the user thinks, and rules that would brick.
+
+/// `--check-config` of a config holding `rule` on line 2: (exit code, stderr).
+fn check_rule(dir: &TempDir, rule: &str) -> (Option<i32>, String, PathBuf) {
+    let cfg = dir.config(&format!("# line 1\n{rule}\n"));
+    let ran = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    (ran.status.code(), ran.stderr, cfg)
+}
+
+/// The config error line of a `--check-config` (the bricking guard may warn before it).
+fn error_line(stderr: &str) -> &str {
+    stderr.lines().find(|l| l.starts_with("enforce: ")).unwrap_or_else(|| panic!("no error line in {stderr:?}"))
+}
+
+#[test]
+fn rules_that_cannot_mean_their_path_are_refused_naming_the_line() {
+    let dir = TempDir::new("targets");
+    let text = dir.path("text");
+    std::fs::write(&text, "not a program\n").unwrap();
+    let socket = dir.path("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let fifo = dir.path("fifo");
+    mkfifo(&fifo);
+    let cases = [
+        ("deny_open = /proc/self/status".to_owned(), "deny_open /proc/self/status: on proc, a kernel pseudo-filesystem"),
+        ("deny_open = /proc/1/status".to_owned(), "on proc, a kernel pseudo-filesystem"),
+        ("deny_open = /sys/kernel/mm".to_owned(), "on sysfs, a kernel pseudo-filesystem"),
+        ("deny_open = /etc".to_owned(), "deny_open /etc: a directory: denying its open would break every listing"),
+        (format!("deny_exec = {}", dir.0.display()), "a directory"),
+        (format!("deny_open = {}", socket.display()), "a socket: sockets are connected to, not opened"),
+        ("deny_exec = /dev/null".to_owned(), "deny_exec /dev/null: a character device: only regular files are executed"),
+        (format!("deny_exec = {}", fifo.display()), "a FIFO: only regular files are executed"),
+        (format!("deny_exec = {}", text.display()), "not executable (mode 0644): no one can exec it"),
+    ];
+    for (rule, needle) in &cases {
+        let (code, stderr, cfg) = check_rule(&dir, rule);
+        assert_eq!(code, Some(EXIT_CONFIG), "{rule}: {stderr}");
+        let line = error_line(&stderr);
+        assert!(line.starts_with(&format!("enforce: {}:2: ", cfg.display())), "{rule}: {line}");
+        assert!(line.contains(needle), "{rule}: {line:?} should contain {needle:?}");
+    }
+    // Accepted, with the meaning README gives them: that node, that FIFO, that file.
+    for rule in ["deny_open = /dev/null".to_owned(), format!("deny_open = {}", fifo.display()), format!("deny_open = {}", text.display())] {
+        let (code, stderr, _) = check_rule(&dir, &rule);
+        assert_eq!(code, Some(EXIT_OK), "{rule}: {stderr}");
+    }
+}
+
+/// The dynamic loader /bin/sh names (its ELF PT_INTERP), found with readelf-free
+/// means: the `ld-*.so*` executable mapping of a shell that maps it.
+fn shell_loader() -> String {
+    let ran = run_within(Command::new("/bin/sh").args(["-c", "cat /proc/$$/maps"]), Duration::from_secs(10));
+    ran.stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')))
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/ld-"))
+        .unwrap_or_else(|| panic!("no loader mapped by /bin/sh:\n{}", ran.stdout))
+        .to_owned()
+}
+
+#[test]
+fn bricking_rules_are_refused_unless_allowed() {
+    require_root();
+    let dir = TempDir::new("brick");
+    let loader = shell_loader();
+    let cases = [
+        ("deny_exec = /bin/sh".to_owned(), "deny_exec /bin/sh: that is /bin/sh: denying it can leave the device unable to boot or be repaired (set allow_dangerous_rules = yes to allow it)"),
+        ("deny_open = /bin/sh".to_owned(), "deny_open /bin/sh: that is /bin/sh"),
+        (format!("deny_exec = {BIN}"), "that is the agent's own binary"),
+        (format!("deny_open = {loader}"), "that is the dynamic loader of /bin/sh"),
+    ];
+    for (rule, needle) in &cases {
+        let cfg = dir.config(&format!("mode = enforce\n{rule}\n"));
+        // --check-config, --check and the start all refuse, before loading anything.
+        for args in [&["--check-config"][..], &["--check"], &[]] {
+            let mut all = args.to_vec();
+            all.extend(["--config", cfg.to_str().unwrap()]);
+            let ran = enforce(&all);
+            assert_eq!(ran.status.code(), Some(EXIT_CONFIG), "{rule} {args:?}: {}", ran.stderr);
+            let line = error_line(&ran.stderr);
+            assert!(line.starts_with(&format!("enforce: {}:2: ", cfg.display())), "{rule}: {line}");
+            assert!(line.contains(needle), "{rule}: {line:?} should contain {needle:?}");
+            assert!(ran.stdout.is_empty(), "{}", ran.stdout);
+        }
+        assert_nothing_left();
+        // The override: accepted, with a warning naming the line. Only validated
+        // here: a dangerous rule is never attached by this test.
+        let cfg = dir.config(&format!("allow_dangerous_rules = yes\n{rule}\n"));
+        let ran = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(ran.status.code(), Some(EXIT_OK), "{rule}: {}", ran.stderr);
+        let want = format!("{}:2: ", cfg.display());
+        assert!(
+            ran.stderr.lines().any(|l| l.contains(&want) && l.ends_with("; allowed by allow_dangerous_rules")),
+            "{rule}: {}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn bricking_rules_of_pid_1_are_refused() {
+    require_root();
+    // PID 1 of a new PID namespace (with its own /proc) is a copy of bash that runs
+    // --check-config: its executable and the libraries it maps are PID 1's files.
+    let dir = TempDir::new("brickpid1");
+    let init = dir.path("init-copy");
+    std::fs::copy("/bin/bash", &init).unwrap();
+    let as_pid1 = |cfg: &Path| {
+        let script = format!("{BIN} --check-config --config {}; exit $?", cfg.display());
+        run_within(
+            Command::new("unshare").args(["-m", "--propagation", "private", "-p", "-f", "--mount-proc"]).arg(&init).args(["-c", &script]),
+            Duration::from_secs(20),
+        )
+    };
+    let maps = run_within(
+        Command::new("unshare").args(["-m", "--propagation", "private", "-p", "-f", "--mount-proc"]).arg(&init).args(["-c", "cat /proc/1/maps; exit 0"]),
+        Duration::from_secs(20),
+    )
+    .stdout;
+    let libc = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so"))
+        .unwrap_or_else(|| panic!("bash maps no libc:\n{maps}"))
+        .to_owned();
+    for (rule, needle) in [
+        (format!("deny_exec = {}", init.display()), "that is PID 1's executable (init)".to_owned()),
+        (format!("deny_open = {libc}"), "that is a file PID 1 runs code from (its dynamic loader or a shared library)".to_owned()),
+    ] {
+        let cfg = dir.config(&format!("mode = enforce\n{rule}\n"));
+        let ran = as_pid1(&cfg);
+        assert_eq!(ran.status.code(), Some(EXIT_CONFIG), "{rule}: {}", ran.stderr);
+        let line = error_line(&ran.stderr);
+        assert!(line.starts_with(&format!("enforce: {}:2: ", cfg.display())), "{rule}: {line}");
+        assert!(line.contains(&needle), "{rule}: {line:?} should contain {needle:?}");
+    }
+    // Outside that namespace the copy is nobody's init: a plain, allowed rule.
+    let cfg = dir.config(&format!("deny_exec = {}\n", init.display()));
+    let ran = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(ran.status.code(), Some(EXIT_OK), "{}", ran.stderr);
+}
+
+#[test]
+fn a_bricking_rule_on_reload_keeps_the_policy() {
+    require_root();
+    let dir = TempDir::new("brickreload");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let mut agent = Agent::start(&cfg, &[]);
+    dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = /bin/sh\n", secret.display()));
+    agent.signal(rustix::process::Signal::HUP);
+    agent.wait_for(
+        &format!("reload failed: {}:4: deny_exec /bin/sh: that is /bin/sh: denying it can leave the device unable to boot", cfg.display()),
+        Duration::from_secs(10),
+    );
+    assert!(run_child(Command::new("/bin/sh").args(["-c", "exit 7"])).code() == Some(7), "/bin/sh still runs");
+    assert_killed("the running policy holds", run_child(Command::new("cat").arg(&secret)));
+    let (status, _, log) = agent.stop_within(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert_nothing_left();
+}
