@@ -14,6 +14,7 @@ mod daemon;
 mod events;
 mod gate;
 mod guard;
+mod pidns;
 mod posture;
 mod probe;
 mod report;
@@ -182,6 +183,10 @@ fn check(config: &Path, json: bool) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(why) = pidns::check() {
+        eprintln!("enforce: refused: {why}");
+        return exit::REFUSED;
+    }
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
     drop(outcome.active); // detach before reporting: --check leaves nothing behind
     let r = report::Report {
@@ -247,6 +252,10 @@ fn run(config: &Path) -> u8 {
     let requests = bpf::catch_signals();
     let policy = &loaded.policy;
     let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), policy.syslog_facility, &policy.syslog_ident);
+    if let Err(why) = pidns::check() {
+        announce(&mut log, syslog::Severity::Err, &format!("refused: {why}"));
+        return exit::REFUSED;
+    }
     let outcome = gate::run(policy, &rules_of(&loaded));
     let Some(mut active) = outcome.active else {
         let line = format!("refused: posture=REFUSED{}", blockers_suffix(&outcome.posture));

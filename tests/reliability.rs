@@ -483,3 +483,102 @@ fn a_bricking_rule_on_reload_keeps_the_policy() {
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
     assert_nothing_left();
 }
+
+// ---------------------------------------------------------------------------------
+// Not in the initial PID namespace.
+
+/// Waits until `child` exits (Some(status)) or `agent_log` shows `attached:` (None).
+fn exit_or_attached(child: &mut Child, lines: &mpsc::Receiver<String>, log: &mut String, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        while let Ok(line) = lines.try_recv() {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("attached:") {
+                return None;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            // Let the reader thread hand over the last lines.
+            while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+                log.push_str(&line);
+                log.push('\n');
+            }
+            return Some(status);
+        }
+        assert!(Instant::now() < deadline, "the agent neither attached nor exited within {limit:?}:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn refuses_to_run_outside_the_initial_pid_namespace() {
+    require_root();
+    let dir = TempDir::new("pidns");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "the secret\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+
+    // The offender: waits for a line on stdin, then becomes `cat SECRET` (same PID).
+    let mut offender = Command::new("/bin/sh")
+        .args(["-c", "read go; exec cat \"$0\""])
+        .arg(&secret)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let offender_pid = offender.id();
+
+    for args in [&[][..], &["--check"]] {
+        // The agent in a new PID namespace, where the next PID is set (ns_last_pid) so
+        // that its PID there equals the offender's PID here.
+        let script = format!(
+            "echo {} > /proc/sys/kernel/ns_last_pid && {BIN} {} --config {}; exit $?",
+            offender_pid - 1,
+            args.join(" "),
+            cfg.display()
+        );
+        let mut child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "-p", "-f", "--kill-child", "--mount-proc", "/bin/sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut log = String::new();
+        let exited = exit_or_attached(&mut child, &lines, &mut log, Duration::from_secs(30));
+        if exited.is_none() {
+            // It runs: the offender, whose PID here is the agent's PID there, opens the file.
+            use std::io::Write;
+            offender.stdin.take().unwrap().write_all(b"go\n").unwrap();
+            let out = offender.wait_with_output().unwrap();
+            let _ = child.kill(); // --kill-child: the namespace's init and the agent die too
+            let _ = child.wait();
+            assert_nothing_left();
+            panic!(
+                "the agent ran in a PID namespace; offender pid {offender_pid} (the agent's PID there) \
+                 ended {} and read {:?}:\n{log}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        let status = exited.unwrap();
+        assert_eq!(status.code(), Some(EXIT_REFUSED), "{args:?}:\n{log}");
+        assert!(
+            log.contains("refused: not in the initial PID namespace"),
+            "{args:?}: the refusal says why:\n{log}"
+        );
+        assert!(!log.contains("attached:"), "{log}");
+        assert_nothing_left();
+    }
+    let _ = offender.kill();
+    let _ = offender.wait();
+}
