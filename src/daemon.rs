@@ -7,8 +7,8 @@ use core::sync::atomic::Ordering;
 
 use crate::abi;
 use crate::bpf::{self, Requests, RingBuffer};
+use crate::eventlog::EventLog;
 use crate::events;
-use crate::syslog::{Severity, Syslog};
 use crate::tiers::Active;
 
 /// How long one wait on the ring buffer lasts; bounds how late a stop request (that
@@ -62,25 +62,22 @@ fn warn_lost(seen: &mut u64, now: u64) {
 }
 
 /// Writes one event to syslog. Canary events are the agent's own self-test.
-fn deliver(record: &[u8], log: &mut Syslog) {
+fn deliver(record: &[u8], log: &mut EventLog) {
     match events::decode(record) {
         Ok(ev) if ev.rule == abi::RULE_CANARY => log::debug!("canary event: {ev}"),
-        Ok(ev) => {
-            let severity = if ev.action == events::Action::Denied { Severity::Warning } else { Severity::Notice };
-            let mut line = heapless::String::<256>::new();
-            let _ = core::fmt::write(&mut line, format_args!("{ev}"));
-            log.send(severity, &line);
-        }
+        Ok(ev) => log.event(&ev),
         Err(e) => log::warn!("undecodable ring buffer record ({} bytes): {e:?}", record.len()),
     }
 }
 
 /// Blocks until a stop or reload is requested, delivering events. The caller then
 /// retires the tier (or keeps it after a failed reload).
-pub fn run(active: &Active, log: &mut Syslog, requests: &Requests) -> Result<Ending, bpf::Error> {
+pub fn run(active: &Active, log: &mut EventLog, requests: &Requests) -> Result<Ending, bpf::Error> {
     let events_map = active.obj.map(c"events")?;
     let mut seen_dropped = dropped(active)?;
-    let mut rb = RingBuffer::new(&events_map, |record| deliver(record, log))?;
+    // The callback runs only inside `rb.poll`, so the loop's own borrows never overlap it.
+    let sink = core::cell::RefCell::new(log);
+    let mut rb = RingBuffer::new(&events_map, |record| deliver(record, &mut sink.borrow_mut()))?;
     let ending = loop {
         if requests.stop.load(Ordering::SeqCst) {
             break Ending::Stop;
@@ -94,6 +91,7 @@ pub fn run(active: &Active, log: &mut Syslog, requests: &Requests) -> Result<End
             Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
         }
         warn_lost(&mut seen_dropped, dropped(active)?);
+        sink.borrow_mut().tick();
     };
     drop(rb);
     warn_lost(&mut seen_dropped, dropped(active)?);
@@ -103,7 +101,7 @@ pub fn run(active: &Active, log: &mut Syslog, requests: &Requests) -> Result<End
 /// Retires a tier: detaches it, delivers the events it raised up to that moment
 /// (the consumer position lives in the map, so this continues where `run` stopped),
 /// and returns its final counters. The maps close when `tier` is dropped.
-pub fn retire(mut tier: Active, log: &mut Syslog) -> Result<Counters, bpf::Error> {
+pub fn retire(mut tier: Active, log: &mut EventLog) -> Result<Counters, bpf::Error> {
     tier.detach();
     let events_map = tier.obj.map(c"events")?;
     let mut rb = RingBuffer::new(&events_map, |record| deliver(record, log))?;

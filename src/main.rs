@@ -11,6 +11,7 @@ mod bpf;
 mod canary;
 mod config;
 mod daemon;
+mod eventlog;
 mod events;
 mod gate;
 mod guard;
@@ -211,7 +212,8 @@ fn check(config: &Path, json: bool) -> u8 {
 /// A lifecycle line: to syslog, and to stderr for whoever started the agent (once:
 /// when syslog is unreachable the syslog fallback already wrote it there).
 fn announce(log: &mut syslog::Syslog, severity: syslog::Severity, line: &str) {
-    if log.send(severity, line) {
+    // Syslog::send wrote it to stderr itself when there is no syslog socket.
+    if log.send(severity, line) != syslog::Sent::Stderr {
         let level = if severity == syslog::Severity::Err { log::Level::Error } else { log::Level::Info };
         log::log!(level, "{line}");
     }
@@ -251,31 +253,35 @@ fn run(config: &Path) -> u8 {
     };
     let requests = bpf::catch_signals();
     let policy = &loaded.policy;
-    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), policy.syslog_facility, &policy.syslog_ident);
+    let mut events = eventlog::EventLog::new(syslog::Syslog::open(
+        &syslog::socket_path(),
+        policy.syslog_facility,
+        &policy.syslog_ident,
+    ));
     if let Err(why) = pidns::check() {
-        announce(&mut log, syslog::Severity::Err, &format!("refused: {why}"));
+        announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: {why}"));
         return exit::REFUSED;
     }
     let outcome = gate::run(policy, &rules_of(&loaded));
     let Some(mut active) = outcome.active else {
         let line = format!("refused: posture=REFUSED{}", blockers_suffix(&outcome.posture));
-        announce(&mut log, syslog::Severity::Err, &line);
+        announce(&mut events.syslog, syslog::Severity::Err, &line);
         return exit::REFUSED;
     };
-    announce(&mut log, syslog::Severity::Info, &attached_line("attached", &outcome.posture, policy));
+    announce(&mut events.syslog, syslog::Severity::Info, &attached_line("attached", &outcome.posture, policy));
 
     // Counters of the tiers that reloads have already retired.
     let mut earlier = daemon::Counters::default();
     let result = loop {
-        match daemon::run(&active, &mut log, requests) {
-            Ok(daemon::Ending::Stop) => break daemon::retire(active, &mut log),
+        match daemon::run(&active, &mut events, requests) {
+            Ok(daemon::Ending::Stop) => break daemon::retire(active, &mut events),
             Ok(daemon::Ending::Reload) => {
-                let Some((next, line)) = reload(config, &mut log) else { continue };
-                match daemon::retire(std::mem::replace(&mut active, next), &mut log) {
+                let Some((next, line)) = reload(config, &mut events.syslog) else { continue };
+                match daemon::retire(std::mem::replace(&mut active, next), &mut events) {
                     Ok(c) => earlier += c,
                     Err(e) => log::warn!("reading the replaced tier's counters: {e}"),
                 }
-                announce(&mut log, syslog::Severity::Info, &line);
+                announce(&mut events.syslog, syslog::Severity::Info, &line);
             }
             Err(e) => break Err(e), // `active` detaches when dropped
         }
@@ -283,12 +289,13 @@ fn run(config: &Path) -> u8 {
     match result {
         Ok(mut c) => {
             c += earlier;
-            let line = format!("stopped: denied={} audited={} dropped={}", c.denied, c.audited, c.dropped);
-            announce(&mut log, syslog::Severity::Info, &line);
+            let line =
+                format!("stopped: denied={} audited={} dropped={}{}", c.denied, c.audited, c.dropped, events.totals());
+            announce(&mut events.syslog, syslog::Severity::Info, &line);
             exit::OK
         }
         Err(e) => {
-            announce(&mut log, syslog::Severity::Err, &format!("failed: {e}"));
+            announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
             exit::SOFTWARE
         }
     }

@@ -582,3 +582,63 @@ fn refuses_to_run_outside_the_initial_pid_namespace() {
     let _ = offender.kill();
     let _ = offender.wait();
 }
+
+// ---------------------------------------------------------------------------------
+// A syslog that never reads.
+
+/// A stand-in for /dev/log that never reads, its queue already full: every send
+/// to it would block.
+struct StuckSyslog {
+    path: PathBuf,
+    _server: UnixDatagram,
+    _filler: UnixDatagram,
+}
+
+impl StuckSyslog {
+    fn new(dir: &TempDir) -> StuckSyslog {
+        let path = dir.path("log");
+        let server = UnixDatagram::bind(&path).unwrap();
+        let filler = UnixDatagram::unbound().unwrap();
+        filler.connect(&path).unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let mut queued = 0;
+        while filler.send(b"<30>filler").is_ok() {
+            queued += 1;
+            assert!(queued < 1_000_000, "the stand-in's queue never fills");
+        }
+        StuckSyslog { path, _server: server, _filler: filler }
+    }
+}
+
+#[test]
+fn a_stuck_syslog_does_not_stall_the_agent() {
+    require_root();
+    let dir = TempDir::new("stuck");
+    let syslog = StuckSyslog::new(&dir);
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let mut agent = Agent::start(&cfg, &[(SYSLOG_ENV, &syslog.path)]);
+    // 40 offenders, each killed by the signal tier: 40 event lines nobody can take.
+    const DENIALS: usize = 40;
+    for i in 0..DENIALS {
+        assert_killed(&format!("offender {i}"), run_child(Command::new("cat").arg(&secret)));
+    }
+    // A reload is answered at once too (a blocking agent would still be sending the
+    // first few lines, one second each).
+    let start = Instant::now();
+    agent.signal(rustix::process::Signal::HUP);
+    agent.wait_for("reloaded: posture=ENFORCE_SIGNAL", Duration::from_secs(10));
+    let reload_took = start.elapsed();
+    assert!(reload_took < Duration::from_secs(3), "SIGHUP took {reload_took:?} with a stuck syslog:\n{}", agent.log);
+    println!("SIGHUP answered in {reload_took:?}");
+    let (status, took, log) = agent.stop_within(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(took < Duration::from_secs(2), "SIGTERM took {took:?} with a stuck syslog:\n{log}");
+    let stopped = log.lines().find(|l| l.contains("stopped:")).unwrap_or_else(|| panic!("no stopped: line:\n{log}"));
+    println!("SIGTERM answered in {took:?}: {stopped}");
+    assert!(stopped.contains(&format!("denied={DENIALS} ")), "{stopped}");
+    assert!(stopped.contains(&format!("unsent={DENIALS}")), "every event line was refused by syslog and counted: {stopped}");
+    assert!(log.contains("syslog is not keeping up: "), "the unsent count is reported as it grows:\n{log}");
+    assert_nothing_left();
+}
