@@ -49,6 +49,18 @@ pub const DEFAULT_RINGBUF_SIZE: u32 = 256 << 10;
 pub const DEFAULT_IDENT: &str = "enforce";
 /// Signal of the signal tier when the config names none (SIGKILL).
 pub const DEFAULT_SIGNAL: u8 = 9;
+/// `coalesce_window` when the config names none, in seconds.
+pub const DEFAULT_COALESCE_WINDOW: u32 = 10;
+/// Largest `coalesce_window`, in seconds.
+pub const MAX_COALESCE_WINDOW: u32 = 3600;
+/// `coalesce_burst` when the config names none.
+pub const DEFAULT_COALESCE_BURST: u32 = 5;
+/// Largest `coalesce_burst`.
+pub const MAX_COALESCE_BURST: u32 = 10_000;
+/// `log_rate` when the config names none, in event lines per second.
+pub const DEFAULT_LOG_RATE: u32 = 100;
+/// Largest `log_rate`.
+pub const MAX_LOG_RATE: u32 = 100_000;
 
 // Every open and exec rule may name a different inode: the inode map must hold them all.
 const _: () = assert!(MAX_OPEN_RULES + MAX_EXEC_RULES <= abi::MAX_INODE_RULES);
@@ -321,6 +333,12 @@ pub struct Policy {
     /// `allow_dangerous_rules`: rules on the files the device needs to boot and be
     /// repaired (see `guard.rs`) are allowed, with a warning, instead of refused.
     pub allow_dangerous_rules: bool,
+    /// `coalesce_window` in seconds; 0: identical events are not coalesced.
+    pub coalesce_window: u32,
+    /// `coalesce_burst`: identical events logged one by one per window.
+    pub coalesce_burst: u32,
+    /// `log_rate`: event lines per second at most; 0: no limit.
+    pub log_rate: u32,
 }
 
 impl Default for Policy {
@@ -338,6 +356,9 @@ impl Default for Policy {
             syslog_facility: Facility::Daemon,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
             allow_dangerous_rules: false,
+            coalesce_window: DEFAULT_COALESCE_WINDOW,
+            coalesce_burst: DEFAULT_COALESCE_BURST,
+            log_rate: DEFAULT_LOG_RATE,
         }
     }
 }
@@ -444,13 +465,16 @@ enum Key {
     SyslogFacility,
     RingbufSize,
     AllowDangerousRules,
+    CoalesceWindow,
+    CoalesceBurst,
+    LogRate,
     DenyOpen,
     DenyExec,
     DenyConnect,
 }
 
 impl Key {
-    const COUNT: usize = 10;
+    const COUNT: usize = 13;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -461,6 +485,9 @@ impl Key {
             "syslog_facility" => Key::SyslogFacility,
             "ringbuf_size" => Key::RingbufSize,
             "allow_dangerous_rules" => Key::AllowDangerousRules,
+            "coalesce_window" => Key::CoalesceWindow,
+            "coalesce_burst" => Key::CoalesceBurst,
+            "log_rate" => Key::LogRate,
             "deny_open" => Key::DenyOpen,
             "deny_exec" => Key::DenyExec,
             "deny_connect" => Key::DenyConnect,
@@ -557,6 +584,9 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
                 _ => return Err(format!("allow_dangerous_rules must be yes or no, got {}", quoted(value))),
             }
         }
+        Key::CoalesceWindow => p.coalesce_window = parse_count(name, value, 0, MAX_COALESCE_WINDOW, " (seconds)")?,
+        Key::CoalesceBurst => p.coalesce_burst = parse_count(name, value, 1, MAX_COALESCE_BURST, "")?,
+        Key::LogRate => p.log_rate = parse_count(name, value, 0, MAX_LOG_RATE, " (lines per second)")?,
         Key::DenyOpen => push_path(&mut p.open, name, line, value)?,
         Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
@@ -571,6 +601,15 @@ fn parse_ident(value: &str) -> Result<heapless::String<MAX_IDENT_LEN>, String> {
         return Err(format!("syslog_ident must be 1 to {MAX_IDENT_LEN} of A-Z a-z 0-9 _ . -, got {}", quoted(value)));
     }
     Ok(ident)
+}
+
+/// A whole number in `min..=max`, plain decimal digits.
+fn parse_count(key: &str, value: &str, min: u32, max: u32, unit: &str) -> Result<u32, String> {
+    let n = (value.len() <= 9 && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse::<u32>().ok()).flatten();
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{key} must be a whole number from {min} to {max}{unit}, got {}", quoted(value))),
+    }
 }
 
 fn parse_ringbuf_size(value: &str) -> Result<u32, String> {
@@ -852,6 +891,24 @@ ringbuf_size = 256K
             assert_err(&format!("allow_dangerous_rules = {bad}\n"), 1, "allow_dangerous_rules must be yes or no");
         }
         assert_err("allow_dangerous_rules = yes\nallow_dangerous_rules = yes\n", 2, "duplicate key");
+    }
+
+    #[test]
+    fn coalescing_limits() {
+        let p = parse("").unwrap();
+        assert_eq!((p.coalesce_window, p.coalesce_burst, p.log_rate), (10, 5, 100));
+        let p = parse("coalesce_window = 0\ncoalesce_burst = 1\nlog_rate = 0\n").unwrap();
+        assert_eq!((p.coalesce_window, p.coalesce_burst, p.log_rate), (0, 1, 0));
+        let p = parse("coalesce_window = 3600\ncoalesce_burst = 10000\nlog_rate = 100000\n").unwrap();
+        assert_eq!((p.coalesce_window, p.coalesce_burst, p.log_rate), (3600, 10_000, 100_000));
+        assert_err("coalesce_window = 3601\n", 1, "coalesce_window must be a whole number from 0 to 3600 (seconds), got \"3601\"");
+        assert_err("coalesce_burst = 0\n", 1, "coalesce_burst must be a whole number from 1 to 10000, got \"0\"");
+        assert_err("log_rate = 100001\n", 1, "log_rate must be a whole number from 0 to 100000 (lines per second)");
+        for bad in ["-1", "+5", "1.5", "10s", "0x10", "99999999999999999999", "ten"] {
+            assert_err(&format!("coalesce_window = {bad}\n"), 1, "coalesce_window must be a whole number");
+            assert_err(&format!("log_rate = {bad}\n"), 1, "log_rate must be a whole number");
+        }
+        assert_err("log_rate = 1\nlog_rate = 2\n", 2, "duplicate key log_rate");
     }
 
     #[test]

@@ -1,54 +1,102 @@
-//! Where events go after the ring buffer: one syslog line each, counted. Syslog never
-//! stalls the agent (`syslog.rs` sends without blocking): an event line syslog would
+//! Where events go after the ring buffer: the coalescer (`coalesce.rs`) decides which
+//! become their own syslog line and which are counted into a summary line; syslog
+//! never stalls the agent (`syslog.rs` sends without blocking). A line syslog would
 //! not take is counted as unsent, reported at most every REPORT_EVERY_MS while the
-//! count grows, and totalled in the `stopped:` line.
+//! count grows, and totalled in the `stopped:` line with the other totals:
+//! `logged + coalesced` is every event received, once [`EventLog::flush`] has run.
 
 use core::fmt::Write as _;
 
-use crate::events::{Action, Event};
+use crate::coalesce::{Coalescer, Limits, Line};
+use crate::config::Policy;
+use crate::events::Action;
 use crate::syslog::{self, Sent, Severity, Syslog};
 
 /// How often, at most, the growing unsent count is reported.
 pub const REPORT_EVERY_MS: u64 = 10_000;
 
-/// The event sink: syslog and the totals of what became of each event.
+/// The coalescing limits a policy asks for.
+pub fn limits(policy: &Policy) -> Limits {
+    Limits {
+        window_ms: u64::from(policy.coalesce_window) * 1000,
+        burst: policy.coalesce_burst,
+        rate: policy.log_rate,
+    }
+}
+
+/// The event sink: coalescing, syslog, and the totals of what became of each event.
 pub struct EventLog {
     /// Lifecycle lines (attached, reloaded, stopped) go straight to it.
     pub syslog: Syslog,
-    /// Event lines written (or attempted: see `unsent`).
-    pub logged: u64,
-    /// Event lines syslog did not take (its queue stayed full): lost, counted.
+    coalescer: Coalescer,
+    /// Event and summary lines syslog did not take (its queue stayed full): lost,
+    /// counted.
     pub unsent: u64,
     reported_unsent: u64,
     reported_at_ms: Option<u64>,
 }
 
-impl EventLog {
-    pub fn new(syslog: Syslog) -> EventLog {
-        EventLog { syslog, logged: 0, unsent: 0, reported_unsent: 0, reported_at_ms: None }
+/// Writes one line of the coalescer: events and repeats at the event's severity
+/// (denials warning, audits notice).
+fn write(syslog: &mut Syslog, unsent: &mut u64, line: Line<'_>) {
+    let mut text = heapless::String::<256>::new();
+    let severity = match line {
+        Line::Event(ev) => {
+            let _ = write!(text, "{ev}");
+            ev.action
+        }
+        Line::Repeated(ev, n) => {
+            let _ = write!(text, "{ev} repeated={n}");
+            ev.action
+        }
+        Line::Overflow { denied, audited, rate } => {
+            let _ = write!(text, "not logged one by one (over log_rate={rate}/s): denied={denied} audited={audited}");
+            if denied > 0 {
+                Action::Denied
+            } else {
+                Action::Audited
+            }
+        }
+    };
+    let severity = if severity == Action::Denied { Severity::Warning } else { Severity::Notice };
+    if syslog.send(severity, &text) == Sent::Unsent {
+        *unsent += 1;
     }
+}
 
-    /// Writes one event: denials at warning, audits at notice.
-    pub fn event(&mut self, ev: &Event) {
-        let severity = if ev.action == Action::Denied { Severity::Warning } else { Severity::Notice };
-        let mut line = heapless::String::<256>::new();
-        let _ = write!(line, "{ev}");
-        self.logged += 1;
-        if self.syslog.send(severity, &line) == Sent::Unsent {
-            self.unsent += 1;
+impl EventLog {
+    pub fn new(syslog: Syslog, limits: Limits) -> EventLog {
+        EventLog {
+            syslog,
+            coalescer: Coalescer::new(limits, syslog::now_ms()),
+            unsent: 0,
+            reported_unsent: 0,
+            reported_at_ms: None,
         }
     }
 
-    /// Periodic work, called after every ring-buffer wait: reports a grown unsent count.
-    pub fn tick(&mut self) {
-        self.tick_at(syslog::now_ms());
+    /// One event from the ring buffer.
+    pub fn event(&mut self, ev: &crate::events::Event) {
+        let EventLog { syslog, coalescer, unsent, .. } = self;
+        coalescer.offer(ev, syslog::now_ms(), &mut |line| write(syslog, unsent, line));
     }
 
-    fn tick_at(&mut self, now_ms: u64) {
-        if let Some(line) = self.unsent_report(now_ms) {
+    /// Periodic work, called after every ring-buffer wait: summaries of ended
+    /// windows, and a report of a grown unsent count.
+    pub fn tick(&mut self) {
+        let now = syslog::now_ms();
+        let EventLog { syslog, coalescer, unsent, .. } = self;
+        coalescer.tick(now, &mut |line| write(syslog, unsent, line));
+        if let Some(line) = self.unsent_report(now) {
             log::warn!("{line}");
             let _ = self.syslog.send(Severity::Warning, &line);
         }
+    }
+
+    /// Writes every pending summary line (at stop, before the totals).
+    pub fn flush(&mut self) {
+        let EventLog { syslog, coalescer, unsent, .. } = self;
+        coalescer.flush(&mut |line| write(syslog, unsent, line));
     }
 
     /// The unsent report due at `now_ms`, if one is.
@@ -60,15 +108,12 @@ impl EventLog {
         let new = self.unsent - self.reported_unsent;
         self.reported_unsent = self.unsent;
         self.reported_at_ms = Some(now_ms);
-        Some(format!(
-            "syslog is not keeping up: {new} more event lines not written ({} since start)",
-            self.unsent
-        ))
+        Some(format!("syslog is not keeping up: {new} more lines not written ({} since start)", self.unsent))
     }
 
-    /// The totals for the `stopped:` line: ` logged=N unsent=N`.
+    /// The totals for the `stopped:` line: ` logged=N coalesced=N unsent=N`.
     pub fn totals(&self) -> String {
-        format!(" logged={} unsent={}", self.logged, self.unsent)
+        format!(" logged={} coalesced={} unsent={}", self.coalescer.logged, self.coalescer.coalesced, self.unsent)
     }
 }
 
@@ -79,7 +124,8 @@ mod tests {
     use std::path::Path;
 
     fn sink() -> EventLog {
-        EventLog::new(Syslog::open(Path::new("/nonexistent/enforce-log"), Facility::Daemon, "t"))
+        let limits = Limits { window_ms: 10_000, burst: 5, rate: 100 };
+        EventLog::new(Syslog::open(Path::new("/nonexistent/enforce-log"), Facility::Daemon, "t"), limits)
     }
 
     #[test]
@@ -87,13 +133,13 @@ mod tests {
         let mut s = sink();
         assert_eq!(s.unsent_report(0), None, "nothing unsent");
         s.unsent = 3;
-        assert_eq!(s.unsent_report(1000).as_deref(), Some("syslog is not keeping up: 3 more event lines not written (3 since start)"));
+        assert_eq!(s.unsent_report(1000).as_deref(), Some("syslog is not keeping up: 3 more lines not written (3 since start)"));
         s.unsent = 5;
         assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS - 1), None, "too soon");
-        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS).as_deref(), Some("syslog is not keeping up: 2 more event lines not written (5 since start)"));
+        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS).as_deref(), Some("syslog is not keeping up: 2 more lines not written (5 since start)"));
         assert_eq!(s.unsent_report(1_000_000), None, "no change, no report");
         s.unsent = 6;
         assert!(s.unsent_report(1_000_000).is_some());
-        assert_eq!(s.totals(), " logged=0 unsent=6");
+        assert_eq!(s.totals(), " logged=0 coalesced=0 unsent=6");
     }
 }

@@ -9,6 +9,7 @@ mod abi;
 #[allow(unsafe_code)]
 mod bpf;
 mod canary;
+mod coalesce;
 mod config;
 mod daemon;
 mod eventlog;
@@ -253,11 +254,10 @@ fn run(config: &Path) -> u8 {
     };
     let requests = bpf::catch_signals();
     let policy = &loaded.policy;
-    let mut events = eventlog::EventLog::new(syslog::Syslog::open(
-        &syslog::socket_path(),
-        policy.syslog_facility,
-        &policy.syslog_ident,
-    ));
+    let mut events = eventlog::EventLog::new(
+        syslog::Syslog::open(&syslog::socket_path(), policy.syslog_facility, &policy.syslog_ident),
+        eventlog::limits(policy),
+    );
     if let Err(why) = pidns::check() {
         announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: {why}"));
         return exit::REFUSED;
@@ -289,6 +289,7 @@ fn run(config: &Path) -> u8 {
     match result {
         Ok(mut c) => {
             c += earlier;
+            events.flush();
             let line =
                 format!("stopped: denied={} audited={} dropped={}{}", c.denied, c.audited, c.dropped, events.totals());
             announce(&mut events.syslog, syslog::Severity::Info, &line);

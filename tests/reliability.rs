@@ -111,8 +111,9 @@ fn enforce(args: &[&str]) -> Ran {
     run_within(&mut enforce_cmd(args, &[]), Duration::from_secs(20))
 }
 
-/// Names of the BPF programs of ours that are loaded right now (bpftool prog show).
-fn our_programs() -> Vec<String> {
+/// IDs of every BPF program loaded right now (bpftool prog show).
+fn loaded_programs() -> Vec<u32> {
+    // bpftool fails when a program goes away between listing and opening it: retry.
     let mut tries = 0;
     let out = loop {
         let out = Command::new("bpftool")
@@ -127,21 +128,35 @@ fn our_programs() -> Vec<String> {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(out.status.success(), "bpftool prog show failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(" name ").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .filter(|n| n.starts_with("enforce_") || n.starts_with("signal_"))
-        .map(String::from)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split(':').next()?.parse().ok()).collect()
 }
 
-fn assert_nothing_left() {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !our_programs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+/// IDs of the BPF programs process `pid` holds (program and link descriptors name
+/// them in their fdinfo). Other agents may run on this machine (other worktrees'
+/// tests): a test checks only the programs its own agent loaded.
+fn programs_of(pid: u32) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).into_iter().flatten().flatten() {
+        let info = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        ids.extend(info.lines().filter_map(|l| l.strip_prefix("prog_id:")).filter_map(|v| v.trim().parse::<u32>().ok()));
     }
-    assert_eq!(our_programs(), Vec::<String>::new(), "programs of ours are still loaded");
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Waits (5 s at most) until none of `ids` is loaded any more.
+fn assert_gone(ids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let left = loop {
+        let loaded = loaded_programs();
+        let left: Vec<u32> = ids.iter().copied().filter(|id| loaded.contains(id)).collect();
+        if left.is_empty() || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(left.is_empty(), "programs the agent loaded are still loaded: {left:?}");
 }
 
 /// The agent, running in the background; killed and reaped on drop. Its stderr is
@@ -150,6 +165,8 @@ struct Agent {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: String,
+    /// IDs of the programs it held (at start and at stop).
+    programs: Vec<u32>,
 }
 
 impl Agent {
@@ -157,6 +174,8 @@ impl Agent {
     fn start(config: &Path, env: &[(&str, &Path)]) -> Agent {
         let mut agent = Agent::spawn(config, env);
         agent.wait_for("attached:", Duration::from_secs(30));
+        agent.programs = programs_of(agent.child.id());
+        assert!(!agent.programs.is_empty(), "an attached agent holds programs:\n{}", agent.log);
         agent
     }
 
@@ -177,7 +196,7 @@ impl Agent {
                 }
             }
         });
-        Agent { child, lines, log: String::new() }
+        Agent { child, lines, log: String::new(), programs: Vec::new() }
     }
 
     /// Waits for a stderr line containing `needle`; fails after `limit`.
@@ -208,8 +227,10 @@ impl Agent {
     }
 
     /// SIGTERM; the exit status, how long the agent took to exit, and its whole log.
-    /// Fails if it is not gone within `limit` (it is then killed).
+    /// Fails if it is not gone within `limit` (it is then killed), or if a program it
+    /// held is still loaded afterwards.
     fn stop_within(mut self, limit: Duration) -> (ExitStatus, Duration, String) {
+        self.programs.extend(programs_of(self.child.id()));
         let start = Instant::now();
         self.signal(rustix::process::Signal::TERM);
         let status = loop {
@@ -224,6 +245,7 @@ impl Agent {
         };
         let took = start.elapsed();
         self.drain();
+        assert_gone(&self.programs);
         (status, took, std::mem::take(&mut self.log))
     }
 
@@ -293,7 +315,6 @@ fn a_fifo_as_config_is_refused_without_blocking() {
         assert_eq!(ran.status.code(), Some(EXIT_CONFIG), "{dev}: {}", ran.stderr);
         assert!(ran.stderr.contains(":0: not a regular file but a character device"), "{dev}: {}", ran.stderr);
     }
-    assert_nothing_left();
 }
 
 #[test]
@@ -316,7 +337,6 @@ fn a_fifo_on_reload_keeps_the_policy_and_the_agent_answers() {
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
     assert!(took < Duration::from_secs(3), "stop took {took:?}:\n{log}");
     assert!(log.contains("stopped: denied=1"), "{log}");
-    assert_nothing_left();
 }
 
 // ---------------------------------------------------------------------------------
@@ -405,7 +425,6 @@ fn bricking_rules_are_refused_unless_allowed() {
             assert!(line.contains(needle), "{rule}: {line:?} should contain {needle:?}");
             assert!(ran.stdout.is_empty(), "{}", ran.stdout);
         }
-        assert_nothing_left();
         // The override: accepted, with a warning naming the line. Only validated
         // here: a dangerous rule is never attached by this test.
         let cfg = dir.config(&format!("allow_dangerous_rules = yes\n{rule}\n"));
@@ -481,7 +500,6 @@ fn a_bricking_rule_on_reload_keeps_the_policy() {
     assert_killed("the running policy holds", run_child(Command::new("cat").arg(&secret)));
     let (status, _, log) = agent.stop_within(Duration::from_secs(10));
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
-    assert_nothing_left();
 }
 
 // ---------------------------------------------------------------------------------
@@ -562,7 +580,6 @@ fn refuses_to_run_outside_the_initial_pid_namespace() {
             let out = offender.wait_with_output().unwrap();
             let _ = child.kill(); // --kill-child: the namespace's init and the agent die too
             let _ = child.wait();
-            assert_nothing_left();
             panic!(
                 "the agent ran in a PID namespace; offender pid {offender_pid} (the agent's PID there) \
                  ended {} and read {:?}:\n{log}",
@@ -577,7 +594,6 @@ fn refuses_to_run_outside_the_initial_pid_namespace() {
             "{args:?}: the refusal says why:\n{log}"
         );
         assert!(!log.contains("attached:"), "{log}");
-        assert_nothing_left();
     }
     let _ = offender.kill();
     let _ = offender.wait();
@@ -640,5 +656,123 @@ fn a_stuck_syslog_does_not_stall_the_agent() {
     assert!(stopped.contains(&format!("denied={DENIALS} ")), "{stopped}");
     assert!(stopped.contains(&format!("unsent={DENIALS}")), "every event line was refused by syslog and counted: {stopped}");
     assert!(log.contains("syslog is not keeping up: "), "the unsent count is reported as it grows:\n{log}");
-    assert_nothing_left();
+}
+
+// ---------------------------------------------------------------------------------
+// A looping offender: coalesced, counted exactly.
+
+/// A stand-in for /dev/log that reads every datagram until one contains `stopped:`
+/// (or 60 s pass); `join` returns them.
+struct ListeningSyslog {
+    path: PathBuf,
+    reader: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl ListeningSyslog {
+    fn new(dir: &TempDir) -> ListeningSyslog {
+        let path = dir.path("log");
+        let server = UnixDatagram::bind(&path).unwrap();
+        server.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let reader = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while Instant::now() < deadline {
+                if let Ok(n) = server.recv(&mut buf) {
+                    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let last = line.contains("stopped:");
+                    got.push(line);
+                    if last {
+                        break;
+                    }
+                }
+            }
+            got
+        });
+        ListeningSyslog { path, reader }
+    }
+}
+
+/// `key=N` in `line`.
+fn field(line: &str, key: &str) -> u64 {
+    let at = line.find(&format!(" {key}=")).unwrap_or_else(|| panic!("no {key}= in {line:?}")) + key.len() + 2;
+    line[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_looping_offender_is_coalesced_and_every_event_counted() {
+    require_root();
+    let dir = TempDir::new("coalesce");
+    let syslog = ListeningSyslog::new(&dir);
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    // SIGUSR1, which the offenders ignore: they live on and loop.
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\nsignal = USR1\ndeny_open = {}\n\
+         coalesce_window = 60\ncoalesce_burst = 5\nlog_rate = 10\n",
+        secret.display()
+    ));
+    let agent = Agent::start(&cfg, &[(SYSLOG_ENV, &syslog.path)]);
+
+    // One process opening the file 2000 times.
+    const LOOPS: u64 = 2000;
+    let looper = Command::new("/bin/sh")
+        .args(["-c", &format!("trap '' USR1; i=0; while [ $i -lt {LOOPS} ]; do read x < \"$0\"; i=$((i+1)); done")])
+        .arg(&secret)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let looper_pid = looper.id();
+    let out = looper.wait_with_output().unwrap();
+    assert!(out.status.success(), "the looping offender: {}", out.status);
+
+    // 300 processes opening it once each (a shell loop of cat).
+    const FORKS: u64 = 300;
+    let start = Instant::now();
+    let status = run_child(
+        Command::new("/bin/sh")
+            .args(["-c", &format!("trap '' USR1; i=0; while [ $i -lt {FORKS} ]; do cat \"$0\" >/dev/null; i=$((i+1)); done")])
+            .arg(&secret),
+    );
+    let fork_secs = start.elapsed().as_secs() + 1;
+    assert!(status.success(), "the forking offender: {status}");
+    std::thread::sleep(Duration::from_millis(300)); // let the agent drain the ring buffer
+
+    let (status, _, log) = agent.stop_within(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    let lines = syslog.reader.join().unwrap();
+    let stopped = lines.iter().find(|l| l.contains("stopped:")).unwrap_or_else(|| panic!("no stopped: in syslog: {lines:?}"));
+    println!("{stopped}");
+    let (denied, audited, dropped) = (field(stopped, "denied"), field(stopped, "audited"), field(stopped, "dropped"));
+    let (logged, coalesced, unsent) = (field(stopped, "logged"), field(stopped, "coalesced"), field(stopped, "unsent"));
+    assert_eq!(denied, LOOPS + FORKS, "{stopped}");
+    assert_eq!(audited, 0, "{stopped}");
+    assert_eq!(logged + coalesced + dropped, denied + audited, "every event is logged, coalesced or dropped: {stopped}");
+    assert_eq!(unsent, 0, "{stopped}");
+
+    // What syslog got adds up to the same totals.
+    let events: Vec<&String> = lines.iter().filter(|l| l.contains("]: denied class=")).collect();
+    let single: Vec<&&String> = events.iter().filter(|l| !l.contains(" repeated=")).collect();
+    let repeated: u64 = events.iter().filter(|l| l.contains(" repeated=")).map(|l| field(l, "repeated")).sum();
+    let overflow: u64 = lines.iter().filter(|l| l.contains("not logged one by one")).map(|l| field(l, "denied")).sum();
+    assert_eq!(single.len() as u64, logged, "{lines:#?}");
+    assert_eq!(repeated + overflow, coalesced, "{lines:#?}");
+
+    // The looping process: 5 lines, then one line for the rest.
+    let mine = format!(" pid={looper_pid} ");
+    let looper_lines: Vec<&&String> = events.iter().filter(|l| l.contains(&mine)).collect();
+    if dropped == 0 {
+        assert_eq!(looper_lines.len(), 6, "{looper_lines:#?}");
+        assert!(looper_lines[5].ends_with(&format!(" rule=4 repeated={}", LOOPS - 5)), "{looper_lines:#?}");
+    }
+    // The forking loop: held to log_rate = 10 lines a second (after the 5 tokens the
+    // looper left in the bucket).
+    let fork_lines = single.len() as u64 - looper_lines.iter().filter(|l| !l.contains(" repeated=")).count() as u64;
+    assert!(fork_lines <= 5 + 10 * fork_secs, "{fork_lines} lines for {FORKS} forks in {fork_secs} s");
+    println!(
+        "syslog got {} event lines for {} denials: looper {} lines, forks {fork_lines} lines in ~{fork_secs} s",
+        events.len(),
+        denied,
+        looper_lines.len()
+    );
 }
