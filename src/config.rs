@@ -645,6 +645,11 @@ fn push_path<const N: usize>(
     if value.contains('\0') {
         return Err(format!("{key}: the path contains a NUL byte"));
     }
+    // Error messages and logs show the path: a control character in it would reach a
+    // terminal or syslog raw (and is almost surely a mistake in a deny rule).
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("{key}: the path contains a control character (U+{:04X})", u32::from(c)));
+    }
     let mut path = heapless::String::new();
     if path.push_str(value).is_err() {
         return Err(format!("{key}: the path is longer than {MAX_PATH_LEN} bytes"));
@@ -879,6 +884,9 @@ ringbuf_size = 256K
         assert_err("deny_open = relative/path\n", 1, "absolute");
         assert_err("deny_exec = ~/bin/x\n", 1, "absolute");
         assert_err("deny_open = /a\0b\n", 1, "NUL");
+        assert_err("deny_open = /a\u{f}b\n", 1, "deny_open: the path contains a control character (U+000F)");
+        assert_err("deny_exec = /a\u{1b}[31mb\n", 1, "control character (U+001B)");
+        assert_err("deny_exec = /a\u{85}b\n", 1, "control character (U+0085)");
         assert_err(&format!("deny_open = /{}\n", "a".repeat(255)), 1, "longer than 255");
     }
 

@@ -11,6 +11,8 @@ mod bpf;
 mod canary;
 mod coalesce;
 mod config;
+#[cfg(test)]
+mod config_fuzz;
 mod daemon;
 mod eventlog;
 mod events;
