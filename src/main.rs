@@ -298,6 +298,7 @@ fn run(config: &Path) -> u8 {
             exit::OK
         }
         Err(e) => {
+            events.flush();
             announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
             exit::SOFTWARE
         }
