@@ -206,18 +206,21 @@ pub fn check_with(
 }
 
 /// [`check_with`] on this machine: real paths, and the guard's facts read now. Rules
-/// allowed by `allow_dangerous_rules` are warned about on stderr as `FILE:LINE: …`.
+/// allowed by `allow_dangerous_rules` are warned about on stderr as `FILE:LINE: …`,
+/// and so are facts the guard could not read, when the config passes.
 pub fn check(config: &Path, policy: &Policy) -> Result<(), Refused> {
     if policy.open.is_empty() && policy.exec.is_empty() {
         return Ok(());
     }
     let facts = guard::Facts::read();
+    check_with(policy, target, &facts.protected, |line, text| {
+        log::warn!("{}:{line}: {text}", config.display());
+    })?;
+    // Only for a config that passed: a refused one says nothing but its error.
     for gap in &facts.gaps {
         log::warn!("bricking guard: {gap}: rules on that file are not checked");
     }
-    check_with(policy, target, &facts.protected, |line, text| {
-        log::warn!("{}:{line}: {text}", config.display());
-    })
+    Ok(())
 }
 
 #[cfg(test)]
