@@ -321,6 +321,13 @@ mod tests {
     }
 
     #[test]
+    fn fixed_size() {
+        // README says "about 10 KB": allocated once, never grows.
+        let size = core::mem::size_of::<Coalescer>();
+        assert!((4096..=12 * 1024).contains(&size), "{size} bytes");
+    }
+
+    #[test]
     fn the_summary_shows_the_last_event() {
         let mut c = Coalescer::new(limits(1000, 1, 0), 0);
         let mut shown = Vec::new();
