@@ -21,7 +21,7 @@ APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex b
 	m4 gettext pkg-config make bpftool qemu-system-x86 qemu-system-arm busybox-static cpio \
 	xz-utils file util-linux python3 python3-pip
 
-.PHONY: all aarch64 probe deps test unit-test host-test vm-test bench run install clean
+.PHONY: all aarch64 probe deps test unit-test fuzz-test fuzz host-test vm-test bench run install clean
 
 all: $(BIN)
 
@@ -68,13 +68,22 @@ deps:
 		chmod +x $(ZIG_HOME)/ziglang/zig; rc=$$?; rm -rf $$tmp; exit $$rc; }
 
 # Every test: unit tests, host tests (root, BPF on this kernel), VM tests (qemu).
-test: deps unit-test host-test vm-test build-systems-test
+test: deps unit-test fuzz-test host-test vm-test build-systems-test
 
 unit-test:
 	$(CARGO) test --release --target $(TARGET) --bins
 
+# The config parser's fuzzer (src/config_fuzz.rs), on the stable toolchain: a bounded
+# run in `make test`; `make fuzz FUZZ_SECS=600` for a longer one (FUZZING.md).
+FUZZ_SECS ?= 20
+fuzz-test:
+	ENFORCE_FUZZ_SECS=20 $(CARGO) test --release --target $(TARGET) --bins fuzz_config_parser -- --nocapture
+
+fuzz:
+	ENFORCE_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --target $(TARGET) --bins fuzz_config_parser -- --nocapture
+
 host-test: $(BIN) probe
-	$(CARGO) test --release --target $(TARGET) --test host -- --test-threads=1
+	$(CARGO) test --release --target $(TARGET) --test host --test reliability -- --test-threads=1
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
 # rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.

@@ -1,8 +1,12 @@
 //! The config file: flat `key = value` lines → a bounded [`Policy`].
 //!
 //! Syntax:
-//! - one `key = value` per line; blanks (spaces, tabs, a CR) around key and value are
+//! - one `key = value` per line; blanks (spaces, tabs) around key and value are
 //!   ignored, and so are blank lines;
+//! - line ends are LF or CRLF; a CR anywhere else is an error (old Mac CR-only files
+//!   would otherwise read as one line). A UTF-8 byte-order mark is skipped at the very
+//!   start of the file and is an error anywhere else; UTF-16 text is an error that
+//!   says so;
 //! - `#` starts a comment only as the first non-blank character of a line. A `#`
 //!   anywhere else is part of the value (`deny_open = /srv/a#b` denies `/srv/a#b`), so
 //!   there are no trailing comments;
@@ -21,7 +25,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use crate::ladder::{Tier, TIER_COUNT};
+use crate::ladder::{Class, Tier, TIER_COUNT};
 
 /// Largest config file accepted, in bytes.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
@@ -45,6 +49,18 @@ pub const DEFAULT_RINGBUF_SIZE: u32 = 256 << 10;
 pub const DEFAULT_IDENT: &str = "enforce";
 /// Signal of the signal tier when the config names none (SIGKILL).
 pub const DEFAULT_SIGNAL: u8 = 9;
+/// `coalesce_window` when the config names none, in seconds.
+pub const DEFAULT_COALESCE_WINDOW: u32 = 10;
+/// Largest `coalesce_window`, in seconds.
+pub const MAX_COALESCE_WINDOW: u32 = 3600;
+/// `coalesce_burst` when the config names none.
+pub const DEFAULT_COALESCE_BURST: u32 = 5;
+/// Largest `coalesce_burst`.
+pub const MAX_COALESCE_BURST: u32 = 10_000;
+/// `log_rate` when the config names none, in event lines per second.
+pub const DEFAULT_LOG_RATE: u32 = 100;
+/// Largest `log_rate`.
+pub const MAX_LOG_RATE: u32 = 100_000;
 
 
 /// What the agent does on a match.
@@ -314,6 +330,28 @@ pub struct Policy {
     pub ringbuf_size: u32,
     /// `tiers`: the rungs of the ladder the gate may use, indexed by `Tier as usize`.
     pub tiers: [bool; TIER_COUNT],
+    /// `allow_dangerous_rules`: rules on the files the device needs to boot and be
+    /// repaired (see `guard.rs`) are allowed, with a warning, instead of refused.
+    pub allow_dangerous_rules: bool,
+    /// `coalesce_window` in seconds; 0: identical events are not coalesced.
+    pub coalesce_window: u32,
+    /// `coalesce_burst`: identical events logged one by one per window.
+    pub coalesce_burst: u32,
+    /// `log_rate`: event lines per second at most; 0: no limit.
+    pub log_rate: u32,
+}
+
+impl Policy {
+    /// The configured path of the file rule of `class` on config line `line` (what
+    /// events name as `path=`); None for connect rules.
+    pub fn rule_path(&self, class: Class, line: u32) -> Option<&str> {
+        let rules = match class {
+            Class::Open => &self.open[..],
+            Class::Exec => &self.exec[..],
+            Class::Connect => return None,
+        };
+        rules.iter().find(|r| r.line == line).map(|r| r.path.as_str())
+    }
 }
 
 impl Default for Policy {
@@ -331,6 +369,10 @@ impl Default for Policy {
             syslog_facility: Facility::Daemon,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
             tiers: [true; TIER_COUNT],
+            allow_dangerous_rules: false,
+            coalesce_window: DEFAULT_COALESCE_WINDOW,
+            coalesce_burst: DEFAULT_COALESCE_BURST,
+            log_rate: DEFAULT_LOG_RATE,
         }
     }
 }
@@ -353,13 +395,50 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Reads and parses the config file at `path` (at most MAX_CONFIG_BYTES).
+///
+/// Only a regular file is read. It is opened without blocking (`O_NONBLOCK`), so a
+/// FIFO at the path cannot hang `--check-config`, the start or a reload waiting for
+/// a writer; what it is is then read from the open file itself (`fstat`), so the
+/// check and the read are about the same file.
 pub fn load(path: &Path) -> Result<Box<Policy>, ConfigError> {
+    parse_bytes(&read_regular(path)?)
+}
+
+/// The bytes of the regular file at `path`, at most MAX_CONFIG_BYTES + 1 of them.
+fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use rustix::fs::{FileType, Mode, OFlags};
     let whole = |reason: String| ConfigError { line: 0, reason };
-    let file = std::fs::File::open(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("a directory"),
+        FileType::Fifo => Some("a FIFO (named pipe)"),
+        FileType::CharacterDevice => Some("a character device"),
+        FileType::BlockDevice => Some("a block device"),
+        FileType::Socket => Some("a socket"),
+        _ => Some("not a file"),
+    };
+    if let Some(kind) = kind {
+        return Err(whole(format!("not a regular file but {kind}: the config must be a regular file")));
+    }
     let mut bytes = Vec::new();
     // One byte more than allowed tells "exactly the limit" from "too large".
-    file.take(MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| whole(format!("cannot read: {e}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    std::fs::File::from(fd)
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| whole(format!("cannot read: {e}")))?;
+    Ok(bytes)
+}
+
+/// Parses the bytes of a config file: UTF-8 text (see [`parse`]). UTF-16 text, which
+/// some editors write, is named as such rather than reported as bad UTF-8.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Box<Policy>, ConfigError> {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(ConfigError { line: 1, reason: "UTF-16 text (byte-order mark): save the file as UTF-8".into() });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let newlines = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         ConfigError { line: line_number(newlines), reason: "not valid UTF-8".into() }
     })?;
@@ -374,6 +453,8 @@ pub fn parse(text: &str) -> Result<Box<Policy>, ConfigError> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(ConfigError { line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
     }
+    // Editors on other systems start a UTF-8 file with a byte-order mark: skip one.
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut policy = Box::<Policy>::default();
     let mut seen = [0u32; Key::COUNT];
     for (i, raw) in text.split('\n').enumerate() {
@@ -397,6 +478,10 @@ enum Key {
     SyslogIdent,
     SyslogFacility,
     RingbufSize,
+    AllowDangerousRules,
+    CoalesceWindow,
+    CoalesceBurst,
+    LogRate,
     DenyOpen,
     DenyExec,
     DenyConnect,
@@ -404,7 +489,7 @@ enum Key {
 }
 
 impl Key {
-    const COUNT: usize = 10;
+    const COUNT: usize = 14;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -414,6 +499,10 @@ impl Key {
             "syslog_ident" => Key::SyslogIdent,
             "syslog_facility" => Key::SyslogFacility,
             "ringbuf_size" => Key::RingbufSize,
+            "allow_dangerous_rules" => Key::AllowDangerousRules,
+            "coalesce_window" => Key::CoalesceWindow,
+            "coalesce_burst" => Key::CoalesceBurst,
+            "log_rate" => Key::LogRate,
             "deny_open" => Key::DenyOpen,
             "deny_exec" => Key::DenyExec,
             "deny_connect" => Key::DenyConnect,
@@ -436,7 +525,20 @@ fn quoted(s: &str) -> String {
     }
 }
 
+/// The UTF-8 byte-order mark, accepted only as the first character of the file.
+const BOM: char = '\u{feff}';
+
 fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str) -> Result<(), String> {
+    // A CRLF line end is a line end. Any other CR is an error, comment lines included:
+    // a file with old Mac (CR-only) line ends would otherwise be one line, and one
+    // starting with a comment would silently be an empty policy.
+    let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    if raw.contains('\r') {
+        return Err("carriage return (CR) inside a line: save the file with LF or CRLF line ends".into());
+    }
+    if raw.contains(BOM) {
+        return Err("byte-order mark (U+FEFF) inside the file (only one, at its very start, is allowed)".into());
+    }
     let text = raw.trim_ascii();
     if text.is_empty() || text.starts_with('#') {
         return Ok(());
@@ -491,6 +593,16 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
             })?
         }
         Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
+        Key::AllowDangerousRules => {
+            p.allow_dangerous_rules = match value {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(format!("allow_dangerous_rules must be yes or no, got {}", quoted(value))),
+            }
+        }
+        Key::CoalesceWindow => p.coalesce_window = parse_count(name, value, 0, MAX_COALESCE_WINDOW, " (seconds)")?,
+        Key::CoalesceBurst => p.coalesce_burst = parse_count(name, value, 1, MAX_COALESCE_BURST, "")?,
+        Key::LogRate => p.log_rate = parse_count(name, value, 0, MAX_LOG_RATE, " (lines per second)")?,
         Key::DenyOpen => push_path(&mut p.open, name, line, value)?,
         Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
@@ -526,6 +638,15 @@ fn parse_ident(value: &str) -> Result<heapless::String<MAX_IDENT_LEN>, String> {
     Ok(ident)
 }
 
+/// A whole number in `min..=max`, plain decimal digits.
+fn parse_count(key: &str, value: &str, min: u32, max: u32, unit: &str) -> Result<u32, String> {
+    let n = (value.len() <= 9 && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse::<u32>().ok()).flatten();
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{key} must be a whole number from {min} to {max}{unit}, got {}", quoted(value))),
+    }
+}
+
 fn parse_ringbuf_size(value: &str) -> Result<u32, String> {
     let bad =
         || format!("ringbuf_size must be a power of two from 4K to 16M (bytes, or with K or M), got {}", quoted(value));
@@ -558,6 +679,11 @@ fn push_path<const N: usize>(
     }
     if value.contains('\0') {
         return Err(format!("{key}: the path contains a NUL byte"));
+    }
+    // Error messages and logs show the path: a control character in it would reach a
+    // terminal or syslog raw (and is almost surely a mistake in a deny rule).
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("{key}: the path contains a control character (U+{:04X})", u32::from(c)));
     }
     let mut path = heapless::String::new();
     if path.push_str(value).is_err() {
@@ -787,7 +913,39 @@ ringbuf_size = 256K
         assert_err("deny_open = relative/path\n", 1, "absolute");
         assert_err("deny_exec = ~/bin/x\n", 1, "absolute");
         assert_err("deny_open = /a\0b\n", 1, "NUL");
+        assert_err("deny_open = /a\u{f}b\n", 1, "deny_open: the path contains a control character (U+000F)");
+        assert_err("deny_exec = /a\u{1b}[31mb\n", 1, "control character (U+001B)");
+        assert_err("deny_exec = /a\u{85}b\n", 1, "control character (U+0085)");
         assert_err(&format!("deny_open = /{}\n", "a".repeat(255)), 1, "longer than 255");
+    }
+
+    #[test]
+    fn allow_dangerous_rules_is_yes_or_no() {
+        assert!(!parse("").unwrap().allow_dangerous_rules);
+        assert!(parse("allow_dangerous_rules = yes").unwrap().allow_dangerous_rules);
+        assert!(!parse("allow_dangerous_rules = no").unwrap().allow_dangerous_rules);
+        for bad in ["Yes", "true", "1", "on"] {
+            assert_err(&format!("allow_dangerous_rules = {bad}\n"), 1, "allow_dangerous_rules must be yes or no");
+        }
+        assert_err("allow_dangerous_rules = yes\nallow_dangerous_rules = yes\n", 2, "duplicate key");
+    }
+
+    #[test]
+    fn coalescing_limits() {
+        let p = parse("").unwrap();
+        assert_eq!((p.coalesce_window, p.coalesce_burst, p.log_rate), (10, 5, 100));
+        let p = parse("coalesce_window = 0\ncoalesce_burst = 1\nlog_rate = 0\n").unwrap();
+        assert_eq!((p.coalesce_window, p.coalesce_burst, p.log_rate), (0, 1, 0));
+        let p = parse("coalesce_window = 3600\ncoalesce_burst = 10000\nlog_rate = 100000\n").unwrap();
+        assert_eq!((p.coalesce_window, p.coalesce_burst, p.log_rate), (3600, 10_000, 100_000));
+        assert_err("coalesce_window = 3601\n", 1, "coalesce_window must be a whole number from 0 to 3600 (seconds), got \"3601\"");
+        assert_err("coalesce_burst = 0\n", 1, "coalesce_burst must be a whole number from 1 to 10000, got \"0\"");
+        assert_err("log_rate = 100001\n", 1, "log_rate must be a whole number from 0 to 100000 (lines per second)");
+        for bad in ["-1", "+5", "1.5", "10s", "0x10", "99999999999999999999", "ten"] {
+            assert_err(&format!("coalesce_window = {bad}\n"), 1, "coalesce_window must be a whole number");
+            assert_err(&format!("log_rate = {bad}\n"), 1, "log_rate must be a whole number");
+        }
+        assert_err("log_rate = 1\nlog_rate = 2\n", 2, "duplicate key log_rate");
     }
 
     #[test]
@@ -1049,6 +1207,27 @@ ringbuf_size = 256K
     }
 
     #[test]
+    fn editor_line_ends_and_byte_order_mark() {
+        // What editors write: a UTF-8 byte-order mark at the start, CRLF line ends.
+        let p = parse("\u{feff}mode = audit\r\ndeny_connect = 10.0.0.0/8\r\n# done\r\n").unwrap();
+        assert_eq!((p.mode, p.connect.len(), p.connect[0].line), (Mode::Audit, 1, 2));
+        assert_eq!(*parse("\u{feff}").unwrap(), Policy::default());
+        assert_eq!(*parse("\u{feff}# only a comment\r\n").unwrap(), Policy::default());
+        // A key right after the mark is the key, on line 1.
+        assert_err("\u{feff}mode = maybe\r\n", 1, "mode must be enforce or audit");
+        // A mark anywhere else is named, not shown as part of a key.
+        assert_err("mode = audit\n\u{feff}deny_connect = 10.0.0.0/8\n", 2, "byte-order mark (U+FEFF)");
+        assert_err("\u{feff}\u{feff}mode = audit\n", 1, "byte-order mark (U+FEFF)");
+        assert_err("deny_open = /x\u{feff}\n", 1, "byte-order mark (U+FEFF)");
+        // A CR that does not end a line (old Mac line ends, or a stray one) is named:
+        // otherwise a file of CR-ended lines would be one line, and when that line is
+        // a comment the whole policy would silently be empty.
+        assert_err("# header\rmode = audit\rdeny_open = /x\r", 1, "carriage return (CR)");
+        assert_err("mode = audit\n\ndeny_open = /x\ry\n", 3, "carriage return (CR)");
+        assert_err("mode = audit\r\r\n", 1, "carriage return (CR)");
+    }
+
+    #[test]
     fn random_token_soup_never_panics() {
         let tokens = [
             "deny_connect",
@@ -1103,6 +1282,37 @@ ringbuf_size = 256K
         }
     }
 
+    /// `load` on `path` in another thread: its result, or None when it did not return
+    /// within 5 s (the thread is then left blocked; the test fails).
+    fn load_within_5s(path: &Path) -> Option<Result<Box<Policy>, ConfigError>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&path));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_a_fifo_does_not_block() {
+        let dir = std::env::temp_dir().join(format!("enforce-config-fifo.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("enforce.conf");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0)
+            .unwrap();
+        let got = load_within_5s(&fifo);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = got.expect("load of a FIFO blocked (waiting for a writer)").unwrap_err();
+        assert_eq!(
+            (e.line, e.reason.as_str()),
+            (0, "not a regular file but a FIFO (named pipe): the config must be a regular file")
+        );
+
+        let e = load_within_5s(Path::new("/dev/null")).expect("load of /dev/null blocked").unwrap_err();
+        assert_eq!((e.line, e.reason.as_str()), (0, "not a regular file but a character device: the config must be a regular file"));
+    }
+
     #[test]
     fn load_reads_files() {
         let dir = std::env::temp_dir().join(format!("enforce-config-test.{}", std::process::id()));
@@ -1128,7 +1338,16 @@ ringbuf_size = 256K
 
         let e = load(&dir).unwrap_err();
         assert_eq!(e.line, 0);
-        assert!(e.to_string().starts_with("cannot read: "), "{e}");
+        assert_eq!(e.to_string(), "not a regular file but a directory: the config must be a regular file");
+
+        // Editors' encodings, read from a file.
+        std::fs::write(&path, b"\xef\xbb\xbfmode = audit\r\n").unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit);
+        for utf16 in [&b"\xff\xfem\0o\0"[..], b"\xfe\xff\0m\0o"] {
+            std::fs::write(&path, utf16).unwrap();
+            let e = load(&path).unwrap_err();
+            assert_eq!((e.line, e.reason.as_str()), (1, "UTF-16 text (byte-order mark): save the file as UTF-8"));
+        }
 
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -10,18 +10,25 @@ mod abi;
 #[allow(unsafe_code)]
 mod bpf;
 mod canary;
+mod coalesce;
 mod config;
+#[cfg(test)]
+mod config_fuzz;
 mod daemon;
+mod eventlog;
 mod events;
 mod follow;
 mod gate;
 mod ladder;
 mod maps;
+mod guard;
+mod pidns;
 mod posture;
 mod probe;
 mod report;
 mod rules;
 mod syslog;
+mod targets;
 mod tiers;
 
 use std::ffi::OsString;
@@ -154,6 +161,7 @@ struct Loaded {
 fn load(path: &Path) -> Result<Loaded, String> {
     let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
+    targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
     let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
     Ok(Loaded { policy, inodes, net })
@@ -181,6 +189,10 @@ fn check(config: &Path, json: bool) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(why) = pidns::check() {
+        eprintln!("enforce: refused: {why}");
+        return exit::REFUSED;
+    }
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
     drop(outcome.enforcement); // detach before reporting: --check leaves nothing behind
     let r = report::Report {
@@ -205,7 +217,8 @@ fn check(config: &Path, json: bool) -> u8 {
 /// A lifecycle line: to syslog, and to stderr for whoever started the agent (once:
 /// when syslog is unreachable the syslog fallback already wrote it there).
 fn announce(log: &mut syslog::Syslog, severity: syslog::Severity, line: &str) {
-    if log.send(severity, line) {
+    // Syslog::send wrote it to stderr itself when there is no syslog socket.
+    if log.send(severity, line) != syslog::Sent::Stderr {
         let level = if severity == syslog::Severity::Err { log::Level::Error } else { log::Level::Info };
         log::log!(level, "{line}");
     }
@@ -236,29 +249,37 @@ fn run(config: &Path) -> u8 {
         Err(code) => return code,
     };
     let requests = bpf::catch_signals();
-    let mut log = syslog::Syslog::open(Path::new(syslog::DEV_LOG), loaded.policy.syslog_facility, &loaded.policy.syslog_ident);
+    let mut events = eventlog::EventLog::new(
+        syslog::Syslog::open(&syslog::socket_path(), loaded.policy.syslog_facility, &loaded.policy.syslog_ident),
+        eventlog::limits(&loaded.policy),
+    );
+    if let Err(why) = pidns::check() {
+        announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: {why}"));
+        return exit::REFUSED;
+    }
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
     let Some(mut enforcement) = outcome.enforcement else {
         let line = format!("refused: posture=REFUSED blockers={}", report::Blockers(&outcome.posture));
-        announce(&mut log, syslog::Severity::Err, &line);
+        announce(&mut events.syslog, syslog::Severity::Err, &line);
         return exit::REFUSED;
     };
-    announce(&mut log, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
+    announce(&mut events.syslog, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
 
     // Counters of the enforcements that reloads have already retired.
     let mut earlier = maps::Counters::default();
     let result = loop {
-        match daemon::run(&enforcement, &loaded.policy, &mut log, requests) {
-            Ok(daemon::Ending::Stop) => break daemon::retire(enforcement, &loaded.policy, &mut log),
+        match daemon::run(&enforcement, &loaded.policy, &mut events, requests) {
+            Ok(daemon::Ending::Stop) => break daemon::retire(enforcement, &loaded.policy, &mut events),
             Ok(daemon::Ending::Reload) => {
-                let Some((next, next_loaded, line)) = reload(config, &mut log) else { continue };
+                let Some((next, next_loaded, line)) = reload(config, &mut events.syslog) else { continue };
                 let old = std::mem::replace(&mut enforcement, next);
                 let old_loaded = std::mem::replace(&mut loaded, next_loaded);
-                match daemon::retire(old, &old_loaded.policy, &mut log) {
+                match daemon::retire(old, &old_loaded.policy, &mut events) {
                     Ok(c) => earlier += c,
                     Err(e) => log::warn!("reading the replaced tiers' counters: {e}"),
                 }
-                announce(&mut log, syslog::Severity::Info, &line);
+                events.flush(&old_loaded.policy); // its summaries name its paths
+                announce(&mut events.syslog, syslog::Severity::Info, &line);
             }
             Err(e) => break Err(e), // `enforcement` detaches when dropped
         }
@@ -266,15 +287,21 @@ fn run(config: &Path) -> u8 {
     match result {
         Ok(mut c) => {
             c += earlier;
+            events.flush(&loaded.policy);
             let line = format!(
-                "stopped: denied={} audited={} dropped={} followed={}",
-                c.denied, c.audited, c.dropped, c.followed
+                "stopped: denied={} audited={} dropped={} followed={}{}",
+                c.denied,
+                c.audited,
+                c.dropped,
+                c.followed,
+                events.totals()
             );
-            announce(&mut log, syslog::Severity::Info, &line);
+            announce(&mut events.syslog, syslog::Severity::Info, &line);
             exit::OK
         }
         Err(e) => {
-            announce(&mut log, syslog::Severity::Err, &format!("failed: {e}"));
+            events.flush(&loaded.policy);
+            announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
             exit::SOFTWARE
         }
     }

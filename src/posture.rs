@@ -337,6 +337,7 @@ mod tests {
                     for c in OUTCOMES {
                         for d in OUTCOMES {
                             let f = Facts {
+                                unprivileged: false,
                                 lsm_listed: listed,
                                 maps: Step::Ok,
                                 tiers: [tier_facts(a), tier_facts(b), tier_facts(c), tier_facts(d)],
@@ -452,7 +453,7 @@ mod tests {
     }
 
     fn facts(tiers: [Outcome; 4], listed: bool) -> Facts {
-        Facts { lsm_listed: listed, maps: Step::Ok, tiers: tiers.map(tier_facts) }
+        Facts { unprivileged: false, lsm_listed: listed, maps: Step::Ok, tiers: tiers.map(tier_facts) }
     }
 
     #[test]

@@ -8,17 +8,79 @@ use core::fmt::{self, Write as _};
 use std::io::{self, Write as _};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Facility, MAX_IDENT_LEN};
 
 /// The local syslog socket.
 pub const DEV_LOG: &str = "/dev/log";
+/// Test seam: send to this socket instead of DEV_LOG (tests point it at a stand-in).
+pub const SOCKET_ENV: &str = "ENFORCE_SYSLOG_SOCKET";
+
+/// The syslog socket to use: DEV_LOG, or the test seam's path when it is set.
+pub fn socket_path() -> PathBuf {
+    std::env::var_os(SOCKET_ENV).map_or_else(|| PathBuf::from(DEV_LOG), PathBuf::from)
+}
 /// Largest datagram sent, in bytes; longer messages are truncated.
 pub const MAX_DATAGRAM: usize = 1024;
-/// How long a send may wait for a busy syslog daemon before the message goes to stderr:
-/// bounded so a hung daemon cannot stall the agent.
-const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// Sends never block (the socket is non-blocking). When syslog's queue is full, one
+/// message may wait for room up to LINE_WAIT_MS, out of a budget that refills at
+/// WAIT_BUDGET_MS per second up to WAIT_BUDGET_MS: a slow daemon (busybox syslogd
+/// under qemu, a queue of 10 datagrams) gets a moment to catch up, and a stuck one
+/// costs the agent at most a fifth of its time. A message that still finds no room
+/// is not written; the caller counts it.
+const LINE_WAIT_MS: u64 = 20;
+/// See LINE_WAIT_MS.
+const WAIT_BUDGET_MS: u64 = 200;
+
+/// Milliseconds on the monotonic clock.
+pub fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    #[allow(clippy::unnecessary_cast)] // i64 on 64-bit, i32/i64 elsewhere
+    let (secs, nanos) = (t.tv_sec as u64, t.tv_nsec as u64);
+    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
+}
+
+/// How long sends may still wait for room, in milliseconds: a bucket of
+/// WAIT_BUDGET_MS refilled at WAIT_BUDGET_MS per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WaitBudget {
+    left_ms: u64,
+    at_ms: u64,
+}
+
+impl WaitBudget {
+    fn new(now_ms: u64) -> WaitBudget {
+        WaitBudget { left_ms: WAIT_BUDGET_MS, at_ms: now_ms }
+    }
+
+    /// How long the next message may wait, at `now_ms`.
+    fn allowance(&mut self, now_ms: u64) -> u64 {
+        let refill = now_ms.saturating_sub(self.at_ms).saturating_mul(WAIT_BUDGET_MS) / 1000;
+        if refill > 0 {
+            self.left_ms = self.left_ms.saturating_add(refill).min(WAIT_BUDGET_MS);
+            self.at_ms = now_ms;
+        }
+        self.left_ms.min(LINE_WAIT_MS)
+    }
+
+    /// Records `ms` spent waiting.
+    fn spend(&mut self, ms: u64) {
+        self.left_ms = self.left_ms.saturating_sub(ms);
+    }
+}
+
+/// What became of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// The syslog socket took it.
+    Syslog,
+    /// There is no syslog socket (none at the path, or nobody listening): it went to
+    /// stderr.
+    Stderr,
+    /// Syslog is there but its queue stayed full: not written anywhere.
+    Unsent,
+}
 
 /// Message severity (the subset the agent uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,14 +174,23 @@ pub struct Syslog {
     facility: Facility,
     ident: heapless::String<MAX_IDENT_LEN>,
     pid: u32,
+    budget: WaitBudget,
 }
 
-/// A datagram socket connected to `path`, or None.
+/// A non-blocking datagram socket connected to `path`, or None.
 fn connect(path: &Path) -> Option<UnixDatagram> {
     let sock = UnixDatagram::unbound().ok()?;
     sock.connect(path).ok()?;
-    sock.set_write_timeout(Some(SEND_TIMEOUT)).ok()?;
+    sock.set_nonblocking(true).ok()?;
     Some(sock)
+}
+
+/// Waits up to `ms` for `sock` to have room for a datagram (for a connected unix
+/// datagram socket, POLLOUT means the receiver's queue is not full).
+fn wait_writable(sock: &UnixDatagram, ms: u64) {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let timeout = Timespec { tv_sec: 0, tv_nsec: (ms.min(999) * 1_000_000) as _ };
+    let _ = rustix::event::poll(&mut [PollFd::new(sock, PollFlags::OUT)], Some(&timeout));
 }
 
 impl Syslog {
@@ -136,44 +207,66 @@ impl Syslog {
             facility,
             ident: short,
             pid: std::process::id(),
+            budget: WaitBudget::new(now_ms()),
         }
     }
 
-    /// Sends one message, timestamped now. On a send error it reconnects once (the
-    /// daemon may have restarted); if that fails too, the message goes to stderr.
-    /// Returns whether it reached the syslog socket (false: it went to stderr).
-    pub fn send(&mut self, severity: Severity, msg: &str) -> bool {
+    /// Sends one message, timestamped now, without blocking (see LINE_WAIT_MS). On a
+    /// send error other than a full queue it reconnects once (the daemon may have
+    /// restarted); without a syslog socket the message goes to stderr.
+    pub fn send(&mut self, severity: Severity, msg: &str) -> Sent {
         let now =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut datagram = heapless::String::<MAX_DATAGRAM>::new();
         let mut out = Truncating { buf: &mut datagram, full: false };
         let _ = frame(&mut out, self.facility, severity, now, &self.ident, self.pid, msg);
-        let delivered = self.deliver(datagram.as_bytes());
-        if !delivered {
+        let sent = self.deliver(datagram.as_bytes());
+        if sent == Sent::Stderr {
             let _ = writeln!(io::stderr().lock(), "{datagram}");
         }
-        delivered
+        sent
     }
 
-    /// Sends `bytes` to the syslog socket, reconnecting once. False: not delivered.
-    fn deliver(&mut self, bytes: &[u8]) -> bool {
+    /// Sends `bytes` to the syslog socket, reconnecting once.
+    fn deliver(&mut self, bytes: &[u8]) -> Sent {
         if let Some(sock) = &self.sock {
             match sock.send(bytes) {
-                Ok(_) => return true,
-                // The daemon is there but did not drain its queue in time: a new
+                Ok(_) => return Sent::Syslog,
+                // The daemon is there but has not drained its queue: a new
                 // connection would not help.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.wait_and_retry(bytes),
                 Err(_) => {}
             }
         }
         self.sock = connect(&self.path);
-        self.sock.as_ref().is_some_and(|sock| sock.send(bytes).is_ok())
+        match self.sock.as_ref().map(|sock| sock.send(bytes)) {
+            Some(Ok(_)) => Sent::Syslog,
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => self.wait_and_retry(bytes),
+            _ => Sent::Stderr,
+        }
+    }
+
+    /// The queue is full: waits for room as long as the budget allows, tries once
+    /// more, and otherwise gives the message up.
+    fn wait_and_retry(&mut self, bytes: &[u8]) -> Sent {
+        let Some(sock) = &self.sock else { return Sent::Unsent };
+        let start = now_ms();
+        let allowance = self.budget.allowance(start);
+        if allowance > 0 {
+            wait_writable(sock, allowance);
+            self.budget.spend(now_ms().saturating_sub(start).max(1));
+        }
+        match sock.send(bytes) {
+            Ok(_) => Sent::Syslog,
+            Err(_) => Sent::Unsent,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn framed(facility: Facility, severity: Severity, secs: i64, msg: &str) -> String {
         let mut s = String::new();
@@ -325,13 +418,84 @@ mod tests {
         let path = dir.0.join("log");
         let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
         assert!(log.sock.is_none());
-        log.send(Severity::Info, "to stderr"); // must not panic or block
+        assert_eq!(log.send(Severity::Info, "to stderr"), Sent::Stderr); // must not panic or block
         assert!(log.sock.is_none());
 
         let server = UnixDatagram::bind(&path).unwrap();
         log.send(Severity::Info, "now to syslog");
         assert!(recv(&server).ends_with("]: now to syslog"));
         assert!(log.sock.is_some());
+    }
+
+    #[test]
+    fn wait_budget() {
+        let mut b = WaitBudget::new(1000);
+        assert_eq!(b.allowance(1000), LINE_WAIT_MS);
+        for _ in 0..WAIT_BUDGET_MS / LINE_WAIT_MS {
+            assert_eq!(b.allowance(1000), LINE_WAIT_MS);
+            b.spend(LINE_WAIT_MS);
+        }
+        assert_eq!(b.allowance(1000), 0, "the budget is spent");
+        assert_eq!(b.allowance(1004), 0, "less than a millisecond refilled");
+        assert_eq!(b.allowance(1050), 10, "50 ms later: 10 ms more");
+        b.spend(10);
+        assert_eq!(b.allowance(1050), 0);
+        assert_eq!(b.allowance(11_000), LINE_WAIT_MS, "refilled");
+        b.spend(3);
+        assert_eq!(b.allowance(1_000_000), LINE_WAIT_MS);
+        assert_eq!(b.left_ms, WAIT_BUDGET_MS, "never more than the bucket");
+        // A clock that goes backwards refills nothing and never panics.
+        assert_eq!(b.allowance(5), LINE_WAIT_MS);
+        b.spend(u64::MAX);
+        assert_eq!(b.allowance(u64::MAX), LINE_WAIT_MS);
+    }
+
+    /// A bound socket that never reads, with its queue filled.
+    fn stuck_server(path: &Path) -> UnixDatagram {
+        let server = UnixDatagram::bind(path).unwrap();
+        let filler = UnixDatagram::unbound().unwrap();
+        filler.connect(path).unwrap();
+        filler.set_nonblocking(true).unwrap();
+        while filler.send(b"filler").is_ok() {}
+        server
+    }
+
+    #[test]
+    fn a_stuck_daemon_costs_a_bounded_time_and_nothing_goes_to_stderr() {
+        let dir = SockDir::new("stuck");
+        let path = dir.0.join("log");
+        let _server = stuck_server(&path);
+        let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
+        let start = std::time::Instant::now();
+        for i in 0..2000 {
+            assert_eq!(log.send(Severity::Warning, &format!("event {i}")), Sent::Unsent);
+        }
+        let took = start.elapsed();
+        // The wait budget (200 ms, refilled at 200 ms/s) bounds it; allow for a slow machine.
+        assert!(took < std::time::Duration::from_millis(1000), "2000 sends to a stuck syslog took {took:?}");
+    }
+
+    #[test]
+    fn a_slow_daemon_gets_a_moment_to_catch_up() {
+        let dir = SockDir::new("slow");
+        let path = dir.0.join("log");
+        let server = stuck_server(&path);
+        let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
+        // The daemon reads one datagram every 2 ms: each send waits for that room.
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 2 * MAX_DATAGRAM];
+            let mut got = Vec::new();
+            server.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+            while let Ok(n) = server.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            got
+        });
+        let sent: Vec<Sent> = (0..20).map(|i| log.send(Severity::Notice, &format!("slow {i}"))).collect();
+        assert_eq!(sent, [Sent::Syslog; 20]);
+        let got = reader.join().unwrap();
+        assert!(got.iter().any(|m| m.ends_with("]: slow 19")), "{got:?}");
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! Where events go after the ring buffer: the coalescer (`coalesce.rs`) decides which
+//! become their own syslog line and which are counted into a summary line; syslog
+//! never stalls the agent (`syslog.rs` sends without blocking). A line syslog would
+//! not take is counted as unsent, reported at most every REPORT_EVERY_MS while the
+//! count grows, and totalled in the `stopped:` line with the other totals:
+//! `logged + coalesced` is every event received, once [`EventLog::flush`] has run.
+
+use core::fmt::Write as _;
+
+use crate::coalesce::{Coalescer, Limits, Line};
+use crate::config::Policy;
+use crate::events::Action;
+use crate::syslog::{self, Sent, Severity, Syslog};
+
+/// How often, at most, the growing unsent count is reported.
+pub const REPORT_EVERY_MS: u64 = 10_000;
+
+/// The coalescing limits a policy asks for.
+pub fn limits(policy: &Policy) -> Limits {
+    Limits {
+        window_ms: u64::from(policy.coalesce_window) * 1000,
+        burst: policy.coalesce_burst,
+        rate: policy.log_rate,
+    }
+}
+
+/// The event sink: coalescing, syslog, and the totals of what became of each event.
+pub struct EventLog {
+    /// Lifecycle lines (attached, reloaded, stopped) go straight to it.
+    pub syslog: Syslog,
+    coalescer: Coalescer,
+    /// Event and summary lines syslog did not take (its queue stayed full): lost,
+    /// counted.
+    pub unsent: u64,
+    reported_unsent: u64,
+    reported_at_ms: Option<u64>,
+}
+
+/// Writes one line of the coalescer: events and repeats at the event's severity
+/// (denials warning, audits notice).
+fn write(syslog: &mut Syslog, unsent: &mut u64, policy: &Policy, line: Line<'_>) {
+    let mut text = heapless::String::<1280>::new();
+    let severity = match line {
+        Line::Event(ev) => {
+            let _ = write!(text, "{}", crate::events::Line { event: ev, path: event_path(policy, ev) });
+            ev.action
+        }
+        Line::Repeated(ev, n) => {
+            let _ = write!(text, "{} repeated={n}", crate::events::Line { event: ev, path: event_path(policy, ev) });
+            ev.action
+        }
+        Line::Overflow { denied, audited, rate } => {
+            let _ = write!(text, "not logged one by one (over log_rate={rate}/s): denied={denied} audited={audited}");
+            if denied > 0 {
+                Action::Denied
+            } else {
+                Action::Audited
+            }
+        }
+    };
+    let severity = if severity == Action::Denied { Severity::Warning } else { Severity::Notice };
+    if syslog.send(severity, &text) == Sent::Unsent {
+        *unsent += 1;
+    }
+}
+
+/// The configured path of the file rule an event matched.
+fn event_path<'p>(policy: &'p Policy, ev: &crate::events::Event) -> Option<&'p str> {
+    match ev.object {
+        crate::events::Object::File { .. } => policy.rule_path(ev.class, ev.rule),
+        crate::events::Object::Net { .. } => None,
+    }
+}
+
+impl EventLog {
+    pub fn new(syslog: Syslog, limits: Limits) -> EventLog {
+        EventLog {
+            syslog,
+            coalescer: Coalescer::new(limits, syslog::now_ms()),
+            unsent: 0,
+            reported_unsent: 0,
+            reported_at_ms: None,
+        }
+    }
+
+    /// One event from the ring buffer; `policy` names the paths of its rules.
+    pub fn event(&mut self, ev: &crate::events::Event, policy: &Policy) {
+        let EventLog { syslog, coalescer, unsent, .. } = self;
+        coalescer.offer(ev, syslog::now_ms(), &mut |line| write(syslog, unsent, policy, line));
+    }
+
+    /// A line of the agent's own about the policy (a rule it moved to a replaced
+    /// file), at notice; counted as unsent when syslog does not take it.
+    pub fn notice(&mut self, line: core::fmt::Arguments<'_>) {
+        let mut text = heapless::String::<1280>::new();
+        let _ = text.write_fmt(line);
+        if self.syslog.send(Severity::Notice, &text) == Sent::Unsent {
+            self.unsent += 1;
+        }
+    }
+
+    /// Periodic work, called after every ring-buffer wait: summaries of ended
+    /// windows, and a report of a grown unsent count.
+    pub fn tick(&mut self, policy: &Policy) {
+        let now = syslog::now_ms();
+        let EventLog { syslog, coalescer, unsent, .. } = self;
+        coalescer.tick(now, &mut |line| write(syslog, unsent, policy, line));
+        if let Some(line) = self.unsent_report(now) {
+            log::warn!("{line}");
+            let _ = self.syslog.send(Severity::Warning, &line);
+        }
+    }
+
+    /// Writes every pending summary line (at stop, before the totals; at a reload,
+    /// with the replaced policy's paths).
+    pub fn flush(&mut self, policy: &Policy) {
+        let EventLog { syslog, coalescer, unsent, .. } = self;
+        coalescer.flush(&mut |line| write(syslog, unsent, policy, line));
+    }
+
+    /// The unsent report due at `now_ms`, if one is.
+    fn unsent_report(&mut self, now_ms: u64) -> Option<String> {
+        let due = self.reported_at_ms.is_none_or(|at| now_ms.saturating_sub(at) >= REPORT_EVERY_MS);
+        if self.unsent == self.reported_unsent || !due {
+            return None;
+        }
+        let new = self.unsent - self.reported_unsent;
+        self.reported_unsent = self.unsent;
+        self.reported_at_ms = Some(now_ms);
+        Some(format!("syslog is not keeping up: {new} more lines not written ({} since start)", self.unsent))
+    }
+
+    /// The totals for the `stopped:` line: ` logged=N coalesced=N unsent=N`.
+    pub fn totals(&self) -> String {
+        format!(" logged={} coalesced={} unsent={}", self.coalescer.logged, self.coalescer.coalesced, self.unsent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Facility;
+    use std::path::Path;
+
+    fn sink() -> EventLog {
+        let limits = Limits { window_ms: 10_000, burst: 5, rate: 100 };
+        EventLog::new(Syslog::open(Path::new("/nonexistent/enforce-log"), Facility::Daemon, "t"), limits)
+    }
+
+    #[test]
+    fn unsent_is_reported_when_it_grows_at_most_every_ten_seconds() {
+        let mut s = sink();
+        assert_eq!(s.unsent_report(0), None, "nothing unsent");
+        s.unsent = 3;
+        assert_eq!(s.unsent_report(1000).as_deref(), Some("syslog is not keeping up: 3 more lines not written (3 since start)"));
+        s.unsent = 5;
+        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS - 1), None, "too soon");
+        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS).as_deref(), Some("syslog is not keeping up: 2 more lines not written (5 since start)"));
+        assert_eq!(s.unsent_report(1_000_000), None, "no change, no report");
+        s.unsent = 6;
+        assert!(s.unsent_report(1_000_000).is_some());
+        assert_eq!(s.totals(), " logged=0 coalesced=0 unsent=6");
+    }
+}
