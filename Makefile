@@ -49,7 +49,24 @@ target/compat/open32-%: rootfs/compat/open32.c
 	$(ZIG) cc -target $(COMPAT_ZIG_TARGET_$*) -static -Os -s -o $@ $<
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static" >&2; rm -f $@; exit 1; }
 
-probe: $(PROBE) $(COMPAT)
+# A dynamic glibc program that dlopen()s a library, and the library, for the
+# trusted-exec cases (libraries mapped executable from trusted filesystems only).
+# zig links against glibc 2.34's symbols (dlopen in libc itself), which Debian 12's
+# glibc (2.36) runs.
+DYNAMIC := target/compat/dlopen-x86_64 target/compat/libhello-x86_64.so \
+	target/compat/dlopen-aarch64 target/compat/libhello-aarch64.so
+
+target/compat/dlopen-%: rootfs/compat/dlopen.c
+	@[ -x $(ZIG) ] || { echo "zig not found at $(ZIG) (run make deps)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(ZIG) cc -target $*-linux-gnu.2.34 -Os -s -o $@ $<
+
+target/compat/libhello-%.so: rootfs/compat/hello.c
+	@[ -x $(ZIG) ] || { echo "zig not found at $(ZIG) (run make deps)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(ZIG) cc -target $*-linux-gnu.2.34 -shared -fPIC -Os -s -o $@ $<
+
+probe: $(PROBE) $(COMPAT) $(DYNAMIC)
 
 aarch64:
 	$(MAKE) TARGET=$(ARM64) all probe

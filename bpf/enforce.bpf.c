@@ -40,6 +40,8 @@ struct user_pt_regs {
 #define AF_INET6 10
 #define PROT_READ 0x1
 #define PROT_EXEC 0x4
+#define PROT_WRITE 0x2
+#define MAP_SHARED 0x01
 #define MAP_ANONYMOUS 0x20
 #define READ_IMPLIES_EXEC 0x0400000
 #define S_IFMT 00170000
@@ -50,12 +52,14 @@ struct user_pt_regs {
 char LICENSE[] SEC("license") = "GPL";
 
 /* The layout both sides agree on; src/abi.rs pins the same numbers. */
-_Static_assert(sizeof(struct enforce_settings) == 16, "settings layout");
+_Static_assert(sizeof(struct enforce_settings) == 40, "settings layout");
 _Static_assert(sizeof(struct enforce_inode_key) == 16, "inode key layout");
 _Static_assert(sizeof(struct enforce_inode_rule) == 8, "inode rule layout");
 _Static_assert(sizeof(struct enforce_net4_key) == 12, "net4 key layout");
 _Static_assert(sizeof(struct enforce_net6_key) == 24, "net6 key layout");
-_Static_assert(sizeof(struct enforce_event) == 72, "event layout");
+_Static_assert(sizeof(struct enforce_event) == 136, "event layout");
+_Static_assert(__builtin_offsetof(struct enforce_event, op) == 68, "event layout");
+_Static_assert(__builtin_offsetof(struct enforce_event, file) == 72, "event layout");
 
 /* Capacities below are placeholders: the agent sizes every map to its policy before load. */
 struct {
@@ -87,6 +91,14 @@ struct {
 	__type(key, struct enforce_net6_key);
 	__type(value, struct enforce_net_rule);
 } deny_net6 SEC(".maps");
+
+/* allow_exec_from: the filesystems (kernel s_dev) code may run from; value: config line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u32);
+} exec_allow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -124,6 +136,16 @@ static __always_inline void report(struct enforce_event *ev)
 		count(ENFORCE_COUNTER_DROPPED);
 }
 
+/* A child of a process running the agent's binary: a canary of this agent, of a
+ * reload, or of an `enforce --check` beside it.  Its operations are some gate's proof:
+ * only that gate's own canary rules act on them.  Read only once a rule matched. */
+static __always_inline bool canary_child(const struct enforce_settings *s)
+{
+	struct file *exe = bpf_get_current_task_btf()->real_parent->mm->exe_file;
+
+	return exe && exe->f_inode->i_ino == s->agent_ino && exe->f_inode->i_sb->s_dev == s->agent_dev;
+}
+
 /* SIGKILL is already queued for this thread: an earlier hook of the same operation
  * (the exec whose ELF loader now maps the file) has killed it; do not count it twice. */
 static __always_inline bool dying(void)
@@ -147,7 +169,7 @@ static __noinline bool act(struct enforce_event *ev, __u32 tier)
 	bool canary = ev->rule == ENFORCE_RULE_CANARY;
 	bool deny;
 
-	if (!s || pid == s->agent_tgid || (!canary && s->mode == ENFORCE_MODE_QUIET))
+	if (!s || pid == s->agent_tgid || (!canary && (s->mode == ENFORCE_MODE_QUIET || canary_child(s))))
 		return false;
 	if (tier >= ENFORCE_TIER_KPROBE && dying())
 		return true;
@@ -232,6 +254,99 @@ static __always_inline bool maps_exec(unsigned long prot)
 	if (!(prot & PROT_READ))
 		return false;
 	return bpf_get_current_task_btf()->personality & READ_IMPLIES_EXEC;
+}
+
+/*
+ * Exec of a file, or a mapping of it made executable: a deny_exec rule, then the
+ * allow list (allow_exec_from: the file's filesystem must be one the config names).
+ * `name` is the file as the kernel names it (a kernel string), for the event.
+ */
+/* BPF functions take at most five arguments: op, tier and canary travel as one word. */
+#define HOW(op, tier, canary) ((__u32)(op) << 16 | (__u32)(canary) << 8 | (tier))
+
+static __noinline bool untrusted(__u64 dev, __u64 ino, const char *name, __u32 how)
+{
+	__u32 tier = how & 0xff;
+	__u8 op = how >> 16;
+	bool canary = (how >> 8) & 1;
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	struct enforce_event ev = {};
+
+	if (!s || !(canary || (s->flags & ENFORCE_FLAG_ALLOW_LIST)) || bpf_map_lookup_elem(&exec_allow, &dev))
+		return false;
+	ev.class = ENFORCE_CLASS_EXEC;
+	ev.op = op;
+	ev.reason = ENFORCE_REASON_UNTRUSTED;
+	ev.rule = canary ? ENFORCE_RULE_CANARY : 0;
+	ev.dev = dev;
+	ev.ino = ino;
+	bpf_probe_read_kernel_str(ev.file, sizeof(ev.file), name);
+	return act(&ev, tier);
+}
+
+static __always_inline bool check_exec(__u64 dev, __u64 ino, const char *name, __u8 op, __u32 tier)
+{
+	struct enforce_inode_key key = { .dev = dev, .ino = ino };
+	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
+	bool canary = false;
+
+	if (rule && rule->exec_rule) {
+		if (rule->exec_rule != ENFORCE_RULE_ALLOW_CANARY)
+			return check_inode(dev, ino, op, tier);
+		canary = true;
+	}
+	return untrusted(dev, ino, name, HOW(op, tier, canary));
+}
+
+static __always_inline bool check_exec_file(struct file *file, const char *name, __u8 op, __u32 tier)
+{
+	struct inode *inode = file->f_inode;
+
+	return check_exec(inode->i_sb->s_dev, inode->i_ino, name, op, tier);
+}
+
+static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	return check_exec(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), name, op, tier);
+}
+
+/* A file's own name (its dentry's): what a mapping's event can name. */
+static __always_inline const char *file_name(struct file *file)
+{
+	return (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name);
+}
+
+/*
+ * allow_anon_exec = no: memory no file vouches for made executable — an anonymous
+ * mapping, a private file mapping that is also writable, a mapping whose pages were
+ * written (copy-on-write) made executable.  The anonymous-memory canary's child is
+ * named in settings.canary_tgid: it has no inode to carry a canary rule.
+ */
+static __noinline bool anon_exec(__u8 op, __u32 tier)
+{
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct enforce_event ev = {};
+	bool canary;
+
+	if (!s)
+		return false;
+	canary = s->canary_tgid && pid == s->canary_tgid;
+	if (!canary && !(s->flags & ENFORCE_FLAG_DENY_ANON))
+		return false;
+	ev.class = ENFORCE_CLASS_EXEC;
+	ev.op = op;
+	ev.reason = ENFORCE_REASON_ANON;
+	ev.rule = canary ? ENFORCE_RULE_CANARY : 0;
+	return act(&ev, tier);
+}
+
+/* mmap: what a mapping with these (requested or effective) prot and flags needs. */
+static __always_inline bool writable_exec(unsigned long prot, unsigned long flags)
+{
+	return (prot & PROT_WRITE) && !(flags & MAP_SHARED);
 }
 
 /* ---- connect and send ---- */
@@ -419,7 +534,7 @@ int BPF_PROG(enf_lsm_exec, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	return verdict(check_file(bprm->file, ENFORCE_OP_EXEC, ENFORCE_TIER_LSM));
+	return verdict(check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/mmap_file")
@@ -428,9 +543,12 @@ int BPF_PROG(enf_lsm_mmap, struct file *file, unsigned long reqprot, unsigned lo
 {
 	if (ret)
 		return ret;
-	if (!file || !(prot & PROT_EXEC))
+	if (!(prot & PROT_EXEC))
 		return 0;
-	return verdict(check_file(file, ENFORCE_OP_MMAP, ENFORCE_TIER_LSM));
+	if (!file || writable_exec(prot, flags))
+		if (anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_LSM))
+			return verdict(true);
+	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/file_mprotect")
@@ -440,10 +558,13 @@ int BPF_PROG(enf_lsm_mprotect, struct vm_area_struct *vma, unsigned long reqprot
 
 	if (ret)
 		return ret;
-	file = vma->vm_file;
-	if (!file || !(prot & PROT_EXEC))
+	if (!(prot & PROT_EXEC))
 		return 0;
-	return verdict(check_file(file, ENFORCE_OP_MPROTECT, ENFORCE_TIER_LSM));
+	file = vma->vm_file;
+	if (!file || vma->anon_vma)
+		if (anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_LSM))
+			return verdict(true);
+	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/socket_connect")
@@ -505,7 +626,7 @@ int BPF_PROG(enf_fmr_exec, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	return verdict(check_file(bprm->file, ENFORCE_OP_EXEC, ENFORCE_TIER_FMODRET));
+	return verdict(check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_FMODRET));
 }
 
 /* security_mmap_file() gets the prot the caller asked for (before READ_IMPLIES_EXEC). */
@@ -514,9 +635,12 @@ int BPF_PROG(enf_fmr_mmap, struct file *file, unsigned long prot, unsigned long 
 {
 	if (ret)
 		return ret;
-	if (!file || !maps_exec(prot))
+	if (!maps_exec(prot))
 		return 0;
-	return verdict(check_file(file, ENFORCE_OP_MMAP, ENFORCE_TIER_FMODRET));
+	if (!file || writable_exec(prot, flags))
+		if (anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_FMODRET))
+			return verdict(true);
+	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_FMODRET));
 }
 
 SEC("fmod_ret/security_file_mprotect")
@@ -526,10 +650,13 @@ int BPF_PROG(enf_fmr_mprotect, struct vm_area_struct *vma, unsigned long reqprot
 
 	if (ret)
 		return ret;
-	file = vma->vm_file;
-	if (!file || !(prot & PROT_EXEC))
+	if (!(prot & PROT_EXEC))
 		return 0;
-	return verdict(check_file(file, ENFORCE_OP_MPROTECT, ENFORCE_TIER_FMODRET));
+	file = vma->vm_file;
+	if (!file || vma->anon_vma)
+		if (anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_FMODRET))
+			return verdict(true);
+	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_FMODRET));
 }
 
 SEC("fmod_ret/security_socket_connect")
@@ -593,15 +720,20 @@ int BPF_KPROBE(enf_kp_open, struct file *file)
 SEC("kprobe/security_bprm_check")
 int BPF_KPROBE(enf_kp_exec, struct linux_binprm *bprm)
 {
-	check_file_core(BPF_CORE_READ(bprm, file), ENFORCE_OP_EXEC, ENFORCE_TIER_KPROBE);
+	check_exec_file_core(BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), ENFORCE_OP_EXEC,
+			     ENFORCE_TIER_KPROBE);
 	return 0;
 }
 
 SEC("kprobe/security_mmap_file")
-int BPF_KPROBE(enf_kp_mmap, struct file *file, unsigned long prot)
+int BPF_KPROBE(enf_kp_mmap, struct file *file, unsigned long prot, unsigned long flags)
 {
-	if (file && maps_exec(prot))
-		check_file_core(file, ENFORCE_OP_MMAP, ENFORCE_TIER_KPROBE);
+	if (!maps_exec(prot))
+		return 0;
+	if ((!file || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_KPROBE))
+		return 0;
+	if (file)
+		check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_KPROBE);
 	return 0;
 }
 
@@ -613,8 +745,10 @@ int BPF_KPROBE(enf_kp_mprotect, struct vm_area_struct *vma, unsigned long reqpro
 	if (!(prot & PROT_EXEC))
 		return 0;
 	file = BPF_CORE_READ(vma, vm_file);
+	if ((!file || BPF_CORE_READ(vma, anon_vma)) && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE))
+		return 0;
 	if (file)
-		check_file_core(file, ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE);
+		check_exec_file_core(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE);
 	return 0;
 }
 
@@ -713,35 +847,44 @@ int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	check_file(bprm->file, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
+	check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 {
+	unsigned long prot = ctx->args[2], flags = ctx->args[3];
 	struct file *file;
 
-	if ((ctx->args[3] & MAP_ANONYMOUS) || !maps_exec(ctx->args[2]))
+	if (!maps_exec(prot))
+		return 0;
+	if (((flags & MAP_ANONYMOUS) || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT))
+		return 0;
+	if (flags & MAP_ANONYMOUS)
 		return 0;
 	file = current_fd_file((int)ctx->args[4]);
 	if (file)
-		check_file_core(file, ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
+		check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 
 struct vma_inode {
 	__u64 dev;
 	__u64 ino;
+	const char *name;
+	bool anon; /* no file, or pages written since it was mapped */
 };
 
 static long vma_inode(struct task_struct *task, struct vm_area_struct *vma, struct vma_inode *out)
 {
 	struct file *file = vma->vm_file;
 
+	out->anon = !file || vma->anon_vma;
 	if (file) {
 		out->dev = file->f_inode->i_sb->s_dev;
 		out->ino = file->f_inode->i_ino;
+		out->name = (const char *)file->f_path.dentry->d_name.name;
 	}
 	return 0;
 }
@@ -754,9 +897,12 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 
 	if (!maps_exec(ctx->args[2]))
 		return 0;
-	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_inode, &found, 0) || !found.ino)
+	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_inode, &found, 0))
 		return 0;
-	check_inode(found.dev, found.ino, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT);
+	if (found.anon && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
+		return 0;
+	if (found.ino)
+		check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 

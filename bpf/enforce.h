@@ -11,12 +11,18 @@
 #define ENFORCE_H
 
 #define ENFORCE_COMM_LEN 16
+#define ENFORCE_FILE_LEN 64
 
 /*
  * Rule id of the agent's canaries: always acted on (denied or signalled) whatever
  * the mode, so the agent can prove each hook really runs.
  */
 #define ENFORCE_RULE_CANARY 0xffffffffu
+/*
+ * exec_rule of the allow list's canary inode: not a rule of its own; the hooks judge
+ * the inode by the allow list, as canary, whatever the mode.
+ */
+#define ENFORCE_RULE_ALLOW_CANARY 0xfffffffeu
 
 /* What an event is about: the rule classes of the config. */
 enum enforce_class {
@@ -34,6 +40,19 @@ enum enforce_op {
 	ENFORCE_OP_CONNECT = 5,  /* connect: connect(2) */
 	ENFORCE_OP_SEND = 6,     /* connect: a send with a destination address */
 	ENFORCE_OP_FOLLOW = 7,   /* open/exec: a rule followed a rename onto a new inode */
+};
+
+/* Why an exec-class operation was denied when no rule names the file. */
+enum enforce_reason {
+	ENFORCE_REASON_RULE = 0,      /* a deny rule matched (or the canary's) */
+	ENFORCE_REASON_UNTRUSTED = 1, /* allow_exec_from: the file is on no allowed filesystem */
+	ENFORCE_REASON_ANON = 2,      /* allow_anon_exec = no: anonymous or modified memory made executable */
+};
+
+/* enforce_settings.flags: the exec policy. */
+enum enforce_flags {
+	ENFORCE_FLAG_ALLOW_LIST = 1, /* exec only from the filesystems in exec_allow */
+	ENFORCE_FLAG_DENY_ANON = 2,  /* no executable anonymous (or written private) memory */
 };
 
 /* What the agent did about it. */
@@ -71,10 +90,19 @@ enum enforce_counter {
 
 /* One entry of the `settings` array map per tier (index enum enforce_tier). */
 struct enforce_settings {
-	__u32 mode;       /* enum enforce_mode */
-	__u32 agent_tgid; /* never deny or signal this process */
-	__u32 signal;     /* signal tiers: the signal to send (SIGKILL by default) */
+	__u32 mode;        /* enum enforce_mode */
+	__u32 agent_tgid;  /* never deny or signal this process */
+	__u32 signal;      /* signal tiers: the signal to send (SIGKILL by default) */
+	__u32 flags;       /* enum enforce_flags */
+	__u32 canary_tgid; /* the canary child of the anonymous-memory canary, 0 = none */
 	__u32 _pad;
+	/*
+	 * The agent's own binary, kernel dev encoding and inode: the children of any
+	 * process running it are canaries (of this agent, a reload, or an
+	 * `enforce --check` beside it), never a policy matter but for their own canary.
+	 */
+	__u64 agent_dev;
+	__u64 agent_ino;
 };
 
 /*
@@ -136,8 +164,12 @@ struct enforce_event {
 	__u16 port;
 	__u8 addr[16];
 	char comm[ENFORCE_COMM_LEN];
-	__u8 op; /* enum enforce_op */
-	__u8 _pad[3];
+	__u8 op;     /* enum enforce_op */
+	__u8 reason; /* enum enforce_reason */
+	__u8 _pad[2];
+	/* reason UNTRUSTED: the file as the kernel names it (exec: the path given to
+	 * execve; a mapping: the file's name), NUL-terminated, cut at the length */
+	char file[ENFORCE_FILE_LEN];
 };
 
 #endif /* ENFORCE_H */

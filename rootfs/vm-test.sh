@@ -32,6 +32,7 @@ image() { # OUT HOST=GUEST...: the guest test image, with a dynamic program's fi
     img=$1
     shift
     "$here/mkinitramfs.sh" "$img" "$bin=/bin/enforce" "$probe=/bin/probe" "$open32=/bin/open32" \
+        "$top/target/compat/dlopen-$cpu=/usr/bin/dlopen-test" "$top/target/compat/libhello-$cpu.so=/usr/lib/libhello.so" \
         "$here/guest/run.sh=/test/run.sh" "$@"
 }
 # boots: the boot table on stdin, filtered by ENFORCE_VM_BOOTS.
@@ -46,7 +47,7 @@ bpf=lsm=lockdown,capability,bpf
 case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
-    open32=$top/target/compat/open32-i386
+    open32=$top/target/compat/open32-i386 cpu=x86_64
     # The loader route needs a dynamic program: this machine's echo and its glibc.
     image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
         /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho
@@ -60,7 +61,7 @@ BOOTS
 arm64)
     k61=$("$here/fetch-arm64.sh" kernel 6.1)
     k612=$("$here/fetch-arm64.sh" kernel 6.12)
-    open32=$top/target/compat/open32-arm
+    open32=$top/target/compat/open32-arm cpu=aarch64
     glibc=$("$here/fetch-arm64.sh" glibc)
     BUSYBOX=$("$here/fetch-arm64.sh" busybox) image "$out/enforce.cpio.gz" \
         "$glibc/lib/ld-linux-aarch64.so.1=/lib/ld-linux-aarch64.so.1" \

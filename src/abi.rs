@@ -10,6 +10,24 @@ pub const COMM_LEN: usize = 16;
 
 /// Rule id of the agent's canaries: acted on whatever the mode.
 pub const RULE_CANARY: u32 = 0xffff_ffff;
+/// `exec_rule` of the allow list's canary inode: judged by the allow list, as canary.
+pub const RULE_ALLOW_CANARY: u32 = 0xffff_fffe;
+
+/// Length of `enforce_event.file`.
+pub const FILE_LEN: usize = 64;
+const _: () = assert!(size_of::<[u8; 64]>() == FILE_LEN);
+
+/// `enum enforce_reason`: a deny rule matched.
+pub const REASON_RULE: u8 = 0;
+/// `enum enforce_reason`: allow_exec_from: the file is on no allowed filesystem.
+pub const REASON_UNTRUSTED: u8 = 1;
+/// `enum enforce_reason`: allow_anon_exec = no.
+pub const REASON_ANON: u8 = 2;
+
+/// `enum enforce_flags`: exec only from the filesystems in `exec_allow`.
+pub const FLAG_ALLOW_LIST: u32 = 1;
+/// `enum enforce_flags`: no executable anonymous (or written private) memory.
+pub const FLAG_DENY_ANON: u32 = 2;
 
 /// `enum enforce_class`: an open.
 pub const CLASS_OPEN: u8 = 1;
@@ -94,8 +112,17 @@ pub struct Settings {
     pub agent_tgid: u32,
     /// Signal tiers: the signal to send.
     pub signal: u32,
+    /// `FLAG_*`: the exec policy.
+    pub flags: u32,
+    /// The anonymous-memory canary's child, 0 = none.
+    pub canary_tgid: u32,
     /// Always zero.
     pub _pad: u32,
+    /// The agent's binary (kernel dev encoding): children of processes running it
+    /// are canaries.
+    pub agent_dev: u64,
+    /// The agent's binary's inode.
+    pub agent_ino: u64,
 }
 
 impl Settings {
@@ -108,7 +135,11 @@ impl Settings {
         put(&mut b, core::mem::offset_of!(Self, mode), &self.mode.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, agent_tgid), &self.agent_tgid.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, signal), &self.signal.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, flags), &self.flags.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, canary_tgid), &self.canary_tgid.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, agent_dev), &self.agent_dev.to_ne_bytes());
+        put(&mut b, core::mem::offset_of!(Self, agent_ino), &self.agent_ino.to_ne_bytes());
         b
     }
 }
@@ -247,7 +278,7 @@ impl NetRule {
 /// `struct enforce_event`: one ring-buffer record. The agent only reads these
 /// (`events::decode`, by the offsets of this struct); it never builds one outside tests.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(dead_code)] // read by offset_of!, constructed only by tests
 pub struct Event {
     /// Kernel `s_dev` encoding (open, exec).
@@ -278,8 +309,37 @@ pub struct Event {
     pub comm: [u8; COMM_LEN],
     /// `OP_*`.
     pub op: u8,
+    /// `REASON_*`.
+    pub reason: u8,
     /// Always zero.
-    pub _pad: [u8; 3],
+    pub _pad: [u8; 2],
+    /// `REASON_UNTRUSTED`: the file as the kernel names it, NUL-terminated or cut.
+    /// (A literal length: rustc 1.95 ICEs on the named constant here in tests.)
+    pub file: [u8; 64],
+}
+
+impl Default for Event {
+    fn default() -> Event {
+        Event {
+            dev: 0,
+            ino: 0,
+            pid: 0,
+            uid: 0,
+            rule: 0,
+            class: 0,
+            action: 0,
+            tier: 0,
+            signal: 0,
+            family: 0,
+            port: 0,
+            addr: [0; 16],
+            comm: [0; COMM_LEN],
+            op: 0,
+            reason: 0,
+            _pad: [0; 2],
+            file: [0; FILE_LEN],
+        }
+    }
 }
 
 impl Event {
@@ -305,7 +365,9 @@ impl Event {
         put(&mut b, offset_of!(Self, addr), &self.addr);
         put(&mut b, offset_of!(Self, comm), &self.comm);
         put(&mut b, offset_of!(Self, op), &[self.op]);
+        put(&mut b, offset_of!(Self, reason), &[self.reason]);
         put(&mut b, offset_of!(Self, _pad), &self._pad);
+        put(&mut b, offset_of!(Self, file), &self.file);
         b
     }
 }
@@ -319,11 +381,15 @@ mod tests {
     /// on x86_64, and what clang gives for the BPF target: change the header, change these.
     #[test]
     fn layout_matches_the_c_header() {
-        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (16, 4));
+        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (40, 8));
         assert_eq!(offset_of!(Settings, mode), 0);
         assert_eq!(offset_of!(Settings, agent_tgid), 4);
         assert_eq!(offset_of!(Settings, signal), 8);
-        assert_eq!(offset_of!(Settings, _pad), 12);
+        assert_eq!(offset_of!(Settings, flags), 12);
+        assert_eq!(offset_of!(Settings, canary_tgid), 16);
+        assert_eq!(offset_of!(Settings, _pad), 20);
+        assert_eq!(offset_of!(Settings, agent_dev), 24);
+        assert_eq!(offset_of!(Settings, agent_ino), 32);
 
         assert_eq!((size_of::<InodeKey>(), align_of::<InodeKey>()), (16, 8));
         assert_eq!(offset_of!(InodeKey, dev), 0);
@@ -348,7 +414,7 @@ mod tests {
         assert_eq!((size_of::<NetRule>(), align_of::<NetRule>()), (4, 4));
         assert_eq!(offset_of!(NetRule, rule), 0);
 
-        assert_eq!((size_of::<Event>(), align_of::<Event>()), (72, 8));
+        assert_eq!((size_of::<Event>(), align_of::<Event>()), (136, 8));
         assert_eq!(offset_of!(Event, dev), 0);
         assert_eq!(offset_of!(Event, ino), 8);
         assert_eq!(offset_of!(Event, pid), 16);
@@ -363,17 +429,32 @@ mod tests {
         assert_eq!(offset_of!(Event, addr), 36);
         assert_eq!(offset_of!(Event, comm), 52);
         assert_eq!(offset_of!(Event, op), 68);
-        assert_eq!(offset_of!(Event, _pad), 69);
+        assert_eq!(offset_of!(Event, reason), 69);
+        assert_eq!(offset_of!(Event, _pad), 70);
+        assert_eq!(offset_of!(Event, file), 72);
     }
 
     #[test]
     fn to_bytes_places_every_field() {
-        let s = Settings { mode: MODE_ENFORCE, agent_tgid: 0x0102_0304, signal: 9, _pad: 0 };
+        let s = Settings {
+            mode: MODE_ENFORCE,
+            agent_tgid: 0x0102_0304,
+            signal: 9,
+            flags: FLAG_DENY_ANON,
+            canary_tgid: 77,
+            _pad: 0,
+            agent_dev: 0x0080_0001,
+            agent_ino: 99,
+        };
         let b = s.to_bytes();
         assert_eq!(b[0..4], 2u32.to_ne_bytes());
         assert_eq!(b[4..8], 0x0102_0304u32.to_ne_bytes());
         assert_eq!(b[8..12], 9u32.to_ne_bytes());
-        assert_eq!(b[12..16], [0; 4]);
+        assert_eq!(b[12..16], 2u32.to_ne_bytes());
+        assert_eq!(b[16..20], 77u32.to_ne_bytes());
+        assert_eq!(b[20..24], [0; 4]);
+        assert_eq!(b[24..32], 0x0080_0001u64.to_ne_bytes());
+        assert_eq!(b[32..40], 99u64.to_ne_bytes());
 
         let k = InodeKey { dev: 0x0080_0001, ino: u64::MAX - 1 };
         assert_eq!(k.to_bytes()[0..8], 0x0080_0001u64.to_ne_bytes());
@@ -412,7 +493,9 @@ mod tests {
             addr: [12; 16],
             comm: [13; COMM_LEN],
             op: 14,
-            _pad: [0; 3],
+            reason: 15,
+            _pad: [0; 2],
+            file: [16; FILE_LEN],
         };
         let b = e.to_bytes();
         assert_eq!(b[0..8], 1u64.to_ne_bytes());
@@ -421,6 +504,7 @@ mod tests {
         assert_eq!(b[34..36], 11u16.to_ne_bytes());
         assert_eq!(b[36..52], [12; 16]);
         assert_eq!(b[52..68], [13; 16]);
-        assert_eq!(b[68..72], [14, 0, 0, 0]);
+        assert_eq!(b[68..72], [14, 15, 0, 0]);
+        assert_eq!(b[72..136], [16; FILE_LEN]);
     }
 }

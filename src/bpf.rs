@@ -336,28 +336,35 @@ impl Drop for RingBuffer<'_> {
     }
 }
 
-/// Maps the first page of `fd` readable and executable, then unmaps it: the canary
-/// child's executable mapping of a denied file (the kernel denies it, or the child
-/// is signalled).
-pub fn map_executable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+/// Maps the first page of `fd` (anonymous memory when None) readable and executable,
+/// then unmaps it: the canary child's executable mapping of a denied file, or of
+/// anonymous memory (the kernel denies it, or the child is signalled).
+pub fn map_executable(fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+    use rustix::mm::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags};
     let len = rustix::param::page_size();
+    let prot = ProtFlags::READ | ProtFlags::EXEC;
     // SAFETY: a fresh private mapping chosen by the kernel; nothing else refers to it,
     // and it is unmapped before return without being read.
     unsafe {
-        let addr = mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::EXEC, MapFlags::PRIVATE, fd, 0)?;
+        let addr = match fd {
+            Some(fd) => mmap(core::ptr::null_mut(), len, prot, MapFlags::PRIVATE, fd, 0)?,
+            None => mmap_anonymous(core::ptr::null_mut(), len, prot, MapFlags::PRIVATE)?,
+        };
         munmap(addr, len)
     }
 }
 
-/// Maps the first page of `fd` readable, then asks to make it executable: the canary
-/// child's `mprotect` of a denied file's mapping.
-pub fn protect_executable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    use rustix::mm::{mmap, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
+/// Maps the first page of `fd` readable (anonymous memory, readable and writable,
+/// when None), then asks to make it executable: the canary child's `mprotect`.
+pub fn protect_executable(fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+    use rustix::mm::{mmap, mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
     let len = rustix::param::page_size();
     // SAFETY: as above; the mapping is private to this call and never executed.
     unsafe {
-        let addr = mmap(core::ptr::null_mut(), len, ProtFlags::READ, MapFlags::PRIVATE, fd, 0)?;
+        let addr = match fd {
+            Some(fd) => mmap(core::ptr::null_mut(), len, ProtFlags::READ, MapFlags::PRIVATE, fd, 0)?,
+            None => mmap_anonymous(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)?,
+        };
         let result = mprotect(addr, len, MprotectFlags::READ | MprotectFlags::EXEC);
         munmap(addr, len)?;
         result

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use rustix::io::Errno;
 
 use crate::abi::{self, InodeKey, InodeRule, Net4Key, NetRule};
 use crate::bpf::{self, RingBuffer};
-use crate::events::{self, Action};
+use crate::events::{self, Action, Reason};
 use crate::ladder::{Hook, Tier};
 use crate::maps::Maps;
 use crate::posture::Step;
@@ -77,22 +77,66 @@ fn judge(tier: Tier, signal: u8, outcome: Outcome, reported: bool) -> Step {
     }
 }
 
-/// Proves `hook` in `tier`, whose programs are attached and whose settings make them
-/// act on the canary rule. `signal` is what a signal tier must kill the child with.
-pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
-    let result = match hook {
-        Hook::Open | Hook::Exec | Hook::Mmap | Hook::Mprotect => file_canary(maps, tier, hook, signal),
-        Hook::Connect | Hook::Send => net_canary(maps, tier, hook, signal),
-        Hook::Follow => follow_canary(maps, tier),
-    };
-    result.unwrap_or_else(|e| {
-        log::warn!("{} tier, {} canary: {e}", tier.name(), hook.name());
-        Step::Failed(e.raw_os_error())
-    })
+/// What a file canary exercises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proof {
+    /// A deny rule on the canary file.
+    Rule,
+    /// The allow list: the canary file lies on no allowed filesystem (a memfd).
+    AllowList,
+    /// allow_anon_exec = no: anonymous memory made executable (no file at all).
+    AnonExec,
 }
 
-/// Canary events (rule = the canary rule) seen on the ring buffer: (tier, op, action).
-type Seen = heapless::Vec<(Tier, Hook, Action), 16>;
+impl Proof {
+    fn reason(self) -> Reason {
+        match self {
+            Proof::Rule => Reason::Rule,
+            Proof::AllowList => Reason::Untrusted,
+            Proof::AnonExec => Reason::Anon,
+        }
+    }
+}
+
+/// Proves `hook` in `tier`, whose programs are attached and whose settings make them
+/// act on the canary rule. `signal` is what a signal tier must kill the child with.
+/// Exec, mmap and mprotect are also proven against the exec policy the maps carry: the
+/// allow list, and the denial of anonymous executable memory.
+pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
+    let (allow_list, deny_anon) = maps.exec_policy();
+    let mut proofs = heapless::Vec::<Proof, 3>::new();
+    let _ = proofs.push(Proof::Rule);
+    if allow_list && matches!(hook, Hook::Exec | Hook::Mmap | Hook::Mprotect) {
+        let _ = proofs.push(Proof::AllowList);
+    }
+    if deny_anon && matches!(hook, Hook::Mmap | Hook::Mprotect) {
+        let _ = proofs.push(Proof::AnonExec);
+    }
+    for proof in proofs {
+        let result = match (hook, proof) {
+            (Hook::Open | Hook::Exec | Hook::Mmap | Hook::Mprotect, Proof::Rule | Proof::AllowList) => {
+                file_canary(maps, tier, hook, signal, proof)
+            }
+            (_, Proof::AnonExec) => anon_canary(maps, tier, hook, signal),
+            (Hook::Connect | Hook::Send, _) => net_canary(maps, tier, hook, signal),
+            (Hook::Follow, _) => follow_canary(maps, tier),
+        };
+        let step = result.unwrap_or_else(|e| {
+            log::warn!("{} tier, {} canary: {e}", tier.name(), hook.name());
+            Step::Failed(e.raw_os_error())
+        });
+        if step != Step::Ok {
+            if proof != Proof::Rule {
+                log::warn!("{} tier, {} canary of the exec policy ({proof:?}): {step:?}", tier.name(), hook.name());
+            }
+            return step;
+        }
+    }
+    Step::Ok
+}
+
+/// Canary events (rule = the canary rule) seen on the ring buffer.
+type Seen = heapless::Vec<(Tier, Hook, Action, Reason), 16>;
 
 /// Runs `f`, then collects the canary events the tiers reported meanwhile.
 fn watching<T>(maps: &Maps, f: impl FnOnce() -> T) -> Result<(T, Seen), Errno> {
@@ -101,7 +145,7 @@ fn watching<T>(maps: &Maps, f: impl FnOnce() -> T) -> Result<(T, Seen), Errno> {
     let mut rb = RingBuffer::new(&events, |record| {
         if let Ok(ev) = events::decode(record) {
             if ev.rule == abi::RULE_CANARY {
-                let _ = seen.borrow_mut().push((ev.tier, ev.op, ev.action));
+                let _ = seen.borrow_mut().push((ev.tier, ev.op, ev.action, ev.reason));
             }
         }
     })
@@ -114,8 +158,8 @@ fn watching<T>(maps: &Maps, f: impl FnOnce() -> T) -> Result<(T, Seen), Errno> {
     Ok((value, seen.into_inner()))
 }
 
-fn reported(seen: &Seen, tier: Tier, hook: Hook) -> bool {
-    seen.iter().any(|&(t, op, _)| t == tier && op == hook)
+fn reported(seen: &Seen, tier: Tier, hook: Hook, reason: Reason) -> bool {
+    seen.iter().any(|&(t, op, _, r)| t == tier && op == hook && r == reason)
 }
 
 /// A tiny static program that exits 0 (one PT_LOAD, three instructions): what the
@@ -198,20 +242,30 @@ impl Drop for Entry<'_> {
     }
 }
 
-fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, Errno> {
+fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8, proof: Proof) -> Result<Step, Errno> {
     let memfd = canary_memfd()?;
     let key = rules::inode_key_of(&memfd)?;
-    let rule = match hook {
-        Hook::Open => InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 },
+    let rule = match (hook, proof) {
+        (Hook::Open, _) => InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 },
+        (_, Proof::AllowList) => InodeRule { open_rule: 0, exec_rule: abi::RULE_ALLOW_CANARY },
         _ => InodeRule { open_rule: 0, exec_rule: abi::RULE_CANARY },
     };
     let _entry = Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?;
     let path = fd_path(&memfd);
-    let (outcome, seen) = watching(maps, || match hook {
-        Hook::Exec => exec_child(&path),
-        _ => run_child(hook, path.as_os_str()),
+    let (outcome, seen) = watching(maps, || run_child(hook.name(), path.as_os_str(), None))?;
+    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, proof.reason())))
+}
+
+/// allow_anon_exec = no: a child makes anonymous memory executable. It has no inode to
+/// carry a canary rule, so the tier's settings name the child, once it runs and before
+/// it acts.
+fn anon_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, Errno> {
+    let op = if hook == Hook::Mmap { "anon-mmap" } else { "anon-mprotect" };
+    let (outcome, seen) = watching(maps, || {
+        run_child(op, "-".as_ref(), Some(&|pid| maps.set_canary_child(tier, pid).map_err(|e| e.errno)))
     })?;
-    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook)))
+    maps.set_canary_child(tier, 0).map_err(|e| e.errno)?;
+    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, Reason::Anon)))
 }
 
 fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, Errno> {
@@ -223,32 +277,35 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
     let value = NetRule { rule: abi::RULE_CANARY };
     let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
     let target = format!("127.0.0.1:{port}");
-    let (outcome, seen) = watching(maps, || run_child(hook, target.as_ref()))?;
+    let (outcome, seen) = watching(maps, || run_child(hook.name(), target.as_ref(), None))?;
     drop(holder);
-    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook)))
+    Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, Reason::Rule)))
 }
 
-/// Spawns this binary as the canary child for `hook` and waits for it.
-fn run_child(hook: Hook, target: &std::ffi::OsStr) -> Result<Outcome, Errno> {
-    let child = Command::new("/proc/self/exe")
+/// What the agent does with a child's pid before the child may act.
+type Ready<'a> = &'a dyn Fn(u32) -> Result<(), Errno>;
+
+/// Spawns this binary as the canary child for `op` and waits for it. With `ready`,
+/// the child waits for a byte on its stdin, sent once `ready` has seen its pid.
+fn run_child(op: &str, target: &std::ffi::OsStr, ready: Option<Ready<'_>>) -> Result<Outcome, Errno> {
+    let mut child = Command::new("/proc/self/exe")
         .arg(format!("--{CHILD_ARG}"))
-        .arg(hook.name())
+        .arg(op)
         .arg(target)
-        .stdin(Stdio::null())
+        .stdin(if ready.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(io_errno)?;
-    wait(child)
-}
-
-/// Executes the memfd program: a synchronous tier fails the exec itself.
-fn exec_child(path: &Path) -> Result<Outcome, Errno> {
-    let spawned = Command::new(path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    match spawned {
-        Ok(child) => wait(child),
-        Err(e) => Ok(Outcome::Failed(e.raw_os_error().unwrap_or(0))),
+    if let Some(ready) = ready {
+        let go = ready(child.id()).and_then(|()| child.stdin.take().ok_or(Errno::PIPE)?.write_all(b"g").map_err(io_errno));
+        if let Err(e) = go {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
     }
+    wait(child)
 }
 
 /// Waits for a child, killing it after CHILD_TIMEOUT; always reaps it.
@@ -273,12 +330,24 @@ fn wait(mut child: Child) -> Result<Outcome, Errno> {
     }
 }
 
-/// The canary child: do `hook`'s operation on `target`, say how it went in the exit code.
-pub fn child_main(hook: &str, target: &std::ffi::OsStr) -> i32 {
-    let result = match hook {
+/// The canary child: do `op`'s operation on `target`, say how it went in the exit code.
+pub fn child_main(op: &str, target: &std::ffi::OsStr) -> i32 {
+    let hook = op;
+    let result = match op {
         "open" => File::open(target).map(drop).map_err(io_errno),
-        "mmap" => File::open(target).map_err(io_errno).and_then(|f| bpf::map_executable(f.as_fd())),
-        "mprotect" => File::open(target).map_err(io_errno).and_then(|f| bpf::protect_executable(f.as_fd())),
+        // Replaces this process (same pid): a synchronous tier fails the exec itself.
+        "exec" => Err(io_errno(std::os::unix::process::CommandExt::exec(&mut Command::new(target)))),
+        "mmap" => File::open(target).map_err(io_errno).and_then(|f| bpf::map_executable(Some(f.as_fd()))),
+        "mprotect" => File::open(target).map_err(io_errno).and_then(|f| bpf::protect_executable(Some(f.as_fd()))),
+        "anon-mmap" | "anon-mprotect" => {
+            // Only once the agent has named this process as the canary.
+            let mut go = [0u8];
+            match std::io::Read::read_exact(&mut std::io::stdin(), &mut go) {
+                Err(e) => Err(io_errno(e)),
+                Ok(()) if op == "anon-mmap" => bpf::map_executable(None),
+                Ok(()) => bpf::protect_executable(None),
+            }
+        }
         "connect" | "send" => match target.to_str().and_then(|t| t.parse::<SocketAddr>().ok()) {
             Some(addr) if hook == "connect" => TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map(drop).map_err(io_errno),
             Some(addr) => UdpSocket::bind(("127.0.0.1", 0)).and_then(|s| s.send_to(b"canary", addr)).map(drop).map_err(io_errno),
@@ -361,7 +430,7 @@ fn follow_canary(maps: &Maps, tier: Tier) -> Result<Step, Errno> {
         log::warn!("{} tier, follow canary: rule followed: {followed}; replaced inode forgotten: {forgotten}", tier.name());
         return Ok(Step::Failed(0));
     }
-    Ok(if reported(&seen, tier, Hook::Follow) { Step::Ok } else { Step::Failed(0) })
+    Ok(if reported(&seen, tier, Hook::Follow, Reason::Rule) { Step::Ok } else { Step::Failed(0) })
 }
 
 #[cfg(test)]

@@ -259,6 +259,8 @@ mod tests {
         Event {
             class: Class::Open,
             op: Hook::Open,
+            reason: crate::events::Reason::Rule,
+            file: heapless::String::new(),
             action: Action::Denied,
             tier: Tier::Lsm,
             pid,

@@ -37,6 +37,8 @@ pub const MAX_IDENT_LEN: usize = 32;
 pub const MAX_OPEN_RULES: usize = 128;
 /// Most deny_exec rules.
 pub const MAX_EXEC_RULES: usize = 128;
+/// Most allow_exec_from lines.
+pub const MAX_ALLOW_EXEC_FROM: usize = 32;
 /// Most deny_connect rules, both families together (each family must also fit its trie).
 pub const MAX_CONNECT_RULES: usize = 256;
 /// Smallest ring buffer (one page on most systems).
@@ -330,6 +332,11 @@ pub struct Policy {
     pub ringbuf_size: u32,
     /// `tiers`: the rungs of the ladder the gate may use, indexed by `Tier as usize`.
     pub tiers: [bool; TIER_COUNT],
+    /// `allow_exec_from`: mount points whose filesystems alone code may run from (an
+    /// allow list when not empty), in config order.
+    pub allow_exec_from: heapless::Vec<PathRule, MAX_ALLOW_EXEC_FROM>,
+    /// `allow_anon_exec = no`: the line that says so; None (the default): allowed.
+    pub allow_anon_exec: Option<u32>,
     /// `allow_dangerous_rules`: rules on the files the device needs to boot and be
     /// repaired (see `guard.rs`) are allowed, with a warning, instead of refused.
     pub allow_dangerous_rules: bool,
@@ -369,6 +376,8 @@ impl Default for Policy {
             syslog_facility: Facility::Daemon,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
             tiers: [true; TIER_COUNT],
+            allow_exec_from: heapless::Vec::new(),
+            allow_anon_exec: None,
             allow_dangerous_rules: false,
             coalesce_window: DEFAULT_COALESCE_WINDOW,
             coalesce_burst: DEFAULT_COALESCE_BURST,
@@ -479,6 +488,8 @@ enum Key {
     SyslogFacility,
     RingbufSize,
     AllowDangerousRules,
+    AllowExecFrom,
+    AllowAnonExec,
     CoalesceWindow,
     CoalesceBurst,
     LogRate,
@@ -489,7 +500,7 @@ enum Key {
 }
 
 impl Key {
-    const COUNT: usize = 14;
+    const COUNT: usize = 16;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -500,6 +511,8 @@ impl Key {
             "syslog_facility" => Key::SyslogFacility,
             "ringbuf_size" => Key::RingbufSize,
             "allow_dangerous_rules" => Key::AllowDangerousRules,
+            "allow_exec_from" => Key::AllowExecFrom,
+            "allow_anon_exec" => Key::AllowAnonExec,
             "coalesce_window" => Key::CoalesceWindow,
             "coalesce_burst" => Key::CoalesceBurst,
             "log_rate" => Key::LogRate,
@@ -512,7 +525,7 @@ impl Key {
     }
 
     fn repeats(self) -> bool {
-        matches!(self, Key::DenyOpen | Key::DenyExec | Key::DenyConnect)
+        matches!(self, Key::DenyOpen | Key::DenyExec | Key::DenyConnect | Key::AllowExecFrom)
     }
 }
 
@@ -593,6 +606,14 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
             })?
         }
         Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
+        Key::AllowExecFrom => push_path(&mut p.allow_exec_from, name, line, value)?,
+        Key::AllowAnonExec => {
+            p.allow_anon_exec = match value {
+                "yes" => None,
+                "no" => Some(line),
+                _ => return Err(format!("allow_anon_exec must be yes or no, got {}", quoted(value))),
+            }
+        }
         Key::AllowDangerousRules => {
             p.allow_dangerous_rules = match value {
                 "yes" => true,

@@ -42,11 +42,11 @@ fn write(syslog: &mut Syslog, unsent: &mut u64, policy: &Policy, line: Line<'_>)
     let mut text = heapless::String::<1280>::new();
     let severity = match line {
         Line::Event(ev) => {
-            let _ = write!(text, "{}", crate::events::Line { event: ev, path: event_path(policy, ev) });
+            let _ = write!(text, "{}", line_of(policy, ev));
             ev.action
         }
         Line::Repeated(ev, n) => {
-            let _ = write!(text, "{} repeated={n}", crate::events::Line { event: ev, path: event_path(policy, ev) });
+            let _ = write!(text, "{} repeated={n}", line_of(policy, ev));
             ev.action
         }
         Line::Overflow { denied, audited, rate } => {
@@ -64,12 +64,17 @@ fn write(syslog: &mut Syslog, unsent: &mut u64, policy: &Policy, line: Line<'_>)
     }
 }
 
-/// The configured path of the file rule an event matched.
-fn event_path<'p>(policy: &'p Policy, ev: &crate::events::Event) -> Option<&'p str> {
-    match ev.object {
-        crate::events::Object::File { .. } => policy.rule_path(ev.class, ev.rule),
-        crate::events::Object::Net { .. } => None,
-    }
+/// An event's line with what the policy adds: the configured path of the file rule it
+/// matched, or the config line of the exec policy that denied it.
+fn line_of<'a>(policy: &'a Policy, ev: &'a crate::events::Event) -> crate::events::Line<'a> {
+    use crate::events::{Object, Reason};
+    let (path, rule) = match (ev.reason, ev.object) {
+        (Reason::Rule, Object::File { .. }) => (policy.rule_path(ev.class, ev.rule), None),
+        (Reason::Rule, _) => (None, None),
+        (Reason::Untrusted, _) => (None, policy.allow_exec_from.first().map(|r| r.line)),
+        (Reason::Anon, _) => (None, policy.allow_anon_exec),
+    };
+    crate::events::Line { event: ev, path, rule }
 }
 
 impl EventLog {

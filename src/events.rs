@@ -58,6 +58,28 @@ impl Action {
     }
 }
 
+/// Why an exec-class operation was denied (or audited) when no rule names the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A deny rule matched.
+    Rule,
+    /// allow_exec_from: the file is on no allowed filesystem.
+    Untrusted,
+    /// allow_anon_exec = no: anonymous or written memory made executable.
+    Anon,
+}
+
+impl Reason {
+    /// The name in the event line (`reason=`), None for a rule.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Reason::Rule => None,
+            Reason::Untrusted => Some("untrusted-fs"),
+            Reason::Anon => Some("anon-exec"),
+        }
+    }
+}
+
 /// The file or destination the event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Object {
@@ -68,6 +90,8 @@ pub enum Object {
         /// Inode number.
         ino: u64,
     },
+    /// Anonymous memory made executable: no file.
+    Memory,
     /// Connect: the destination.
     Net {
         /// Destination address (IPv4-mapped IPv6 as IPv4).
@@ -84,6 +108,10 @@ pub struct Event {
     pub class: Class,
     /// The hook that saw it.
     pub op: Hook,
+    /// Why, when no rule names the file.
+    pub reason: Reason,
+    /// reason Untrusted: the file as the kernel names it (printable ASCII only).
+    pub file: heapless::String<{ abi::FILE_LEN }>,
     /// What was done.
     pub action: Action,
     /// Which tier acted.
@@ -115,6 +143,8 @@ pub enum DecodeError {
     Tier(u8),
     /// Unknown `op`.
     Op(u8),
+    /// Unknown `reason`.
+    Reason(u8),
     /// A connect whose `family` is neither AF_INET nor AF_INET6.
     Family(u16),
 }
@@ -127,6 +157,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Action(v) => write!(f, "unknown action {v}"),
             DecodeError::Tier(v) => write!(f, "unknown tier {v}"),
             DecodeError::Op(v) => write!(f, "unknown op {v}"),
+            DecodeError::Reason(v) => write!(f, "unknown reason {v}"),
             DecodeError::Family(v) => write!(f, "unknown address family {v}"),
         }
     }
@@ -170,6 +201,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let tier = Tier::from_abi(tier).ok_or(DecodeError::Tier(tier))?;
     let op = u8_at(offset_of!(Raw, op));
     let op = crate::ladder::HOOKS.into_iter().find(|h| h.op() == op).ok_or(DecodeError::Op(op))?;
+    let reason = match u8_at(offset_of!(Raw, reason)) {
+        abi::REASON_RULE => Reason::Rule,
+        abi::REASON_UNTRUSTED => Reason::Untrusted,
+        abi::REASON_ANON => Reason::Anon,
+        v => return Err(DecodeError::Reason(v)),
+    };
     let object = match class {
         Class::Open | Class::Exec => {
             Object::File { dev: u64_at(offset_of!(Raw, dev)), ino: u64_at(offset_of!(Raw, ino)) }
@@ -187,29 +224,36 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             Object::Net { addr, port: u16_at(offset_of!(Raw, port)) }
         }
     };
+    let object = match (reason, object) {
+        // No file: anonymous memory.
+        (Reason::Anon, Object::File { .. }) => Object::Memory,
+        (_, object) => object,
+    };
     Ok(Event {
         class,
         op,
+        reason,
+        file: if reason == Reason::Untrusted { sanitize(&field::<{ abi::FILE_LEN }>(rec, offset_of!(Raw, file))) } else { heapless::String::new() },
         action,
         tier,
         pid: u32_at(offset_of!(Raw, pid)),
         uid: u32_at(offset_of!(Raw, uid)),
         rule: u32_at(offset_of!(Raw, rule)),
         signal: u8_at(offset_of!(Raw, signal)),
-        comm: sanitize_comm(&field(rec, offset_of!(Raw, comm))),
+        comm: sanitize(&field(rec, offset_of!(Raw, comm))),
         object,
     })
 }
 
-/// The task name up to its first NUL, every byte outside printable ASCII (space
+/// A kernel string up to its first NUL, every byte outside printable ASCII (space
 /// included, so a field never splits) replaced by `?`.
-fn sanitize_comm(raw: &[u8; COMM_LEN]) -> heapless::String<COMM_LEN> {
-    let mut comm = heapless::String::new();
+fn sanitize<const N: usize>(raw: &[u8; N]) -> heapless::String<N> {
+    let mut out = heapless::String::new();
     for &b in raw.iter().take_while(|&&b| b != 0) {
-        // At most COMM_LEN one-byte chars: always fits.
-        let _ = comm.push(if b.is_ascii_graphic() { char::from(b) } else { '?' });
+        // At most N one-byte chars: always fits.
+        let _ = out.push(if b.is_ascii_graphic() { char::from(b) } else { '?' });
     }
-    comm
+    out
 }
 
 /// The event line (format in the module doc), with the configured path of the file
@@ -217,12 +261,19 @@ fn sanitize_comm(raw: &[u8; COMM_LEN]) -> heapless::String<COMM_LEN> {
 pub struct Line<'a> {
     pub event: &'a Event,
     pub path: Option<&'a str>,
+    /// The config line to name when the event carries none (a reason, not a rule:
+    /// the allow_exec_from or allow_anon_exec line).
+    pub rule: Option<u32>,
 }
 
 impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ev = self.event;
-        write!(f, "{} class={} op={} tier={}", ev.action.name(), ev.class.name(), ev.op.name(), ev.tier.name())?;
+        write!(f, "{} class={} op={}", ev.action.name(), ev.class.name(), ev.op.name())?;
+        if let Some(reason) = ev.reason.name() {
+            write!(f, " reason={reason}")?;
+        }
+        write!(f, " tier={}", ev.tier.name())?;
         if ev.signal != 0 {
             match config::signal_name(ev.signal) {
                 Some(name) => write!(f, " signal={name}")?,
@@ -233,12 +284,16 @@ impl fmt::Display for Line<'_> {
         match ev.object {
             Object::File { dev, ino } => write!(f, " dev={}:{} ino={ino}", dev >> 20, dev & 0xf_ffff)?,
             Object::Net { addr, port } => write!(f, " addr={addr} port={port}")?,
+            Object::Memory => {}
+        }
+        if !ev.file.is_empty() {
+            write!(f, " file={}", ev.file)?;
         }
         if let Some(path) = self.path {
             f.write_str(" path=")?;
             write_path(f, path)?;
         }
-        write!(f, " rule={}", ev.rule)
+        write!(f, " rule={}", self.rule.unwrap_or(ev.rule))
     }
 }
 
@@ -276,7 +331,7 @@ fn write_path(f: &mut fmt::Formatter<'_>, path: &str) -> fmt::Result {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Line { event: self, path: None }.fmt(f)
+        Line { event: self, path: None, rule: None }.fmt(f)
     }
 }
 
@@ -338,6 +393,8 @@ mod tests {
             Event {
                 class: Class::Open,
                 op: Hook::Open,
+                reason: Reason::Rule,
+                file: heapless::String::new(),
                 action: Action::Denied,
                 tier: Tier::Lsm,
                 pid: 123,
@@ -349,9 +406,9 @@ mod tests {
             }
         );
         assert_eq!(ev.to_string(), "denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 rule=12");
-        let line = Line { event: &ev, path: Some("/etc/shadow") }.to_string();
+        let line = Line { event: &ev, path: Some("/etc/shadow"), rule: None }.to_string();
         assert_eq!(line, "denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 path=/etc/shadow rule=12");
-        let line = Line { event: &ev, path: Some("/srv/a b\\c\u{e9}") }.to_string();
+        let line = Line { event: &ev, path: Some("/srv/a b\\c\u{e9}"), rule: None }.to_string();
         assert!(line.contains(" path=/srv/a\\x20b\\x5cc\\xc3\\xa9 rule=12"), "{line}");
     }
 
@@ -413,12 +470,12 @@ mod tests {
     #[test]
     fn record_length() {
         let bytes = file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0).to_bytes();
-        assert_eq!(decode(&bytes[..Raw::SIZE - 1]), Err(DecodeError::Short(71)));
+        assert_eq!(decode(&bytes[..Raw::SIZE - 1]), Err(DecodeError::Short(135)));
         assert_eq!(decode(&[]), Err(DecodeError::Short(0)));
         let mut longer = bytes.to_vec();
         longer.extend_from_slice(&[0xff; 8]);
         assert_eq!(decode(&longer), decode(&bytes));
-        assert_eq!(DecodeError::Short(3).to_string(), "record of 3 bytes, expected at least 72");
+        assert_eq!(DecodeError::Short(3).to_string(), "record of 3 bytes, expected at least 136");
     }
 
     #[test]
@@ -459,6 +516,24 @@ mod tests {
     }
 
     #[test]
+    fn exec_policy_reasons() {
+        let mut file = [0u8; abi::FILE_LEN];
+        file[..11].copy_from_slice(b"evil tool\x1b\0");
+        let raw = Raw { op: abi::OP_MMAP, reason: abi::REASON_UNTRUSTED, rule: 0, dev: 44, ino: 9, file, ..file_event(abi::CLASS_EXEC, abi::TIER_LSM, 0) };
+        let ev = decode(&raw.to_bytes()).unwrap();
+        assert_eq!(ev.reason, Reason::Untrusted);
+        let line = Line { event: &ev, path: None, rule: Some(7) }.to_string();
+        assert_eq!(line, "denied class=exec op=mmap reason=untrusted-fs tier=lsm pid=123 uid=0 comm=cat dev=0:44 ino=9 file=evil?tool? rule=7");
+        let raw = Raw { op: abi::OP_MPROTECT, reason: abi::REASON_ANON, file: [b'x'; abi::FILE_LEN], ..raw };
+        let ev = decode(&raw.to_bytes()).unwrap();
+        assert_eq!(ev.object, Object::Memory);
+        assert!(ev.file.is_empty(), "only an untrusted file is named");
+        let line = Line { event: &ev, path: None, rule: Some(3) }.to_string();
+        assert_eq!(line, "denied class=exec op=mprotect reason=anon-exec tier=lsm pid=123 uid=0 comm=cat rule=3");
+        assert_eq!(decode(&Raw { reason: 3, ..raw }.to_bytes()), Err(DecodeError::Reason(3)));
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic() {
         // A small xorshift: deterministic, no dependency.
         let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -470,7 +545,7 @@ mod tests {
         };
         let mut decoded = 0;
         for round in 0..20_000 {
-            let len = (next() % 100) as usize;
+            let len = (next() % 200) as usize;
             let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             if len >= Raw::SIZE {
                 // Make valid enum values common enough to reach Display.
@@ -478,6 +553,7 @@ mod tests {
                 bytes[29] = 1 + (round % 2) as u8;
                 bytes[30] = 1 + (round / 2 % 4) as u8;
                 bytes[68] = 1 + (round / 8 % 7) as u8;
+                bytes[69] = (round / 56 % 3) as u8;
                 bytes[32..34].copy_from_slice(&[abi::AF_INET, abi::AF_INET6][round % 2].to_ne_bytes());
             }
             if let Ok(ev) = decode(&bytes) {

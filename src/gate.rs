@@ -38,7 +38,12 @@ pub fn wanted(policy: &Policy) -> Wanted {
         fallback: policy.fallback,
         signal: policy.signal,
         allowed: policy.tiers,
-        in_use: [!policy.open.is_empty(), !policy.exec.is_empty(), !policy.connect.is_empty()],
+        in_use: [
+            !policy.open.is_empty(),
+            // The exec policy is about exec too: allow_exec_from, allow_anon_exec = no.
+            !policy.exec.is_empty() || !policy.allow_exec_from.is_empty() || policy.allow_anon_exec.is_some(),
+            !policy.connect.is_empty(),
+        ],
     }
 }
 

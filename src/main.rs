@@ -30,6 +30,7 @@ mod rules;
 mod syslog;
 mod targets;
 mod tiers;
+mod trust;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -155,6 +156,8 @@ struct Loaded {
     policy: Box<config::Policy>,
     inodes: rules::InodeEntries,
     net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
+    /// allow_exec_from, resolved to filesystems.
+    exec_allow: trust::AllowList,
 }
 
 /// Loads the config, or returns `FILE:LINE: reason`.
@@ -162,9 +165,10 @@ fn load(path: &Path) -> Result<Loaded, String> {
     let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
     targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
+    let exec_allow = trust::check(path, &policy).map_err(|e| at(e.line, &e))?;
     let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
-    Ok(Loaded { policy, inodes, net })
+    Ok(Loaded { policy, inodes, net, exec_allow })
 }
 
 /// Loads the config for a command, or prints `enforce: FILE:LINE: reason` and returns
@@ -177,7 +181,13 @@ fn load_or_exit(path: &Path) -> Result<Loaded, u8> {
 }
 
 fn rules_of(loaded: &Loaded) -> maps::Rules<'_> {
-    maps::Rules { inodes: &loaded.inodes, net: &loaded.net, ringbuf_size: loaded.policy.ringbuf_size }
+    maps::Rules {
+        inodes: &loaded.inodes,
+        net: &loaded.net,
+        ringbuf_size: loaded.policy.ringbuf_size,
+        exec_allow: &loaded.exec_allow,
+        deny_anon_exec: loaded.policy.allow_anon_exec.is_some(),
+    }
 }
 
 fn rule_counts(p: &config::Policy) -> [usize; 3] {

@@ -2,19 +2,26 @@
 //! rules, and reused by each tier's object, so a rule, a setting or an event is one
 //! thing whichever tier acts on it.
 
+use core::cell::Cell;
 use core::ffi::CStr;
 use core::ops::AddAssign;
 
 use crate::abi;
 use crate::bpf::{self, Map, Object};
 use crate::ladder::Tier;
+use crate::ladder::TIER_COUNT;
 use crate::rules::{InodeEntries, NetKey};
+use crate::trust::AllowList;
 
 /// What the maps are filled with.
 pub struct Rules<'a> {
     pub inodes: &'a InodeEntries,
     pub net: &'a [NetKey],
     pub ringbuf_size: u32,
+    /// allow_exec_from (an allow list when not empty).
+    pub exec_allow: &'a AllowList,
+    /// allow_anon_exec = no.
+    pub deny_anon_exec: bool,
 }
 
 /// Room in `deny_inodes` beyond the configured entries: the canaries, and inodes that
@@ -49,9 +56,22 @@ impl AddAssign for Counters {
     }
 }
 
+/// A tier's settings as last written.
+#[derive(Clone, Copy)]
+struct TierSettings {
+    mode: Mode,
+    signal: u8,
+    canary_tgid: u32,
+}
+
 /// The loaded maps (an object of the embedded ELF with no program loaded).
 pub struct Maps {
     obj: Object,
+    /// `FLAG_*`: the exec policy, the same for every tier.
+    flags: u32,
+    /// The agent's own binary (see `enforce_settings.agent_dev`).
+    agent: abi::InodeKey,
+    tiers: [Cell<TierSettings>; TIER_COUNT],
 }
 
 impl Maps {
@@ -66,8 +86,19 @@ impl Maps {
         obj.set_max_entries(c"deny_net4", len(net4).saturating_add(1))?;
         obj.set_max_entries(c"deny_net6", len(rules.net.len() - net4).saturating_add(1))?;
         obj.set_max_entries(c"events", ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
+        obj.set_max_entries(c"exec_allow", len(rules.exec_allow.len()).max(1))?;
         obj.load()?;
-        let maps = Maps { obj };
+        let mut flags = 0;
+        if !rules.exec_allow.is_empty() {
+            flags |= abi::FLAG_ALLOW_LIST;
+        }
+        if rules.deny_anon_exec {
+            flags |= abi::FLAG_DENY_ANON;
+        }
+        // The binary this process runs: /proc/self/exe names it even once replaced.
+        let agent = crate::rules::inode_key("/proc/self/exe").unwrap_or_default();
+        let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
+        let maps = Maps { obj, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)) };
         maps.fill(rules)?;
         Ok(maps)
     }
@@ -84,6 +115,10 @@ impl Maps {
                 NetKey::V6(k, v) => net6.update(&k.to_bytes(), &v.to_bytes())?,
             }
         }
+        let allow = self.map(c"exec_allow")?;
+        for a in rules.exec_allow {
+            allow.update(&a.dev.to_ne_bytes(), &a.line.to_ne_bytes())?;
+        }
         Ok(())
     }
 
@@ -99,17 +134,40 @@ impl Maps {
 
     /// Sets what `tier`'s programs do, and the signal a signal tier sends.
     pub fn set_mode(&self, tier: Tier, mode: Mode, signal: u8) -> Result<(), bpf::Error> {
+        let t = &self.tiers[tier as usize];
+        self.write_settings(tier, TierSettings { mode, signal, ..t.get() })
+    }
+
+    /// Names the child of the anonymous-memory canary for `tier` (0: none).
+    pub fn set_canary_child(&self, tier: Tier, tgid: u32) -> Result<(), bpf::Error> {
+        let t = &self.tiers[tier as usize];
+        self.write_settings(tier, TierSettings { canary_tgid: tgid, ..t.get() })
+    }
+
+    /// Whether the exec policy has an allow list, and whether it denies anonymous
+    /// executable memory: what the canaries must also prove.
+    pub fn exec_policy(&self) -> (bool, bool) {
+        (self.flags & abi::FLAG_ALLOW_LIST != 0, self.flags & abi::FLAG_DENY_ANON != 0)
+    }
+
+    fn write_settings(&self, tier: Tier, t: TierSettings) -> Result<(), bpf::Error> {
         let settings = abi::Settings {
-            mode: match mode {
+            mode: match t.mode {
                 Mode::Quiet => abi::MODE_QUIET,
                 Mode::Audit => abi::MODE_AUDIT,
                 Mode::Enforce => abi::MODE_ENFORCE,
             },
             agent_tgid: rustix::process::getpid().as_raw_nonzero().get() as u32,
-            signal: u32::from(signal),
+            signal: u32::from(t.signal),
+            flags: self.flags,
+            canary_tgid: t.canary_tgid,
             _pad: 0,
+            agent_dev: self.agent.dev,
+            agent_ino: self.agent.ino,
         };
-        self.map(c"settings")?.update(&u32::from(tier.abi()).to_ne_bytes(), &settings.to_bytes())
+        self.map(c"settings")?.update(&u32::from(tier.abi()).to_ne_bytes(), &settings.to_bytes())?;
+        self.tiers[tier as usize].set(t);
+        Ok(())
     }
 
     /// Reads the kernel-side counters.

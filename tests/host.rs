@@ -486,3 +486,41 @@ fn unprivileged_check_says_not_privileged() {
     assert_eq!(report_value(&report, "tier.open"), "none");
     assert_nothing_left();
 }
+
+/// allow_exec_from on this host, in audit mode only (an allow list is machine-wide: in
+/// enforce mode it would deny other people's programs here): a program run from
+/// another filesystem is logged as untrusted and runs; one from the root does not log.
+#[test]
+fn allow_exec_from_audits_a_program_from_another_filesystem() {
+    require_root();
+    let dir = TempDir::new("trust");
+    let shm = PathBuf::from(format!("/dev/shm/enforce-host-trust-{}", std::process::id()));
+    std::fs::copy("/bin/echo", &shm).unwrap();
+    let cleanup = Removed(shm.clone());
+    let cfg = dir.config("mode = audit\nallow_exec_from = /\n");
+    let mut agent = Agent::start(&cfg);
+    assert!(agent.log.contains("posture=AUDIT_ONLY tier.open=none tier.exec=tracepoint "), "{}", agent.log);
+    let (status, out) = run_child(Command::new(&shm).arg("ran"));
+    assert!(status.success() && out == "ran\n", "audit mode lets it run: {status} {out:?}");
+    agent.wait_for("audited class=exec op=exec reason=untrusted-fs tier=tracepoint");
+    assert!(agent.log.contains(&format!("file={} rule=2", shm.display())), "{}", agent.log);
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    drop(cleanup);
+    assert_nothing_left();
+
+    // Not a mount point: a config error naming the line.
+    let cfg = dir.config("mode = audit\n\nallow_exec_from = /usr/bin\n");
+    let (status, _, stderr) = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert!(stderr.contains(&format!("{}:3: allow_exec_from /usr/bin: not a mount point", cfg.display())), "{stderr}");
+}
+
+/// Removes a file on drop.
+struct Removed(PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -72,6 +72,16 @@ chmod +x /opt/denied/script.sh /usr/bin/allowed-script.sh
 # The loader route: a dynamic program (from the image's glibc fixture) run by ld.so.
 for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -x $l ] && loader=$l; done
 cp /usr/bin/dynecho /opt/denied/dynecho
+# Trusted exec: the initramfs root is the trusted filesystem; a tmpfs on /untrusted
+# is where an attacker would write, and a bind mount puts it under the trusted root.
+mkdir -p /untrusted /opt/bound
+mount -t tmpfs -o mode=0755 tmpfs /untrusted
+cp /bin/probe /untrusted/static-tool
+cp /usr/bin/dynecho /untrusted/dyntool
+cp /usr/lib/libhello.so /untrusted/libhello.so
+printf '#!/bin/sh\necho script-ran\n' >/untrusted/script.sh
+chmod +x /untrusted/script.sh
+mount --bind /untrusted /opt/bound
 
 # Listeners on loopback addresses.
 ip -6 addr add fd00::2/128 dev lo
@@ -322,8 +332,8 @@ stop_agent() {
 	cat /tmp/agent.log
 }
 
-# syslog_count PATTERN: lines of ours in busybox syslogd's file.
-syslog_count() { grep "enforce\[" /var/log/messages | grep -c "$1"; }
+# syslog_count PATTERN: lines of the current (or last) agent in busybox syslogd's file.
+syslog_count() { grep "enforce\[$agent\]" /var/log/messages | grep -c "$1"; }
 
 expect_syslog() { # ACTION CLASS N: lines for the class's main operation (op=CLASS)
 	i=0
@@ -393,6 +403,97 @@ if [ $sync = no ]; then
 	run_case "a process that ignores SIGTERM opens the denied file (why TERM is no enforcement)" ok probe ignore-term open /data/secret
 	stop_agent
 fi
+
+# Trusted exec: allow_exec_from = / (the initramfs root), and allow_anon_exec.
+trusted_config() { # MODE [EXTRA LINE]
+	cat >/etc/enforce.conf <<EOF
+mode = $1
+fallback = signal
+${tiers:+tiers = $tiers}
+syslog_ident = enforce
+syslog_facility = auth
+allow_exec_from = /
+${2:-}
+EOF
+}
+untrusted_programs() { # WANT
+	d=$1
+	run_program "a static program on the writable filesystem" $d "open /data/other: ok" /untrusted/static-tool open /data/other
+	run_program "a dynamic program on the writable filesystem" $d dyn-ran /untrusted/dyntool dyn-ran
+	run_program "the loader running a program from the writable filesystem" $d dyn-ran $loader /untrusted/dyntool dyn-ran
+	run_program "the writable filesystem bound under the trusted root" $d "open /data/other: ok" /opt/bound/static-tool open /data/other
+	run_program "a copy of a trusted program in a memfd" $d "open /data/other: ok" probe memfd-exec /bin/probe open /data/other
+	run_program "dlopen of a library on the writable filesystem" $d hello-from-library dlopen-test /untrusted/libhello.so
+	if [ "$expect" = tracepoint ]; then
+		[ "$d" = denied ] && limit "a script on the writable filesystem (the interpreter is trusted)" /untrusted/script.sh
+	else
+		run_program "a script on the writable filesystem" $d script-ran /untrusted/script.sh
+	fi
+}
+trusted_programs() {
+	run_program "a program of the image" ok "open /data/other: ok" probe open /data/other
+	run_program "a dynamic program of the image" ok dyn-ran /usr/bin/dynecho dyn-ran
+	run_program "the loader running a program of the image" ok dyn-ran $loader /usr/bin/dynecho dyn-ran
+	run_program "dlopen of a library of the image" ok hello-from-library dlopen-test /usr/lib/libhello.so
+	run_program "a script of the image" ok script-ran /usr/bin/allowed-script.sh
+}
+trusted_config enforce
+start_agent
+grep -q "attached: posture=$want_posture tier.open=none tier.exec=$expect " /tmp/agent.log &&
+	ok "allow_exec_from: $want_posture, exec by $expect" || not_ok "allow_exec_from: $(grep attached: /tmp/agent.log)"
+untrusted_programs denied
+trusted_programs
+run_case "anonymous executable memory is allowed by default" ok probe anon-exec
+run_case "W->X mprotect is allowed by default" ok probe wx-mprotect
+stop_agent
+pid=$(sed -n 's/.*enforce\[\([0-9]*\)\]: attached:.*/\1/p' /var/log/messages | tail -n 1)
+grep "enforce\[$pid\]: denied class=exec op=exec reason=untrusted-fs tier=$expect " /var/log/messages | grep -q "file=/untrusted/static-tool rule=" &&
+	ok "syslog: $(grep "enforce\[$pid\]: denied class=exec op=exec reason=untrusted-fs" /var/log/messages | head -n 1 | sed 's/.*denied/denied/')" ||
+	not_ok "no 'denied class=exec op=exec reason=untrusted-fs ... file=/untrusted/static-tool' line"
+grep -q "enforce\[$pid\]: denied class=exec op=mmap reason=untrusted-fs tier=$expect .* file=libhello.so rule=" /var/log/messages &&
+	ok "syslog names the library mapping: $(grep "enforce\[$pid\]: denied class=exec op=mmap reason=untrusted-fs.*libhello" /var/log/messages | head -n 1 | sed 's/.*denied/denied/')" ||
+	not_ok "no 'denied class=exec op=mmap reason=untrusted-fs ... file=libhello.so' line"
+
+trusted_config enforce "allow_anon_exec = no"
+start_agent
+run_case "allow_anon_exec = no: an anonymous PROT_EXEC mapping" denied probe anon-exec
+run_case "allow_anon_exec = no: W->X mprotect" denied probe wx-mprotect
+trusted_programs
+stop_agent
+pid=$(sed -n 's/.*enforce\[\([0-9]*\)\]: attached:.*/\1/p' /var/log/messages | tail -n 1)
+grep -q "enforce\[$pid\]: denied class=exec op=mprotect reason=anon-exec tier=$expect " /var/log/messages &&
+	ok "syslog: $(grep "enforce\[$pid\]: denied class=exec op=mprotect reason=anon-exec" /var/log/messages | head -n 1 | sed 's/.*denied/denied/')" ||
+	not_ok "no 'denied class=exec op=mprotect reason=anon-exec' line"
+
+# Never brick the device: an allow list that leaves out the image's own filesystem.
+cat >/tmp/brick.conf <<EOF
+mode = enforce
+allow_exec_from = /untrusted
+EOF
+out=$(enforce --check-config --config /tmp/brick.conf 2>&1)
+rc=$?
+case "$out" in *"/tmp/brick.conf:2: allow_exec_from: "*"lies on none of the allowed filesystems"*) [ $rc -eq 78 ] && ok "a bricking allow list is refused at start (78): $out" ;;
+*) not_ok "bricking allow list: rc=$rc: $out" ;; esac
+trusted_config enforce
+start_agent
+cp /tmp/brick.conf /etc/enforce.conf
+kill -HUP $agent
+wait_for /tmp/agent.log 'reload failed' 60 && ok "a bricking allow list is refused at reload: $(grep 'reload failed' /tmp/agent.log | sed 's/.*reload failed/reload failed/')" ||
+	not_ok "no 'reload failed' for a bricking allow list"
+run_program "the running allow list still holds after the refused reload" denied "open /data/other: ok" /untrusted/static-tool open /data/other
+stop_agent
+
+# Audit mode: everything runs, and what would have been denied is logged.
+trusted_config audit "allow_anon_exec = no"
+start_agent
+untrusted_programs ok
+run_case "audit: an anonymous PROT_EXEC mapping runs" ok probe anon-exec
+stop_agent
+pid=$(sed -n 's/.*enforce\[\([0-9]*\)\]: attached:.*/\1/p' /var/log/messages | tail -n 1)
+for what in "op=exec reason=untrusted-fs" "op=mmap reason=untrusted-fs" "op=mmap reason=anon-exec"; do
+	grep -q "enforce\[$pid\]: audited class=exec $what " /var/log/messages && ok "audit logs 'audited class=exec $what'" ||
+		not_ok "audit did not log 'audited class=exec $what'"
+done
 
 # Audit mode: the same operations succeed and are logged.
 write_config audit signal

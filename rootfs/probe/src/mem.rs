@@ -10,9 +10,11 @@ fn page() -> usize {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
 }
 
+/// The raw syscall: musl's mmap() reports an EPERM of an anonymous mapping as ENOMEM
+/// (working around old kernels), which would hide what the agent did.
 fn mmap(prot: i32, flags: i32, fd: i32) -> Result<*mut libc::c_void, i32> {
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), page(), prot, flags, fd, 0) };
-    if p == libc::MAP_FAILED { Err(errno()) } else { Ok(p) }
+    let p = unsafe { libc::syscall(libc::SYS_mmap, std::ptr::null_mut::<libc::c_void>(), page(), prot, flags, fd, 0) };
+    if p == -1 { Err(errno()) } else { Ok(p as *mut libc::c_void) }
 }
 
 fn mprotect(p: *mut libc::c_void, prot: i32) -> Result<(), i32> {
