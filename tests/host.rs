@@ -4,55 +4,15 @@
 //! address nobody else uses; the agent runs in a private mount namespace so that the
 //! tracefs it mounts does not change the machine. Every process started is reaped.
 
+mod common;
+
+use common::*;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_enforce");
-
-/// Exit codes from README.md.
-const EXIT_OK: i32 = 0;
-const EXIT_ENFORCE_SIGNAL: i32 = 10;
-const EXIT_AUDIT_ONLY: i32 = 11;
-const EXIT_REFUSED: i32 = 12;
-const EXIT_USAGE: i32 = 64;
-const EXIT_CONFIG: i32 = 78;
-
-fn require_root() {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "host tests load BPF and need root; they cannot run here (not counted as passed)"
-    );
-}
-
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("enforce-host-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn config(&self, text: &str) -> PathBuf {
-        let p = self.path("enforce.conf");
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs the binary in a private mount namespace, waits, returns (status, stdout, stderr).
 fn enforce(args: &[&str]) -> (ExitStatus, String, String) {

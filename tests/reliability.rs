@@ -5,6 +5,9 @@
 //! and run the agent in a private mount namespace. Every wait has a deadline, so a
 //! regression that hangs fails the test instead of hanging it.
 
+mod common;
+
+use common::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::ExitStatusExt;
@@ -13,49 +16,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_enforce");
-
-/// Exit codes from README.md.
-const EXIT_OK: i32 = 0;
-const EXIT_REFUSED: i32 = 12;
-const EXIT_CONFIG: i32 = 78;
-
 /// The test seam for the syslog socket (README: Events).
 const SYSLOG_ENV: &str = "ENFORCE_SYSLOG_SOCKET";
-
-fn require_root() {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "host tests load BPF and need root; they cannot run here (not counted as passed)"
-    );
-}
-
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("enforce-rel-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn config(&self, text: &str) -> PathBuf {
-        let p = self.path("enforce.conf");
-        let _ = std::fs::remove_file(&p);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn mkfifo(path: &Path) {
     let _ = std::fs::remove_file(path);
@@ -280,7 +242,7 @@ fn assert_killed(what: &str, status: ExitStatus) {
 
 #[test]
 fn config_with_bom_and_crlf_is_accepted() {
-    let dir = TempDir::new("bom");
+    let dir = TempDir::new("rel-bom");
     let cfg = dir.config("\u{feff}# written on another system\r\nmode = audit\r\ndeny_connect = 10.0.0.0/8\r\n");
     let ran = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
     assert_eq!(ran.status.code(), Some(EXIT_OK), "{}", ran.stderr);
@@ -297,7 +259,7 @@ fn config_with_bom_and_crlf_is_accepted() {
 #[test]
 fn a_fifo_as_config_is_refused_without_blocking() {
     require_root();
-    let dir = TempDir::new("fifo");
+    let dir = TempDir::new("rel-fifo");
     let fifo = dir.path("fifo.conf");
     mkfifo(&fifo);
     let want = format!("enforce: {}:0: not a regular file but a FIFO (named pipe): the config must be a regular file", fifo.display());
@@ -320,7 +282,7 @@ fn a_fifo_as_config_is_refused_without_blocking() {
 #[test]
 fn a_fifo_on_reload_keeps_the_policy_and_the_agent_answers() {
     require_root();
-    let dir = TempDir::new("fiforeload");
+    let dir = TempDir::new("rel-fiforeload");
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
@@ -356,7 +318,7 @@ fn error_line(stderr: &str) -> &str {
 
 #[test]
 fn rules_that_cannot_mean_their_path_are_refused_naming_the_line() {
-    let dir = TempDir::new("targets");
+    let dir = TempDir::new("rel-targets");
     let text = dir.path("text");
     std::fs::write(&text, "not a program\n").unwrap();
     let socket = dir.path("socket");
@@ -404,7 +366,7 @@ fn shell_loader() -> String {
 #[test]
 fn bricking_rules_are_refused_unless_allowed() {
     require_root();
-    let dir = TempDir::new("brick");
+    let dir = TempDir::new("rel-brick");
     let loader = shell_loader();
     let cases = [
         ("deny_exec = /bin/sh".to_owned(), "deny_exec /bin/sh: that is /bin/sh: denying it can leave the device unable to boot or be repaired (set allow_dangerous_rules = yes to allow it)"),
@@ -444,7 +406,7 @@ fn bricking_rules_of_pid_1_are_refused() {
     require_root();
     // PID 1 of a new PID namespace (with its own /proc) is a copy of bash that runs
     // --check-config: its executable and the libraries it maps are PID 1's files.
-    let dir = TempDir::new("brickpid1");
+    let dir = TempDir::new("rel-brickpid1");
     let init = dir.path("init-copy");
     std::fs::copy("/bin/bash", &init).unwrap();
     let as_pid1 = |cfg: &Path| {
@@ -485,7 +447,7 @@ fn bricking_rules_of_pid_1_are_refused() {
 #[test]
 fn a_bricking_rule_on_reload_keeps_the_policy() {
     require_root();
-    let dir = TempDir::new("brickreload");
+    let dir = TempDir::new("rel-brickreload");
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
@@ -532,7 +494,7 @@ fn exit_or_attached(child: &mut Child, lines: &mpsc::Receiver<String>, log: &mut
 #[test]
 fn refuses_to_run_outside_the_initial_pid_namespace() {
     require_root();
-    let dir = TempDir::new("pidns");
+    let dir = TempDir::new("rel-pidns");
     let secret = dir.path("secret");
     std::fs::write(&secret, "the secret\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
@@ -629,7 +591,7 @@ impl StuckSyslog {
 #[test]
 fn a_stuck_syslog_does_not_stall_the_agent() {
     require_root();
-    let dir = TempDir::new("stuck");
+    let dir = TempDir::new("rel-stuck");
     let syslog = StuckSyslog::new(&dir);
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
@@ -702,7 +664,7 @@ fn field(line: &str, key: &str) -> u64 {
 #[test]
 fn a_looping_offender_is_coalesced_and_every_event_counted() {
     require_root();
-    let dir = TempDir::new("coalesce");
+    let dir = TempDir::new("rel-coalesce");
     let syslog = ListeningSyslog::new(&dir);
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
