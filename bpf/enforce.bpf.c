@@ -48,6 +48,7 @@ struct user_pt_regs {
 #define S_IFSOCK 0140000
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
+#define RENAME_EXCHANGE (1 << 1)
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -519,6 +520,86 @@ static __always_inline void forget(__u64 dev, __u64 ino, unsigned int nlink)
 		bpf_map_delete_elem(&deny_inodes, &key);
 }
 
+/*
+ * The bodies of the hooks whose arguments are typed (LSM and fmod_ret programs): the
+ * tiers' entry points below only add their tier and their return convention.
+ */
+static __always_inline bool on_exec(struct linux_binprm *bprm, __u32 tier)
+{
+	return check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, tier);
+}
+
+/*
+ * An argument that may be NULL: the 6.12 verifier takes LSM hook arguments for
+ * non-NULL and drops a program's own NULL check, so a NULL one (mmap_file's file for
+ * anonymous memory, a rename's missing target) oopsed the kernel.  Read as a plain
+ * number it is checked for real, and read through with CO-RE reads.
+ */
+static __always_inline void *nullable_arg(unsigned long long *ctx, int i)
+{
+	void *p = NULL;
+
+	bpf_probe_read_kernel(&p, sizeof(p), &ctx[i]);
+	return p;
+}
+
+/* mmap, for the LSM, fmod_ret and kprobe tiers. `file` may be NULL (anonymous
+ * memory); `prot` as the caller asked (fmod_ret, kprobe) or effective (LSM):
+ * maps_exec() takes both. */
+static __always_inline bool on_mmap(struct file *file, unsigned long prot, unsigned long flags, __u32 tier)
+{
+	if (!maps_exec(prot))
+		return false;
+	if ((!file || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, tier))
+		return true;
+	return file && check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, tier);
+}
+
+/* A rename, for the LSM, fmod_ret and kprobe tiers: the rule of a replaced denied file
+ * moves to the incoming inode; with RENAME_EXCHANGE (never in LSM, which is called
+ * once per direction) both ways. */
+static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *new_dentry, unsigned int flags,
+				      __u32 tier)
+{
+	struct inode *target = BPF_CORE_READ(new_dentry, d_inode), *incoming = BPF_CORE_READ(old_dentry, d_inode);
+	__u64 tdev, tino, idev, iino;
+
+	if (!target || !incoming) /* a new name, or a negative dentry */
+		return;
+	tdev = BPF_CORE_READ(target, i_sb, s_dev);
+	tino = BPF_CORE_READ(target, i_ino);
+	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
+	iino = BPF_CORE_READ(incoming, i_ino);
+	follow(tdev, tino, idev, iino, tier);
+	if (flags & RENAME_EXCHANGE)
+		follow(idev, iino, tdev, tino, tier);
+}
+
+static __always_inline bool on_mprotect(struct vm_area_struct *vma, unsigned long prot, __u32 tier)
+{
+	struct file *file = vma->vm_file;
+
+	if (!(prot & PROT_EXEC))
+		return false;
+	if ((!file || vma->anon_vma) && anon_exec(ENFORCE_OP_MPROTECT, tier))
+		return true;
+	return file && check_exec_file(file, file_name(file), ENFORCE_OP_MPROTECT, tier);
+}
+
+static __always_inline bool on_send(struct socket *sock, struct msghdr *msg, __u32 tier)
+{
+	struct sock *sk = sock->sk;
+	__u16 family;
+
+	if (!msg->msg_name || !sk) /* sk: the 6.12 verifier knows it may be NULL */
+		return false;
+	family = sk->__sk_common.skc_family;
+	if (!inet_family(family))
+		return false;
+	return check_sockaddr(msg->msg_name, msg->msg_namelen, family == AF_INET ? AF_INET : AF_UNSPEC, ENFORCE_OP_SEND,
+			      tier, false);
+}
+
 /* ================= tier 1: BPF-LSM ================= */
 
 SEC("lsm/file_open")
@@ -534,7 +615,7 @@ int BPF_PROG(enf_lsm_exec, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	return verdict(check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_LSM));
+	return verdict(on_exec(bprm, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/mmap_file")
@@ -543,28 +624,15 @@ int BPF_PROG(enf_lsm_mmap, struct file *file, unsigned long reqprot, unsigned lo
 {
 	if (ret)
 		return ret;
-	if (!(prot & PROT_EXEC))
-		return 0;
-	if (!file || writable_exec(prot, flags))
-		if (anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_LSM))
-			return verdict(true);
-	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_LSM));
+	return verdict(on_mmap(nullable_arg(ctx, 0), prot, flags, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/file_mprotect")
 int BPF_PROG(enf_lsm_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
 {
-	struct file *file;
-
 	if (ret)
 		return ret;
-	if (!(prot & PROT_EXEC))
-		return 0;
-	file = vma->vm_file;
-	if (!file || vma->anon_vma)
-		if (anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_LSM))
-			return verdict(true);
-	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_LSM));
+	return verdict(on_mprotect(vma, prot, ENFORCE_TIER_LSM));
 }
 
 SEC("lsm/socket_connect")
@@ -578,16 +646,9 @@ int BPF_PROG(enf_lsm_connect, struct socket *sock, struct sockaddr *address, int
 SEC("lsm/socket_sendmsg")
 int BPF_PROG(enf_lsm_send, struct socket *sock, struct msghdr *msg, int size, int ret)
 {
-	struct sock *sk = sock->sk;
-	__u16 family;
-
-	if (ret || !msg->msg_name || !sk) /* sk: the 6.12 verifier knows it may be NULL */
+	if (ret)
 		return ret;
-	family = sk->__sk_common.skc_family;
-	if (!inet_family(family))
-		return 0;
-	return verdict(check_sockaddr(msg->msg_name, msg->msg_namelen, family == AF_INET ? AF_INET : AF_UNSPEC,
-				      ENFORCE_OP_SEND, ENFORCE_TIER_LSM, false));
+	return verdict(on_send(sock, msg, ENFORCE_TIER_LSM));
 }
 
 /* RENAME_EXCHANGE: security_inode_rename() calls this hook once per direction. */
@@ -595,11 +656,8 @@ SEC("lsm/inode_rename")
 int BPF_PROG(enf_lsm_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
 	     struct dentry *new_dentry, int ret)
 {
-	struct inode *target = new_dentry->d_inode, *incoming = old_dentry->d_inode;
-
-	if (!ret && target && incoming)
-		follow(target->i_sb->s_dev, target->i_ino, incoming->i_sb->s_dev, incoming->i_ino,
-		       ENFORCE_TIER_LSM);
+	if (!ret)
+		on_rename(old_dentry, new_dentry, 0, ENFORCE_TIER_LSM);
 	return ret;
 }
 
@@ -626,7 +684,7 @@ int BPF_PROG(enf_fmr_exec, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	return verdict(check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_FMODRET));
+	return verdict(on_exec(bprm, ENFORCE_TIER_FMODRET));
 }
 
 /* security_mmap_file() gets the prot the caller asked for (before READ_IMPLIES_EXEC). */
@@ -635,28 +693,15 @@ int BPF_PROG(enf_fmr_mmap, struct file *file, unsigned long prot, unsigned long 
 {
 	if (ret)
 		return ret;
-	if (!maps_exec(prot))
-		return 0;
-	if (!file || writable_exec(prot, flags))
-		if (anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_FMODRET))
-			return verdict(true);
-	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_FMODRET));
+	return verdict(on_mmap(nullable_arg(ctx, 0), prot, flags, ENFORCE_TIER_FMODRET));
 }
 
 SEC("fmod_ret/security_file_mprotect")
 int BPF_PROG(enf_fmr_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
 {
-	struct file *file;
-
 	if (ret)
 		return ret;
-	if (!(prot & PROT_EXEC))
-		return 0;
-	file = vma->vm_file;
-	if (!file || vma->anon_vma)
-		if (anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_FMODRET))
-			return verdict(true);
-	return verdict(file && check_exec_file(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_FMODRET));
+	return verdict(on_mprotect(vma, prot, ENFORCE_TIER_FMODRET));
 }
 
 SEC("fmod_ret/security_socket_connect")
@@ -670,19 +715,10 @@ int BPF_PROG(enf_fmr_connect, struct socket *sock, struct sockaddr *address, int
 SEC("fmod_ret/security_socket_sendmsg")
 int BPF_PROG(enf_fmr_send, struct socket *sock, struct msghdr *msg, int size, int ret)
 {
-	struct sock *sk = sock->sk;
-	__u16 family;
-
-	if (ret || !msg->msg_name || !sk) /* sk: the 6.12 verifier knows it may be NULL */
+	if (ret)
 		return ret;
-	family = sk->__sk_common.skc_family;
-	if (!inet_family(family))
-		return 0;
-	return verdict(check_sockaddr(msg->msg_name, msg->msg_namelen, family == AF_INET ? AF_INET : AF_UNSPEC,
-				      ENFORCE_OP_SEND, ENFORCE_TIER_FMODRET, false));
+	return verdict(on_send(sock, msg, ENFORCE_TIER_FMODRET));
 }
-
-#define RENAME_EXCHANGE (1 << 1)
 
 /* Observes only: fentry, not fmod_ret. security_inode_rename() is called once,
  * with RENAME_EXCHANGE for a swap, so both directions are handled here. */
@@ -690,14 +726,7 @@ SEC("fentry/security_inode_rename")
 int BPF_PROG(enf_fmr_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
 	     struct dentry *new_dentry, unsigned int flags)
 {
-	struct inode *target = new_dentry->d_inode, *incoming = old_dentry->d_inode;
-
-	if (!target || !incoming)
-		return 0;
-	follow(target->i_sb->s_dev, target->i_ino, incoming->i_sb->s_dev, incoming->i_ino, ENFORCE_TIER_FMODRET);
-	if (flags & RENAME_EXCHANGE)
-		follow(incoming->i_sb->s_dev, incoming->i_ino, target->i_sb->s_dev, target->i_ino,
-		       ENFORCE_TIER_FMODRET);
+	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_FMODRET);
 	return 0;
 }
 
@@ -728,12 +757,7 @@ int BPF_KPROBE(enf_kp_exec, struct linux_binprm *bprm)
 SEC("kprobe/security_mmap_file")
 int BPF_KPROBE(enf_kp_mmap, struct file *file, unsigned long prot, unsigned long flags)
 {
-	if (!maps_exec(prot))
-		return 0;
-	if ((!file || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_KPROBE))
-		return 0;
-	if (file)
-		check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_KPROBE);
+	on_mmap(file, prot, flags, ENFORCE_TIER_KPROBE);
 	return 0;
 }
 
@@ -778,18 +802,7 @@ SEC("kprobe/security_inode_rename")
 int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
 	       struct dentry *new_dentry, unsigned int flags)
 {
-	struct inode *target = BPF_CORE_READ(new_dentry, d_inode), *incoming = BPF_CORE_READ(old_dentry, d_inode);
-	__u64 tdev, tino, idev, iino;
-
-	if (!target || !incoming)
-		return 0;
-	tdev = BPF_CORE_READ(target, i_sb, s_dev);
-	tino = BPF_CORE_READ(target, i_ino);
-	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
-	iino = BPF_CORE_READ(incoming, i_ino);
-	follow(tdev, tino, idev, iino, ENFORCE_TIER_KPROBE);
-	if (flags & RENAME_EXCHANGE)
-		follow(idev, iino, tdev, tino, ENFORCE_TIER_KPROBE);
+	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_KPROBE);
 	return 0;
 }
 
@@ -847,7 +860,7 @@ int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	check_exec_file(bprm->file, bprm->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
+	on_exec(bprm, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 

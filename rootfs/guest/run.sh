@@ -267,6 +267,8 @@ routes() {
 		probe rename-replace-wait /data/shadow 5000 ;;
 	esac
 	run_case "a neighbour of the replaced file" ok probe open /data/other
+	# Renames with no file at the target (a new name): nothing to follow.
+	run_case "a rename to a new name and back" ok sh -c 'mv /data/other /data/other.new && mv /data/other.new /data/other'
 }
 
 baseline=$(probe bpf-count)
@@ -505,6 +507,14 @@ expect_syslog audited open $DENIALS_OPEN
 expect_syslog audited exec $DENIALS_EXEC
 expect_syslog audited connect $DENIALS_CONNECT
 stop_agent
+
+# Whatever the programs did, the kernel must not have complained.
+if dmesg | grep -qE 'Oops|BUG:|Call trace:|WARNING: CPU'; then
+	not_ok "the kernel logged an oops or a warning:"
+	dmesg | grep -E -A12 'Oops|BUG:|Call trace:|WARNING: CPU' | head -40
+else
+	ok "no oops or warning in the kernel log"
+fi
 
 echo "guest: $failures failure(s)"
 [ $failures -eq 0 ]

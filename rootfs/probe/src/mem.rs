@@ -13,7 +13,9 @@ fn page() -> usize {
 /// The raw syscall: musl's mmap() reports an EPERM of an anonymous mapping as ENOMEM
 /// (working around old kernels), which would hide what the agent did.
 fn mmap(prot: i32, flags: i32, fd: i32) -> Result<*mut libc::c_void, i32> {
-    let p = unsafe { libc::syscall(libc::SYS_mmap, std::ptr::null_mut::<libc::c_void>(), page(), prot, flags, fd, 0) };
+    // Every argument as a full register: variadic ints leave the upper half undefined on arm64.
+    let (len, prot, flags, fd) = (page() as libc::c_long, prot as libc::c_long, flags as libc::c_long, fd as libc::c_long);
+    let p = unsafe { libc::syscall(libc::SYS_mmap, 0 as libc::c_long, len, prot, flags, fd, 0 as libc::c_long) };
     if p == -1 { Err(errno()) } else { Ok(p as *mut libc::c_void) }
 }
 
