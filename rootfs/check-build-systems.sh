@@ -34,6 +34,45 @@ for f in init/S50enforce init/enforce.openrc init/enforce.confd rootfs/check-bui
 	fi
 done
 
+# The init scripts learn the outcome of start/reload/stop only from the agent's own
+# lifecycle lines: a line counts when the message starts right after the agent's
+# log prefix (its logger's "LEVEL [module] ", or its syslog frame with *its* pid),
+# not wherever "attached:" appears (an event names a process's comm, which anyone
+# can choose). Run each script's matcher on lines the agent and others could write.
+lines=$(mktemp)
+trap 'rm -f "$lines"' EXIT
+cat >"$lines" <<'EOF'
+INFO  [enforce::probe] mounted securityfs on /sys/kernel/security to read the LSM list
+<28>Nov 30 12:00:00 enforce[4242]: denied class=open tier=lsm pid=9 uid=0 comm=attached: postu dev=8:1 ino=5 rule=3
+<28>Nov 30 12:00:00 enforce[4242]: denied class=exec tier=lsm pid=9 uid=0 comm=reloaded: x dev=8:1 ino=6 rule=4
+<30>Nov 30 12:00:01 enforce[999]: attached: posture=FROM-ANOTHER-PID
+<30>Nov 30 12:00:01 enforce[42420]: refused: posture=FROM-ANOTHER-PID
+someone else: attached: posture=NOT-AT-THE-START
+INFO  [enforce] attached: posture=ENFORCE tier.open=lsm tier.exec=lsm tier.connect=lsm rules open=1 exec=0 connect=0
+<30>Nov 30 12:00:02 enforce[4242]: reloaded: posture=ENFORCE tier.open=lsm tier.exec=lsm tier.connect=lsm rules open=2 exec=0 connect=0
+ERROR [enforce] reload failed: /etc/enforce.conf:8: expected key = value; keeping the current policy
+stopped: denied=1 audited=0 dropped=0
+EOF
+want='attached: posture=ENFORCE tier.open=lsm tier.exec=lsm tier.connect=lsm rules open=1 exec=0 connect=0
+reloaded: posture=ENFORCE tier.open=lsm tier.exec=lsm tier.connect=lsm rules open=2 exec=0 connect=0
+reload failed: /etc/enforce.conf:8: expected key = value; keeping the current policy
+stopped: denied=1 audited=0 dropped=0'
+for spec in "init/S50enforce lifecycle" "init/enforce.openrc _lifecycle"; do
+	script=${spec% *} fn=${spec#* }
+	body=$(sed -n "/^$fn() {/,/^}/p" "$script")
+	if [ -z "$body" ]; then
+		echo "FAIL $script has no $fn()"
+		fail=1
+	elif got=$(sh -c "$body
+$fn \"\$1\" 1 4242" sh "$lines") && [ "$got" = "$want" ]; then
+		echo "ok $script: $fn() takes only the agent's own lifecycle lines ($(echo "$got" | wc -l) of $(($(wc -l <"$lines") - 1)))"
+	else
+		echo "FAIL $script: $fn() on crafted lines gave:"
+		echo "$got" | sed 's/^/    /'
+		fail=1
+	fi
+done
+
 python3 - <<'PYEOF' || fail=1
 import sys, traceback
 def _crash(kind, value, tb):
