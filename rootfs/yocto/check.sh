@@ -52,18 +52,20 @@ fi
 bb() {
 	cat >"$work/run.sh" <<EOF
 set -e
-export HOME=$work/home PATH="$PATH" LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8
-export LOCPATH="${LOCPATH:-}" BB_ENV_PASSTHROUGH_ADDITIONS="LOCPATH"
+export HOME=$work/home PATH="$PATH" BB_ENV_PASSTHROUGH_ADDITIONS="LOCPATH"
 mkdir -p "\$HOME"
 cd "$poky"
 . ./oe-init-build-env "$work/$build" >/dev/null
 $1
 EOF
+	# The locale is in the environment bash starts with (LOCPATH must be there
+	# before LC_ALL takes effect).
+	set -- env LOCPATH="${LOCPATH:-}" LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 bash "$work/run.sh"
 	if [ "$(id -u)" = 0 ]; then
 		chown -R nobody "$work"
-		runuser -u nobody -- bash "$work/run.sh"
+		runuser -u nobody -- "$@"
 	else
-		bash "$work/run.sh"
+		"$@"
 	fi
 }
 
