@@ -121,6 +121,10 @@ for f in "$openrc"/sbin/* "$openrc"/bin/*; do orc_args="$orc_args $f=${f#"$openr
     /dev/null=/etc/insserv.conf
 
 
+# The cycles take minutes under TCG (OpenRC about 4 s a cycle, more on a busy
+# machine): allow 900 s a boot unless ENFORCE_VM_TIMEOUT says otherwise.
+ENFORCE_VM_TIMEOUT=${ENFORCE_VM_TIMEOUT:-900}
+export ENFORCE_VM_TIMEOUT
 . "$here/boot-all.sh"
 for name in ${ENFORCE_VM_INIT:-sysv sysv-dpkg respawn openrc}; do
     case $name in
