@@ -191,8 +191,11 @@ if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar D
 	enforce-download-as-make-source >"$work/download.log" 2>&1; then
 	grep -E 'Vendoring|WARNING|note:' "$work/download.log" | sed 's| (/.*) to | to |'
 	tarball=$(find "$dl/enforce" -name 'enforce-*-cargo*.tar.gz' | head -n 1)
-	echo "tarball: ${tarball#"$dl/"} ($(wc -c <"$tarball") bytes)," \
-		"$(tar tzf "$tarball" | grep -c '^[^/]*/VENDOR/[^/]*/$') crates in VENDOR/"
+	vendored=$(tar tzf "$tarball" | sed -n 's|^[^/]*/VENDOR/\([^/]*\)/.*|\1|p' | sort -u | wc -l)
+	locked=$(grep -c '^source = "registry+https://github.com/rust-lang/crates.io-index"' "$top/Cargo.lock")
+	echo "tarball: ${tarball#"$dl/"} ($(wc -c <"$tarball") bytes), $vendored crates in VENDOR/," \
+		"$locked crates.io packages in Cargo.lock"
+	[ "$vendored" -eq "$locked" ] || fail "VENDOR/ has $vendored crates, Cargo.lock $locked"
 	echo ".cargo/config.toml in the tarball:"
 	tar xzf "$tarball" -O --wildcards '*/.cargo/config.toml' | sed 's/^/  /'
 	# The build runs offline: the tarball alone, in a network namespace without
