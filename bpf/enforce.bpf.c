@@ -681,7 +681,12 @@ static __always_inline struct file *current_fd_file(long fd)
 	return file;
 }
 
-/* After a successful open-family syscall: is the new descriptor a denied inode? */
+#define O_PATH 010000000
+
+/* After a successful open-family syscall: is the new descriptor a denied inode?  An
+ * O_PATH descriptor is not an open (nothing can be read through it; the kernel calls
+ * no file_open hook for it, so the other tiers never see it): `enforce --check-config`
+ * resolving a rule's path that way must not be killed. */
 static __always_inline int tp_opened(long ret)
 {
 	struct file *file;
@@ -689,7 +694,7 @@ static __always_inline int tp_opened(long ret)
 	if (ret < 0)
 		return 0;
 	file = current_fd_file(ret);
-	if (file)
+	if (file && !(BPF_CORE_READ(file, f_flags) & O_PATH))
 		check_file_core(file, ENFORCE_OP_OPEN, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
