@@ -311,6 +311,18 @@ impl<'a> RingBuffer<'a> {
         Ok(RingBuffer { ptr, _callback: callback })
     }
 
+    /// Hands at most `n` of the records already in the buffer to the callback, without
+    /// waiting: a producer as fast as the consumer cannot keep it here forever.
+    pub fn consume_n(&mut self, n: usize) -> Result<usize, Errno> {
+        // SAFETY: self.ptr is live and consumed only through &mut self.
+        let ret = unsafe { sys::ring_buffer__consume_n(self.ptr.as_ptr(), n as _) };
+        if ret < 0 {
+            Err(Errno::from_raw_os_error(-ret))
+        } else {
+            Ok(ret as usize)
+        }
+    }
+
     /// Hands every record already in the buffer to the callback, without waiting.
     pub fn consume(&mut self) -> Result<usize, Errno> {
         // SAFETY: self.ptr is live and consumed only through &mut self.

@@ -21,6 +21,11 @@ use crate::maps::Counters;
 /// raced with the start of a wait) and the drop counter are noticed.
 const POLL_MS: i32 = 1000;
 
+/// Records handed to the event log per wait. Between batches the loop answers stop
+/// and reload requests: a kernel side producing as fast as the agent consumes (a
+/// flood) would otherwise keep it consuming forever.
+const BATCH: usize = 4096;
+
 /// Why the loop returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -76,7 +81,7 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
             Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
         }
         let moved = !fds[1].revents().is_empty();
-        rb.consume().map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
+        rb.consume_n(BATCH).map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
         if moved {
             for f in watcher.handle(&enf.maps) {
                 let line = AgentFollowed { class: f.class, key: f.key, path: f.rule.path.as_str(), rule: f.rule.line };
@@ -92,13 +97,26 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
     Ok(ending)
 }
 
-/// Retires an enforcement: detaches every tier, delivers the events raised up to that
-/// moment (the consumer position lives in the map, so this continues where `run`
-/// stopped), and returns the final counters. The maps close when it is dropped.
+/// Waits until no program of a detached generation can still be running: each runs
+/// inside an RCU read-side section, and membarrier(MEMBARRIER_CMD_GLOBAL) waits for an
+/// RCU grace period. After it, the final drain sees every record those programs made
+/// and their counters are final: nothing is counted that was not delivered.
+pub fn settle() {
+    if let Err(e) = rustix::thread::membarrier(rustix::thread::MembarrierCommand::Global) {
+        log::debug!("membarrier: {e}; waiting 50 ms instead");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Retires an enforcement: detaches every tier, waits for programs in flight, delivers
+/// the events raised up to that moment (the consumer position lives in the map, so
+/// this continues where `run` stopped), and returns the final counters. The maps close
+/// when it is dropped.
 pub fn retire(mut enf: Enforcement, policy: &Policy, log: &mut EventLog) -> Result<Counters, bpf::Error> {
     for tier in &mut enf.tiers {
         tier.detach_all();
     }
+    settle();
     let events_map = enf.maps.map(c"events")?;
     let mut rb = RingBuffer::new(&events_map, |record| deliver(record, policy, log))?;
     let _ = rb.consume();
