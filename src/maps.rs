@@ -6,7 +6,8 @@ use core::ffi::CStr;
 use core::ops::AddAssign;
 
 use crate::abi;
-use crate::bpf::{self, Map, Object};
+use crate::bpf::{self, FdMap, Map, Object};
+use crate::handover;
 use crate::ladder::Tier;
 use crate::rules::{InodeEntries, NetKey};
 
@@ -55,8 +56,10 @@ pub struct Maps {
 }
 
 impl Maps {
-    /// Creates the maps, sized to `rules`, and fills them. Every tier starts quiet.
-    pub fn create(rules: &Rules<'_>) -> Result<Maps, bpf::Error> {
+    /// Creates the maps, sized to `rules`, and fills them, for generation
+    /// `generation`; `shared` is the agent's `handover` map (None: this one starts a
+    /// new one, in which no generation acts yet). Every tier starts quiet.
+    pub fn create(rules: &Rules<'_>, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
         let mut obj = Object::open(|_| false)?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
@@ -66,10 +69,24 @@ impl Maps {
         obj.set_max_entries(c"deny_net4", len(net4).saturating_add(1))?;
         obj.set_max_entries(c"deny_net6", len(rules.net.len() - net4).saturating_add(1))?;
         obj.set_max_entries(c"events", ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
+        if let Some(h) = shared {
+            obj.reuse_map_fd(c"handover", h.fd())?;
+        }
         obj.load()?;
         let maps = Maps { obj };
         maps.fill(rules)?;
+        maps.stamp(shared.is_none(), generation)?;
         Ok(maps)
+    }
+
+    /// This generation's number; a new `handover` map's first entry.
+    fn stamp(&self, new_handover: bool, generation: u32) -> Result<(), bpf::Error> {
+        let zero = 0u32.to_ne_bytes();
+        self.map(c"generation")?.update(&zero, &generation.to_ne_bytes())?;
+        if new_handover {
+            self.map(c"handover")?.update(&zero, &handover::initial(handover::identity()).to_bytes())?;
+        }
+        Ok(())
     }
 
     fn fill(&self, rules: &Rules<'_>) -> Result<(), bpf::Error> {
