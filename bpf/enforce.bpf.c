@@ -46,6 +46,8 @@ struct user_pt_regs {
 #define READ_IMPLIES_EXEC 0x0400000
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define SIGKILL 9
+#define TICK_NS 10000000 /* one clock tick of /proc/PID/stat (USER_HZ = 100) */
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
 #define RENAME_EXCHANGE (1 << 1)
@@ -53,7 +55,8 @@ struct user_pt_regs {
 char LICENSE[] SEC("license") = "GPL";
 
 /* The layout both sides agree on; src/abi.rs pins the same numbers. */
-_Static_assert(sizeof(struct enforce_settings) == 40, "settings layout");
+_Static_assert(sizeof(struct enforce_settings) == 32, "settings layout");
+_Static_assert(sizeof(struct enforce_handover) == 24, "handover layout");
 _Static_assert(sizeof(struct enforce_inode_key) == 16, "inode key layout");
 _Static_assert(sizeof(struct enforce_inode_rule) == 8, "inode rule layout");
 _Static_assert(sizeof(struct enforce_net4_key) == 12, "net4 key layout");
@@ -69,6 +72,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct enforce_settings);
 } settings SEC(".maps");
+
+/* Shared by every generation of programs the agent loads and adopts (enforce.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enforce_handover);
+} handover SEC(".maps");
+
+/* This generation's number, the same for every tier the gate loads in one run. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} generation SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -154,27 +173,62 @@ static __always_inline bool dying(void)
 	return bpf_get_current_task_btf()->pending.signal.sig[0] & (1UL << (9 - 1));
 }
 
+/* The agent: its host PID, started when it says (a PID reused after it died is not). */
+static __always_inline bool is_agent(const struct enforce_handover *h, __u32 pid)
+{
+	return pid == h->agent_tgid &&
+	       bpf_get_current_task_btf()->group_leader->start_boottime / TICK_NS == h->agent_start;
+}
+
+/*
+ * The hand-over: while a reload (or an agent adopting a pinned set) has two
+ * generations attached, exactly one acts on an operation.  That is the generation
+ * the hand-over entry names.  Beside it, a generation may act only when both deny in
+ * a way that ends the operation (a synchronous tier in enforce mode, or a signal
+ * tier sending SIGKILL): the first of the two to deny ends it for the other (a
+ * non-zero LSM or fmod_ret verdict skips the programs after it and our bodies pass
+ * an earlier verdict on; a pending SIGKILL makes dying() true), so each denial is
+ * made and counted once and there is no instant at which neither denies.
+ */
+static __always_inline bool acting(const struct enforce_settings *s, __u32 tier, const struct enforce_handover *h)
+{
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&generation, &zero);
+
+	if (gen && *gen == h->generation)
+		return true;
+	return (h->flags & ENFORCE_HANDOVER_EXACT) && s->mode == ENFORCE_MODE_ENFORCE &&
+	       (tier < ENFORCE_TIER_KPROBE || s->signal == SIGKILL);
+}
+
 /*
  * A rule matched: fill in who did it, report, count, and say whether to deny; a
  * signal tier sends its signal here.  The canary rule is acted on in every mode (it
- * proves the hook runs); in quiet mode nothing else is.  The agent itself is never
- * denied, and a signal tier never signals PID 1 (killing init panics the machine):
- * that is reported as audited.  A full ring buffer never changes the verdict.
+ * proves the hook runs); in quiet mode nothing else is, nor by a generation that does
+ * not act (the hand-over, above).  The agent itself is never denied, and a signal
+ * tier never signals PID 1 (killing init panics the machine): that is reported as
+ * audited.  An operation whose task already has SIGKILL pending (an earlier hook, or
+ * the other generation, killed it) is denied without a second report.  A full ring
+ * buffer never changes the verdict.
  * Out of line (a BPF-to-BPF call), like follow() and match_sockaddr(): it runs only
  * on a match, and inlined into every program it made the object twice as large.
  */
 static __noinline bool act(struct enforce_event *ev, __u32 tier)
 {
 	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	__u32 zero = 0;
+	struct enforce_handover *h = bpf_map_lookup_elem(&handover, &zero);
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	bool canary = ev->rule == ENFORCE_RULE_CANARY;
 	bool deny;
 
-	if (!s || pid == s->agent_tgid || (!canary && (s->mode == ENFORCE_MODE_QUIET || canary_child(s))))
+	if (!s || !h || is_agent(h, pid))
 		return false;
-	if (tier >= ENFORCE_TIER_KPROBE && dying())
-		return true;
+	if (!canary && (s->mode == ENFORCE_MODE_QUIET || canary_child(s) || !acting(s, tier, h)))
+		return false;
 	deny = canary || s->mode == ENFORCE_MODE_ENFORCE;
+	if (dying())
+		return deny;
 	if (tier >= ENFORCE_TIER_KPROBE) {
 		if (pid == 1)
 			deny = false;
@@ -476,7 +530,9 @@ static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u
 	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &target);
 	struct enforce_inode_rule merged, *own;
 	struct enforce_settings *s;
+	struct enforce_handover *h;
 	struct enforce_event ev = {};
+	__u32 zero = 0, *gen;
 
 	if (!rule)
 		return;
@@ -494,7 +550,11 @@ static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u
 	}
 	ev.rule = merged.open_rule ? merged.open_rule : merged.exec_rule;
 	s = bpf_map_lookup_elem(&settings, &tier);
-	if (!s || (s->mode == ENFORCE_MODE_QUIET && ev.rule != ENFORCE_RULE_CANARY))
+	h = bpf_map_lookup_elem(&handover, &zero);
+	gen = bpf_map_lookup_elem(&generation, &zero);
+	/* Every generation moves its own rule; only the acting one reports it. */
+	if (!s || !h || !gen ||
+	    (ev.rule != ENFORCE_RULE_CANARY && (s->mode == ENFORCE_MODE_QUIET || *gen != h->generation)))
 		return;
 	if (ev.rule != ENFORCE_RULE_CANARY)
 		count(ENFORCE_COUNTER_FOLLOWED);
@@ -828,7 +888,12 @@ static __always_inline struct file *current_fd_file(long fd)
 	return file;
 }
 
-/* After a successful open-family syscall: is the new descriptor a denied inode? */
+#define O_PATH 010000000
+
+/* After a successful open-family syscall: is the new descriptor a denied inode?  An
+ * O_PATH descriptor is not an open (nothing can be read through it; the kernel calls
+ * no file_open hook for it, so the other tiers never see it): `enforce --check-config`
+ * resolving a rule's path that way must not be killed. */
 static __always_inline int tp_opened(long ret)
 {
 	struct file *file;
@@ -836,7 +901,7 @@ static __always_inline int tp_opened(long ret)
 	if (ret < 0)
 		return 0;
 	file = current_fd_file(ret);
-	if (file)
+	if (file && !(BPF_CORE_READ(file, f_flags) & O_PATH))
 		check_file_core(file, ENFORCE_OP_OPEN, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }

@@ -91,11 +91,9 @@ enum enforce_counter {
 /* One entry of the `settings` array map per tier (index enum enforce_tier). */
 struct enforce_settings {
 	__u32 mode;        /* enum enforce_mode */
-	__u32 agent_tgid;  /* never deny or signal this process */
 	__u32 signal;      /* signal tiers: the signal to send (SIGKILL by default) */
 	__u32 flags;       /* enum enforce_flags */
 	__u32 canary_tgid; /* the canary child of the anonymous-memory canary, 0 = none */
-	__u32 _pad;
 	/*
 	 * The agent's own binary, kernel dev encoding and inode: the children of any
 	 * process running it are canaries (of this agent, a reload, or an
@@ -103,6 +101,29 @@ struct enforce_settings {
 	 */
 	__u64 agent_dev;
 	__u64 agent_ino;
+};
+
+/*
+ * The hand-over between generations: the single entry of the `handover` array, one
+ * map shared by every generation of programs an agent loads (each reload's, and a
+ * pinned set it adopts), so that exactly one generation acts on an operation.  Each
+ * generation knows its own number (the `generation` array); the agent writes this
+ * entry, in one update, when a generation takes over.
+ */
+enum enforce_handover_flags {
+	/* Every act of the acting generation denies and ends the operation (an LSM or
+	 * fmod_ret verdict, or SIGKILL): a generation of the same kind may act beside it,
+	 * because the first of the two to deny ends the operation for the other. */
+	ENFORCE_HANDOVER_EXACT = 1,
+};
+
+struct enforce_handover {
+	__u32 generation; /* the generation that acts; 0 = none yet */
+	__u32 flags;      /* enum enforce_handover_flags */
+	__u32 agent_tgid; /* the agent, never denied or signalled: its host PID... */
+	__u32 _pad;
+	__u64 agent_start; /* ...and its start time, in clock ticks since boot (USER_HZ, as
+			    * /proc/PID/stat says), so a PID reused after the agent died is not exempt */
 };
 
 /*

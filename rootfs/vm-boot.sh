@@ -6,7 +6,7 @@
 #
 #   rootfs/vm-boot.sh --name NAME --initrd FILE.cpio.gz [--append "EXTRA CMDLINE"]
 #                     [--timeout SECS] [--mem SIZE] [--kernel VMLINUX] [--tail N]
-#                     [--arch x86_64|arm64] [--smp N]
+#                     [--arch x86_64|arm64] [--smp N] [--accel ACCEL]
 #
 # --arch arm64 boots qemu-system-aarch64 -M virt -cpu cortex-a57 (console ttyAMA0)
 # and needs --kernel (an arm64 Image, from rootfs/fetch-arm64.sh).
@@ -15,7 +15,10 @@
 # The console log (\r stripped) is saved as ${ENFORCE_VM_LOGS:-target/vm-logs}/NAME.log
 # and printed (all of it, or its last N lines with --tail N / ENFORCE_VM_TAIL=N).
 #
-# Environment: ENFORCE_VM_TIMEOUT (default 300), ENFORCE_VM_LOGS, ENFORCE_VM_CACHE,
+# --accel is qemu's -accel value (default tcg: multi-threaded TCG, one host thread per
+# vCPU; tcg,thread=single runs every vCPU on one host thread, taking turns).
+#
+# Environment: ENFORCE_VM_TIMEOUT (default 300), ENFORCE_VM_ACCEL (--accel), ENFORCE_VM_LOGS, ENFORCE_VM_CACHE,
 #              ENFORCE_VM_KERNEL (a vmlinux/bzImage to use instead of fetching),
 #              QEMU (default qemu-system-x86_64).
 set -euo pipefail
@@ -28,6 +31,7 @@ mem=256M
 # Two vCPUs: a guest test that races two threads (race-connect) needs them to run at
 # once; with one, TCG only switches threads at points where the race cannot happen.
 smp=${ENFORCE_VM_SMP:-2}
+accel=${ENFORCE_VM_ACCEL:-tcg}
 tail_n=${ENFORCE_VM_TAIL:-0}
 qemu=${QEMU:-}
 
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
         --tail) tail_n=$2; shift 2 ;;
         --arch) arch=$2; shift 2 ;;
         --smp) smp=$2; shift 2 ;;
+        --accel) accel=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "vm-boot: unknown argument '$1'" >&2; usage ;;
     esac
@@ -91,7 +96,7 @@ echo "vm-boot: $name: cmdline $cmdline" >&2
 start=$(date +%s.%N)
 # stdin from /dev/null: qemu must not put a terminal into raw mode.
 # -nic none: the guest only needs lo (and it skips the iPXE option ROM).
-timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel tcg -smp "$smp" -m "$mem" -nographic -no-reboot -nic none \
+timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel "$accel" -smp "$smp" -m "$mem" -nographic -no-reboot -nic none \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
     </dev/null >"$raw" 2>&1 &
 qpid=$!

@@ -17,6 +17,15 @@
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
 #     arm64-6.12-bpf    bookworm-backports 6.12 with bpf: lsm, ENFORCE
 #     arm64-6.12-nobpf  the same without bpf: fmodret, ENFORCE
+#   x86_64, the reliability proofs (rootfs/guest/reliability.sh), on the same kernel:
+#     rel-lsm         lsm: reload under fire (100 reloads, enforce and audit mode), a
+#                     full ring buffer, 1,000,000 denied opens, pinning and adoption
+#     rel-tracepoint  restricted to tracepoint (the offender is killed): reload under
+#                     fire, a full ring buffer, pinning and adoption
+#     These run under single-threaded TCG (every vCPU on one host thread, taking
+#     turns): with multi-threaded TCG, attaching an LSM program to a function that the
+#     other vCPU runs in a tight loop hung the guest (soft lockups on the int3 of the
+#     kernel's text patching), with the agent as it was before this test and after.
 # Each boot passes only on the guest's PASS marker; a missing marker is a failure.
 # ENFORCE_VM_BOOTS="lsm kprobe" boots a subset (by name).
 set -eu
@@ -56,6 +65,13 @@ lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm
 fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
 tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
+BOOTS
+    "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
+        "$here/guest/reliability.sh=/test/run.sh"
+    export ENFORCE_VM_ACCEL=tcg,thread=single ENFORCE_VM_TIMEOUT=${ENFORCE_VM_TIMEOUT:-1800}
+    boots <<BOOTS | boot_all vm-test x86_64
+rel-lsm $out/reliability.cpio.gz - $bpf enforce_expect=lsm
+rel-tracepoint $out/reliability.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint
 BOOTS
     ;;
 arm64)

@@ -108,16 +108,12 @@ fn put(buf: &mut [u8], off: usize, bytes: &[u8]) {
 pub struct Settings {
     /// `MODE_AUDIT` or `MODE_ENFORCE`.
     pub mode: u32,
-    /// Never deny or signal this process.
-    pub agent_tgid: u32,
     /// Signal tiers: the signal to send.
     pub signal: u32,
     /// `FLAG_*`: the exec policy.
     pub flags: u32,
     /// The anonymous-memory canary's child, 0 = none.
     pub canary_tgid: u32,
-    /// Always zero.
-    pub _pad: u32,
     /// The agent's binary (kernel dev encoding): children of processes running it
     /// are canaries.
     pub agent_dev: u64,
@@ -133,14 +129,66 @@ impl Settings {
     pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         put(&mut b, core::mem::offset_of!(Self, mode), &self.mode.to_ne_bytes());
-        put(&mut b, core::mem::offset_of!(Self, agent_tgid), &self.agent_tgid.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, signal), &self.signal.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, flags), &self.flags.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, canary_tgid), &self.canary_tgid.to_ne_bytes());
-        put(&mut b, core::mem::offset_of!(Self, _pad), &self._pad.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, agent_dev), &self.agent_dev.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, agent_ino), &self.agent_ino.to_ne_bytes());
         b
+    }
+}
+
+/// `enum enforce_handover_flags`: every act of the acting generation denies and ends
+/// the operation, so a generation of the same kind may act beside it.
+pub const HANDOVER_EXACT: u32 = 1;
+
+/// `struct enforce_handover`: the single entry of the `handover` map, shared by every
+/// generation of programs: which one acts, and who the agent is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Handover {
+    /// The generation that acts; 0 = none yet.
+    pub generation: u32,
+    /// `HANDOVER_*`.
+    pub flags: u32,
+    /// The agent's host PID.
+    pub agent_tgid: u32,
+    /// Always zero.
+    pub _pad: u32,
+    /// The agent's start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub agent_start: u64,
+}
+
+impl Handover {
+    /// Size of the C struct.
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The value bytes for the map, in native byte order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        use core::mem::offset_of;
+        let mut b = [0; Self::SIZE];
+        put(&mut b, offset_of!(Self, generation), &self.generation.to_ne_bytes());
+        put(&mut b, offset_of!(Self, flags), &self.flags.to_ne_bytes());
+        put(&mut b, offset_of!(Self, agent_tgid), &self.agent_tgid.to_ne_bytes());
+        put(&mut b, offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        put(&mut b, offset_of!(Self, agent_start), &self.agent_start.to_ne_bytes());
+        b
+    }
+
+    /// The value as the map holds it.
+    pub fn from_bytes(b: [u8; Self::SIZE]) -> Handover {
+        use core::mem::offset_of;
+        let u32_at = |off: usize| u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]);
+        let off = offset_of!(Self, agent_start);
+        let mut start = [0; 8];
+        start.copy_from_slice(&b[off..off + 8]);
+        Handover {
+            generation: u32_at(offset_of!(Self, generation)),
+            flags: u32_at(offset_of!(Self, flags)),
+            agent_tgid: u32_at(offset_of!(Self, agent_tgid)),
+            _pad: u32_at(offset_of!(Self, _pad)),
+            agent_start: u64::from_ne_bytes(start),
+        }
     }
 }
 
@@ -381,15 +429,20 @@ mod tests {
     /// on x86_64, and what clang gives for the BPF target: change the header, change these.
     #[test]
     fn layout_matches_the_c_header() {
-        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (40, 8));
+        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (32, 8));
         assert_eq!(offset_of!(Settings, mode), 0);
-        assert_eq!(offset_of!(Settings, agent_tgid), 4);
-        assert_eq!(offset_of!(Settings, signal), 8);
-        assert_eq!(offset_of!(Settings, flags), 12);
-        assert_eq!(offset_of!(Settings, canary_tgid), 16);
-        assert_eq!(offset_of!(Settings, _pad), 20);
-        assert_eq!(offset_of!(Settings, agent_dev), 24);
-        assert_eq!(offset_of!(Settings, agent_ino), 32);
+        assert_eq!(offset_of!(Settings, signal), 4);
+        assert_eq!(offset_of!(Settings, flags), 8);
+        assert_eq!(offset_of!(Settings, canary_tgid), 12);
+        assert_eq!(offset_of!(Settings, agent_dev), 16);
+        assert_eq!(offset_of!(Settings, agent_ino), 24);
+
+        assert_eq!((size_of::<Handover>(), align_of::<Handover>()), (24, 8));
+        assert_eq!(offset_of!(Handover, generation), 0);
+        assert_eq!(offset_of!(Handover, flags), 4);
+        assert_eq!(offset_of!(Handover, agent_tgid), 8);
+        assert_eq!(offset_of!(Handover, _pad), 12);
+        assert_eq!(offset_of!(Handover, agent_start), 16);
 
         assert_eq!((size_of::<InodeKey>(), align_of::<InodeKey>()), (16, 8));
         assert_eq!(offset_of!(InodeKey, dev), 0);
@@ -438,23 +491,27 @@ mod tests {
     fn to_bytes_places_every_field() {
         let s = Settings {
             mode: MODE_ENFORCE,
-            agent_tgid: 0x0102_0304,
             signal: 9,
             flags: FLAG_DENY_ANON,
             canary_tgid: 77,
-            _pad: 0,
             agent_dev: 0x0080_0001,
             agent_ino: 99,
         };
         let b = s.to_bytes();
         assert_eq!(b[0..4], 2u32.to_ne_bytes());
-        assert_eq!(b[4..8], 0x0102_0304u32.to_ne_bytes());
-        assert_eq!(b[8..12], 9u32.to_ne_bytes());
-        assert_eq!(b[12..16], 2u32.to_ne_bytes());
-        assert_eq!(b[16..20], 77u32.to_ne_bytes());
-        assert_eq!(b[20..24], [0; 4]);
-        assert_eq!(b[24..32], 0x0080_0001u64.to_ne_bytes());
-        assert_eq!(b[32..40], 99u64.to_ne_bytes());
+        assert_eq!(b[4..8], 9u32.to_ne_bytes());
+        assert_eq!(b[8..12], 2u32.to_ne_bytes());
+        assert_eq!(b[12..16], 77u32.to_ne_bytes());
+        assert_eq!(b[16..24], 0x0080_0001u64.to_ne_bytes());
+        assert_eq!(b[24..32], 99u64.to_ne_bytes());
+
+        let h = Handover { generation: 7, flags: HANDOVER_EXACT, agent_tgid: 0x0a0b_0c0d, _pad: 0, agent_start: 1 << 40 };
+        let hb = h.to_bytes();
+        assert_eq!(hb[0..4], 7u32.to_ne_bytes());
+        assert_eq!(hb[4..8], 1u32.to_ne_bytes());
+        assert_eq!(hb[8..12], 0x0a0b_0c0du32.to_ne_bytes());
+        assert_eq!(hb[16..24], (1u64 << 40).to_ne_bytes());
+        assert_eq!(Handover::from_bytes(hb), h);
 
         let k = InodeKey { dev: 0x0080_0001, ino: u64::MAX - 1 };
         assert_eq!(k.to_bytes()[0..8], 0x0080_0001u64.to_ne_bytes());

@@ -15,7 +15,10 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
-use std::os::fd::BorrowedFd;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use libbpf_sys as sys;
 use rustix::io::Errno;
@@ -124,6 +127,38 @@ impl Object {
         }
     }
 
+    /// Makes the map `name` of this (not yet loaded) object use the map behind `fd`
+    /// (one shared with other objects, or adopted from a pin) instead of creating its own.
+    pub fn reuse_map_fd(&mut self, name: &'static CStr, fd: BorrowedFd<'_>) -> Result<(), Error> {
+        let m = self.map(name)?;
+        // SAFETY: m points into self, which is not loaded yet; libbpf dups the fd.
+        check(unsafe { sys::bpf_map__reuse_fd(m.ptr.as_ptr(), fd.as_raw_fd()) }, "reuse map", name_str(name))?;
+        Ok(())
+    }
+
+    /// Every map of this loaded object, by name (`events`, `counters`, ...), with its
+    /// descriptor: what pinning a generation pins.
+    pub fn maps(&self) -> Vec<(String, BorrowedFd<'_>)> {
+        let mut out = Vec::new();
+        let mut map = core::ptr::null_mut();
+        loop {
+            // SAFETY: self is live; map is null or a map of self.
+            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
+            if map.is_null() {
+                return out;
+            }
+            // SAFETY: map is a map of self; its name is NUL-terminated and lives with it.
+            let name = unsafe { CStr::from_ptr(sys::bpf_map__name(map)) }.to_string_lossy().into_owned();
+            // SAFETY: as above; a loaded map has a descriptor owned by the object, which
+            // the returned borrow cannot outlive.
+            let fd = unsafe { sys::bpf_map__fd(map) };
+            if fd >= 0 {
+                // SAFETY: fd is open for as long as self (see above).
+                out.push((name, unsafe { BorrowedFd::borrow_raw(fd) }));
+            }
+        }
+    }
+
     /// Sets a map's max_entries before load (the ring buffer's size in bytes).
     pub fn set_max_entries(&mut self, map: &'static CStr, entries: u32) -> Result<(), Error> {
         let m = self.map(map)?;
@@ -190,6 +225,15 @@ pub struct Link {
     ptr: NonNull<sys::bpf_link>,
 }
 
+impl Link {
+    /// The link's descriptor (to pin it).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: a live link owns its descriptor until it is destroyed, which the
+        // borrow prevents.
+        unsafe { BorrowedFd::borrow_raw(sys::bpf_link__fd(self.ptr.as_ptr())) }
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         // SAFETY: we own the link and destroy it once.
@@ -204,7 +248,7 @@ pub struct Map<'a> {
     _obj: PhantomData<&'a Object>,
 }
 
-impl Map<'_> {
+impl<'a> Map<'a> {
     /// Inserts or replaces one entry. libbpf checks both sizes against the map's.
     pub fn update(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
         // SAFETY: the slices are valid for their lengths, which libbpf checks against
@@ -279,6 +323,127 @@ impl Map<'_> {
         // SAFETY: ptr is a map of a live object.
         unsafe { sys::bpf_map__fd(self.ptr.as_ptr()) }
     }
+
+    /// The map's descriptor, borrowed for as long as the object lives.
+    pub fn borrowed_fd(&self) -> BorrowedFd<'a> {
+        // SAFETY: the object owns the descriptor and outlives 'a.
+        unsafe { BorrowedFd::borrow_raw(self.fd()) }
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString, Error> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error { op: "pin", what: "path", errno: Errno::INVAL })
+}
+
+/// Pins the BPF object behind `fd` (a map or a link) at `path` in a bpf filesystem.
+pub fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<(), Error> {
+    let p = c_path(path)?;
+    // SAFETY: p is NUL-terminated; the kernel only reads it.
+    check(unsafe { sys::bpf_obj_pin(fd.as_raw_fd(), p.as_ptr()) }, "pin", "object")?;
+    Ok(())
+}
+
+/// Opens the BPF object pinned at `path`.
+pub fn get_pinned(path: &Path) -> Result<OwnedFd, Error> {
+    let p = c_path(path)?;
+    // SAFETY: p is NUL-terminated; the kernel only reads it.
+    let fd = check(unsafe { sys::bpf_obj_get(p.as_ptr()) }, "open pinned", "object")?;
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What a map must be for [`FdMap`] to use it: its kind and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapShape {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+}
+
+/// `BPF_MAP_TYPE_ARRAY`.
+pub const MAP_ARRAY: u32 = sys::BPF_MAP_TYPE_ARRAY;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+pub const MAP_PERCPU_ARRAY: u32 = sys::BPF_MAP_TYPE_PERCPU_ARRAY;
+/// `BPF_MAP_TYPE_RINGBUF` (key and value sizes are 0).
+pub const MAP_RINGBUF: u32 = sys::BPF_MAP_TYPE_RINGBUF;
+
+/// A map reached by its descriptor alone (a pinned one, or one shared between
+/// objects), whose kind and sizes were checked when it was opened: every access
+/// passes buffers of exactly the map's sizes, so the kernel never reads or writes
+/// past them.
+pub struct FdMap {
+    fd: OwnedFd,
+    shape: MapShape,
+}
+
+impl FdMap {
+    /// Takes `fd` if its map has `shape` (EINVAL otherwise: a map of another layout,
+    /// e.g. pinned by another version).
+    pub fn new(fd: OwnedFd, shape: MapShape) -> Result<FdMap, Error> {
+        let mut info = sys::bpf_map_info::default();
+        let mut len = size_of::<sys::bpf_map_info>() as u32;
+        // SAFETY: info is a zeroed bpf_map_info of len bytes; the kernel writes at most that.
+        check(unsafe { sys::bpf_map_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) }, "map info", "pinned map")?;
+        let found = MapShape { map_type: info.type_, key_size: info.key_size, value_size: info.value_size };
+        if found != shape {
+            log::debug!("pinned map: found {found:?}, wanted {shape:?}");
+            return Err(Error { op: "open pinned", what: "map of another layout", errno: Errno::INVAL });
+        }
+        Ok(FdMap { fd, shape })
+    }
+
+    /// Opens the map pinned at `path`, if it has `shape`.
+    pub fn open(path: &Path, shape: MapShape) -> Result<FdMap, Error> {
+        FdMap::new(get_pinned(path)?, shape)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn sizes(&self, key: &[u8], value_len: usize) -> Result<(), Error> {
+        if key.len() != self.shape.key_size as usize || value_len != self.shape.value_size as usize || self.shape.map_type == MAP_RINGBUF {
+            return Err(Error { op: "access", what: "pinned map", errno: Errno::INVAL });
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces one entry.
+    pub fn update(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        self.sizes(key, value.len())?;
+        // SAFETY: both buffers have exactly the map's key and value sizes (checked).
+        let ret = unsafe { sys::bpf_map_update_elem(self.fd.as_raw_fd(), key.as_ptr().cast(), value.as_ptr().cast(), 0) };
+        check(ret, "update map", "pinned map")?;
+        Ok(())
+    }
+
+    /// Reads one entry into `value`; false when there is none.
+    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<bool, Error> {
+        self.sizes(key, value.len())?;
+        // SAFETY: both buffers have exactly the map's key and value sizes (checked).
+        let ret = unsafe { sys::bpf_map_lookup_elem(self.fd.as_raw_fd(), key.as_ptr().cast(), value.as_mut_ptr().cast()) };
+        match check(ret, "read map", "pinned map") {
+            Ok(_) => Ok(true),
+            Err(e) if e.errno == Errno::NOENT => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sums a per-CPU `u64` value over every possible CPU.
+    pub fn sum_percpu_u64(&self, key: u32) -> Result<u64, Error> {
+        if self.shape.map_type != MAP_PERCPU_ARRAY || self.shape.value_size != 8 || self.shape.key_size != 4 {
+            return Err(Error { op: "access", what: "pinned map", errno: Errno::INVAL });
+        }
+        // SAFETY: plain query of a libbpf global.
+        let cpus = check(unsafe { sys::libbpf_num_possible_cpus() }, "count cpus", "")? as usize;
+        let mut values = vec![0u64; cpus];
+        let k = key.to_ne_bytes();
+        // SAFETY: a per-CPU array of u64 values: the kernel writes 8 bytes (rounded up
+        // to 8) per possible CPU, which is what values holds.
+        let ret = unsafe { sys::bpf_map_lookup_elem(self.fd.as_raw_fd(), k.as_ptr().cast(), values.as_mut_ptr().cast()) };
+        check(ret, "read map", "pinned map")?;
+        Ok(values.iter().sum())
+    }
 }
 
 type SampleFn<'a> = dyn FnMut(&[u8]) + 'a;
@@ -303,12 +468,37 @@ unsafe extern "C" fn sample_trampoline(ctx: *mut c_void, data: *mut c_void, size
 impl<'a> RingBuffer<'a> {
     /// Starts consuming the ring buffer map `map`.
     pub fn new(map: &Map<'a>, callback: impl FnMut(&[u8]) + 'a) -> Result<RingBuffer<'a>, Error> {
+        Self::on_fd(map.fd(), name_str(map.name), callback)
+    }
+
+    /// Starts consuming a ring buffer reached by its descriptor (a pinned one).
+    pub fn from_map(map: &'a FdMap, callback: impl FnMut(&[u8]) + 'a) -> Result<RingBuffer<'a>, Error> {
+        if map.shape.map_type != MAP_RINGBUF {
+            return Err(Error { op: "ring buffer", what: "pinned map", errno: Errno::INVAL });
+        }
+        Self::on_fd(map.fd.as_raw_fd(), "pinned events", callback)
+    }
+
+    fn on_fd(fd: c_int, what: &'static str, callback: impl FnMut(&[u8]) + 'a) -> Result<RingBuffer<'a>, Error> {
         let mut callback: Box<Box<SampleFn<'a>>> = Box::new(Box::new(callback));
         let ctx: *mut Box<SampleFn<'a>> = &mut *callback;
-        // SAFETY: the map fd is live for 'a; ctx stays valid as long as self.
-        let raw = unsafe { sys::ring_buffer__new(map.fd(), Some(sample_trampoline), ctx.cast(), core::ptr::null()) };
-        let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "ring buffer", what: name_str(map.name), errno: last_errno() })?;
+        // SAFETY: the map fd is live for 'a (the caller's borrow); ctx stays valid as
+        // long as self.
+        let raw = unsafe { sys::ring_buffer__new(fd, Some(sample_trampoline), ctx.cast(), core::ptr::null()) };
+        let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "ring buffer", what, errno: last_errno() })?;
         Ok(RingBuffer { ptr, _callback: callback })
+    }
+
+    /// Hands at most `n` of the records already in the buffer to the callback, without
+    /// waiting: a producer as fast as the consumer cannot keep it here forever.
+    pub fn consume_n(&mut self, n: usize) -> Result<usize, Errno> {
+        // SAFETY: self.ptr is live and consumed only through &mut self.
+        let ret = unsafe { sys::ring_buffer__consume_n(self.ptr.as_ptr(), n as _) };
+        if ret < 0 {
+            Err(Errno::from_raw_os_error(-ret))
+        } else {
+            Ok(ret as usize)
+        }
     }
 
     /// Hands every record already in the buffer to the callback, without waiting.

@@ -33,6 +33,8 @@ pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 pub const MAX_PATH_LEN: usize = 255;
 /// Longest syslog_ident.
 pub const MAX_IDENT_LEN: usize = 32;
+/// Longest `pin` directory.
+pub const MAX_PIN_LEN: usize = 128;
 /// Most deny_open rules.
 pub const MAX_OPEN_RULES: usize = 128;
 /// Most deny_exec rules.
@@ -346,6 +348,17 @@ pub struct Policy {
     pub coalesce_burst: u32,
     /// `log_rate`: event lines per second at most; 0: no limit.
     pub log_rate: u32,
+    /// `pin`: the directory (in a bpf filesystem) where the programs, links and maps
+    /// are pinned so enforcement outlives the agent; None: nothing is pinned.
+    pub pin: Option<PinDir>,
+}
+
+/// The `pin` directory and the line that named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinDir {
+    pub line: u32,
+    /// Absolute, at least two components, each of `A-Z a-z 0-9 _ -`.
+    pub dir: heapless::String<MAX_PIN_LEN>,
 }
 
 impl Policy {
@@ -382,6 +395,7 @@ impl Default for Policy {
             coalesce_window: DEFAULT_COALESCE_WINDOW,
             coalesce_burst: DEFAULT_COALESCE_BURST,
             log_rate: DEFAULT_LOG_RATE,
+            pin: None,
         }
     }
 }
@@ -497,10 +511,11 @@ enum Key {
     DenyExec,
     DenyConnect,
     Tiers,
+    Pin,
 }
 
 impl Key {
-    const COUNT: usize = 16;
+    const COUNT: usize = 17;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -520,6 +535,7 @@ impl Key {
             "deny_exec" => Key::DenyExec,
             "deny_connect" => Key::DenyConnect,
             "tiers" => Key::Tiers,
+            "pin" => Key::Pin,
             _ => return None,
         })
     }
@@ -628,8 +644,33 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
         Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
         Key::Tiers => p.tiers = parse_tiers(value)?,
+        Key::Pin => p.pin = Some(PinDir { line, dir: parse_pin(value)? }),
     }
     Ok(())
+}
+
+/// `pin = /sys/fs/bpf/enforce`: an absolute directory below the root (the agent
+/// creates its last component inside a bpf filesystem), plain names only, so the
+/// path means what it says and nothing of it needs quoting; no dots, which a bpf
+/// filesystem refuses in names.
+fn parse_pin(value: &str) -> Result<heapless::String<MAX_PIN_LEN>, String> {
+    let bad = |why: &str| format!("pin must be an absolute directory such as /sys/fs/bpf/enforce ({why}), got {}", quoted(value));
+    let Some(rest) = value.strip_prefix('/') else { return Err(bad("not absolute")) };
+    let names: Vec<&str> = rest.split('/').collect();
+    if names.len() < 2 {
+        return Err(bad("it needs a parent directory, in a bpf filesystem"));
+    }
+    for name in &names {
+        if name.is_empty() || *name == "." || *name == ".." {
+            return Err(bad("empty, . or .. components"));
+        }
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')) {
+            return Err(bad("only A-Z a-z 0-9 _ - in names"));
+        }
+    }
+    let mut dir = heapless::String::new();
+    dir.push_str(value).map_err(|()| bad(&format!("at most {MAX_PIN_LEN} bytes")))?;
+    Ok(dir)
 }
 
 /// `tiers = lsm, fmodret, kprobe, tracepoint`: names separated by commas and/or
@@ -892,6 +933,30 @@ ringbuf_size = 1M
         assert_eq!(p.syslog_ident.as_str(), "my-enforce_1.0");
         assert_eq!(p.syslog_facility, Facility::Local7);
         assert_eq!(p.ringbuf_size, 1 << 20);
+    }
+
+    #[test]
+    fn pin_is_an_absolute_directory_of_plain_names() {
+        assert_eq!(Policy::default().pin, None, "nothing is pinned without the key");
+        let p = parse("mode = enforce\npin = /sys/fs/bpf/enforce\n").unwrap();
+        assert_eq!(p.pin, Some(PinDir { line: 2, dir: heapless::String::try_from("/sys/fs/bpf/enforce").unwrap() }));
+        assert_eq!(parse("pin = /run/bpf/enf_1-y\n").unwrap().pin.unwrap().dir.as_str(), "/run/bpf/enf_1-y");
+        for (value, why) in [
+            ("sys/fs/bpf/enforce", "not absolute"),
+            ("/enforce", "needs a parent"),
+            ("/", "needs a parent"),
+            ("/sys/fs/bpf/", "empty"),
+            ("/sys//bpf", "empty"),
+            ("/sys/fs/bpf/../etc", ".."),
+            ("/sys/fs/bpf/./x", ".."),
+            ("/sys/fs/bpf/enforce.d", "only A-Z"),
+            ("/sys/fs/bpf/a b", "only A-Z"),
+            ("/sys/fs/bpf/\u{e9}", "only A-Z"),
+        ] {
+            assert_err(&format!("pin = {value}\n"), 1, why);
+        }
+        assert_err(&format!("pin = /{}/x\n", "a".repeat(MAX_PIN_LEN)), 1, "at most 128 bytes");
+        assert_err("pin = /sys/fs/bpf/a\npin = /sys/fs/bpf/b\n", 2, "duplicate key pin");
     }
 
     #[test]

@@ -45,6 +45,7 @@ const SEEDS: &[&str] = &[
      deny_connect = ::ffff:10.0.0.0/104\ndeny_connect = ::1\n",
     "syslog_ident = my-enforce_1.0\nsyslog_facility = local7\nringbuf_size = 1M\n",
     "coalesce_window = 0\ncoalesce_burst = 10000\nlog_rate = 100000\nallow_dangerous_rules = yes\n",
+    "pin = /sys/fs/bpf/enforce\n",
     "\u{feff}mode = enforce\r\ndeny_open = /bin/sh\r\n",
     "# comment\n\n   \t# indented\nmode = enforce # not a comment\n",
 ];
@@ -52,7 +53,7 @@ const SEEDS: &[&str] = &[
 /// Tokens the mutator inserts: keys, values and the characters the parser splits on.
 const TOKENS: &[&str] = &[
     "mode", "fallback", "signal", "deny_open", "deny_exec", "deny_connect", "syslog_ident", "syslog_facility",
-    "ringbuf_size", "allow_dangerous_rules", "coalesce_window", "coalesce_burst", "log_rate", "enforce", "audit",
+    "ringbuf_size", "allow_dangerous_rules", "coalesce_window", "coalesce_burst", "log_rate", "pin", "enforce", "audit",
     "refuse", "yes", "no", "KILL", "SIGUSR1", "local7", "=", " = ", "\n", "\r\n", "\r", "#", " ", "\t", "/", "//",
     "/proc/self/status", "/bin/sh", "/dev/null", "/etc", "/x", "[", "]", ":", "::", "::ffff:", "/0", "/8", "/32",
     "/128", "/129", ":443", ":0", ":65536", "10.0.0.0", "255.255.255.255", "fd00::", "4K", "16M", "0", "1",

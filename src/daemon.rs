@@ -16,10 +16,16 @@ use crate::events::{self, AgentFollowed};
 use crate::follow::Watcher;
 use crate::gate::Enforcement;
 use crate::maps::Counters;
+use crate::pin::{self, Pinned};
 
 /// How long one wait on the ring buffer lasts; bounds how late a stop request (that
 /// raced with the start of a wait) and the drop counter are noticed.
 const POLL_MS: i32 = 1000;
+
+/// Records handed to the event log per wait. Between batches the loop answers stop
+/// and reload requests: a kernel side producing as fast as the agent consumes (a
+/// flood) would otherwise keep it consuming forever.
+const BATCH: usize = 4096;
 
 /// Why the loop returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +82,7 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
             Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
         }
         let moved = !fds[1].revents().is_empty();
-        rb.consume().map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
+        rb.consume_n(BATCH).map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
         if moved {
             for f in watcher.handle(&enf.maps) {
                 let line = AgentFollowed { class: f.class, key: f.key, path: f.rule.path.as_str(), rule: f.rule.line };
@@ -92,16 +98,92 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
     Ok(ending)
 }
 
-/// Retires an enforcement: detaches every tier, delivers the events raised up to that
-/// moment (the consumer position lives in the map, so this continues where `run`
-/// stopped), and returns the final counters. The maps close when it is dropped.
+/// Waits until no program of a detached generation can still be running: each runs
+/// inside an RCU read-side section, and membarrier(MEMBARRIER_CMD_GLOBAL) waits for an
+/// RCU grace period. After it, the final drain sees every record those programs made
+/// and their counters are final: nothing is counted that was not delivered.
+pub fn settle() {
+    if let Err(e) = rustix::thread::membarrier(rustix::thread::MembarrierCommand::Global) {
+        log::debug!("membarrier: {e}; waiting 50 ms instead");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Retires an enforcement: detaches every tier, waits for programs in flight, delivers
+/// the events raised up to that moment (the consumer position lives in the map, so
+/// this continues where `run` stopped), and returns the final counters. The maps close
+/// when it is dropped. A pinned generation's links must be unpinned first.
 pub fn retire(mut enf: Enforcement, policy: &Policy, log: &mut EventLog) -> Result<Counters, bpf::Error> {
     for tier in &mut enf.tiers {
         tier.detach_all();
     }
+    settle();
     let events_map = enf.maps.map(c"events")?;
     let mut rb = RingBuffer::new(&events_map, |record| deliver(record, policy, log))?;
     let _ = rb.consume();
     drop(rb);
     enf.maps.counters()
+}
+
+/// What retiring a pinned generation of an earlier agent found.
+#[derive(Debug, Default)]
+pub struct Adopted {
+    /// Its counters, since it was attached (the earlier agent delivered some of them).
+    pub counters: Counters,
+    /// The records it had not delivered, delivered now, by action.
+    pub delivered: Counters,
+}
+
+/// Retires a pinned generation an earlier agent left (after this agent's own took
+/// over): unpins its links, which detaches them, waits for programs in flight,
+/// delivers the events it left in its ring buffer (without paths: its rule numbers
+/// are lines of the config that agent ran), reads its counters and unpins its maps.
+pub fn retire_pinned(pinned: Pinned, log: &mut EventLog) -> Adopted {
+    let (events, counters) = (pinned.map("events", pin::EVENTS), pinned.map("counters", pin::COUNTERS));
+    pinned.unpin_links();
+    settle();
+    let mut adopted = Adopted::default();
+    let no_paths = Policy::default();
+    match &events {
+        Ok(map) => {
+            let delivered = RefCell::new(Counters::default());
+            match RingBuffer::from_map(map, |record| match events::decode(record) {
+                Ok(ev) if ev.rule == abi::RULE_CANARY => {}
+                Ok(ev) => {
+                    let mut d = delivered.borrow_mut();
+                    match ev.action {
+                        events::Action::Denied => d.denied += 1,
+                        events::Action::Audited => d.audited += 1,
+                        events::Action::Followed => d.followed += 1,
+                    }
+                    log.event(&ev, &no_paths);
+                }
+                Err(e) => log::warn!("undecodable ring buffer record ({} bytes): {e:?}", record.len()),
+            }) {
+                Ok(mut rb) => {
+                    let _ = rb.consume();
+                }
+                Err(e) => log::warn!("{}: {e}", pinned.path.display()),
+            }
+            adopted.delivered = delivered.into_inner();
+        }
+        Err(e) => log::warn!("{}: events: {e}", pinned.path.display()),
+    }
+    log.flush(&no_paths);
+    match &counters {
+        Ok(map) => {
+            let read = |k| map.sum_percpu_u64(k).unwrap_or(0);
+            adopted.counters = Counters {
+                denied: read(abi::COUNTER_DENIED),
+                audited: read(abi::COUNTER_AUDITED),
+                dropped: read(abi::COUNTER_DROPPED),
+                followed: read(abi::COUNTER_FOLLOWED),
+                follow_failed: read(abi::COUNTER_FOLLOW_FAILED),
+            };
+        }
+        Err(e) => log::warn!("{}: counters: {e}", pinned.path.display()),
+    }
+    drop((events, counters));
+    pinned.remove();
+    adopted
 }

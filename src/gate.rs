@@ -1,10 +1,15 @@
 //! The whole posture gate, as `enforce` and `enforce --check` both run it: read the LSM
 //! list, create the shared maps, walk the ladder — for each tier the config allows,
 //! strongest first, bring it up for the hooks no stronger tier serves yet and prove
-//! each with its canary — decide, and keep only what the decision uses.
+//! each with its canary — decide, and keep only what the decision uses. The kept
+//! tiers are switched on but do not act until the caller hands over to them
+//! ([`Enforcement::take_over`]): the hand-over is the caller's, because it first pins
+//! them (when pinning) and then retires the generation they replace.
 
 use crate::canary;
+use crate::bpf;
 use crate::config::Policy;
+use crate::handover::Handover;
 use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER};
 use crate::maps::{self, Maps, Mode};
 use crate::posture::{self, Facts, Posture, State, Step, Wanted};
@@ -18,6 +23,18 @@ pub struct Enforcement {
     pub maps: Maps,
     /// A kernel program moves rules at renames and forgets deleted inodes.
     pub follow_in_kernel: bool,
+    /// This generation's number (the `generation` map).
+    pub generation: u32,
+    /// Every act of it denies and ends the operation (synchronous tiers in enforce
+    /// mode, signal tiers sending SIGKILL): it may act beside another such generation.
+    pub exact: bool,
+}
+
+impl Enforcement {
+    /// This generation acts from now on; the one it replaces stops at the same instant.
+    pub fn take_over(&self, handover: &Handover) -> Result<(), bpf::Error> {
+        handover.take_over(self.generation, self.exact)
+    }
 }
 
 /// What the gate found and what it kept attached.
@@ -47,9 +64,10 @@ pub fn wanted(policy: &Policy) -> Wanted {
     }
 }
 
-/// Runs the gate. On return the kept tiers have their programs attached in the mode
-/// the posture allows.
-pub fn run(policy: &Policy, rules: &maps::Rules<'_>) -> Outcome {
+/// Runs the gate for generation `generation`, sharing the agent's `handover` map (None:
+/// the maps start a new one). On return the kept tiers have their programs attached in
+/// the mode the posture allows, waiting for the hand-over.
+pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>, generation: u32) -> Outcome {
     let lsm_list = probe::lsm_list();
     let wanted = wanted(policy);
     let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), ..Facts::default() };
@@ -66,7 +84,7 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>) -> Outcome {
         facts.unprivileged = true;
         return outcome(facts, None);
     }
-    let maps = match Maps::create(rules) {
+    let maps = match Maps::create(rules, handover.map(Handover::map), generation) {
         Ok(maps) => maps,
         Err(e) => {
             log::error!("creating the maps: {e}");
@@ -107,9 +125,12 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>) -> Outcome {
         }
     }
     let follow_in_kernel = decided.posture.hooks[Hook::Follow as usize].is_some();
-    decided.enforcement = Some(Enforcement { tiers: kept, maps, follow_in_kernel });
+    let exact = kept.iter().all(|a| wanted.enforces(a.tier) && (a.tier.synchronous() || policy.signal == SIGKILL));
+    decided.enforcement = Some(Enforcement { tiers: kept, maps, follow_in_kernel, generation, exact });
     decided
 }
+
+const SIGKILL: u8 = 9;
 
 /// Brings `tier` up for `hooks`, proves each attached hook, records the facts, and
 /// keeps the hooks that passed; returns the tier when any did.

@@ -19,10 +19,12 @@ mod eventlog;
 mod events;
 mod follow;
 mod gate;
+mod handover;
 mod ladder;
 mod maps;
 mod guard;
 mod pidns;
+mod pin;
 mod posture;
 mod probe;
 mod report;
@@ -203,9 +205,14 @@ fn check(config: &Path, json: bool) -> u8 {
         eprintln!("enforce: refused: {why}");
         return exit::REFUSED;
     }
-    let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
+    // Its own generation, with its own hand-over map: it never acts.
+    let outcome = gate::run(&loaded.policy, &rules_of(&loaded), None, 1);
     drop(outcome.enforcement); // detach before reporting: --check leaves nothing behind
+    let pin = loaded.policy.pin.as_ref().map(|p| p.dir.as_str());
+    let pinned = pin::describe(pin);
     let r = report::Report {
+        pin: pin.unwrap_or("none"),
+        pinned: &pinned,
         posture: &outcome.posture,
         wanted: &outcome.wanted,
         facts: &outcome.facts,
@@ -253,8 +260,39 @@ fn attached_line(verb: &str, posture: &posture::Posture, policy: &config::Policy
     )
 }
 
+/// The generation in force, what it was loaded from, and where it is pinned.
+struct Running {
+    enforcement: gate::Enforcement,
+    loaded: Loaded,
+    pinned: Option<pin::Pinned>,
+}
+
+/// Retires the generation in force (unpinning it first: a pinned link would stay
+/// attached) and returns its final counters.
+fn retire(running: Running, events: &mut eventlog::EventLog) -> Result<maps::Counters, bpf::Error> {
+    if let Some(p) = &running.pinned {
+        p.unpin_links();
+    }
+    let counters = daemon::retire(running.enforcement, &running.loaded.policy, events);
+    if let Some(p) = running.pinned {
+        p.remove();
+    }
+    counters
+}
+
+/// Pins a new generation when pinning; an error is said and the agent goes on unpinned.
+fn pin_generation(pins: Option<&pin::PinDir>, enf: &gate::Enforcement, log: &mut syslog::Syslog) -> Option<pin::Pinned> {
+    match pins?.pin(enf) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            announce(log, syslog::Severity::Err, &format!("cannot pin generation {}: {e}; it will not outlive the agent", enf.generation));
+            None
+        }
+    }
+}
+
 fn run(config: &Path) -> u8 {
-    let mut loaded = match load_or_exit(config) {
+    let loaded = match load_or_exit(config) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -267,37 +305,128 @@ fn run(config: &Path) -> u8 {
         announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: {why}"));
         return exit::REFUSED;
     }
-    let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
-    let Some(mut enforcement) = outcome.enforcement else {
+    // Pinning: the directory, and the generations an earlier agent left there, whose
+    // hand-over map this agent's generations then share.
+    let pins = match &loaded.policy.pin {
+        None => None,
+        Some(p) => match pin::PinDir::prepare(&p.dir) {
+            Ok(dir) => Some(dir),
+            Err(why) => {
+                eprintln!("enforce: {}:{}: pin {}: {why}", config.display(), p.line, p.dir);
+                return exit::CONFIG;
+            }
+        },
+    };
+    let (adopted_handover, adopted) = match &pins {
+        None => (None, Vec::new()),
+        Some(dir) => match dir.adopt_handover() {
+            Ok(h) => (h, dir.generations()),
+            Err(why) => {
+                announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: pin {why}"));
+                return exit::SOFTWARE;
+            }
+        },
+    };
+    let last = adopted.iter().map(|p| p.generation).max().unwrap_or(0);
+    let mut generation = adopted_handover.as_ref().and_then(|h| h.read().ok()).map_or(0, |e| e.generation).max(last) + 1;
+
+    let outcome = gate::run(&loaded.policy, &rules_of(&loaded), adopted_handover.as_ref(), generation);
+    let Some(enforcement) = outcome.enforcement else {
         let line = format!("refused: posture=REFUSED blockers={}", report::Blockers(&outcome.posture));
         announce(&mut events.syslog, syslog::Severity::Err, &line);
+        if !adopted.is_empty() {
+            announce(&mut events.syslog, syslog::Severity::Err, "refused: the pinned generation stays attached");
+        }
         return exit::REFUSED;
     };
+    let handover = match adopted_handover.map_or_else(|| handover::Handover::of(&enforcement.maps), Ok) {
+        Ok(h) => h,
+        Err(e) => {
+            announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
+            return exit::SOFTWARE;
+        }
+    };
+    if let Some(dir) = &pins {
+        if let Err(e) = dir.pin_handover(&handover) {
+            announce(&mut events.syslog, syslog::Severity::Err, &format!("cannot pin the hand-over map: {e}"));
+        }
+    }
+    let pinned = pin_generation(pins.as_ref(), &enforcement, &mut events.syslog);
+    if let Err(e) = enforcement.take_over(&handover) {
+        announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
+        if let Some(p) = pinned {
+            p.unpin_links();
+            p.remove();
+        }
+        return exit::SOFTWARE;
+    }
     announce(&mut events.syslog, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
+    let mut running = Running { enforcement, loaded, pinned };
 
-    // Counters of the enforcements that reloads have already retired.
+    // Counters of the generations retired since start: replaced by reloads, and those
+    // adopted (the records of theirs this agent delivered).
     let mut earlier = maps::Counters::default();
+    for old in adopted {
+        let n = old.generation;
+        let a = daemon::retire_pinned(old, &mut events);
+        earlier += a.delivered;
+        let c = a.counters;
+        let line = format!(
+            "adopted: generation {n}, pinned by an earlier agent, replaced by generation {}: it had denied={} audited={} dropped={} followed={} since it was attached; {} of its events, left undelivered, are logged above (without paths)",
+            running.enforcement.generation,
+            c.denied,
+            c.audited,
+            c.dropped,
+            c.followed,
+            a.delivered.denied + a.delivered.audited + a.delivered.followed,
+        );
+        announce(&mut events.syslog, syslog::Severity::Info, &line);
+    }
+
     let result = loop {
-        match daemon::run(&enforcement, &loaded.policy, &mut events, requests) {
-            Ok(daemon::Ending::Stop) => break daemon::retire(enforcement, &loaded.policy, &mut events),
+        match daemon::run(&running.enforcement, &running.loaded.policy, &mut events, requests) {
+            Ok(daemon::Ending::Stop) => {
+                let policy = running.loaded.policy.clone(); // its summaries name its paths
+                break (retire(running, &mut events), policy);
+            }
             Ok(daemon::Ending::Reload) => {
-                let Some((next, next_loaded, line)) = reload(config, &mut events.syslog) else { continue };
-                let old = std::mem::replace(&mut enforcement, next);
-                let old_loaded = std::mem::replace(&mut loaded, next_loaded);
-                match daemon::retire(old, &old_loaded.policy, &mut events) {
+                generation = running.enforcement.generation + 1;
+                let Some((next, next_loaded, line)) = reload(config, &mut events.syslog, &handover, generation) else { continue };
+                let pinned = pin_generation(pins.as_ref(), &next, &mut events.syslog);
+                if let Err(e) = next.take_over(&handover) {
+                    announce(&mut events.syslog, syslog::Severity::Err, &format!("reload failed: {e}; keeping the current policy"));
+                    if let Some(p) = pinned {
+                        p.unpin_links();
+                        p.remove();
+                    }
+                    continue;
+                }
+                let old = std::mem::replace(&mut running, Running { enforcement: next, loaded: next_loaded, pinned });
+                let old_policy = old.loaded.policy.clone(); // its summaries name its paths
+                match retire(old, &mut events) {
                     Ok(c) => earlier += c,
                     Err(e) => log::warn!("reading the replaced tiers' counters: {e}"),
                 }
-                events.flush(&old_loaded.policy); // its summaries name its paths
+                events.flush(&old_policy); // its summaries name its paths
                 announce(&mut events.syslog, syslog::Severity::Info, &line);
             }
-            Err(e) => break Err(e), // `enforcement` detaches when dropped
+            Err(e) => {
+                if let Some(p) = running.pinned.take() {
+                    p.unpin_links();
+                    p.remove();
+                }
+                break (Err(e), running.loaded.policy); // the enforcement detaches when dropped
+            }
         }
     };
+    if let Some(dir) = pins {
+        dir.remove();
+    }
+    let (result, policy) = result;
     match result {
         Ok(mut c) => {
             c += earlier;
-            events.flush(&loaded.policy);
+            events.flush(&policy);
             let line = format!(
                 "stopped: denied={} audited={} dropped={} followed={}{}",
                 c.denied,
@@ -310,19 +439,20 @@ fn run(config: &Path) -> u8 {
             exit::OK
         }
         Err(e) => {
-            events.flush(&loaded.policy);
+            events.flush(&policy);
             announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
             exit::SOFTWARE
         }
     }
 }
 
-/// SIGHUP: re-reads the config and runs the whole gate for it while the current tiers
-/// stay attached, so enforcement never lapses. Returns the new enforcement, its config
-/// and its `reloaded:` line only when the config is valid and the posture is not
-/// REFUSED; otherwise says why in syslog, and the caller keeps the current one. Syslog
-/// keeps the identity and facility the agent started with.
-fn reload(config: &Path, log: &mut syslog::Syslog) -> Option<(gate::Enforcement, Loaded, String)> {
+/// SIGHUP: re-reads the config and runs the whole gate for it, as generation
+/// `generation`, while the current tiers stay attached and acting, so enforcement never
+/// lapses. Returns the new enforcement (switched on, waiting for the hand-over), its
+/// config and its `reloaded:` line only when the config is valid and the posture is not
+/// REFUSED; otherwise says why in syslog, and the caller keeps the current one. Syslog,
+/// coalescing and pinning keep the settings the agent started with.
+fn reload(config: &Path, log: &mut syslog::Syslog, handover: &handover::Handover, generation: u32) -> Option<(gate::Enforcement, Loaded, String)> {
     let loaded = match load(config) {
         Ok(l) => l,
         Err(message) => {
@@ -330,7 +460,7 @@ fn reload(config: &Path, log: &mut syslog::Syslog) -> Option<(gate::Enforcement,
             return None;
         }
     };
-    let outcome = gate::run(&loaded.policy, &rules_of(&loaded));
+    let outcome = gate::run(&loaded.policy, &rules_of(&loaded), Some(handover), generation);
     let Some(next) = outcome.enforcement else {
         let line = format!(
             "reload refused: posture=REFUSED blockers={}; keeping the current policy",

@@ -7,7 +7,8 @@ use core::ffi::CStr;
 use core::ops::AddAssign;
 
 use crate::abi;
-use crate::bpf::{self, Map, Object};
+use crate::bpf::{self, FdMap, Map, Object};
+use crate::handover;
 use crate::ladder::Tier;
 use crate::ladder::TIER_COUNT;
 use crate::rules::{InodeEntries, NetKey};
@@ -75,8 +76,10 @@ pub struct Maps {
 }
 
 impl Maps {
-    /// Creates the maps, sized to `rules`, and fills them. Every tier starts quiet.
-    pub fn create(rules: &Rules<'_>) -> Result<Maps, bpf::Error> {
+    /// Creates the maps, sized to `rules`, and fills them, for generation
+    /// `generation`; `shared` is the agent's `handover` map (None: this one starts a
+    /// new one, in which no generation acts yet). Every tier starts quiet.
+    pub fn create(rules: &Rules<'_>, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
         let mut obj = Object::open(|_| false)?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
@@ -87,6 +90,9 @@ impl Maps {
         obj.set_max_entries(c"deny_net6", len(rules.net.len() - net4).saturating_add(1))?;
         obj.set_max_entries(c"events", ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
         obj.set_max_entries(c"exec_allow", len(rules.exec_allow.len()).max(1))?;
+        if let Some(h) = shared {
+            obj.reuse_map_fd(c"handover", h.fd())?;
+        }
         obj.load()?;
         let mut flags = 0;
         if !rules.exec_allow.is_empty() {
@@ -100,7 +106,18 @@ impl Maps {
         let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
         let maps = Maps { obj, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)) };
         maps.fill(rules)?;
+        maps.stamp(shared.is_none(), generation)?;
         Ok(maps)
+    }
+
+    /// This generation's number; a new `handover` map's first entry.
+    fn stamp(&self, new_handover: bool, generation: u32) -> Result<(), bpf::Error> {
+        let zero = 0u32.to_ne_bytes();
+        self.map(c"generation")?.update(&zero, &generation.to_ne_bytes())?;
+        if new_handover {
+            self.map(c"handover")?.update(&zero, &handover::initial(handover::identity()).to_bytes())?;
+        }
+        Ok(())
     }
 
     fn fill(&self, rules: &Rules<'_>) -> Result<(), bpf::Error> {
@@ -157,11 +174,9 @@ impl Maps {
                 Mode::Audit => abi::MODE_AUDIT,
                 Mode::Enforce => abi::MODE_ENFORCE,
             },
-            agent_tgid: rustix::process::getpid().as_raw_nonzero().get() as u32,
             signal: u32::from(t.signal),
             flags: self.flags,
             canary_tgid: t.canary_tgid,
-            _pad: 0,
             agent_dev: self.agent.dev,
             agent_ino: self.agent.ino,
         };

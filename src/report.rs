@@ -17,6 +17,10 @@ pub struct Report<'a> {
     pub kernel: &'a str,
     /// Rule counts per class.
     pub rules: [usize; 3],
+    /// The config's `pin` directory, or `none`.
+    pub pin: &'a str,
+    /// The generations pinned there (or in the default directory), or `none`.
+    pub pinned: &'a str,
 }
 
 fn mode_name(m: Mode) -> &'static str {
@@ -79,6 +83,8 @@ fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::
     }
     emit("lsm.listed", format_args!("{}", if r.facts.lsm_listed { "yes" } else { "no" }))?;
     emit("maps", format_args!("{}", StepText(r.facts.maps)))?;
+    emit("pin", format_args!("{}", r.pin))?;
+    emit("pinned", format_args!("{}", r.pinned))?;
     for t in LADDER {
         let tf = &r.facts.tiers[t as usize];
         if !r.wanted.allowed[t as usize] {
@@ -194,7 +200,7 @@ mod tests {
     #[test]
     fn text_report_names_posture_tiers_and_blockers() {
         let (posture, wanted, facts, list) = sample();
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(
@@ -206,6 +212,7 @@ mod tests {
         assert!(s.contains("\nblockers=lsm-load-failed:1,fmodret-load-failed:1,kprobe-attach-failed:open:95\n"), "{s}");
         assert!(s.contains("\nlsm.load=failed:1\nlsm.attach.open=not-tried\n"), "{s}");
         assert!(s.contains("\ntracepoint.canary.open=ok\n"), "{s}");
+        assert!(s.contains("\nmaps=ok\npin=none\npinned=none\nlsm.load="), "{s}");
         assert!(!s.contains("tracepoint.attach.follow"), "the tracepoint tier has no follow program: {s}");
         assert!(s.ends_with("tracepoint.canary.send=ok\n"), "{s}");
     }
@@ -215,7 +222,7 @@ mod tests {
         let (_, mut wanted, facts, list) = sample();
         wanted.allowed = [false, false, true, true];
         let posture = decide(&facts, &wanted);
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(s.contains("\ntiers=kprobe,tracepoint\n"), "{s}");
@@ -226,7 +233,7 @@ mod tests {
     #[test]
     fn json_report_has_the_same_keys_escaped() {
         let (posture, wanted, facts, list) = sample();
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_json(&mut s, &r).unwrap();
         assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\","), "{s}");

@@ -30,6 +30,11 @@ impl Active {
         }
     }
 
+    /// Every attached link, with its hook (to pin them).
+    pub fn links(&self) -> impl Iterator<Item = (Hook, &Link)> {
+        crate::ladder::HOOKS.into_iter().flat_map(move |h| self.links[h as usize].iter().map(move |l| (h, l)))
+    }
+
     /// Whether any hook is still attached.
     pub fn is_attached(&self) -> bool {
         self.links.iter().any(|l| !l.is_empty())

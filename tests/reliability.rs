@@ -142,7 +142,20 @@ impl Agent {
     }
 
     fn spawn(config: &Path, env: &[(&str, &Path)]) -> Agent {
-        let mut child = enforce_cmd(&["--config", config.to_str().unwrap()], env)
+        Agent::spawn_cmd(enforce_cmd(&["--config", config.to_str().unwrap()], env))
+    }
+
+    /// Starts `cmd` (the agent, however it is wrapped) and waits for `attached:`.
+    fn start_cmd(cmd: Command) -> Agent {
+        let mut agent = Agent::spawn_cmd(cmd);
+        agent.wait_for("attached:", Duration::from_secs(30));
+        agent.programs = programs_of(agent.child.id());
+        assert!(!agent.programs.is_empty(), "an attached agent holds programs:\n{}", agent.log);
+        agent
+    }
+
+    fn spawn_cmd(mut cmd: Command) -> Agent {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -737,4 +750,109 @@ fn a_looping_offender_is_coalesced_and_every_event_counted() {
         denied,
         looper_lines.len()
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Pinning: enforcement that outlives the agent, adopted by the next one.
+
+/// A private mount namespace that outlives the agents started in it (a process of the
+/// test holds it); its bpf filesystem, and everything pinned there, goes with it.
+struct MountNs(Child);
+
+impl MountNs {
+    fn new() -> MountNs {
+        let child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare");
+        // The namespace exists once the child is sleep.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap_or_default().trim() != "sleep" {
+            assert!(Instant::now() < deadline, "unshare did not start sleep");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        MountNs(child)
+    }
+
+    /// `args` run inside the namespace.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.0.id().to_string(), "-m", "--"]).args(args);
+        cmd
+    }
+}
+
+impl Drop for MountNs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn pinned_enforcement_outlives_the_agent_and_is_adopted() {
+    require_root();
+    let dir = TempDir::new("pin");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let pin = format!("/sys/fs/bpf/enforce-test-{}", std::process::id());
+    let cfg = dir.config(&format!("mode = enforce\ntiers = tracepoint\ndeny_open = {}\npin = {pin}\n", secret.display()));
+    let ns = MountNs::new();
+    let agent_cmd = || ns.cmd(&[BIN, "--config", cfg.to_str().unwrap()]);
+    let cat = || run_child(Command::new("cat").arg(&secret).stdout(Stdio::null()));
+    let listing = || {
+        let out = ns.cmd(&["ls", "-R", &pin]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let first = Agent::start_cmd(agent_cmd());
+    let pinned = listing();
+    assert!(pinned.contains("gen-1") && pinned.contains("link-tracepoint-open-0") && pinned.contains("map-events"), "{pinned}");
+    let check = run_within(&mut ns.cmd(&[BIN, "--check", "--config", cfg.to_str().unwrap()]), Duration::from_secs(30));
+    assert!(check.stdout.contains(&format!("\npin={pin}\npinned=gen-1:links=5:maps=")), "{}", check.stdout);
+
+    // SIGKILL: the pinned programs stay loaded and keep killing the offender.
+    let first_programs = first.programs.clone();
+    drop(first); // kills and reaps it
+    let loaded = loaded_programs();
+    assert!(first_programs.iter().all(|id| loaded.contains(id)), "the pinned programs went with the agent");
+    assert_killed("cat while no agent runs", cat());
+
+    // A restarted agent adopts them: one set of programs at the end.
+    let mut second = Agent::start_cmd(agent_cmd());
+    let adopted = second.wait_for("adopted:", Duration::from_secs(30));
+    assert!(adopted.contains("adopted: generation 1,") && adopted.contains("replaced by generation 2") && adopted.contains("denied=1 "), "{adopted}");
+    assert_gone(&first_programs);
+    assert!(second.programs.iter().all(|id| !first_programs.contains(id)));
+    let pinned = listing();
+    assert!(pinned.contains("gen-2") && !pinned.contains("gen-1"), "{pinned}");
+    assert!(second.log.contains("denied class=open op=open tier=tracepoint signal=KILL"), "the denial made while no agent ran is delivered:\n{}", second.log);
+    assert_killed("cat under the adopting agent", cat());
+
+    // SIGTERM: nothing pinned, nothing loaded.
+    let (status, _, log) = second.stop_within(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    let stopped = log.lines().find(|l| l.contains("stopped:")).unwrap_or_else(|| panic!("{log}"));
+    assert!(stopped.contains("denied=2 ") && stopped.contains(" logged=2 coalesced=0 "), "{stopped}");
+    let gone = ns.cmd(&["test", "-e", &pin]).status().unwrap();
+    assert!(!gone.success(), "{pin} is still there: {}", listing());
+    assert!(cat().success(), "the file opens once the agent is stopped");
+}
+
+#[test]
+fn without_pin_nothing_survives_the_agent() {
+    require_root();
+    let dir = TempDir::new("nopin");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\ntiers = tracepoint\ndeny_open = {}\n", secret.display()));
+    let ns = MountNs::new();
+    let agent = Agent::start_cmd(ns.cmd(&[BIN, "--config", cfg.to_str().unwrap()]));
+    let programs = agent.programs.clone();
+    drop(agent); // SIGKILL
+    assert_gone(&programs);
+    assert!(run_child(Command::new("cat").arg(&secret).stdout(Stdio::null())).success());
+    let bpffs = ns.cmd(&["sh", "-c", "ls /sys/fs/bpf 2>/dev/null"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&bpffs.stdout).contains("enforce"), "something was pinned");
 }

@@ -56,9 +56,17 @@
 //! probe bench open PATH N       N× open+close; prints ns per operation (make bench)
 //! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
 //! probe bench exec PATH N       N× fork+exec PATH+wait
+//! probe open-loop PATH N|-      open+close PATH N times (- : until SIGTERM), counting
+//!                               EPERM, successes and other errors; exit 3 if any open
+//!                               was not denied with EPERM
+//! probe kill-loop PATH N|-      one forked child per open of PATH, N times (- : until
+//!                               SIGTERM), counting children killed by SIGKILL; exit 3
+//!                               if any child was not killed
+//! probe rss PID                 VmRSS of PID in KiB
 //! ```
 
 mod files;
+mod flood;
 mod mem;
 mod net;
 mod uring;
@@ -70,7 +78,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::exit;
 use std::time::Duration;
 
-fn usage() -> ! {
+pub(crate) fn usage() -> ! {
     eprintln!(
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
@@ -78,7 +86,8 @@ fn usage() -> ! {
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
-         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
+         open-loop PATH N|- | kill-loop PATH N|- | rss PID"
     );
     exit(2)
 }
@@ -446,6 +455,9 @@ fn main() {
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
         ["sleep-exit", code, _] => cmd_sleep_exit(code, args.get(2)),
         ["bench", what, rest @ ..] => cmd_bench(what, rest),
+        ["open-loop", path, n] => flood::cmd_open_loop(path, n),
+        ["kill-loop", path, n] => flood::cmd_kill_loop(path, n),
+        ["rss", pid] => flood::cmd_rss(pid),
         _ => usage(),
     }
 }
