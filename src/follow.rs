@@ -31,6 +31,12 @@ use crate::rules;
 
 /// How often pinned inodes are checked for having been deleted.
 const SWEEP: Duration = Duration::from_secs(1);
+/// Pins checked per periodic sweep: with 20,000 rules a whole sweep every second
+/// would be 20,000 `fstat`s a second. Checking late is safe: a pinned inode keeps its
+/// number until it is swept, so no other file can take it meanwhile.
+const SWEEP_BATCH: usize = 1024;
+/// Descriptors kept free for everything else when the pins raise the agent's limit.
+const SPARE_FDS: u64 = 256;
 
 /// An inode that carries a rule, held open so that its number cannot be reused.
 struct Pin {
@@ -65,6 +71,8 @@ pub struct Watcher<'p> {
     /// No kernel program forgets deleted inodes: the agent pins and sweeps.
     pinning: bool,
     last_sweep: Instant,
+    /// Where the next periodic sweep of `watched` starts.
+    cursor: usize,
 }
 
 impl<'p> Watcher<'p> {
@@ -73,17 +81,37 @@ impl<'p> Watcher<'p> {
     /// `kernel_forgets` is false.
     pub fn new(policy: &'p Policy, maps: &Maps, kernel_forgets: bool) -> Result<Watcher<'p>, Errno> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        let mut w = Watcher { fd, watched: Vec::new(), retired: Vec::new(), pinning: !kernel_forgets, last_sweep: Instant::now() };
+        let mut w = Watcher {
+            fd,
+            watched: Vec::with_capacity(policy.open.len() + policy.exec.len()),
+            retired: Vec::new(),
+            pinning: !kernel_forgets,
+            last_sweep: Instant::now(),
+            cursor: 0,
+        };
         let rules = policy.open.iter().map(|r| (Class::Open, r)).chain(policy.exec.iter().map(|r| (Class::Exec, r)));
+        // Long lists name many files of one directory in a row: one watch serves them.
+        let mut last: Option<(&Path, i32)> = None;
         for (class, rule) in rules {
             let Some(parent) = Path::new(rule.path.as_str()).parent() else { continue };
-            let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
-            match inotify::add_watch(&w.fd, parent, flags) {
-                Ok(wd) => w.watched.push(Watched { rule, class, wd, pin: None }),
-                Err(e) => log::warn!("cannot watch {} for replacements of {}: {e}", parent.display(), rule.path),
-            }
+            let wd = match last {
+                Some((dir, wd)) if dir == parent => wd,
+                _ => {
+                    let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
+                    match inotify::add_watch(&w.fd, parent, flags) {
+                        Ok(wd) => wd,
+                        Err(e) => {
+                            log::warn!("cannot watch {} for replacements of {}: {e}", parent.display(), rule.path);
+                            continue;
+                        }
+                    }
+                }
+            };
+            last = Some((parent, wd));
+            w.watched.push(Watched { rule, class, wd, pin: None });
         }
         if w.pinning {
+            room_for_pins(w.watched.len());
             for i in 0..w.watched.len() {
                 if let Err(e) = w.resolve(i, maps) {
                     log::warn!("pinning {}: {e}", w.watched[i].rule.path);
@@ -148,18 +176,28 @@ impl<'p> Watcher<'p> {
     /// that have been deleted, then their pins.
     pub fn tick(&mut self, maps: &Maps) {
         if self.pinning && self.last_sweep.elapsed() >= SWEEP {
-            self.sweep(maps);
+            self.sweep_some(maps, SWEEP_BATCH);
         }
     }
 
     fn sweep(&mut self, maps: &Maps) {
+        self.sweep_some(maps, usize::MAX);
+    }
+
+    /// Checks up to `batch` pins of `watched` (from the cursor on, round robin) and
+    /// every retired one.
+    fn sweep_some(&mut self, maps: &Maps, batch: usize) {
         self.last_sweep = Instant::now();
         if !self.pinning {
             return;
         }
         let Ok(map) = maps.map(c"deny_inodes") else { return };
         let deleted = |pin: &Pin| rustix::fs::fstat(&pin.fd).is_ok_and(|st| st.st_nlink == 0);
-        for w in &mut self.watched {
+        let n = self.watched.len();
+        let (start, count) = if batch >= n { (0, n) } else { (self.cursor % n.max(1), batch) };
+        self.cursor = (start + count) % n.max(1);
+        for i in (start..start + count).map(|i| i % n) {
+            let w = &mut self.watched[i];
             if w.pin.as_ref().is_some_and(deleted) {
                 let pin = w.pin.take().unwrap_or_else(|| unreachable!());
                 forget(&map, pin, w.class, w.rule.line);
@@ -199,6 +237,23 @@ impl<'p> Watcher<'p> {
             }
         }
         Ok(added.then_some(key))
+    }
+}
+
+/// Raises the soft limit on open descriptors (up to the hard one) so that `pins`
+/// pinned inodes fit beside everything else: 1024, a common default, holds fewer
+/// than a long deny list has.
+fn room_for_pins(pins: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let need = pins as u64 + SPARE_FDS;
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|cur| cur < need) {
+        limit.current = Some(limit.maximum.map_or(need, |max| max.min(need)));
+        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+            log::warn!("raising the limit on open files for {pins} pinned inodes: {e}");
+        } else if limit.current.is_some_and(|cur| cur < need) {
+            log::warn!("the hard limit on open files ({:?}) is below the {need} that {pins} pinned inodes need", limit.maximum);
+        }
     }
 }
 

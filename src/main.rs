@@ -154,15 +154,15 @@ fn main() -> ExitCode {
 struct Loaded {
     policy: Box<config::Policy>,
     inodes: rules::InodeEntries,
-    net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
+    net: Vec<rules::NetKey>,
 }
 
 /// Loads the config, or returns `FILE:LINE: reason`.
 fn load(path: &Path) -> Result<Loaded, String> {
     let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
-    targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
-    let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
+    // Each path resolved once, judged and turned into map entries.
+    let inodes = rules::entries(targets::check(path, &policy).map_err(|e| at(e.line, &e))?);
     let net = policy.connect.iter().map(rules::net_keys).collect();
     Ok(Loaded { policy, inodes, net })
 }
