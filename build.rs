@@ -1,5 +1,6 @@
-//! Compiles the BPF programs in `bpf/` with clang and leaves the object in OUT_DIR,
-//! where `src/bpf.rs` embeds it with `include_bytes!`.
+//! Compiles the BPF programs in `bpf/` with clang and leaves the objects in OUT_DIR:
+//! `enforce.bpf.o`, which `src/bpf.rs` embeds with `include_bytes!`, and
+//! `floor.bpf.o`, the benchmark's empty programs (`examples/floor.rs`).
 //!
 //! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
 //! DWARF (`llvm-strip -g`) and the relocations of .BTF.ext, which are most of its size.
@@ -22,17 +23,21 @@ fn main() {
     let clang = env::var("BPF_CLANG").unwrap_or_else(|_| "clang".into());
     let strip = env::var("BPF_STRIP").unwrap_or_else(|_| "llvm-strip".into());
 
-    run(Command::new(&clang)
-        .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
-        .arg(format!("-D__TARGET_ARCH_{arch}"))
-        .arg("-Ibpf")
-        .arg(format!("-I{libbpf_include}"))
-        .args(["-c", "bpf/enforce.bpf.c", "-o"])
-        .arg(&obj));
-    // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
-    run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+    // enforce.bpf.o is the product's; floor.bpf.o only serves the benchmark's floor
+    // loader (examples/floor.rs) and is never embedded in the agent.
+    for (src, obj) in [("bpf/enforce.bpf.c", obj), ("bpf/floor.bpf.c", out.join("floor.bpf.o"))] {
+        run(Command::new(&clang)
+            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+            .arg(format!("-D__TARGET_ARCH_{arch}"))
+            .arg("-Ibpf")
+            .arg(format!("-I{libbpf_include}"))
+            .args(["-c", src, "-o"])
+            .arg(&obj));
+        // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
+        run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+    }
 
-    for f in ["bpf/enforce.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
+    for f in ["bpf/enforce.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");

@@ -55,7 +55,12 @@
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
 //! probe bench open PATH N       N× open+close; prints ns per operation (make bench)
 //! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
-//! probe bench exec PATH N       N× fork+exec PATH+wait
+//! probe bench exec PATH N       N× fork+exec PATH+wait (its stdout to /dev/null)
+//! probe syslog-sink PATH IDLE_MS    a stand-in syslog daemon for make bench: binds a
+//!                               datagram socket at PATH, prints `listening`, counts what
+//!                               arrives until IDLE_MS pass without a datagram (after the
+//!                               first); prints `received=N events=E span_us=S` (E: lines
+//!                               with `class=`; S: first to last datagram), removes PATH
 //! ```
 
 mod files;
@@ -78,7 +83,8 @@ fn usage() -> ! {
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
-         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ..."
+         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
+         syslog-sink PATH IDLE_MS"
     );
     exit(2)
 }
@@ -412,11 +418,65 @@ fn cmd_bench(what: &str, rest: &[&str]) -> ! {
             })
         }
         ("exec", [path, n]) => bench_loop(what, count(n), || {
-            let status = std::process::Command::new(path).status().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            let status = std::process::Command::new(path)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
             if status.success() { Ok(()) } else { Err(libc::ECHILD) }
         }),
         _ => usage(),
     }
+}
+
+/// A counting syslog daemon: reads datagrams as fast as they come, nothing else.
+fn cmd_syslog_sink(path: &str, idle_ms: &str) -> ! {
+    use std::os::unix::net::UnixDatagram;
+    let idle = Duration::from_millis(idle_ms.parse().unwrap_or_else(|_| usage()));
+    let _ = std::fs::remove_file(path);
+    let sock = UnixDatagram::bind(path).unwrap_or_else(|e| {
+        println!("syslog-sink: {e}");
+        exit(1)
+    });
+    let big: libc::c_int = 8 << 20;
+    // SAFETY: a valid socket and an int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&big as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        );
+    }
+    println!("listening");
+    let _ = io::stdout().flush();
+    let mut buf = [0u8; 2048];
+    let (mut received, mut events) = (0u64, 0u64);
+    let (mut first, mut last) = (None, std::time::Instant::now());
+    loop {
+        // Wait without a limit for the first datagram, then at most `idle` between two.
+        let _ = sock.set_read_timeout(if first.is_some() { Some(idle) } else { None });
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                last = std::time::Instant::now();
+                first.get_or_insert(last);
+                received += 1;
+                if buf[..n].windows(6).any(|w| w == b"class=") {
+                    events += 1;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                println!("syslog-sink: {e}");
+                break;
+            }
+        }
+    }
+    let span = first.map_or(0, |f| last.duration_since(f).as_micros());
+    println!("received={received} events={events} span_us={span}");
+    let _ = std::fs::remove_file(path);
+    exit(0)
 }
 
 fn main() {
@@ -446,6 +506,7 @@ fn main() {
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
         ["sleep-exit", code, _] => cmd_sleep_exit(code, args.get(2)),
         ["bench", what, rest @ ..] => cmd_bench(what, rest),
+        ["syslog-sink", path, idle_ms] => cmd_syslog_sink(path, idle_ms),
         _ => usage(),
     }
 }
