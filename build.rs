@@ -1,6 +1,7 @@
 //! Compiles the BPF programs in `bpf/` with clang and leaves the objects in OUT_DIR:
-//! `enforce.bpf.o`, which `src/bpf.rs` embeds with `include_bytes!`, and
-//! `floor.bpf.o`, the benchmark's empty programs (`examples/floor.rs`).
+//! `enforce.bpf.o`, which `src/bpf.rs` embeds (compressed, `enforce.bpf.o.z`) with
+//! `include_bytes!`, and `floor.bpf.o`, the benchmark's empty programs
+//! (`examples/floor.rs`).
 //!
 //! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
 //! DWARF (`llvm-strip -g`) and the relocations of .BTF.ext, which are most of its size.
@@ -25,7 +26,7 @@ fn main() {
 
     // enforce.bpf.o is the product's; floor.bpf.o only serves the benchmark's floor
     // loader (examples/floor.rs) and is never embedded in the agent.
-    for (src, obj) in [("bpf/enforce.bpf.c", obj), ("bpf/floor.bpf.c", out.join("floor.bpf.o"))] {
+    for (src, obj) in [("bpf/enforce.bpf.c", &obj), ("bpf/floor.bpf.c", &out.join("floor.bpf.o"))] {
         run(Command::new(&clang)
             .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
             .arg(format!("-D__TARGET_ARCH_{arch}"))
@@ -37,11 +38,43 @@ fn main() {
         run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
     }
 
+    compress(&obj, &out);
+
     for f in ["bpf/enforce.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
     println!("cargo:rerun-if-env-changed=BPF_STRIP");
+}
+
+/// Writes `enforce.bpf.o.z`, the object in zlib format, and `object_len.rs`, its
+/// size: the agent embeds the object compressed (about 40 kB of the binary instead of
+/// 140 kB; the binary must stay under 1 MiB) and inflates it once with zlib's
+/// `uncompress`, which libbpf's zlib already links. The deflate stream comes from
+/// `gzip -9 -n` (on every build host), rewrapped: a zlib header instead of gzip's, an
+/// Adler-32 of the object instead of gzip's CRC-32 and length.
+fn compress(obj: &std::path::Path, out: &std::path::Path) {
+    let raw = std::fs::read(obj).expect("the BPF object");
+    let gz = Command::new("gzip")
+        .args(["-9", "-n", "-c"])
+        .arg(obj)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gzip: {e}"));
+    assert!(gz.status.success(), "gzip failed: {:?}", gz.status);
+    let gz = gz.stdout;
+    // ID1 ID2 CM=deflate FLG=0 (no name, comment or extra field with -n): a 10-byte header.
+    assert!(gz.len() > 18 && gz[..4] == [0x1f, 0x8b, 8, 0], "unexpected gzip header");
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    let mut z = vec![0x78, 0xda];
+    z.extend_from_slice(&gz[10..gz.len() - 8]);
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    std::fs::write(out.join("enforce.bpf.o.z"), z).expect("write enforce.bpf.o.z");
+    let len = format!("/// Size of the inflated BPF object.\npub const OBJECT_LEN: usize = {};\n", raw.len());
+    std::fs::write(out.join("object_len.rs"), len).expect("write object_len.rs");
 }
 
 fn run(cmd: &mut Command) {

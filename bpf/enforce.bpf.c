@@ -100,14 +100,42 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* tracepoint tier: the descriptor of a connect in flight, per thread, for the exit
- * check.  Entries live for one syscall; no memory is taken until one does. */
+/* The cheap first tests (see enforce.h).  The agent sizes inode_filter to the policy. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} inode_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ENFORCE_FOLLOWED_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} followed_inodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENFORCE_NET_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} net_filter SEC(".maps");
+
+/* tracepoint tier: the descriptor of a connect in flight, for the exit check.  Task
+ * storage: one small slot per thread that connects, made at its first connect and
+ * freed with the thread, so a connect costs no allocation (a hash entry per connect
+ * did, and its buckets took 256 kB of kernel memory). */
+struct connect_pending {
+	__u32 fd;
+	__u32 pending;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, __u32);
+	__type(key, int);
+	__type(value, struct connect_pending);
 } connect_fds SEC(".maps");
 
 static __always_inline void count(__u32 counter)
@@ -186,8 +214,40 @@ static __always_inline int verdict(bool deny)
 
 /* ---- files: open, exec, executable mappings ---- */
 
-/* Deny by inode.  The only cost on the path that matches nothing is one hash lookup. */
-static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
+/* Only the field read here: CO-RE finds it in the kernel's struct bpf_map by name, and
+ * the object carries no BTF for the real one (which pulls in hundreds of types). */
+struct bpf_map___len {
+	__u32 max_entries;
+} __attribute__((preserve_access_index));
+
+/* The filter bit and followed slot of inode number `ino` (enforce.h). */
+static __always_inline __u64 inode_hash(__u64 ino)
+{
+	return (ino * ENFORCE_FILTER_MULT) >> 40;
+}
+
+/*
+ * Whether inode number `ino` may be denied: its bit in inode_filter or its slot in
+ * followed_inodes (enforce.h).  Two inlined array reads, where a hash lookup hashes
+ * 16 bytes and walks a bucket: the path that matches nothing (nearly every open,
+ * exec and mapping of a file) stops here.
+ */
+static __always_inline bool inode_maybe_denied(__u64 ino)
+{
+	__u32 words = ((struct bpf_map___len *)&inode_filter)->max_entries;
+	__u64 b = inode_hash(ino);
+	__u32 word = (b >> 6) & (words - 1), slot = b & (ENFORCE_FOLLOWED_SLOTS - 1);
+	__u64 *w = bpf_map_lookup_elem(&inode_filter, &word);
+
+	if (w && (*w & (1ULL << (b & 63))))
+		return true;
+	w = bpf_map_lookup_elem(&followed_inodes, &slot);
+	return w && *w;
+}
+
+/* Deny by inode, once the filter let it through: one hash lookup.  Out of line: it
+ * runs only for inodes the filter lets through. */
+static __noinline bool match_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
 {
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
 	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
@@ -207,6 +267,11 @@ static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tie
 	return act(&ev, tier);
 }
 
+static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
+{
+	return inode_maybe_denied(ino) && match_inode(dev, ino, op, tier);
+}
+
 /* Typed arguments (LSM, fmod_ret, tp_btf): plain loads. */
 static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 {
@@ -215,12 +280,26 @@ static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 	return check_inode(inode->i_sb->s_dev, inode->i_ino, op, tier);
 }
 
-/* Untyped pointers (kprobe arguments, what a tracepoint digs out): CO-RE reads. */
-static __always_inline bool check_file_core(struct file *file, __u8 op, __u32 tier)
+/*
+ * Untyped pointers (kprobe arguments, what a tracepoint digs out).  Where the kernel
+ * has bpf_rdonly_cast (6.2 on), the pointer is cast to its BTF type and read with
+ * plain (fault-safe) loads; elsewhere each step is a bpf_probe_read_kernel call.
+ * Either way the device is read only for inodes the filter lets through.  Out of
+ * line: one copy serves every kprobe and tracepoint program.
+ */
+static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct inode *inode;
+	__u64 ino;
 
-	return check_inode(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), op, tier);
+	if (bpf_ksym_exists(bpf_rdonly_cast)) {
+		inode = bpf_core_cast(file, struct file)->f_inode;
+		ino = inode->i_ino;
+		return inode_maybe_denied(ino) && match_inode(inode->i_sb->s_dev, ino, op, tier);
+	}
+	inode = BPF_CORE_READ(file, f_inode);
+	ino = BPF_CORE_READ(inode, i_ino);
+	return inode_maybe_denied(ino) && match_inode(BPF_CORE_READ(inode, i_sb, s_dev), ino, op, tier);
 }
 
 /* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
@@ -236,12 +315,25 @@ static __always_inline bool maps_exec(unsigned long prot)
 
 /* ---- connect and send ---- */
 
+/* Whether some rule of the family (0: IPv4, 1: IPv6) covers part of the /16 that
+ * `addr` starts with (net_filter, enforce.h): otherwise the tries are not walked. */
+static __always_inline bool net_maybe_denied(const __u8 *addr, __u32 family6)
+{
+	__u32 slash16 = ((__u32)addr[0] << 8) | addr[1];
+	__u32 word = family6 * ENFORCE_NET_FILTER_WORDS + (slash16 >> 6);
+	__u64 *w = bpf_map_lookup_elem(&net_filter, &word);
+
+	return w && (*w & (1ULL << (slash16 & 63)));
+}
+
 /* Rule id of the longest IPv4 match for this port, else for every port; 0 = none. */
 static __always_inline __u32 net4_rule(const __u8 *addr, __u16 port_be)
 {
 	struct enforce_net4_key key = { .prefixlen = 64, .port = port_be };
 	struct enforce_net_rule *rule;
 
+	if (!net_maybe_denied(addr, 0))
+		return 0;
 	__builtin_memcpy(key.addr, addr, 4);
 	rule = bpf_map_lookup_elem(&deny_net4, &key);
 	if (rule)
@@ -256,6 +348,8 @@ static __always_inline __u32 net6_rule(const __u8 *addr, __u16 port_be)
 	struct enforce_net6_key key = { .prefixlen = 160, .port = port_be };
 	struct enforce_net_rule *rule;
 
+	if (!net_maybe_denied(addr, 1))
+		return 0;
 	__builtin_memcpy(key.addr, addr, 16);
 	rule = bpf_map_lookup_elem(&deny_net6, &key);
 	if (rule)
@@ -357,13 +451,19 @@ static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u
 {
 	struct enforce_inode_key target = { .dev = target_dev, .ino = target_ino };
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
-	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &target);
+	struct enforce_inode_rule *rule = inode_maybe_denied(target_ino) ? bpf_map_lookup_elem(&deny_inodes, &target) : NULL;
 	struct enforce_inode_rule merged, *own;
 	struct enforce_settings *s;
 	struct enforce_event ev = {};
+	__u32 slot = inode_hash(ino) & (ENFORCE_FOLLOWED_SLOTS - 1);
+	__u64 *flag;
 
 	if (!rule)
 		return;
+	/* Before the entry exists: the filter must never hide a denied inode. */
+	flag = bpf_map_lookup_elem(&followed_inodes, &slot);
+	if (flag)
+		*flag = 1;
 	merged = *rule;
 	own = bpf_map_lookup_elem(&deny_inodes, &key);
 	if (own) {
@@ -400,7 +500,8 @@ static __always_inline void forget(__u64 dev, __u64 ino, unsigned int nlink)
 {
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
 
-	if (!nlink)
+	/* Runs for every inode the kernel frees: only a deleted one the filter may hold. */
+	if (!nlink && inode_maybe_denied(ino))
 		bpf_map_delete_elem(&deny_inodes, &key);
 }
 
@@ -649,10 +750,13 @@ int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, 
 
 	if (!target || !incoming)
 		return 0;
-	tdev = BPF_CORE_READ(target, i_sb, s_dev);
 	tino = BPF_CORE_READ(target, i_ino);
-	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
 	iino = BPF_CORE_READ(incoming, i_ino);
+	/* The devices are read only when one side may be denied (cheap first test). */
+	if (!inode_maybe_denied(tino) && !((flags & RENAME_EXCHANGE) && inode_maybe_denied(iino)))
+		return 0;
+	tdev = BPF_CORE_READ(target, i_sb, s_dev);
+	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
 	follow(tdev, tino, idev, iino, ENFORCE_TIER_KPROBE);
 	if (flags & RENAME_EXCHANGE)
 		follow(idev, iino, tdev, tino, ENFORCE_TIER_KPROBE);
@@ -662,7 +766,10 @@ int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, 
 SEC("kprobe/security_inode_free")
 int BPF_KPROBE(enf_kp_free, struct inode *inode)
 {
-	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), BPF_CORE_READ(inode, i_nlink));
+	/* Most freed inodes are still linked (evicted from the cache): one read says so. */
+	if (BPF_CORE_READ(inode, i_nlink))
+		return 0;
+	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), 0);
 	return 0;
 }
 
@@ -768,17 +875,21 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 fd = ctx->args[0];
 	int len = (int)ctx->args[2];
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
+	struct connect_pending *p;
 
 	if (copy_sockaddr(&sa, (void *)ctx->args[1], len, true))
 		return 0;
 	if (!match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
 		/* Nothing matched here: look again at what the kernel connected to. */
-		bpf_map_update_elem(&connect_fds, &id, &fd, BPF_ANY);
+		p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (p) {
+			p->fd = ctx->args[0];
+			p->pending = 1;
+		}
 		return 0;
 	}
 	ev.class = ENFORCE_CLASS_CONNECT;
@@ -818,17 +929,16 @@ static __always_inline int socket_peer(struct file *file, struct sockaddr_in6 *s
 SEC("tracepoint/syscalls/sys_exit_connect")
 int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 *stashed = bpf_map_lookup_elem(&connect_fds, &id);
+	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u32 fd;
 	int len;
 
-	if (!stashed)
+	if (!p || !p->pending)
 		return 0;
-	fd = *stashed;
-	bpf_map_delete_elem(&connect_fds, &id);
+	fd = p->fd;
+	p->pending = 0;
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
 	len = socket_peer(current_fd_file(fd), &sa);

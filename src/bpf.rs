@@ -20,8 +20,36 @@ use std::os::fd::BorrowedFd;
 use libbpf_sys as sys;
 use rustix::io::Errno;
 
-/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`).
-pub static OBJECT_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o"));
+/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), zlib-compressed.
+static OBJECT_Z: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z"));
+include!(concat!(env!("OUT_DIR"), "/object_len.rs"));
+
+extern "C" {
+    // zlib, which libbpf links.
+    fn uncompress(dest: *mut u8, dest_len: *mut core::ffi::c_ulong, source: *const u8, source_len: core::ffi::c_ulong)
+        -> c_int;
+}
+
+/// The BPF object, inflated on first use and kept (every tier, and every reload,
+/// opens it again).
+fn object_bytes() -> Result<&'static [u8], Error> {
+    static OBJECT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let bytes = OBJECT.get_or_init(|| {
+        let mut buf = vec![0u8; OBJECT_LEN];
+        let mut len = OBJECT_LEN as core::ffi::c_ulong;
+        // SAFETY: buf has room for `len` bytes; OBJECT_Z is a complete zlib stream.
+        let ret = unsafe { uncompress(buf.as_mut_ptr(), &mut len, OBJECT_Z.as_ptr(), OBJECT_Z.len() as _) };
+        if ret != 0 || len as usize != OBJECT_LEN {
+            buf.clear(); // reported below
+        }
+        buf
+    });
+    if bytes.len() == OBJECT_LEN {
+        Ok(bytes)
+    } else {
+        Err(Error { op: "inflate", what: "the embedded BPF object", errno: Errno::INVAL })
+    }
+}
 
 /// A failed libbpf operation: what was attempted, on what, and the errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +105,10 @@ impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
     /// others' autoload is turned off): that is how one tier, or only its maps, is loaded.
     pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps.
-        let raw = unsafe {
-            sys::bpf_object__open_mem(OBJECT_BYTES.as_ptr().cast(), OBJECT_BYTES.len() as _, core::ptr::null())
-        };
+        let bytes = object_bytes()?;
+        // SAFETY: bytes is an ELF image that lives as long as the process; libbpf copies
+        // what it keeps.
+        let raw = unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, core::ptr::null()) };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };
         let mut prog = core::ptr::null_mut();
@@ -220,6 +248,37 @@ impl Map<'_> {
             )
         };
         check(ret, "update map", name_str(self.name))?;
+        Ok(())
+    }
+
+    /// Inserts or replaces `count` entries, laid out back to back in `keys` and
+    /// `values`: one system call per batch where the kernel has batch updates for this
+    /// map type (hash and array maps), one per entry where it has not.
+    pub fn update_many(&self, keys: &[u8], values: &[u8], count: usize) -> Result<(), Error> {
+        if count == 0 {
+            return Ok(());
+        }
+        let (ks, vs) = (keys.len() / count, values.len() / count);
+        // SAFETY: ptr is a map of a live object.
+        let (map_ks, map_vs) = unsafe { (sys::bpf_map__key_size(self.ptr.as_ptr()), sys::bpf_map__value_size(self.ptr.as_ptr())) };
+        if ks * count != keys.len() || vs * count != values.len() || ks != map_ks as usize || vs != map_vs as usize {
+            return Err(Error { op: "update map", what: name_str(self.name), errno: Errno::INVAL });
+        }
+        let opts = sys::bpf_map_batch_opts { sz: size_of::<sys::bpf_map_batch_opts>() as _, ..Default::default() };
+        let mut n = count as u32;
+        // SAFETY: the slices hold exactly `count` keys and values of the map's sizes
+        // (checked above), all the kernel reads.
+        let ret = unsafe { sys::bpf_map_update_batch(self.fd(), keys.as_ptr().cast(), values.as_ptr().cast(), &mut n, &opts) };
+        let unsupported = [Errno::INVAL, Errno::OPNOTSUPP, Errno::from_raw_os_error(524)]; // 524: ENOTSUPP
+        if ret == 0 {
+            return Ok(());
+        }
+        if n != 0 || !unsupported.iter().any(|e| -ret == e.raw_os_error()) {
+            check(ret, "update map", name_str(self.name))?;
+        }
+        for i in 0..count {
+            self.update(&keys[i * ks..(i + 1) * ks], &values[i * vs..(i + 1) * vs])?;
+        }
         Ok(())
     }
 

@@ -205,6 +205,7 @@ fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, 
         Hook::Open => InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 },
         _ => InodeRule { open_rule: 0, exec_rule: abi::RULE_CANARY },
     };
+    maps.mark_inode(key.ino).map_err(|e| e.errno)?;
     let _entry = Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?;
     let path = fd_path(&memfd);
     let (outcome, seen) = watching(maps, || match hook {
@@ -221,6 +222,7 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
     let port = holder.local_addr().map_err(io_errno)?.port();
     let key = Net4Key { prefixlen: 64, port: port.to_be(), _pad: 0, addr: [127, 0, 0, 1] };
     let value = NetRule { rule: abi::RULE_CANARY };
+    maps.mark_net4(key.addr).map_err(|e| e.errno)?;
     let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
     let target = format!("127.0.0.1:{port}");
     let (outcome, seen) = watching(maps, || run_child(hook, target.as_ref()))?;
@@ -342,6 +344,7 @@ fn follow_canary(maps: &Maps, tier: Tier) -> Result<Step, Errno> {
     let (target, incoming) = (dir.file("a")?, dir.file("b")?);
     let map = || maps.map(c"deny_inodes").map_err(|e| e.errno);
     let rule = InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 };
+    maps.mark_inode(target.ino).map_err(|e| e.errno)?;
     let _target_entry = Entry::insert(map()?, &target.to_bytes(), &rule.to_bytes())?;
     let _incoming_entry = Entry { map: map()?, key: heapless::Vec::from_slice(&incoming.to_bytes()).unwrap_or_default() };
     let (renamed, seen) = watching(maps, || rustix::fs::rename(dir.0.join("b"), dir.0.join("a")))?;

@@ -228,6 +228,7 @@ impl<'p> Watcher<'p> {
             return Ok(None);
         }
         let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
+        maps.mark_inode(key.ino).map_err(|e| e.errno)?; // before its entry: the filter must let it through
         let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
         if self.pinning {
             let (class, line) = (w.class, w.rule.line);

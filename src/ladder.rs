@@ -305,6 +305,33 @@ mod tests {
         }
     }
 
+    /// The benchmark's floor (bpf/floor.bpf.c) has an empty program on exactly the
+    /// hooks each tier's programs attach to, no more, no fewer.
+    #[test]
+    fn the_floor_has_the_same_hooks_per_tier() {
+        let source = include_str!("../bpf/enforce.bpf.c");
+        let floor = include_str!("../bpf/floor.bpf.c");
+        // SEC("section") followed by the program's definition naming it.
+        let section_of = |name: &str| -> String {
+            let at = source.find(&format!("({name},")).or_else(|| source.find(&format!("int {name}("))).unwrap();
+            let sec = source[..at].rfind("SEC(\"").unwrap() + 5;
+            source[sec..][..source[sec..].find('"').unwrap()].to_owned()
+        };
+        for (row, prefix) in TABLE.iter().zip(["fl_lsm_", "fl_fmr_", "fl_kp_", "fl_tp_"]) {
+            let mut ours: Vec<String> =
+                row.programs.iter().flat_map(|p| p.iter()).map(|p| section_of(p.name.to_str().unwrap())).collect();
+            let mut theirs: Vec<String> = floor
+                .lines()
+                .filter_map(|l| l.strip_prefix("EMPTY(\""))
+                .filter(|l| l.contains(&format!(", {prefix}")))
+                .map(|l| l[..l.find('"').unwrap()].to_owned())
+                .collect();
+            ours.sort();
+            theirs.sort();
+            assert_eq!(ours, theirs, "{} tier", row.tier.name());
+        }
+    }
+
     #[test]
     fn every_program_is_in_the_bpf_source() {
         let source = include_str!("../bpf/enforce.bpf.c");
@@ -313,7 +340,8 @@ mod tests {
             let defined = source.contains(&format!("int {name}(")) || source.contains(&format!("({name},"));
             assert!(defined, "{name} is not in bpf/enforce.bpf.c");
         }
-        let defined = source.matches("SEC(\"").count() - 1 - 7; // minus the license and the 7 maps
+        let maps = source.matches("SEC(\".maps\")").count();
+        let defined = source.matches("SEC(\"").count() - 1 - maps; // minus the license and the maps
         assert_eq!(defined, all_programs().count(), "a program in the source is not in the table");
     }
 }

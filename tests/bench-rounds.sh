@@ -4,9 +4,10 @@
 #
 #   tests/bench-rounds.sh setup WORK RULES
 #       creates WORK/ with the files the configs name and, per tier T, the configs
-#       WORK/one-T.conf (one deny rule per class), WORK/many-T.conf (RULES rules per
-#       class, none matching what the loops do), WORK/empty-T.conf (no rules) and
-#       WORK/events-T.conf (audit mode, no coalescing, no rate limit)
+#       WORK/one-T.conf (one deny rule per class), WORK/many-T.conf (the same three
+#       rules and RULES - 1 more per class; none matches what the loops do),
+#       WORK/empty-T.conf (no rules) and WORK/events-T.conf (audit mode, no
+#       coalescing, no rate limit)
 #   tests/bench-rounds.sh rounds WORK ENFORCE PROBE FLOOR ROUNDS TIER...
 #       ROUNDS rounds; each runs the same three loops (open+close of an allowed file,
 #       TCP connect to a closed loopback port, fork+exec+wait of a static program)
@@ -45,13 +46,14 @@ tiers = $t"
         printf 'mode = audit\ntiers = %s\ncoalesce_window = 0\nlog_rate = 0\ndeny_open = %s/events-target\n' \
             "$t" "$work" >"$work/events-$t.conf"
         {
-            printf '%s\n' "$head"
-            # Paths of files that exist, then networks spread over the IPv4 space
-            # (prefixes /12 to /32, host bits clear, never 127/8: no rule covers the
-            # loops' destination), distinct, the same every run.
-            awk -v n="$rules" -v w="$work" 'BEGIN {
+            # The one-rule config's rules (so both configs look the same operations up
+            # as far), then files that exist, and networks spread over the IPv4 space
+            # (prefixes /12 to /32, host bits clear, never 127/8), distinct, the same
+            # every run.
+            cat "$work/one-$t.conf"
+            awk -v n="$((rules - 1))" -v w="$work" 'BEGIN {
                 for (i = 1; i <= n; i++) print "deny_open = " w "/open/" i
-                for (i = 1; i <= n; i++) print "deny_exec = " w "/exec/" i
+                for (i = 2; i <= n + 1; i++) print "deny_exec = " w "/exec/" i
                 srand(1)
                 while (count < n) {
                     a = int(rand() * 256); if (a == 127 || a == 0) continue

@@ -47,8 +47,6 @@ echo "bench: setting up $rules rules per class in $work" >&2
 
 now_us() { local t=$EPOCHREALTIME; echo $((${t/./})); }
 median() { printf '%s\n' "$@" | sort -g | awk 'NF { v[++n] = $1 } END { if (n) print v[int((n + 1) / 2)]; else print "-" }'; }
-# The median of per-round ratios, 3 decimals.
-rmedian() { local m; m=$(median "$@"); [ "$m" = - ] && echo - || printf '%.3f' "$m"; }
 # Half the interquartile range, in % of the median.
 spread() {
     printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
@@ -85,13 +83,6 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 2. interleaved rounds ---------------------------------------------------------
 "$here/bench-rounds.sh" rounds "$work" "$bin" "$probe" "$floor" "$rounds" "${tiers[@]}" >"$work/samples"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-samples() { awk -v c="$1" -v o="$2" '$1 == "sample" && $3 == c && $4 == o { print $5 }' "$work/samples"; }
-# Per-round ratios A/B of one operation, in round order.
-paired() {
-    awk -v a="$1" -v b="$2" -v o="$3" '$1 == "sample" && $4 == o { v[$2, $3] = $5; r[$2] = 1 }
-        END { for (i in r) if (v[i, b] > 0 && v[i, a] != "") print v[i, a] / v[i, b] }' "$work/samples"
-}
-
 # --- 3. the agent, per tier ----------------------------------------------------------
 declare -A fig # "tier:name" -> samples
 agent=
@@ -214,32 +205,12 @@ echo "enforce bench: $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs ($(
 echo "load average before/after the rounds: $load_before / $load_after; $rounds rounds, $rules rules per class"
 for u in "${unavailable[@]}"; do echo "not available here: $u"; done
 echo
-printf '%-16s %-18s %12s %8s %16s\n' "per operation" "configuration" "median ns" spread "ratio"
-for t in "${tiers[@]}"; do
-    for op in open:open+close connect:connect,refused exec:fork+exec+wait; do
-        o=${op%%:*} label=${op#*:}
-        for c in none floor:$t one:$t many:$t; do
-            s=$(samples "$c" "$o")
-            case $c in
-            none) r="" ;;
-            floor:*) r="$(rmedian $(paired "$c" none "$o")) vs none" ;;
-            one:*) r="$(rmedian $(paired "$c" "floor:$t" "$o")) vs floor" ;;
-            many:*) r="$(rmedian $(paired "$c" "one:$t" "$o")) vs one" ;;
-            esac
-            printf '%-16s %-18s %12s %8s %16s\n' "$label" "$c" "$(median $s)" "$(spread $s)" "$r"
-        done
-    done
-done
+"$here/bench-table.sh" "$work/samples" "$rules" "${tiers[@]}"
 echo
-printf "%-54s %10s %12s %8s\n" "figure" target measured ratio
 row() { printf "%-54s %10s %12s %8s\n" "$1" "$2" "$3" "$(ratio "$3" "$2")"; }
 size=$(stat -c %s "$bin")
 row "stripped static binary (bytes)" 1048576 "$size"
 for t in "${tiers[@]}"; do
-    for o in open connect exec; do
-        row "$t: agent/floor, $o (median of per-round ratios)" 1.03 "$(rmedian $(paired "one:$t" "floor:$t" "$o"))"
-        row "$t: $rules rules/1 rule per class, $o" 1.01 "$(rmedian $(paired "many:$t" "one:$t" "$o"))"
-    done
     row "$t: RSS, empty policy (kB)" 2048 "$(median ${fig[$t:rss.empty]})"
     row "$t: RSS, 1 rule per class (kB)" - "$(median ${fig[$t:rss.one]})"
     row "$t: RSS, $rules rules per class (kB)" 4096 "$(median ${fig[$t:rss.many]})"
