@@ -26,9 +26,15 @@ fn main() {
 
     // enforce.bpf.o is the product's; floor.bpf.o only serves the benchmark's floor
     // loader (examples/floor.rs) and is never embedded in the agent.
-    for (src, obj) in [("bpf/enforce.bpf.c", &obj), ("bpf/floor.bpf.c", &out.join("floor.bpf.o"))] {
+    // maps.bpf.o: the same source with the maps only (see ENFORCE_MAPS_ONLY there).
+    let maps = out.join("maps.bpf.o");
+    for (src, obj, define) in [
+        ("bpf/enforce.bpf.c", &obj, "-DENFORCE_OBJECT"),
+        ("bpf/enforce.bpf.c", &maps, "-DENFORCE_MAPS_ONLY"),
+        ("bpf/floor.bpf.c", &out.join("floor.bpf.o"), "-DENFORCE_FLOOR"),
+    ] {
         run(Command::new(&clang)
-            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror", define])
             .arg(format!("-D__TARGET_ARCH_{arch}"))
             .arg("-Ibpf")
             .arg(format!("-I{libbpf_include}"))
@@ -38,7 +44,8 @@ fn main() {
         run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
     }
 
-    compress(&obj, &out);
+    compress(&obj, &out.join("enforce.bpf.o.z"));
+    compress(&maps, &out.join("maps.bpf.o.z"));
 
     for f in ["bpf/enforce.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
@@ -47,13 +54,13 @@ fn main() {
     println!("cargo:rerun-if-env-changed=BPF_STRIP");
 }
 
-/// Writes `enforce.bpf.o.z`, the object in zlib format, and `object_len.rs`, its
-/// size: the agent embeds the object compressed (about 40 kB of the binary instead of
-/// 140 kB; the binary must stay under 1 MiB) and inflates it once with zlib's
-/// `uncompress`, which libbpf's zlib already links. The deflate stream comes from
-/// `gzip -9 -n` (on every build host), rewrapped: a zlib header instead of gzip's, an
-/// Adler-32 of the object instead of gzip's CRC-32 and length.
-fn compress(obj: &std::path::Path, out: &std::path::Path) {
+/// Writes `obj` in zlib format to `z`: the agent embeds its objects compressed (the
+/// programs take about 40 kB of the binary instead of 140 kB; the binary must stay
+/// under 1 MiB) and inflates each once with zlib's `uncompress`, which libbpf's zlib
+/// already links. The deflate stream comes from `gzip -9 -n` (on every build host),
+/// rewrapped: a zlib header instead of gzip's, an Adler-32 of the object instead of
+/// gzip's CRC-32 and length. The inflated length goes to `Z.len.rs` beside it.
+fn compress(obj: &std::path::Path, z_path: &std::path::Path) {
     let raw = std::fs::read(obj).expect("the BPF object");
     let gz = Command::new("gzip")
         .args(["-9", "-n", "-c"])
@@ -72,9 +79,8 @@ fn compress(obj: &std::path::Path, out: &std::path::Path) {
     let mut z = vec![0x78, 0xda];
     z.extend_from_slice(&gz[10..gz.len() - 8]);
     z.extend_from_slice(&((b << 16) | a).to_be_bytes());
-    std::fs::write(out.join("enforce.bpf.o.z"), z).expect("write enforce.bpf.o.z");
-    let len = format!("/// Size of the inflated BPF object.\npub const OBJECT_LEN: usize = {};\n", raw.len());
-    std::fs::write(out.join("object_len.rs"), len).expect("write object_len.rs");
+    std::fs::write(z_path, z).expect("write the compressed object");
+    std::fs::write(z_path.with_extension("z.len.rs"), format!("{}\n", raw.len())).expect("write its length");
 }
 
 fn run(cmd: &mut Command) {

@@ -138,6 +138,14 @@ struct {
 	__type(value, struct connect_pending);
 } connect_fds SEC(".maps");
 
+/*
+ * Built a second time with ENFORCE_MAPS_ONLY (build.rs): the maps and nothing else,
+ * the object the agent creates the shared maps from.  Without programs it has no CO-RE
+ * relocation or kernel function to resolve, so libbpf does not parse the kernel's BTF
+ * (5 MB, tens of milliseconds) just to create maps.
+ */
+#ifndef ENFORCE_MAPS_ONLY
+
 static __always_inline void count(__u32 counter)
 {
 	__u64 *n = bpf_map_lookup_elem(&counters, &counter);
@@ -1018,3 +1026,5 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
 	return 0;
 }
+
+#endif /* ENFORCE_MAPS_ONLY */

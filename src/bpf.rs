@@ -20,9 +20,14 @@ use std::os::fd::BorrowedFd;
 use libbpf_sys as sys;
 use rustix::io::Errno;
 
-/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), zlib-compressed.
-static OBJECT_Z: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z"));
-include!(concat!(env!("OUT_DIR"), "/object_len.rs"));
+/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), and the same
+/// source's maps alone, zlib-compressed, with their inflated lengths.
+static PROGRAMS_Z: (&[u8], usize) = (
+    include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z")),
+    include!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z.len.rs")),
+);
+static MAPS_Z: (&[u8], usize) =
+    (include_bytes!(concat!(env!("OUT_DIR"), "/maps.bpf.o.z")), include!(concat!(env!("OUT_DIR"), "/maps.bpf.o.z.len.rs")));
 
 extern "C" {
     // zlib, which libbpf links.
@@ -30,24 +35,24 @@ extern "C" {
         -> c_int;
 }
 
-/// The BPF object, inflated on first use and kept (every tier, and every reload,
+/// An embedded object, inflated on first use and kept (every tier, and every reload,
 /// opens it again).
-fn object_bytes() -> Result<&'static [u8], Error> {
-    static OBJECT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let bytes = OBJECT.get_or_init(|| {
-        let mut buf = vec![0u8; OBJECT_LEN];
-        let mut len = OBJECT_LEN as core::ffi::c_ulong;
-        // SAFETY: buf has room for `len` bytes; OBJECT_Z is a complete zlib stream.
-        let ret = unsafe { uncompress(buf.as_mut_ptr(), &mut len, OBJECT_Z.as_ptr(), OBJECT_Z.len() as _) };
-        if ret != 0 || len as usize != OBJECT_LEN {
+fn inflated(z: &'static (&'static [u8], usize), cell: &'static std::sync::OnceLock<Vec<u8>>) -> Result<&'static [u8], Error> {
+    let (bytes, len) = *z;
+    let out = cell.get_or_init(|| {
+        let mut buf = vec![0u8; len];
+        let mut got = len as core::ffi::c_ulong;
+        // SAFETY: buf has room for `got` bytes; `bytes` is a complete zlib stream.
+        let ret = unsafe { uncompress(buf.as_mut_ptr(), &mut got, bytes.as_ptr(), bytes.len() as _) };
+        if ret != 0 || got as usize != len {
             buf.clear(); // reported below
         }
         buf
     });
-    if bytes.len() == OBJECT_LEN {
-        Ok(bytes)
+    if out.len() == len {
+        Ok(out)
     } else {
-        Err(Error { op: "inflate", what: "the embedded BPF object", errno: Errno::INVAL })
+        Err(Error { op: "inflate", what: "an embedded BPF object", errno: Errno::INVAL })
     }
 }
 
@@ -103,9 +108,19 @@ pub struct Object {
 
 impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
-    /// others' autoload is turned off): that is how one tier, or only its maps, is loaded.
+    /// others' autoload is turned off): that is how one tier is loaded.
     pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        let bytes = object_bytes()?;
+        static PROGRAMS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        Self::open_bytes(inflated(&PROGRAMS_Z, &PROGRAMS)?, keep)
+    }
+
+    /// Opens the embedded object that has the maps and no program, to create them.
+    pub fn open_maps() -> Result<Object, Error> {
+        static MAPS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        Self::open_bytes(inflated(&MAPS_Z, &MAPS)?, |_| false)
+    }
+
+    fn open_bytes(bytes: &'static [u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
         // SAFETY: bytes is an ELF image that lives as long as the process; libbpf copies
         // what it keeps.
         let raw = unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, core::ptr::null()) };

@@ -92,7 +92,7 @@ pub struct Maps {
 impl Maps {
     /// Creates the maps, sized to `rules`, and fills them. Every tier starts quiet.
     pub fn create(rules: &Rules<'_>) -> Result<Maps, bpf::Error> {
-        let mut obj = Object::open(|_| false)?;
+        let mut obj = Object::open_maps()?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
         let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 8)).saturating_add(INODE_SLACK);

@@ -142,8 +142,13 @@ pub fn frame(
     let secs = unix_secs.rem_euclid(86_400);
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     write!(out, "<{pri}>{} {day:>2} {h:02}:{m:02}:{s:02} {ident}[{pid}]: ", MONTHS[month - 1])?;
-    for c in msg.chars() {
-        out.write_char(if c.is_control() { ' ' } else { c })?;
+    // Runs between control characters in one write each (the event path writes up to
+    // 100,000 lines a second; char by char was most of its time).
+    let mut runs = msg.split(char::is_control);
+    out.write_str(runs.next().unwrap_or_default())?;
+    for run in runs {
+        out.write_char(' ')?;
+        out.write_str(run)?;
     }
     Ok(())
 }
@@ -157,12 +162,16 @@ struct Truncating<'a, const N: usize> {
 
 impl<const N: usize> fmt::Write for Truncating<'_, N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.full || self.buf.push(c).is_err() {
-                self.full = true;
-                break;
-            }
+        if self.full {
+            return Ok(());
         }
+        // What fits, cut at a character boundary, in one copy.
+        let mut fits = s.len().min(N - self.buf.len());
+        while !s.is_char_boundary(fits) {
+            fits -= 1;
+        }
+        let _ = self.buf.push_str(&s[..fits]); // fits: cannot fail
+        self.full = fits < s.len();
         Ok(())
     }
 }
