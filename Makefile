@@ -109,6 +109,11 @@ $(FLOOR):
 bench: $(BIN) $(PROBE) $(FLOOR)
 	tests/bench.sh $(BIN) $(PROBE) $(FLOOR)
 
+# The VM tiers (lsm, fmodret, kprobe, tracepoint) against their floors, in the x86_64
+# 6.1 VM booted with and without bpf in lsm= (rootfs/bench-vm.sh). Asserts nothing.
+bench-vm: $(BIN) $(PROBE) $(FLOOR)
+	rootfs/bench-vm.sh $(BIN) $(PROBE) $(FLOOR)
+
 # The main job on an example config that denies a demo file it creates. The agent
 # runs in a private mount namespace so that what it mounts (securityfs, tracefs)
 # does not change this machine. Stop it with Ctrl-C.

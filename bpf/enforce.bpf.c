@@ -809,20 +809,11 @@ static __always_inline int tp_opened(long ret)
 	return 0;
 }
 
+/* One program for the whole open family: the agent attaches it to sys_exit_open,
+ * sys_exit_openat, sys_exit_openat2, sys_exit_creat and sys_exit_open_by_handle_at
+ * (src/ladder.rs), so the kernel verifies and holds it once, not five times. */
 SEC("tracepoint/syscalls/sys_exit_open")
 int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_openat")
-int enf_tp_openat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int enf_tp_openat2(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int enf_tp_creat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
-int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
 
 /* The new image is in place and has not run an instruction yet. */
 SEC("tp_btf/sched_process_exec")

@@ -227,6 +227,18 @@ impl<'a> Program<'a> {
     }
 }
 
+impl Program<'_> {
+    /// Attaches the program to the tracepoint `category/name` (one program may serve
+    /// several).
+    pub fn attach_tracepoint(&self, category: &'static CStr, name: &'static CStr) -> Result<Link, Error> {
+        // SAFETY: ptr is a loaded program of a live object; the names are NUL-terminated.
+        let raw = unsafe { sys::bpf_program__attach_tracepoint(self.ptr.as_ptr(), c_name(category), c_name(name)) };
+        NonNull::new(raw)
+            .map(|ptr| Link { ptr })
+            .ok_or_else(|| Error { op: "attach", what: name_str(name), errno: last_errno() })
+    }
+}
+
 /// An attached program; dropping it detaches. A libbpf link holds its own fd (and
 /// through it the program), so it does not borrow the object.
 pub struct Link {

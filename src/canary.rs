@@ -80,11 +80,13 @@ fn judge(tier: Tier, signal: u8, outcome: Outcome, reported: bool) -> Step {
 /// Proves `hook` in `tier`, whose programs are attached and whose settings make them
 /// act on the canary rule. `signal` is what a signal tier must kill the child with.
 pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
+    let started = Instant::now();
     let result = match hook {
         Hook::Open | Hook::Exec | Hook::Mmap | Hook::Mprotect => file_canary(maps, tier, hook, signal),
         Hook::Connect | Hook::Send => net_canary(maps, tier, hook, signal),
         Hook::Follow => follow_canary(maps, tier),
     };
+    log::debug!("{} tier, {} canary: {:?} in {:?}", tier.name(), hook.name(), result, started.elapsed());
     result.unwrap_or_else(|e| {
         log::warn!("{} tier, {} canary: {e}", tier.name(), hook.name());
         Step::Failed(e.raw_os_error())

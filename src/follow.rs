@@ -241,20 +241,25 @@ impl<'p> Watcher<'p> {
     }
 }
 
-/// Raises the soft limit on open descriptors (up to the hard one) so that `pins`
-/// pinned inodes fit beside everything else: 1024, a common default, holds fewer
-/// than a long deny list has.
+/// Raises the limit on open descriptors so that `pins` pinned inodes fit beside
+/// everything else: 1024 (a common soft limit) or 4096 (the hard limit init gets)
+/// hold fewer than a long deny list has. The hard limit is raised too where the agent
+/// may (CAP_SYS_RESOURCE, which root has); otherwise the soft one up to it.
 fn room_for_pins(pins: usize) {
-    use rustix::process::{getrlimit, setrlimit, Resource};
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let need = pins as u64 + SPARE_FDS;
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current.is_some_and(|cur| cur < need) {
-        limit.current = Some(limit.maximum.map_or(need, |max| max.min(need)));
-        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
-            log::warn!("raising the limit on open files for {pins} pinned inodes: {e}");
-        } else if limit.current.is_some_and(|cur| cur < need) {
-            log::warn!("the hard limit on open files ({:?}) is below the {need} that {pins} pinned inodes need", limit.maximum);
-        }
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_none_or(|cur| cur >= need) {
+        return;
+    }
+    let raised = Rlimit { current: Some(need), maximum: Some(limit.maximum.map_or(need, |max| max.max(need))) };
+    if setrlimit(Resource::Nofile, raised).is_ok() {
+        return;
+    }
+    let capped = limit.maximum.map_or(need, |max| max.min(need));
+    let result = setrlimit(Resource::Nofile, Rlimit { current: Some(capped), maximum: limit.maximum });
+    if result.is_err() || capped < need {
+        log::warn!("the limit on open files ({capped}) is below the {need} that pinning {pins} inodes needs");
     }
 }
 

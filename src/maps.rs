@@ -92,6 +92,7 @@ pub struct Maps {
 impl Maps {
     /// Creates the maps, sized to `rules`, and fills them. Every tier starts quiet.
     pub fn create(rules: &Rules<'_>) -> Result<Maps, bpf::Error> {
+        let started = std::time::Instant::now();
         let mut obj = Object::open_maps()?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
@@ -105,7 +106,14 @@ impl Maps {
         obj.set_max_entries(c"events", ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
         obj.load()?;
         let maps = Maps { obj, filter_words };
+        let created = started.elapsed();
         maps.fill(rules)?;
+        log::debug!(
+            "maps: created in {created:?}, filled with {} inodes and {} networks in {:?}",
+            rules.inodes.len(),
+            rules.net.len(),
+            started.elapsed() - created
+        );
         Ok(maps)
     }
 

@@ -235,6 +235,7 @@ pub fn check(config: &Path, policy: &Policy) -> Result<Vec<Resolved>, Refused> {
     if policy.open.is_empty() && policy.exec.is_empty() {
         return Ok(Vec::new());
     }
+    let started = std::time::Instant::now();
     let facts = guard::Facts::read();
     let mut resolver = Resolver::default();
     let resolved = check_with(policy, |path| resolver.target(path), &facts.protected, |line, text| {
@@ -244,6 +245,7 @@ pub fn check(config: &Path, policy: &Policy) -> Result<Vec<Resolved>, Refused> {
     for gap in &facts.gaps {
         log::warn!("bricking guard: {gap}: rules on that file are not checked");
     }
+    log::debug!("rules: {} paths resolved and judged in {:?}", resolved.len(), started.elapsed());
     Ok(resolved)
 }
 

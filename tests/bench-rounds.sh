@@ -59,7 +59,7 @@ tiers = $t"
                     a = int(rand() * 256); if (a == 127 || a == 0) continue
                     len = 12 + int(rand() * 21)
                     v = a * 16777216 + int(rand() * 16777216)
-                    m = 2 ^ (32 - len); v = int(v / m) * m
+                    m = 1; for (j = len; j < 32; j++) m *= 2; v = int(v / m) * m
                     key = v "/" len
                     if (key in seen) continue
                     seen[key] = 1; count++
