@@ -801,6 +801,11 @@ static __always_inline struct file *current_fd_file(long fd)
 
 	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
+	/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
+	 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
+	 * the slot is read with one plain load instead of a bpf_probe_read_kernel call. */
+	if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0)
+		return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
 	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
 }

@@ -86,14 +86,13 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 3. the agent, per tier ----------------------------------------------------------
 declare -A fig # "tier:name" -> samples
 agent=
-# start_agent CONF [ENV...]: starts the agent and times start to `attached:` by reading
-# its stderr through a pipe (no polling); sets agent and started_ms.
-start_agent() {
-    local conf=$1 t0 line
-    shift
+# start_timed CMD...: starts CMD and times start to `attached:` by reading its output
+# through a pipe (no polling); sets agent and started_ms.
+start_timed() {
+    local t0 line
     rm -f "$work/fifo" && mkfifo "$work/fifo"
     t0=$(now_us)
-    env "$@" "${wrap[@]}" "$bin" --config "$conf" 2>"$work/fifo" &
+    "$@" >"$work/fifo" 2>&1 &
     agent=$!
     pids+=("$agent")
     exec 3<"$work/fifo"
@@ -109,12 +108,19 @@ start_agent() {
     cat <&3 >>"$work/agent.log" &
     exec 3<&-
 }
-stop_agent() { # -> stopped_ms
-    local t0
+# start_agent CONF [ENV...]: the agent on CONF.
+start_agent() {
+    local conf=$1
+    shift
+    start_timed env "$@" "${wrap[@]}" "$bin" --config "$conf"
+}
+stop_agent() { # [any]: -> stopped_ms; the agent must exit 0 unless "any" (the floor dies of the signal)
+    local t0 rc=0
     t0=$(now_us)
     kill -TERM "$agent"
-    wait "$agent" || { echo "bench: the agent exited with $?" >&2; cat "$work/agent.log" >&2; exit 1; }
+    wait "$agent" || rc=$?
     stopped_ms=$(awk -v a="$t0" -v b="$(now_us)" 'BEGIN { printf "%.1f", (b - a) / 1000 }')
+    [ $rc -eq 0 ] || [ "${1:-}" = any ] || { echo "bench: the agent exited with $rc" >&2; cat "$work/agent.log" >&2; exit 1; }
     agent=
 }
 # Kernel memory of the agent's BPF objects: memlock of every map and program fd.
@@ -148,6 +154,17 @@ for t in "${tiers[@]}"; do
             "${wrap[@]}" "$bin" --check --config "$work/$c-$t.conf" >/dev/null 2>&1 || true
             add "$t:check.$c" "$(awk -v a="$t0" -v b="$(now_us)" 'BEGIN { printf "%.1f", (b - a) / 1000 }')"
         done
+        # The mechanism's own attach and detach: the floor's empty programs.
+        start_timed "${wrap[@]}" "$floor" "$t"
+        add "$t:start.floor" "$started_ms"
+        stop_agent any
+        add "$t:stop.floor" "$stopped_ms"
+    done
+    # Where the start goes (the agent's -v timings), once per configuration.
+    for c in one many; do
+        "${wrap[@]}" "$bin" -v --check --config "$work/$c-$t.conf" 2>"$work/v.log" >/dev/null || true
+        fig[$t:why.$c]=$(sed -n 's/^DEBUG \[[a-z_:]*\] //p' "$work/v.log" | grep -E '^(rules|maps|[a-z]+ tier)' |
+            sed 's/ in \([0-9.]*\)\([mµ]*s\)/ \1\2/' | paste -sd';' -)
     done
 done
 printf 'deny_open = %s/denied\n' "$work" >"$work/ladder.conf"
@@ -223,12 +240,19 @@ for t in "${tiers[@]}"; do
     row "$t: --check end to end, $rules per class (ms)" 100 "$(median ${fig[$t:check.many]})"
     row "$t: stop, SIGTERM to exit, 1 rule (ms)" 100 "$(median ${fig[$t:stop.one]})"
     row "$t: stop, SIGTERM to exit, $rules per class (ms)" 100 "$(median ${fig[$t:stop.many]})"
+    row "$t: floor: start to attached (ms)" - "$(median ${fig[$t:start.floor]})"
+    row "$t: floor: stop, SIGTERM to exit (ms)" - "$(median ${fig[$t:stop.floor]})"
     e=${events[$t]}
     got=$(echo "$e" | sed -n 's/.*events=\([0-9]*\).*/\1/p') span=$(echo "$e" | sed -n 's/.*span_us=\([0-9]*\).*/\1/p')
     row "$t: events delivered to the syslog socket (/s)" 100000 "$(awk -v n="$got" -v s="$span" 'BEGIN { if (s > 0) printf "%d", n * 1e6 / s; else print 0 }')"
     echo "  $t event path: ${e}"
 done
 row "whole ladder (default tiers): --check (ms)" 100 "$(median ${fig[ladder:check]})"
+echo
+echo "where --check's time goes (-v, one run each):"
+for t in "${tiers[@]}"; do
+    for c in one many; do echo "  $t, $c: ${fig[$t:why.$c]}"; done
+done
 echo
 echo "profile: kernel time per run of each program (bpf_stats; includes the stats' own cost)"
 for t in "${tiers[@]}"; do
