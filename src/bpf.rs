@@ -35,25 +35,19 @@ extern "C" {
         -> c_int;
 }
 
-/// An embedded object, inflated on first use and kept (every tier, and every reload,
-/// opens it again).
-fn inflated(z: &'static (&'static [u8], usize), cell: &'static std::sync::OnceLock<Vec<u8>>) -> Result<&'static [u8], Error> {
+/// An embedded object, inflated. Not kept: libbpf is done with the bytes once the
+/// object is open (it copies the sections it keeps), and 144 kB held for the agent's
+/// whole life would be 144 kB of its RSS; inflating again costs about a millisecond.
+fn inflated(z: &(&'static [u8], usize)) -> Result<Vec<u8>, Error> {
     let (bytes, len) = *z;
-    let out = cell.get_or_init(|| {
-        let mut buf = vec![0u8; len];
-        let mut got = len as core::ffi::c_ulong;
-        // SAFETY: buf has room for `got` bytes; `bytes` is a complete zlib stream.
-        let ret = unsafe { uncompress(buf.as_mut_ptr(), &mut got, bytes.as_ptr(), bytes.len() as _) };
-        if ret != 0 || got as usize != len {
-            buf.clear(); // reported below
-        }
-        buf
-    });
-    if out.len() == len {
-        Ok(out)
-    } else {
-        Err(Error { op: "inflate", what: "an embedded BPF object", errno: Errno::INVAL })
+    let mut buf = vec![0u8; len];
+    let mut got = len as core::ffi::c_ulong;
+    // SAFETY: buf has room for `got` bytes; `bytes` is a complete zlib stream.
+    let ret = unsafe { uncompress(buf.as_mut_ptr(), &mut got, bytes.as_ptr(), bytes.len() as _) };
+    if ret != 0 || got as usize != len {
+        return Err(Error { op: "inflate", what: "an embedded BPF object", errno: Errno::INVAL });
     }
+    Ok(buf)
 }
 
 /// A failed libbpf operation: what was attempted, on what, and the errno.
@@ -110,19 +104,17 @@ impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
     /// others' autoload is turned off): that is how one tier is loaded.
     pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        static PROGRAMS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-        Self::open_bytes(inflated(&PROGRAMS_Z, &PROGRAMS)?, keep)
+        Self::open_bytes(&inflated(&PROGRAMS_Z)?, keep)
     }
 
     /// Opens the embedded object that has the maps and no program, to create them.
     pub fn open_maps() -> Result<Object, Error> {
-        static MAPS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-        Self::open_bytes(inflated(&MAPS_Z, &MAPS)?, |_| false)
+        Self::open_bytes(&inflated(&MAPS_Z)?, |_| false)
     }
 
-    fn open_bytes(bytes: &'static [u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        // SAFETY: bytes is an ELF image that lives as long as the process; libbpf copies
-        // what it keeps.
+    fn open_bytes(bytes: &[u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
+        // SAFETY: bytes is an ELF image; bpf_object__open_mem copies what it keeps and
+        // is done with the buffer when it returns (it ends its ELF handle before).
         let raw = unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, core::ptr::null()) };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };

@@ -38,7 +38,8 @@ pub fn inode_key_of(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
     Ok(key_of_stat(&rustix::fs::fstat(fd)?))
 }
 
-fn key_of_stat(st: &rustix::fs::Stat) -> InodeKey {
+/// The key of what `stat` returned.
+pub fn key_of_stat(st: &rustix::fs::Stat) -> InodeKey {
     #[allow(clippy::useless_conversion)] // u32 on some architectures, u64 on others
     let (dev, ino) = (u64::from(st.st_dev), u64::from(st.st_ino));
     InodeKey { dev: kernel_dev(dev), ino }
@@ -96,10 +97,10 @@ pub fn inode_rules(
     let mut resolved = Vec::with_capacity(policy.open.len() + policy.exec.len());
     // In config order, so the first error reported is the first in the file.
     for (is_open, rule) in path_rules(policy) {
-        let key = resolve(&rule.path).map_err(|e| RuleError {
+        let key = resolve(policy.path(rule)).map_err(|e| RuleError {
             line: rule.line,
             key: if is_open { "deny_open" } else { "deny_exec" },
-            path: rule.path.as_str().into(),
+            path: policy.path(rule).into(),
             cause: Cause::Resolve(e),
         })?;
         resolved.push(Resolved { key, is_open, line: rule.line });

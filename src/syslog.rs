@@ -32,6 +32,10 @@ pub const MAX_DATAGRAM: usize = 1024;
 const LINE_WAIT_MS: u64 = 20;
 /// See LINE_WAIT_MS.
 const WAIT_BUDGET_MS: u64 = 200;
+/// No wait starts with less than this left in the budget (microseconds): a sleep
+/// costs the scheduler's latency whatever its timeout, so a stuck daemon would
+/// otherwise be waited on for every line once the budget is spent.
+const MIN_WAIT_US: u64 = 1000;
 
 /// Milliseconds on the monotonic clock.
 pub fn now_ms() -> u64 {
@@ -304,7 +308,7 @@ impl Syslog {
                     // Syslog's queue is full: wait for room, as long as the budget allows.
                     let start = now_us();
                     let allowance = self.budget.allowance(start);
-                    if allowance == 0 || waits == 0 {
+                    if allowance < MIN_WAIT_US || waits == 0 {
                         break;
                     }
                     waits -= 1;
@@ -377,7 +381,7 @@ impl Syslog {
         let Some(sock) = &self.sock else { return Sent::Unsent };
         let start = now_us();
         let allowance = self.budget.allowance(start);
-        if allowance > 0 {
+        if allowance >= MIN_WAIT_US {
             wait_writable(sock, allowance);
             self.budget.spend(now_us().saturating_sub(start).max(1));
         }

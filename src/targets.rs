@@ -213,15 +213,16 @@ pub fn check_with(
     let mut resolved = Vec::with_capacity(policy.open.len() + policy.exec.len());
     for (is_open, rule) in rules::path_rules(policy) {
         let (key, exec) = if is_open { ("deny_open", false) } else { ("deny_exec", true) };
-        let refuse = |reason: String| Refused { line: rule.line, key, path: rule.path.as_str().into(), reason };
-        let t = resolve(&rule.path).map_err(|e| refuse(e.to_string()))?;
+        let path = policy.path(rule);
+        let refuse = |reason: String| Refused { line: rule.line, key, path: path.into(), reason };
+        let t = resolve(path).map_err(|e| refuse(e.to_string()))?;
         judge(exec, &t).map_err(refuse)?;
         if let Some(p) = protected.iter().find(|p| p.key == t.key) {
             let reason = format!("that is {}: denying it can leave the device unable to boot or be repaired", p.what);
             if !policy.allow_dangerous_rules {
                 return Err(refuse(format!("{reason} (set allow_dangerous_rules = yes to allow it)")));
             }
-            warn(rule.line, &format!("{key} {}: {reason}; allowed by allow_dangerous_rules", rule.path));
+            warn(rule.line, &format!("{key} {path}: {reason}; allowed by allow_dangerous_rules"));
         }
         resolved.push(Resolved { key: t.key, is_open, line: rule.line });
     }
