@@ -123,15 +123,13 @@ stop_agent() { # [any]: -> stopped_ms; the agent must exit 0 unless "any" (the f
     [ $rc -eq 0 ] || [ "${1:-}" = any ] || { echo "bench: the agent exited with $rc" >&2; cat "$work/agent.log" >&2; exit 1; }
     agent=
 }
-# Kernel memory of the agent's BPF objects: memlock of every map and program fd.
+# Kernel memory of the agent's BPF objects: memlock of every map and program it holds,
+# each counted once (the tiers hold the shared maps through their own descriptors).
 memlock_kb() {
-    local sum=0 f m
+    local f
     for f in /proc/"$1"/fdinfo/*; do
-        grep -qE '^(map|prog)_type' "$f" 2>/dev/null || continue
-        m=$(awk '/^memlock:/ { print $2 }' "$f")
-        sum=$((sum + ${m:-0}))
-    done
-    echo $((sum / 1024))
+        awk '/^(map|prog)_id:/ { id = $1 $2 } /^memlock:/ { m = $2 } END { if (id) print id, m }' "$f" 2>/dev/null
+    done | sort -u | awk '{ s += $2 } END { printf "%d", s / 1024 }'
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 add() { fig[$1]+=" $2"; } # KEY VALUE
