@@ -9,14 +9,19 @@
 #       WORK/empty-T.conf (no rules) and WORK/events-T.conf (audit mode, no
 #       coalescing, no rate limit)
 #   tests/bench-rounds.sh rounds WORK ENFORCE PROBE FLOOR ROUNDS TIER...
-#       ROUNDS rounds; each runs the same three loops (open+close of an allowed file,
-#       TCP connect to a closed loopback port, fork+exec+wait of a static program)
-#       with no programs attached, then per TIER with the empty programs of that tier
-#       (floor), the agent with one rule per class (one) and with RULES per class
-#       (many). The order of the configurations is reversed every other round, so a
-#       drift of the machine does not favour one of them. Prints one line per loop:
-#           sample ROUND CONFIG OP NS
-#       CONFIG: none, floor:T, one:T, many:T; OP: open, connect, exec; NS: per operation.
+#       ROUNDS rounds; each runs the same loops (open+close of an allowed file in a
+#       directory without rules, and of one beside the denied file, whose directory
+#       the agent watches; TCP connect to a closed loopback port; fork+exec+wait of a
+#       program) with no programs attached, then per TIER with the empty programs of
+#       that tier (floor), the agent with one rule per class (one) and with RULES per
+#       class (many), each given a second to settle after it attached. The order of
+#       the configurations is reversed every other round, so a drift of the machine
+#       does not favour one of them. Prints one line per loop:
+#           sample ROUND CONFIG OP CPU WALL
+#       CONFIG: none, floor:T, one:T, many:T; OP: open, open-near, connect, exec;
+#       CPU: ns of CPU time (user+sys of the loop and its children) per operation,
+#       the figure the tables use (on a shared machine, time others take is not in
+#       it); WALL: ns of wall time per operation.
 #
 # Environment: BENCH_WRAP (a command the agent and the floor run under, e.g.
 # "unshare -m --propagation private" so that the tracefs they mount stays private),
@@ -29,7 +34,8 @@ ADDR=127.86.75.33 PORT=40133 # a loopback address only the bench uses; nothing l
 
 setup() { # WORK RULES
     work=$1 rules=$2
-    mkdir -p "$work/open" "$work/exec"
+    mkdir -p "$work/open" "$work/exec" "$work/plain"
+    echo allowed >"$work/plain/allowed"
     echo allowed >"$work/allowed"
     echo denied >"$work/denied"
     echo x >"$work/events-target"
@@ -95,17 +101,20 @@ stop() {
     wait "$pid" || true # the floor dies of the signal; the agent exits 0
 }
 
+cpu_first() { awk '{ print $2, $1 }'; } # the probe prints WALL CPU
+
 loops() { # ROUND CONFIG
-    echo "sample $1 $2 open $("$probe" bench open "$work/allowed" "${BENCH_N_OPEN:-200000}")"
-    echo "sample $1 $2 connect $("$probe" bench connect $ADDR $PORT "${BENCH_N_CONNECT:-20000}")"
-    echo "sample $1 $2 exec $("$probe" bench exec "${BENCH_EXEC:-/bin/true}" "${BENCH_N_EXEC:-500}")"
+    echo "sample $1 $2 open $("$probe" bench open "$work/plain/allowed" "${BENCH_N_OPEN:-200000}" | cpu_first)"
+    echo "sample $1 $2 open-near $("$probe" bench open "$work/allowed" "${BENCH_N_OPEN:-200000}" | cpu_first)"
+    echo "sample $1 $2 connect $("$probe" bench connect $ADDR $PORT "${BENCH_N_CONNECT:-20000}" | cpu_first)"
+    echo "sample $1 $2 exec $("$probe" bench exec "${BENCH_EXEC:-/bin/true}" "${BENCH_N_EXEC:-500}" | cpu_first)"
 }
 
 measure() { # ROUND CONFIG
     case $2 in
     none) loops "$1" none ;;
-    floor:*) start "$floor" "${2#floor:}"; loops "$@"; stop ;;
-    one:* | many:*) start "$bin" --config "$work/${2%%:*}-${2#*:}.conf"; loops "$@"; stop ;;
+    floor:*) start "$floor" "${2#floor:}"; sleep 1; loops "$@"; stop ;;
+    one:* | many:*) start "$bin" --config "$work/${2%%:*}-${2#*:}.conf"; sleep 1; loops "$@"; stop ;;
     esac
 }
 

@@ -9,9 +9,13 @@
 # 2. Per-operation cost, interleaved rounds (tests/bench-rounds.sh): no programs, the
 #    tier's floor (empty programs on exactly the hooks the tier attaches,
 #    bpf/floor.bpf.c loaded by examples/floor.rs), the agent with one rule per class,
-#    and with RULES (10,000) per class. Medians, their spread (half the interquartile
-#    range, in % of the median), and the ratios agent/floor (target <= 1.03) and
-#    RULES/one (target <= 1.01), each the median of the per-round ratios.
+#    and with RULES (10,000) per class. The figure is CPU time per operation (user
+#    and system time of the loop and its children: the BPF programs run in the
+#    syscalls they watch, so their cost is in it, and the time other processes of a
+#    shared machine take is not); wall time is shown beside it. Medians, their
+#    spread (half the interquartile range, in % of the median), and the ratios
+#    agent/floor (target <= 1.03) and RULES/one (target <= 1.01), each the median of
+#    the per-round ratios (tests/bench-table.sh).
 # 3. Per tier: start to `attached:` (one rule and RULES rules), `--check` end to end,
 #    stop (SIGTERM to exit), RSS and kernel memory (memlock of the agent's BPF maps,
 #    ring buffer and programs, from /proc/PID/fdinfo) with an empty policy and with
@@ -199,7 +203,7 @@ for t in "${tiers[@]}"; do
     for c in one many; do
         start_agent "$work/$c-$t.conf"
         sysctl -q kernel.bpf_stats_enabled=1
-        "$probe" bench open "$work/allowed" 100000 >/dev/null
+        "$probe" bench open "$work/plain/allowed" 100000 >/dev/null
         "$probe" bench connect 127.86.75.33 40133 10000 >/dev/null
         "$probe" bench exec "${BENCH_EXEC:-/bin/true}" 200 >/dev/null
         # Our programs only (other agents may run here): the ids the agent holds.

@@ -53,7 +53,8 @@
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
-//! probe bench open PATH N       N× open+close; prints ns per operation (make bench)
+//! probe bench open PATH N       N× open+close; prints "WALL CPU": ns per operation of
+//!                               wall time, and of CPU time (user+sys, with children)
 //! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
 //! probe bench exec PATH N       N× fork+exec PATH+wait (its stdout to /dev/null)
 //! probe syslog-sink PATH IDLE_MS    a stand-in syslog daemon for make bench: binds a
@@ -388,15 +389,30 @@ fn cmd_sleep_exit(code: &str, secs: Option<&String>) -> ! {
     exit(code)
 }
 
-/// Runs `op` `n` times and prints the mean time per operation; any failure ends it.
+/// CPU time (user + system) of this process and of its waited-for children, in ns.
+fn cpu_ns() -> u128 {
+    let of = |who| {
+        // SAFETY: getrusage writes one struct rusage.
+        let mut ru: libc::rusage = unsafe { zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000_000 + t.tv_usec as u128 * 1000;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
+}
+
+/// Runs `op` `n` times and prints the mean wall time and the mean CPU time (this
+/// process and its children: what the operation costs, however busy the machine)
+/// per operation, in ns; any failure ends it.
 fn bench_loop(what: &str, n: u32, mut op: impl FnMut() -> Result<(), i32>) -> ! {
-    let start = std::time::Instant::now();
+    let (start, cpu) = (std::time::Instant::now(), cpu_ns());
     for _ in 0..n {
         if let Err(e) = op() {
             finish(&format!("bench {what}"), Err(e));
         }
     }
-    println!("{}", start.elapsed().as_nanos() / u128::from(n.max(1)));
+    let n = u128::from(n.max(1));
+    println!("{} {}", start.elapsed().as_nanos() / n, (cpu_ns() - cpu) / n);
     exit(0)
 }
 
