@@ -196,25 +196,30 @@ for t in "${tiers[@]}"; do
 done
 
 # --- 5. the profile ---------------------------------------------------------------------
+# Kernel time per run of each program, for the floor and the agent on the same loops:
+# the difference on a hook is what the agent's body costs there, measured without
+# the noise of whole operations (bpf_stats adds its own clock reads to both alike).
 echo "bench: profile (bpf_stats)" >&2
 stats_was=$(sysctl -n kernel.bpf_stats_enabled)
-declare -A profile
+declare -A profile # "tier.config" -> lines "HOOK RUNS NS_PER_RUN"
 for t in "${tiers[@]}"; do
-    for c in one many; do
-        start_agent "$work/$c-$t.conf"
+    for c in floor one many; do
+        if [ $c = floor ]; then start_timed "${wrap[@]}" "$floor" "$t"; else start_agent "$work/$c-$t.conf"; fi
+        sleep 1 # settled (the 10,000-rule agent pins 20,000 inodes just after attaching)
         sysctl -q kernel.bpf_stats_enabled=1
         "$probe" bench open "$work/plain/allowed" 100000 >/dev/null
         "$probe" bench connect 127.86.75.33 40133 10000 >/dev/null
         "$probe" bench exec "${BENCH_EXEC:-/bin/true}" 200 >/dev/null
-        # Our programs only (other agents may run here): the ids the agent holds.
+        # Only the programs this process holds (other agents may run here); named
+        # by hook (enf_tp_open and fl_tp_open are both tp_open).
         profile[$t.$c]=$(find /proc/"$agent"/fdinfo -type f -exec awk '
             FNR == 1 { if (id && n > 0) printf "%d %d %d\n", id, ns, n; id = n = 0 }
             /^prog_id:/ { id = $2 } /^run_time_ns:/ { ns = $2 } /^run_cnt:/ { n = $2 }
             END { if (id && n > 0) printf "%d %d %d\n", id, ns, n }' {} + 2>/dev/null | sort -u | while read -r id ns n; do
-            printf '%s %s %s\n' "$(bpftool prog show id "$id" | sed -n 's/.* name \([^ ]*\) .*/\1/p')" "$n" "$((ns / n))"
+            printf '%s %s %s\n' "$(bpftool prog show id "$id" | sed -n 's/.* name [a-z]*_\([^ ]*\) .*/\1/p')" "$n" "$((ns / n))"
         done)
         sysctl -q kernel.bpf_stats_enabled="$stats_was"
-        stop_agent
+        if [ $c = floor ]; then stop_agent any; else stop_agent; fi
     done
 done
 stats_was=
@@ -257,9 +262,13 @@ for t in "${tiers[@]}"; do
     for c in one many; do echo "  $t, $c: ${fig[$t:why.$c]}"; done
 done
 echo
-echo "profile: kernel time per run of each program (bpf_stats; includes the stats' own cost)"
+echo "profile: kernel ns per run of each program on the loops (bpf_stats), floor vs agent;"
+echo "the agent's body costs the difference per run of its hook"
 for t in "${tiers[@]}"; do
-    for c in one many; do
-        echo "  $t, $c:" $(echo "${profile[$t.$c]}" | awk '{ printf "%s %d ns (%d runs); ", $1, $3, $2 }')
+    printf '  %-14s %10s %10s %10s %10s\n' "$t" "runs" floor one "$rules"
+    for h in $(echo "${profile[$t.one]}" | awk '{ print $1 }' | sort -u); do
+        ns() { echo "${profile[$t.$1]}" | awk -v h="$h" '$1 == h { print $3; exit }'; }
+        runs=$(echo "${profile[$t.one]}" | awk -v h="$h" '$1 == h { print $2; exit }')
+        printf '  %-14s %10s %10s %10s %10s\n' "$h" "$runs" "$(ns floor)" "$(ns one)" "$(ns many)"
     done
 done
