@@ -7,6 +7,7 @@ TARGET  ?= x86_64-unknown-linux-musl
 CARGO   ?= cargo
 BIN     := target/$(TARGET)/release/enforce
 PROBE   := rootfs/probe/target/$(TARGET)/release/probe
+FLOOR   := target/$(TARGET)/release/examples/floor
 DEMO    := $(CURDIR)/target/demo
 # The arm64 build: `make aarch64` (or TARGET=aarch64-unknown-linux-musl). zig, from
 # PyPI's ziglang wheel, is its C compiler and linker (.cargo/zig/).
@@ -21,7 +22,7 @@ APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex b
 	m4 gettext pkg-config make bpftool qemu-system-x86 qemu-system-arm busybox-static cpio \
 	xz-utils file util-linux python3 python3-pip
 
-.PHONY: all aarch64 probe deps test unit-test fuzz-test fuzz host-test vm-test bench run install clean
+.PHONY: all aarch64 probe deps test unit-test fuzz-test fuzz host-test vm-test bench bench-vm run install clean
 
 all: $(BIN)
 
@@ -132,9 +133,22 @@ vm-test: $(BIN) probe aarch64
 	rootfs/vm-test-init.sh $(BIN) $(PROBE)
 	rootfs/vm-test.sh arm64 $(ARM64_BIN) $(ARM64_PROBE)
 
-# Side-by-side costs (with and without the agent) and size/RSS against the targets.
-bench: $(BIN) $(PROBE)
-	tests/bench.sh $(BIN) $(PROBE)
+# The cost floor of each tier for the benchmarks: empty programs on its hooks
+# (bpf/floor.bpf.c, loaded by examples/floor.rs). Not part of the product.
+.PHONY: $(FLOOR)
+$(FLOOR):
+	$(CARGO) build --release --target $(TARGET) --example floor
+
+# Every figure of issue 11 against its target, natively (tests/bench.sh): per-tier
+# cost against its floor, 10,000 rules against one, start, --check, stop, memory, the
+# event path, and the profile. Asserts nothing.
+bench: $(BIN) $(PROBE) $(FLOOR)
+	tests/bench.sh $(BIN) $(PROBE) $(FLOOR)
+
+# The VM tiers (lsm, fmodret, kprobe, tracepoint) against their floors, in the x86_64
+# 6.1 VM booted with and without bpf in lsm= (rootfs/bench-vm.sh). Asserts nothing.
+bench-vm: $(BIN) $(PROBE) $(FLOOR)
+	rootfs/bench-vm.sh $(BIN) $(PROBE) $(FLOOR)
 
 # The main job on an example config that denies a demo file it creates. The agent
 # runs in a private mount namespace so that what it mounts (securityfs, tracefs)

@@ -1,5 +1,7 @@
-//! Compiles the BPF programs in `bpf/` with clang and leaves the object in OUT_DIR,
-//! where `src/bpf.rs` embeds it with `include_bytes!`.
+//! Compiles the BPF programs in `bpf/` with clang and leaves the objects in OUT_DIR:
+//! `enforce.bpf.o`, which `src/bpf.rs` embeds (compressed, `enforce.bpf.o.z`) with
+//! `include_bytes!`, and `floor.bpf.o`, the benchmark's empty programs
+//! (`examples/floor.rs`).
 //!
 //! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
 //! DWARF (`llvm-strip -g`) and the relocations of .BTF.ext, which are most of its size.
@@ -22,6 +24,10 @@ fn main() {
     let clang = env::var("BPF_CLANG").unwrap_or_else(|_| "clang".into());
     let strip = env::var("BPF_STRIP").unwrap_or_else(|_| "llvm-strip".into());
 
+    // enforce.bpf.o is the product's; floor.bpf.o only serves the benchmark's floor
+    // loader (examples/floor.rs) and is never embedded in the agent.
+    // maps.bpf.o: the same source with the maps only (see ENFORCE_MAPS_ONLY there).
+    //
     // The compiler may be a wrapper that adds the target's hardening flags to every
     // call: Buildroot's host-clang adds -fstack-protector-strong, -fPIE -pie and
     // -Wl,-z,now -Wl,-z,relro (and, with an external toolchain, a config file with
@@ -29,23 +35,62 @@ fn main() {
     // the later -fno-* win, -fno-PIE also keeps Buildroot's wrapper from adding PIE,
     // and flags a compile-only call does not use are not errors. -Werror still holds
     // for the source.
-    run(Command::new(&clang)
-        .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
-        .args(["-fno-stack-protector", "-fno-PIE", "-fcf-protection=none"])
-        .arg("-Wno-unused-command-line-argument")
-        .arg(format!("-D__TARGET_ARCH_{arch}"))
-        .arg("-Ibpf")
-        .arg(format!("-I{libbpf_include}"))
-        .args(["-c", "bpf/enforce.bpf.c", "-o"])
-        .arg(&obj));
-    // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
-    run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+    let maps = out.join("maps.bpf.o");
+    for (src, obj, define) in [
+        ("bpf/enforce.bpf.c", &obj, "-DENFORCE_OBJECT"),
+        ("bpf/enforce.bpf.c", &maps, "-DENFORCE_MAPS_ONLY"),
+        ("bpf/floor.bpf.c", &out.join("floor.bpf.o"), "-DENFORCE_FLOOR"),
+    ] {
+        run(Command::new(&clang)
+            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror", define])
+            .args(["-fno-stack-protector", "-fno-PIE", "-fcf-protection=none"])
+            .arg("-Wno-unused-command-line-argument")
+            .arg(format!("-D__TARGET_ARCH_{arch}"))
+            .arg("-Ibpf")
+            .arg(format!("-I{libbpf_include}"))
+            .args(["-c", src, "-o"])
+            .arg(&obj));
+        // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
+        run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+    }
 
-    for f in ["bpf/enforce.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
+    compress(&obj, &out.join("enforce.bpf.o.z"));
+    compress(&maps, &out.join("maps.bpf.o.z"));
+
+    for f in ["bpf/enforce.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
     println!("cargo:rerun-if-env-changed=BPF_STRIP");
+}
+
+/// Writes `obj` in zlib format to `z`: the agent embeds its objects compressed (the
+/// programs take about 40 kB of the binary instead of 140 kB; the binary must stay
+/// under 1 MiB) and inflates each once with zlib's `uncompress`, which libbpf's zlib
+/// already links. The deflate stream comes from `gzip -9 -n` (on every build host),
+/// rewrapped: a zlib header instead of gzip's, an Adler-32 of the object instead of
+/// gzip's CRC-32 and length. The inflated length goes to `Z.len.rs` beside it.
+fn compress(obj: &std::path::Path, z_path: &std::path::Path) {
+    let raw = std::fs::read(obj).expect("the BPF object");
+    let gz = Command::new("gzip")
+        .args(["-9", "-n", "-c"])
+        .arg(obj)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gzip: {e}"));
+    assert!(gz.status.success(), "gzip failed: {:?}", gz.status);
+    let gz = gz.stdout;
+    // ID1 ID2 CM=deflate FLG=0 (no name, comment or extra field with -n): a 10-byte header.
+    assert!(gz.len() > 18 && gz[..4] == [0x1f, 0x8b, 8, 0], "unexpected gzip header");
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    let mut z = vec![0x78, 0xda];
+    z.extend_from_slice(&gz[10..gz.len() - 8]);
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    std::fs::write(z_path, z).expect("write the compressed object");
+    std::fs::write(z_path.with_extension("z.len.rs"), format!("{}\n", raw.len())).expect("write its length");
 }
 
 fn run(cmd: &mut Command) {

@@ -132,15 +132,51 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* tracepoint tier: the descriptor of a connect in flight, per thread, for the exit
- * check.  Entries live for one syscall; no memory is taken until one does. */
+/* The cheap first tests (see enforce.h).  The agent sizes inode_filter to the policy. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} inode_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ENFORCE_FOLLOWED_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} followed_inodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENFORCE_NET_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} net_filter SEC(".maps");
+
+/* tracepoint tier: the descriptor of a connect in flight, for the exit check.  Task
+ * storage: one small slot per thread that connects, made at its first connect and
+ * freed with the thread, so a connect costs no allocation (a hash entry per connect
+ * did, and its buckets took 256 kB of kernel memory). */
+struct connect_pending {
+	__u32 fd;
+	__u32 pending;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, __u32);
+	__type(key, int);
+	__type(value, struct connect_pending);
 } connect_fds SEC(".maps");
+
+/*
+ * Built a second time with ENFORCE_MAPS_ONLY (build.rs): the maps and nothing else,
+ * the object the agent creates the shared maps from.  Without programs it has no CO-RE
+ * relocation or kernel function to resolve, so libbpf does not parse the kernel's BTF
+ * (5 MB, tens of milliseconds) just to create maps.
+ */
+#ifndef ENFORCE_MAPS_ONLY
 
 static __always_inline void count(__u32 counter)
 {
@@ -263,8 +299,40 @@ static __always_inline int verdict(bool deny)
 
 /* ---- files: open, exec, executable mappings ---- */
 
-/* Deny by inode.  The only cost on the path that matches nothing is one hash lookup. */
-static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
+/* Only the field read here: CO-RE finds it in the kernel's struct bpf_map by name, and
+ * the object carries no BTF for the real one (which pulls in hundreds of types). */
+struct bpf_map___len {
+	__u32 max_entries;
+} __attribute__((preserve_access_index));
+
+/* The filter bit and followed slot of inode number `ino` (enforce.h). */
+static __always_inline __u64 inode_hash(__u64 ino)
+{
+	return (ino * ENFORCE_FILTER_MULT) >> 40;
+}
+
+/*
+ * Whether inode number `ino` may be denied: its bit in inode_filter or its slot in
+ * followed_inodes (enforce.h).  Two inlined array reads, where a hash lookup hashes
+ * 16 bytes and walks a bucket: the path that matches nothing (nearly every open,
+ * exec and mapping of a file) stops here.
+ */
+static __always_inline bool inode_maybe_denied(__u64 ino)
+{
+	__u32 words = ((struct bpf_map___len *)&inode_filter)->max_entries;
+	__u64 b = inode_hash(ino);
+	__u32 word = (b >> 6) & (words - 1), slot = b & (ENFORCE_FOLLOWED_SLOTS - 1);
+	__u64 *w = bpf_map_lookup_elem(&inode_filter, &word);
+
+	if (w && (*w & (1ULL << (b & 63))))
+		return true;
+	w = bpf_map_lookup_elem(&followed_inodes, &slot);
+	return w && *w;
+}
+
+/* Deny by inode, once the filter let it through: one hash lookup.  Out of line: it
+ * runs only for inodes the filter lets through. */
+static __noinline bool match_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
 {
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
 	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
@@ -284,6 +352,11 @@ static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tie
 	return act(&ev, tier);
 }
 
+static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
+{
+	return inode_maybe_denied(ino) && match_inode(dev, ino, op, tier);
+}
+
 /* Typed arguments (LSM, fmod_ret, tp_btf): plain loads. */
 static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 {
@@ -292,12 +365,26 @@ static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 	return check_inode(inode->i_sb->s_dev, inode->i_ino, op, tier);
 }
 
-/* Untyped pointers (kprobe arguments, what a tracepoint digs out): CO-RE reads. */
-static __always_inline bool check_file_core(struct file *file, __u8 op, __u32 tier)
+/*
+ * Untyped pointers (kprobe arguments, what a tracepoint digs out).  Where the kernel
+ * has bpf_rdonly_cast (6.2 on), the pointer is cast to its BTF type and read with
+ * plain (fault-safe) loads; elsewhere each step is a bpf_probe_read_kernel call.
+ * Either way the device is read only for inodes the filter lets through.  Out of
+ * line: one copy serves every kprobe and tracepoint program.
+ */
+static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct inode *inode;
+	__u64 ino;
 
-	return check_inode(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), op, tier);
+	if (bpf_ksym_exists(bpf_rdonly_cast)) {
+		inode = bpf_core_cast(file, struct file)->f_inode;
+		ino = inode->i_ino;
+		return inode_maybe_denied(ino) && match_inode(inode->i_sb->s_dev, ino, op, tier);
+	}
+	inode = BPF_CORE_READ(file, f_inode);
+	ino = BPF_CORE_READ(inode, i_ino);
+	return inode_maybe_denied(ino) && match_inode(BPF_CORE_READ(inode, i_sb, s_dev), ino, op, tier);
 }
 
 /* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
@@ -342,12 +429,14 @@ static __noinline bool untrusted(__u64 dev, __u64 ino, const char *name, __u32 h
 static __always_inline bool check_exec(__u64 dev, __u64 ino, const char *name, __u8 op, __u32 tier)
 {
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
-	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
+	struct enforce_inode_rule *rule = NULL;
 	bool canary = false;
 
+	if (inode_maybe_denied(ino))
+		rule = bpf_map_lookup_elem(&deny_inodes, &key);
 	if (rule && rule->exec_rule) {
 		if (rule->exec_rule != ENFORCE_RULE_ALLOW_CANARY)
-			return check_inode(dev, ino, op, tier);
+			return match_inode(dev, ino, op, tier);
 		canary = true;
 	}
 	return untrusted(dev, ino, name, HOW(op, tier, canary));
@@ -406,12 +495,25 @@ static __always_inline bool writable_exec(unsigned long prot, unsigned long flag
 
 /* ---- connect and send ---- */
 
+/* Whether some rule of the family (0: IPv4, 1: IPv6) covers part of the /16 that
+ * `addr` starts with (net_filter, enforce.h): otherwise the tries are not walked. */
+static __always_inline bool net_maybe_denied(const __u8 *addr, __u32 family6)
+{
+	__u32 slash16 = ((__u32)addr[0] << 8) | addr[1];
+	__u32 word = family6 * ENFORCE_NET_FILTER_WORDS + (slash16 >> 6);
+	__u64 *w = bpf_map_lookup_elem(&net_filter, &word);
+
+	return w && (*w & (1ULL << (slash16 & 63)));
+}
+
 /* Rule id of the longest IPv4 match for this port, else for every port; 0 = none. */
 static __always_inline __u32 net4_rule(const __u8 *addr, __u16 port_be)
 {
 	struct enforce_net4_key key = { .prefixlen = 64, .port = port_be };
 	struct enforce_net_rule *rule;
 
+	if (!net_maybe_denied(addr, 0))
+		return 0;
 	__builtin_memcpy(key.addr, addr, 4);
 	rule = bpf_map_lookup_elem(&deny_net4, &key);
 	if (rule)
@@ -426,6 +528,8 @@ static __always_inline __u32 net6_rule(const __u8 *addr, __u16 port_be)
 	struct enforce_net6_key key = { .prefixlen = 160, .port = port_be };
 	struct enforce_net_rule *rule;
 
+	if (!net_maybe_denied(addr, 1))
+		return 0;
 	__builtin_memcpy(key.addr, addr, 16);
 	rule = bpf_map_lookup_elem(&deny_net6, &key);
 	if (rule)
@@ -527,15 +631,21 @@ static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u
 {
 	struct enforce_inode_key target = { .dev = target_dev, .ino = target_ino };
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
-	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &target);
+	struct enforce_inode_rule *rule = inode_maybe_denied(target_ino) ? bpf_map_lookup_elem(&deny_inodes, &target) : NULL;
 	struct enforce_inode_rule merged, *own;
 	struct enforce_settings *s;
 	struct enforce_handover *h;
 	struct enforce_event ev = {};
 	__u32 zero = 0, *gen;
+	__u32 slot = inode_hash(ino) & (ENFORCE_FOLLOWED_SLOTS - 1);
+	__u64 *flag;
 
 	if (!rule)
 		return;
+	/* Before the entry exists: the filter must never hide a denied inode. */
+	flag = bpf_map_lookup_elem(&followed_inodes, &slot);
+	if (flag)
+		*flag = 1;
 	merged = *rule;
 	own = bpf_map_lookup_elem(&deny_inodes, &key);
 	if (own) {
@@ -576,7 +686,8 @@ static __always_inline void forget(__u64 dev, __u64 ino, unsigned int nlink)
 {
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
 
-	if (!nlink)
+	/* Runs for every inode the kernel frees: only a deleted one the filter may hold. */
+	if (!nlink && inode_maybe_denied(ino))
 		bpf_map_delete_elem(&deny_inodes, &key);
 }
 
@@ -626,10 +737,13 @@ static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *
 
 	if (!target || !incoming) /* a new name, or a negative dentry */
 		return;
-	tdev = BPF_CORE_READ(target, i_sb, s_dev);
 	tino = BPF_CORE_READ(target, i_ino);
-	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
 	iino = BPF_CORE_READ(incoming, i_ino);
+	/* The devices are read only when one side may be denied (cheap first test). */
+	if (!inode_maybe_denied(tino) && !((flags & RENAME_EXCHANGE) && inode_maybe_denied(iino)))
+		return;
+	tdev = BPF_CORE_READ(target, i_sb, s_dev);
+	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
 	follow(tdev, tino, idev, iino, tier);
 	if (flags & RENAME_EXCHANGE)
 		follow(idev, iino, tdev, tino, tier);
@@ -869,7 +983,10 @@ int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, 
 SEC("kprobe/security_inode_free")
 int BPF_KPROBE(enf_kp_free, struct inode *inode)
 {
-	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), BPF_CORE_READ(inode, i_nlink));
+	/* Most freed inodes are still linked (evicted from the cache): one read says so. */
+	if (BPF_CORE_READ(inode, i_nlink))
+		return 0;
+	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), 0);
 	return 0;
 }
 
@@ -879,11 +996,25 @@ int BPF_KPROBE(enf_kp_free, struct inode *inode)
 /* The file behind a descriptor of the current task; NULL if none. */
 static __always_inline struct file *current_fd_file(long fd)
 {
-	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	struct fdtable *fdt;
 	struct file *file = NULL;
+
+	/* Through an untrusted cast where there is one: a pointer loaded from a trusted one
+	 * makes the verifier (6.2 on) search the kernel's whole BTF by name for a
+	 * "__safe_trusted" variant, a linear search per load and path that took a quarter
+	 * of --check's time on 6.18 (perf: btf_nested_type_is_trusted). */
+	if (bpf_ksym_exists(bpf_rdonly_cast))
+		fdt = bpf_core_cast(bpf_get_current_task_btf(), struct task_struct)->files->fdt;
+	else
+		fdt = bpf_get_current_task_btf()->files->fdt;
 
 	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
+	/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
+	 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
+	 * the slot is read with one plain load instead of a bpf_probe_read_kernel call. */
+	if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0)
+		return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
 	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
 }
@@ -906,26 +1037,24 @@ static __always_inline int tp_opened(long ret)
 	return 0;
 }
 
+/* One program for the whole open family: the agent attaches it to sys_exit_open,
+ * sys_exit_openat, sys_exit_openat2, sys_exit_creat and sys_exit_open_by_handle_at
+ * (src/ladder.rs), so the kernel verifies and holds it once, not five times. */
 SEC("tracepoint/syscalls/sys_exit_open")
 int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_openat")
-int enf_tp_openat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int enf_tp_openat2(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int enf_tp_creat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
-int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
 
 /* The new image is in place and has not run an instruction yet. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	on_exec(bprm, ENFORCE_TIER_TRACEPOINT);
+	/* As in current_fd_file: the untrusted cast spares the verifier's name searches. */
+	if (bpf_ksym_exists(bpf_rdonly_cast)) {
+		struct linux_binprm *b = bpf_core_cast(bprm, struct linux_binprm);
+
+		check_exec_file_core(b->file, b->filename, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
+	} else {
+		on_exec(bprm, ENFORCE_TIER_TRACEPOINT);
+	}
 	return 0;
 }
 
@@ -992,17 +1121,21 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 fd = ctx->args[0];
 	int len = (int)ctx->args[2];
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
+	struct connect_pending *p;
 
 	if (copy_sockaddr(&sa, (void *)ctx->args[1], len, true))
 		return 0;
 	if (!match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
 		/* Nothing matched here: look again at what the kernel connected to. */
-		bpf_map_update_elem(&connect_fds, &id, &fd, BPF_ANY);
+		p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (p) {
+			p->fd = ctx->args[0];
+			p->pending = 1;
+		}
 		return 0;
 	}
 	ev.class = ENFORCE_CLASS_CONNECT;
@@ -1042,17 +1175,16 @@ static __always_inline int socket_peer(struct file *file, struct sockaddr_in6 *s
 SEC("tracepoint/syscalls/sys_exit_connect")
 int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 *stashed = bpf_map_lookup_elem(&connect_fds, &id);
+	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u32 fd;
 	int len;
 
-	if (!stashed)
+	if (!p || !p->pending)
 		return 0;
-	fd = *stashed;
-	bpf_map_delete_elem(&connect_fds, &id);
+	fd = p->fd;
+	p->pending = 0;
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
 	len = socket_peer(current_fd_file(fd), &sa);
@@ -1132,3 +1264,5 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
 	return 0;
 }
+
+#endif /* ENFORCE_MAPS_ONLY */

@@ -161,6 +161,29 @@ struct enforce_net6_key {
 	__u8 addr[16];
 };
 
+/*
+ * Cheap first tests, so that what matches nothing costs almost nothing (issue 11):
+ *
+ * `inode_filter` (an array of u64 words, a power of two of them) has a bit set for
+ * every inode number the agent put in `deny_inodes`, and `followed_inodes` (an array
+ * of ENFORCE_FOLLOWED_SLOTS u64 flags) a non-zero slot for every inode number a BPF
+ * program moved a rule to (a rename over a denied file): each array has one writer,
+ * the agent or the programs, and a slot is set by a plain store, so no write can undo
+ * another. An inode whose bit and slot are both clear is not looked up. The bit of
+ * inode number `ino`: h = ino * ENFORCE_FILTER_MULT (mod 2^64), b = h >> 40; word
+ * (b >> 6) mod the array's length, bit b & 63; its slot: b mod ENFORCE_FOLLOWED_SLOTS.
+ * Different inodes may share a bit: a bit says "look it up", never "denied". Bits are
+ * never cleared while the maps live.
+ *
+ * `net_filter` has a bit per /16 of each family (ENFORCE_NET_FILTER_WORDS words for
+ * IPv4, then as many for the first 16 bits of IPv6 addresses): set when some rule's
+ * prefix covers part of that /16. A destination whose /16 bit is clear is not looked
+ * up in the tries. Only the agent writes it.
+ */
+#define ENFORCE_FILTER_MULT 0x9E3779B97F4A7C15ULL
+#define ENFORCE_FOLLOWED_SLOTS 1024
+#define ENFORCE_NET_FILTER_WORDS 1024
+
 /* Value of both tries. */
 struct enforce_net_rule {
 	__u32 rule; /* config line number */

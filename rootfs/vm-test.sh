@@ -8,6 +8,8 @@
 # restricts the ladder (enforce_tiers), and which blockers --check must name
 # (enforce_blockers).
 #   x86_64, Debian bookworm 6.1 (rootfs/fetch-kernel.sh):
+#     scale        lsm=...,bpf: 10,000 rules per class in each tier in turn
+#                  (rootfs/guest/scale.sh): the last rule of each list is denied
 #     lsm          lsm=...,bpf: BPF-LSM, ENFORCE, EPERM
 #     fmodret      bpf not in lsm=: fmod_ret on security_*(), ENFORCE, EPERM
 #     kprobe       the same kernel, ladder restricted to kprobe: ENFORCE_SIGNAL, kills
@@ -60,7 +62,11 @@ x86_64)
     # The loader route needs a dynamic program: this machine's echo and its glibc.
     image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
         /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho
+    # The capacity test: 10,000 rules per class, in every tier (rootfs/guest/scale.sh).
+    "$here/mkinitramfs.sh" "$out/scale.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
+        "$here/guest/scale.sh=/test/run.sh"
     boots <<BOOTS | boot_all vm-test x86_64
+scale $out/scale.cpio.gz - $bpf
 lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm
 fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded

@@ -420,6 +420,20 @@ impl Event {
     }
 }
 
+/// The cheap first tests (enforce.h): the multiplier of the inode filter's hash.
+pub const FILTER_MULT: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Slots of `followed_inodes` (only the BPF programs write them; pinned by a test).
+#[cfg(test)]
+pub const FOLLOWED_SLOTS: u32 = 1024;
+/// Words of `net_filter` per family (a bit per /16).
+pub const NET_FILTER_WORDS: u32 = 1024;
+
+/// The filter hash `b` of an inode number (enforce.h): its bit in `inode_filter` is bit
+/// `b & 63` of word `(b >> 6) mod words`.
+pub fn inode_hash(ino: u64) -> u64 {
+    ino.wrapping_mul(FILTER_MULT) >> 40
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +499,26 @@ mod tests {
         assert_eq!(offset_of!(Event, reason), 69);
         assert_eq!(offset_of!(Event, _pad), 70);
         assert_eq!(offset_of!(Event, file), 72);
+    }
+
+    #[test]
+    fn filter_constants_match_the_c_header() {
+        let header = include_str!("../bpf/enforce.h");
+        let define = |name: &str| -> u64 {
+            let line = header.lines().find(|l| l.starts_with(&format!("#define {name} "))).unwrap();
+            let v = line.split_whitespace().nth(2).unwrap().trim_end_matches("ULL");
+            match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
+                None => v.parse().unwrap(),
+            }
+        };
+        assert_eq!(define("ENFORCE_FILTER_MULT"), FILTER_MULT);
+        assert_eq!(define("ENFORCE_FOLLOWED_SLOTS"), u64::from(FOLLOWED_SLOTS));
+        assert_eq!(define("ENFORCE_NET_FILTER_WORDS"), u64::from(NET_FILTER_WORDS));
+        // 24 bits of hash: enough for any filter the agent makes.
+        assert_eq!(inode_hash(u64::MAX) >> 24, 0);
+        assert_eq!(inode_hash(1), FILTER_MULT >> 40);
+        assert_ne!(inode_hash(2), inode_hash(3));
     }
 
     #[test]

@@ -23,8 +23,35 @@ use std::path::Path;
 use libbpf_sys as sys;
 use rustix::io::Errno;
 
-/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`).
-pub static OBJECT_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o"));
+/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), and the same
+/// source's maps alone, zlib-compressed, with their inflated lengths.
+static PROGRAMS_Z: (&[u8], usize) = (
+    include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z")),
+    include!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z.len.rs")),
+);
+static MAPS_Z: (&[u8], usize) =
+    (include_bytes!(concat!(env!("OUT_DIR"), "/maps.bpf.o.z")), include!(concat!(env!("OUT_DIR"), "/maps.bpf.o.z.len.rs")));
+
+extern "C" {
+    // zlib, which libbpf links.
+    fn uncompress(dest: *mut u8, dest_len: *mut core::ffi::c_ulong, source: *const u8, source_len: core::ffi::c_ulong)
+        -> c_int;
+}
+
+/// An embedded object, inflated. Not kept: libbpf is done with the bytes once the
+/// object is open (it copies the sections it keeps), and 144 kB held for the agent's
+/// whole life would be 144 kB of its RSS; inflating again costs about a millisecond.
+fn inflated(z: &(&'static [u8], usize)) -> Result<Vec<u8>, Error> {
+    let (bytes, len) = *z;
+    let mut buf = vec![0u8; len];
+    let mut got = len as core::ffi::c_ulong;
+    // SAFETY: buf has room for `got` bytes; `bytes` is a complete zlib stream.
+    let ret = unsafe { uncompress(buf.as_mut_ptr(), &mut got, bytes.as_ptr(), bytes.len() as _) };
+    if ret != 0 || got as usize != len {
+        return Err(Error { op: "inflate", what: "an embedded BPF object", errno: Errno::INVAL });
+    }
+    Ok(buf)
+}
 
 /// A failed libbpf operation: what was attempted, on what, and the errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +105,20 @@ pub struct Object {
 
 impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
-    /// others' autoload is turned off): that is how one tier, or only its maps, is loaded.
+    /// others' autoload is turned off): that is how one tier is loaded.
     pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps.
-        let raw = unsafe {
-            sys::bpf_object__open_mem(OBJECT_BYTES.as_ptr().cast(), OBJECT_BYTES.len() as _, core::ptr::null())
-        };
+        Self::open_bytes(&inflated(&PROGRAMS_Z)?, keep)
+    }
+
+    /// Opens the embedded object that has the maps and no program, to create them.
+    pub fn open_maps() -> Result<Object, Error> {
+        Self::open_bytes(&inflated(&MAPS_Z)?, |_| false)
+    }
+
+    fn open_bytes(bytes: &[u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
+        // SAFETY: bytes is an ELF image; bpf_object__open_mem copies what it keeps and
+        // is done with the buffer when it returns (it ends its ELF handle before).
+        let raw = unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, core::ptr::null()) };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };
         let mut prog = core::ptr::null_mut();
@@ -219,6 +254,18 @@ impl<'a> Program<'a> {
     }
 }
 
+impl Program<'_> {
+    /// Attaches the program to the tracepoint `category/name` (one program may serve
+    /// several).
+    pub fn attach_tracepoint(&self, category: &'static CStr, name: &'static CStr) -> Result<Link, Error> {
+        // SAFETY: ptr is a loaded program of a live object; the names are NUL-terminated.
+        let raw = unsafe { sys::bpf_program__attach_tracepoint(self.ptr.as_ptr(), c_name(category), c_name(name)) };
+        NonNull::new(raw)
+            .map(|ptr| Link { ptr })
+            .ok_or_else(|| Error { op: "attach", what: name_str(name), errno: last_errno() })
+    }
+}
+
 /// An attached program; dropping it detaches. A libbpf link holds its own fd (and
 /// through it the program), so it does not borrow the object.
 pub struct Link {
@@ -264,6 +311,37 @@ impl<'a> Map<'a> {
             )
         };
         check(ret, "update map", name_str(self.name))?;
+        Ok(())
+    }
+
+    /// Inserts or replaces `count` entries, laid out back to back in `keys` and
+    /// `values`: one system call per batch where the kernel has batch updates for this
+    /// map type (hash and array maps), one per entry where it has not.
+    pub fn update_many(&self, keys: &[u8], values: &[u8], count: usize) -> Result<(), Error> {
+        if count == 0 {
+            return Ok(());
+        }
+        let (ks, vs) = (keys.len() / count, values.len() / count);
+        // SAFETY: ptr is a map of a live object.
+        let (map_ks, map_vs) = unsafe { (sys::bpf_map__key_size(self.ptr.as_ptr()), sys::bpf_map__value_size(self.ptr.as_ptr())) };
+        if ks * count != keys.len() || vs * count != values.len() || ks != map_ks as usize || vs != map_vs as usize {
+            return Err(Error { op: "update map", what: name_str(self.name), errno: Errno::INVAL });
+        }
+        let opts = sys::bpf_map_batch_opts { sz: size_of::<sys::bpf_map_batch_opts>() as _, ..Default::default() };
+        let mut n = count as u32;
+        // SAFETY: the slices hold exactly `count` keys and values of the map's sizes
+        // (checked above), all the kernel reads.
+        let ret = unsafe { sys::bpf_map_update_batch(self.fd(), keys.as_ptr().cast(), values.as_ptr().cast(), &mut n, &opts) };
+        let unsupported = [Errno::INVAL, Errno::OPNOTSUPP, Errno::from_raw_os_error(524)]; // 524: ENOTSUPP
+        if ret == 0 {
+            return Ok(());
+        }
+        if n != 0 || !unsupported.iter().any(|e| -ret == e.raw_os_error()) {
+            check(ret, "update map", name_str(self.name))?;
+        }
+        for i in 0..count {
+            self.update(&keys[i * ks..(i + 1) * ks], &values[i * vs..(i + 1) * vs])?;
+        }
         Ok(())
     }
 

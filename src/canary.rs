@@ -113,6 +113,7 @@ pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
         let _ = proofs.push(Proof::AnonExec);
     }
     for proof in proofs {
+        let started = Instant::now();
         let result = match (hook, proof) {
             (Hook::Open | Hook::Exec | Hook::Mmap | Hook::Mprotect, Proof::Rule | Proof::AllowList) => {
                 file_canary(maps, tier, hook, signal, proof)
@@ -121,6 +122,7 @@ pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
             (Hook::Connect | Hook::Send, _) => net_canary(maps, tier, hook, signal),
             (Hook::Follow, _) => follow_canary(maps, tier),
         };
+        log::debug!("{} tier, {} canary ({proof:?}): {:?} in {:?}", tier.name(), hook.name(), result, started.elapsed());
         let step = result.unwrap_or_else(|e| {
             log::warn!("{} tier, {} canary: {e}", tier.name(), hook.name());
             Step::Failed(e.raw_os_error())
@@ -250,6 +252,7 @@ fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8, proof: Proof) ->
         (_, Proof::AllowList) => InodeRule { open_rule: 0, exec_rule: abi::RULE_ALLOW_CANARY },
         _ => InodeRule { open_rule: 0, exec_rule: abi::RULE_CANARY },
     };
+    maps.mark_inode(key.ino).map_err(|e| e.errno)?;
     let _entry = Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?;
     let path = fd_path(&memfd);
     let (outcome, seen) = watching(maps, || run_child(hook.name(), path.as_os_str(), None))?;
@@ -275,6 +278,7 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
     let port = holder.local_addr().map_err(io_errno)?.port();
     let key = Net4Key { prefixlen: 64, port: port.to_be(), _pad: 0, addr: [127, 0, 0, 1] };
     let value = NetRule { rule: abi::RULE_CANARY };
+    maps.mark_net4(key.addr).map_err(|e| e.errno)?;
     let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
     let target = format!("127.0.0.1:{port}");
     let (outcome, seen) = watching(maps, || run_child(hook.name(), target.as_ref(), None))?;
@@ -411,6 +415,7 @@ fn follow_canary(maps: &Maps, tier: Tier) -> Result<Step, Errno> {
     let (target, incoming) = (dir.file("a")?, dir.file("b")?);
     let map = || maps.map(c"deny_inodes").map_err(|e| e.errno);
     let rule = InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 };
+    maps.mark_inode(target.ino).map_err(|e| e.errno)?;
     let _target_entry = Entry::insert(map()?, &target.to_bytes(), &rule.to_bytes())?;
     let _incoming_entry = Entry { map: map()?, key: heapless::Vec::from_slice(&incoming.to_bytes()).unwrap_or_default() };
     let (renamed, seen) = watching(maps, || rustix::fs::rename(dir.0.join("b"), dir.0.join("a")))?;

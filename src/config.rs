@@ -27,8 +27,9 @@ use std::path::Path;
 
 use crate::ladder::{Class, Tier, TIER_COUNT};
 
-/// Largest config file accepted, in bytes.
-pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Largest config file accepted, in bytes: room for every rule class at its capacity
+/// with paths of the longest length, and comments.
+pub const MAX_CONFIG_BYTES: usize = 8 << 20;
 /// Longest path of a deny_open / deny_exec rule, in bytes.
 pub const MAX_PATH_LEN: usize = 255;
 /// Longest syslog_ident.
@@ -36,13 +37,13 @@ pub const MAX_IDENT_LEN: usize = 32;
 /// Longest `pin` directory.
 pub const MAX_PIN_LEN: usize = 128;
 /// Most deny_open rules.
-pub const MAX_OPEN_RULES: usize = 128;
+pub const MAX_OPEN_RULES: usize = 10_000;
 /// Most deny_exec rules.
-pub const MAX_EXEC_RULES: usize = 128;
+pub const MAX_EXEC_RULES: usize = 10_000;
 /// Most allow_exec_from lines.
 pub const MAX_ALLOW_EXEC_FROM: usize = 32;
-/// Most deny_connect rules, both families together (each family must also fit its trie).
-pub const MAX_CONNECT_RULES: usize = 256;
+/// Most deny_connect rules, both families together.
+pub const MAX_CONNECT_RULES: usize = 10_000;
 /// Smallest ring buffer (one page on most systems).
 pub const MIN_RINGBUF_SIZE: u32 = 4 << 10;
 /// Largest ring buffer.
@@ -252,17 +253,20 @@ fn signal_from_name(name: &str) -> Option<u8> {
     SIGNALS.iter().find(|s| s.0 == bare).map(|s| s.1)
 }
 
-/// A deny_open or deny_exec rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A deny_open or deny_exec rule. Its path (absolute, at most MAX_PATH_LEN bytes,
+/// resolved to an inode at start) is kept in its policy's text of paths:
+/// [`Policy::path`]. 12 bytes a rule and the path's own bytes, where a `String` each
+/// cost 24 bytes and an allocation: 10,000 rules per class are 700 kB less.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PathRule {
     /// Config line: the rule id reported in events.
     pub line: u32,
-    /// Absolute path, resolved to an inode at start.
-    pub path: heapless::String<MAX_PATH_LEN>,
+    start: u32,
+    len: u32,
 }
 
 /// A network prefix, host bits clear. IPv4-mapped IPv6 prefixes are stored as V4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Net {
     /// IPv4 prefix, `prefix` ≤ 32.
     V4 {
@@ -311,7 +315,8 @@ impl fmt::Display for NetRule {
     }
 }
 
-/// Everything the config says, bounded by the map capacities.
+/// Everything the config says. The rule lists hold what the file has (at most the
+/// MAX_*_RULES capacities), so memory follows the rules actually configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// `mode`.
@@ -320,12 +325,15 @@ pub struct Policy {
     pub fallback: Fallback,
     /// `signal`, as its Linux number.
     pub signal: u8,
-    /// `deny_open` rules, in config order.
-    pub open: heapless::Vec<PathRule, MAX_OPEN_RULES>,
+    /// The paths of the `deny_open`, `deny_exec` and `allow_exec_from` lines, one after
+    /// the other.
+    paths: String,
+    /// `deny_open` rules, in config order (so by line: searchable by rule id).
+    pub open: Vec<PathRule>,
     /// `deny_exec` rules, in config order.
-    pub exec: heapless::Vec<PathRule, MAX_EXEC_RULES>,
+    pub exec: Vec<PathRule>,
     /// `deny_connect` rules, in config order.
-    pub connect: heapless::Vec<NetRule, MAX_CONNECT_RULES>,
+    pub connect: Vec<NetRule>,
     /// `syslog_ident`.
     pub syslog_ident: heapless::String<MAX_IDENT_LEN>,
     /// `syslog_facility`.
@@ -336,7 +344,7 @@ pub struct Policy {
     pub tiers: [bool; TIER_COUNT],
     /// `allow_exec_from`: mount points whose filesystems alone code may run from (an
     /// allow list when not empty), in config order.
-    pub allow_exec_from: heapless::Vec<PathRule, MAX_ALLOW_EXEC_FROM>,
+    pub allow_exec_from: Vec<PathRule>,
     /// `allow_anon_exec = no`: the line that says so; None (the default): allowed.
     pub allow_anon_exec: Option<u32>,
     /// `allow_dangerous_rules`: rules on the files the device needs to boot and be
@@ -362,6 +370,11 @@ pub struct PinDir {
 }
 
 impl Policy {
+    /// The path of a `deny_open`, `deny_exec` or `allow_exec_from` line of this policy.
+    pub fn path(&self, rule: &PathRule) -> &str {
+        &self.paths[rule.start as usize..][..rule.len as usize]
+    }
+
     /// The configured path of the file rule of `class` on config line `line` (what
     /// events name as `path=`); None for connect rules.
     pub fn rule_path(&self, class: Class, line: u32) -> Option<&str> {
@@ -370,7 +383,8 @@ impl Policy {
             Class::Exec => &self.exec[..],
             Class::Connect => return None,
         };
-        rules.iter().find(|r| r.line == line).map(|r| r.path.as_str())
+        // In config order, so sorted by line: a binary search, whatever the rule count.
+        rules.binary_search_by_key(&line, |r| r.line).ok().map(|i| self.path(&rules[i]))
     }
 }
 
@@ -382,14 +396,15 @@ impl Default for Policy {
             mode: Mode::Enforce,
             fallback: Fallback::Signal,
             signal: DEFAULT_SIGNAL,
-            open: heapless::Vec::new(),
-            exec: heapless::Vec::new(),
-            connect: heapless::Vec::new(),
+            paths: String::new(),
+            open: Vec::new(),
+            exec: Vec::new(),
+            connect: Vec::new(),
             syslog_ident,
             syslog_facility: Facility::Daemon,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
             tiers: [true; TIER_COUNT],
-            allow_exec_from: heapless::Vec::new(),
+            allow_exec_from: Vec::new(),
             allow_anon_exec: None,
             allow_dangerous_rules: false,
             coalesce_window: DEFAULT_COALESCE_WINDOW,
@@ -470,8 +485,8 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Box<Policy>, ConfigError> {
 
 /// Parses config text (see the module doc for the syntax).
 ///
-/// The policy is boxed: at its full capacity it is about 80 KB, and every move of
-/// it by value would leave another copy's pages resident on the agent's stack.
+/// The policy is boxed, so moving it never copies its fixed part around. Its rule
+/// lists are trimmed to their length: 10,000 rules cost what they hold, not a capacity.
 pub fn parse(text: &str) -> Result<Box<Policy>, ConfigError> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(ConfigError { line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
@@ -480,11 +495,95 @@ pub fn parse(text: &str) -> Result<Box<Policy>, ConfigError> {
     let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut policy = Box::<Policy>::default();
     let mut seen = [0u32; Key::COUNT];
+    let mut error = None;
     for (i, raw) in text.split('\n').enumerate() {
         let line = line_number(i);
-        parse_line(&mut policy, &mut seen, line, raw).map_err(|reason| ConfigError { line, reason })?;
+        if let Err(reason) = parse_line(&mut policy, &mut seen, line, raw) {
+            error = Some(ConfigError { line, reason });
+            break;
+        }
     }
+    // Repeated rules are found once, by sorting, not by comparing every rule with every
+    // earlier one (quadratic at 10,000 rules). Every rule parsed so far lies before a
+    // line error, so a repeat among them is the first error in the file.
+    if let Some(repeat) = first_repeat(&policy) {
+        return Err(repeat);
+    }
+    if let Some(error) = error {
+        return Err(error);
+    }
+    policy.paths.shrink_to_fit();
+    policy.open.shrink_to_fit();
+    policy.exec.shrink_to_fit();
+    policy.connect.shrink_to_fit();
     Ok(policy)
+}
+
+/// The earliest rule that repeats an earlier one of its list, as the error on its line
+/// naming the first. `cmp` orders the rules so that identical ones are adjacent.
+fn first_repeat_in<T>(rules: &[T], line: impl Fn(&T) -> u32, cmp: impl Fn(&T, &T) -> core::cmp::Ordering) -> Option<(u32, u32)> {
+    // Ties keep config order: the first of each run of identical rules is the original.
+    let order = sorted_indices(rules.len(), &|a, b| cmp(&rules[a], &rules[b]).then(a.cmp(&b)));
+    let mut first: Option<(u32, u32)> = None;
+    let mut run_start = 0;
+    for i in 1..order.len() {
+        let (prev, this) = (&rules[order[i - 1]], &rules[order[i]]);
+        if cmp(prev, this).is_ne() {
+            run_start = i;
+            continue;
+        }
+        if i == run_start + 1 {
+            // The first repeat of this run; later ones in the run come after it.
+            let at = (line(this), line(&rules[order[run_start]]));
+            if first.is_none_or(|f| at.0 < f.0) {
+                first = Some(at);
+            }
+        }
+    }
+    first
+}
+
+/// The indices `0..n` ordered by `cmp` (a heapsort). One small function for every
+/// sort of rules: the standard library's sorts are fast but each instance of them
+/// costs kilobytes of a binary that must stay under 1 MiB.
+pub fn sorted_indices(n: usize, cmp: &dyn Fn(usize, usize) -> core::cmp::Ordering) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let sift = |v: &mut [usize], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && cmp(v[child], v[child + 1]).is_lt() {
+            child += 1;
+        }
+        if cmp(v[root], v[child]).is_ge() {
+            break;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    for root in (0..n / 2).rev() {
+        sift(&mut v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(&mut v, 0, end);
+    }
+    v
+}
+
+/// The first repeated rule of the policy (see [`first_repeat_in`]).
+fn first_repeat(p: &Policy) -> Option<ConfigError> {
+    let paths = |a: &PathRule, b: &PathRule| p.path(a).cmp(p.path(b));
+    [
+        first_repeat_in(&p.open, |r| r.line, paths),
+        first_repeat_in(&p.exec, |r| r.line, paths),
+        first_repeat_in(&p.connect, |r| r.line, |a, b| (a.net, a.port).cmp(&(b.net, b.port))),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|(line, first)| ConfigError { line, reason: format!("duplicate rule: same as line {first}") })
 }
 
 /// The 1-based number of the line after `index` earlier lines.
@@ -622,7 +721,7 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
             })?
         }
         Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
-        Key::AllowExecFrom => push_path(&mut p.allow_exec_from, name, line, value)?,
+        Key::AllowExecFrom => push_path(&mut p.allow_exec_from, &mut p.paths, MAX_ALLOW_EXEC_FROM, name, line, value)?,
         Key::AllowAnonExec => {
             p.allow_anon_exec = match value {
                 "yes" => None,
@@ -640,8 +739,8 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
         Key::CoalesceWindow => p.coalesce_window = parse_count(name, value, 0, MAX_COALESCE_WINDOW, " (seconds)")?,
         Key::CoalesceBurst => p.coalesce_burst = parse_count(name, value, 1, MAX_COALESCE_BURST, "")?,
         Key::LogRate => p.log_rate = parse_count(name, value, 0, MAX_LOG_RATE, " (lines per second)")?,
-        Key::DenyOpen => push_path(&mut p.open, name, line, value)?,
-        Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
+        Key::DenyOpen => push_path(&mut p.open, &mut p.paths, MAX_OPEN_RULES, name, line, value)?,
+        Key::DenyExec => push_path(&mut p.exec, &mut p.paths, MAX_EXEC_RULES, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
         Key::Tiers => p.tiers = parse_tiers(value)?,
         Key::Pin => p.pin = Some(PinDir { line, dir: parse_pin(value)? }),
@@ -730,8 +829,11 @@ fn parse_ringbuf_size(value: &str) -> Result<u32, String> {
     }
 }
 
-fn push_path<const N: usize>(
-    rules: &mut heapless::Vec<PathRule, N>,
+/// Adds a path rule; repeats are found once the file is read (see [`first_repeat`]).
+fn push_path(
+    rules: &mut Vec<PathRule>,
+    paths: &mut String,
+    max: usize,
     key: &str,
     line: u32,
     value: &str,
@@ -747,23 +849,25 @@ fn push_path<const N: usize>(
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(format!("{key}: the path contains a control character (U+{:04X})", u32::from(c)));
     }
-    let mut path = heapless::String::new();
-    if path.push_str(value).is_err() {
+    if value.len() > MAX_PATH_LEN {
         return Err(format!("{key}: the path is longer than {MAX_PATH_LEN} bytes"));
     }
-    if let Some(first) = rules.iter().find(|r| r.path == path) {
-        return Err(format!("duplicate rule: same as line {}", first.line));
+    if rules.len() >= max {
+        return Err(format!("too many {key} rules (max {max})"));
     }
-    rules.push(PathRule { line, path }).map_err(|_| format!("too many {key} rules (max {N})"))
+    // At most 30,000 paths of at most 255 bytes (and a config of at most 8 MiB): u32.
+    rules.push(PathRule { line, start: paths.len() as u32, len: value.len() as u32 });
+    paths.push_str(value);
+    Ok(())
 }
 
-fn push_net(rules: &mut heapless::Vec<NetRule, MAX_CONNECT_RULES>, line: u32, value: &str) -> Result<(), String> {
+fn push_net(rules: &mut Vec<NetRule>, line: u32, value: &str) -> Result<(), String> {
     let (net, port) = parse_net_rule(value)?;
-    let rule = NetRule { line, net, port };
-    if let Some(first) = rules.iter().find(|r| (r.net, r.port) == (net, port)) {
-        return Err(format!("duplicate rule: same as line {}", first.line));
+    if rules.len() >= MAX_CONNECT_RULES {
+        return Err(format!("too many deny_connect rules (max {MAX_CONNECT_RULES})"));
     }
-    rules.push(rule).map_err(|_| format!("too many deny_connect rules (max {MAX_CONNECT_RULES})"))
+    rules.push(NetRule { line, net, port });
+    Ok(())
 }
 
 /// `CIDR[:port]`: `a.b.c.d[/n][:port]`, `addr6[/n]`, `[addr6[/n]]:port`.
@@ -913,9 +1017,9 @@ ringbuf_size = 1M
         assert_eq!(p.fallback, Fallback::Refuse);
         assert_eq!(p.signal, 15);
         assert_eq!(p.open.len(), 2);
-        assert_eq!((p.open[0].line, p.open[0].path.as_str()), (6, "/etc/shadow"));
-        assert_eq!((p.open[1].line, p.open[1].path.as_str()), (7, "/srv/a#b"), "a # inside a value is kept");
-        assert_eq!((p.exec[0].line, p.exec[0].path.as_str()), (8, "/usr/bin/nc"));
+        assert_eq!((p.open[0].line, p.path(&p.open[0])), (6, "/etc/shadow"));
+        assert_eq!((p.open[1].line, p.path(&p.open[1])), (7, "/srv/a#b"), "a # inside a value is kept");
+        assert_eq!((p.exec[0].line, p.path(&p.exec[0])), (8, "/usr/bin/nc"));
         let shown: Vec<String> = p.connect.iter().map(|r| format!("{}@{r}", r.line)).collect();
         assert_eq!(
             shown,
@@ -1044,7 +1148,8 @@ ringbuf_size = 256K
     #[test]
     fn longest_path_fits() {
         let path = format!("/{}", "a".repeat(254));
-        assert_eq!(parse(&format!("deny_open = {path}")).unwrap().open[0].path.as_str(), path);
+        let p = parse(&format!("deny_open = {path}")).unwrap();
+        assert_eq!(p.path(&p.open[0]), path);
     }
 
     #[test]
@@ -1106,6 +1211,51 @@ ringbuf_size = 256K
     }
 
     #[test]
+    fn the_first_repeat_in_the_file_is_the_error() {
+        // Across classes and runs, the earliest repeated line wins, naming the first of its run.
+        let text = "deny_open = /b\ndeny_open = /a\ndeny_exec = /a\ndeny_connect = ::1\ndeny_open = /a\n\
+                    deny_connect = ::1\ndeny_open = /b\ndeny_open = /a\n";
+        assert_err(text, 5, "duplicate rule: same as line 2");
+        assert_err("deny_connect = ::1\ndeny_connect = 10.0.0.0/8\ndeny_connect = ::1/128\n", 3, "same as line 1");
+        // A repeat before a line error is reported first; a line error before a repeat is.
+        assert_err("deny_open = /a\ndeny_open = /a\nmode = maybe\n", 2, "same as line 1");
+        assert_err("deny_open = /a\nmode = maybe\ndeny_open = /a\n", 2, "mode must be");
+        // Many rules, one repeat at the end: found, without comparing every pair.
+        let mut text: String = (0..MAX_OPEN_RULES - 1).map(|i| format!("deny_open = /r/{i}\n")).collect();
+        text.push_str("deny_open = /r/17\n");
+        assert_err(&text, MAX_OPEN_RULES as u32, "same as line 18");
+    }
+
+    #[test]
+    fn sorted_indices_sorts() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for n in [0, 1, 2, 3, 10, 1000] {
+            let v: Vec<u64> = (0..n).map(|_| { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x % 50 }).collect();
+            let order = sorted_indices(n, &|a, b| v[a].cmp(&v[b]).then(a.cmp(&b)));
+            let mut expected: Vec<usize> = (0..n).collect();
+            expected.sort_by_key(|&i| (v[i], i));
+            assert_eq!(order, expected, "n={n}");
+        }
+    }
+
+    #[test]
+    fn rule_paths_are_found_by_line() {
+        let mut text = String::from("# rules\n");
+        for i in 0..1000 {
+            text.push_str(&format!("deny_open = /o/{i}\ndeny_exec = /e/{i}\n"));
+        }
+        let p = parse(&text).unwrap();
+        assert_eq!(p.rule_path(Class::Open, 2), Some("/o/0"));
+        assert_eq!(p.rule_path(Class::Exec, 3), Some("/e/0"));
+        assert_eq!(p.rule_path(Class::Open, 2 + 2 * 999), Some("/o/999"));
+        assert_eq!(p.rule_path(Class::Exec, 3 + 2 * 999), Some("/e/999"));
+        assert_eq!(p.rule_path(Class::Open, 3), None, "line 3 is an exec rule");
+        assert_eq!(p.rule_path(Class::Open, 1), None);
+        assert_eq!(p.rule_path(Class::Connect, 2), None);
+        assert_eq!(p.open.capacity(), p.open.len(), "trimmed to what it holds");
+    }
+
+    #[test]
     fn ringbuf_sizes() {
         for (value, size) in
             [("4096", 4096), ("4K", 4096), ("8K", 8192), ("256K", 256 << 10), ("16M", 16 << 20), ("16777216", 16 << 20)]
@@ -1140,17 +1290,17 @@ ringbuf_size = 256K
         }
         assert_eq!(parse(&text).unwrap().open.len(), MAX_OPEN_RULES);
         text.push_str("deny_open = /one-too-many\n");
-        assert_err(&text, MAX_OPEN_RULES as u32 + 2, "too many deny_open rules (max 128)");
+        assert_err(&text, MAX_OPEN_RULES as u32 + 2, "too many deny_open rules (max 10000)");
 
         let mut text = String::new();
         for i in 0..=MAX_EXEC_RULES {
             text.push_str(&format!("deny_exec = /f{i}\n"));
         }
-        assert_err(&text, MAX_EXEC_RULES as u32 + 1, "too many deny_exec rules (max 128)");
+        assert_err(&text, MAX_EXEC_RULES as u32 + 1, "too many deny_exec rules (max 10000)");
 
         let mut text = String::new();
         for i in 0..MAX_CONNECT_RULES / 2 {
-            text.push_str(&format!("deny_connect = 10.0.{i}.0/24\ndeny_connect = fd00:{i:x}::/32\n"));
+            text.push_str(&format!("deny_connect = 10.{}.{}.0/24\ndeny_connect = fd00:{i:x}::/32\n", i / 256, i % 256));
         }
         assert_eq!(parse(&text).unwrap().connect.len(), MAX_CONNECT_RULES);
         text.push_str("deny_connect = 192.0.2.1\n");

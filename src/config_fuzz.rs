@@ -195,7 +195,7 @@ fn check_policy(input: &[u8], p: &Policy) {
         if rules.windows(2).any(|w| w[0].line >= w[1].line) {
             fail("rules out of order");
         }
-        if rules.iter().any(|r| !r.path.starts_with('/') || r.path.contains('\0')) {
+        if rules.iter().any(|r| !p.path(r).starts_with('/') || p.path(r).contains('\0')) {
             fail("a path that is not absolute, or has a NUL");
         }
     }

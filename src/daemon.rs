@@ -85,7 +85,7 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
         rb.consume_n(BATCH).map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
         if moved {
             for f in watcher.handle(&enf.maps) {
-                let line = AgentFollowed { class: f.class, key: f.key, path: f.rule.path.as_str(), rule: f.rule.line };
+                let line = AgentFollowed { class: f.class, key: f.key, path: f.path, rule: f.rule.line };
                 sink.borrow_mut().notice(format_args!("{line}"));
             }
         }

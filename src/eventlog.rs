@@ -38,7 +38,7 @@ pub struct EventLog {
 
 /// Writes one line of the coalescer: events and repeats at the event's severity
 /// (denials warning, audits notice).
-fn write(syslog: &mut Syslog, unsent: &mut u64, policy: &Policy, line: Line<'_>) {
+fn write(syslog: &mut Syslog, policy: &Policy, line: Line<'_>) {
     let mut text = heapless::String::<1280>::new();
     let severity = match line {
         Line::Event(ev) => {
@@ -59,9 +59,8 @@ fn write(syslog: &mut Syslog, unsent: &mut u64, policy: &Policy, line: Line<'_>)
         }
     };
     let severity = if severity == Action::Denied { Severity::Warning } else { Severity::Notice };
-    if syslog.send(severity, &text) == Sent::Unsent {
-        *unsent += 1;
-    }
+    // Held and sent in batches; the lines syslog does not take are counted at the flush.
+    syslog.hold(severity, &text);
 }
 
 /// An event's line with what the policy adds: the configured path of the file rule it
@@ -90,8 +89,8 @@ impl EventLog {
 
     /// One event from the ring buffer; `policy` names the paths of its rules.
     pub fn event(&mut self, ev: &crate::events::Event, policy: &Policy) {
-        let EventLog { syslog, coalescer, unsent, .. } = self;
-        coalescer.offer(ev, syslog::now_ms(), &mut |line| write(syslog, unsent, policy, line));
+        let EventLog { syslog, coalescer, .. } = self;
+        coalescer.offer(ev, syslog::now_ms(), &mut |line| write(syslog, policy, line));
     }
 
     /// A line of the agent's own about the policy (a rule it moved to a replaced
@@ -108,8 +107,9 @@ impl EventLog {
     /// windows, and a report of a grown unsent count.
     pub fn tick(&mut self, policy: &Policy) {
         let now = syslog::now_ms();
-        let EventLog { syslog, coalescer, unsent, .. } = self;
-        coalescer.tick(now, &mut |line| write(syslog, unsent, policy, line));
+        let EventLog { syslog, coalescer, .. } = self;
+        coalescer.tick(now, &mut |line| write(syslog, policy, line));
+        self.send_held();
         if let Some(line) = self.unsent_report(now) {
             log::warn!("{line}");
             let _ = self.syslog.send(Severity::Warning, &line);
@@ -119,8 +119,15 @@ impl EventLog {
     /// Writes every pending summary line (at stop, before the totals; at a reload,
     /// with the replaced policy's paths).
     pub fn flush(&mut self, policy: &Policy) {
-        let EventLog { syslog, coalescer, unsent, .. } = self;
-        coalescer.flush(&mut |line| write(syslog, unsent, policy, line));
+        let EventLog { syslog, coalescer, .. } = self;
+        coalescer.flush(&mut |line| write(syslog, policy, line));
+        self.send_held();
+    }
+
+    /// Sends the held event lines and counts what syslog did not take.
+    fn send_held(&mut self) {
+        self.syslog.flush();
+        self.unsent += self.syslog.take_unsent();
     }
 
     /// The unsent report due at `now_ms`, if one is.
@@ -135,7 +142,8 @@ impl EventLog {
         Some(format!("syslog is not keeping up: {new} more lines not written ({} since start)", self.unsent))
     }
 
-    /// The totals for the `stopped:` line: ` logged=N coalesced=N unsent=N`.
+    /// The totals for the `stopped:` line: ` logged=N coalesced=N unsent=N` (after
+    /// [`EventLog::flush`], which sends what is held).
     pub fn totals(&self) -> String {
         format!(" logged={} coalesced={} unsent={}", self.coalescer.logged, self.coalescer.coalesced, self.unsent)
     }

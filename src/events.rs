@@ -319,11 +319,18 @@ impl fmt::Display for AgentFollowed<'_> {
 /// A configured path as one field: bytes outside printable ASCII, spaces and
 /// backslashes as `\xNN`.
 fn write_path(f: &mut fmt::Formatter<'_>, path: &str) -> fmt::Result {
-    for &b in path.as_bytes() {
-        if b.is_ascii_graphic() && b != b'\\' {
-            write!(f, "{}", char::from(b))?;
+    let plain = |b: u8| b.is_ascii_graphic() && b != b'\\';
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // A run of plain bytes (ASCII, so a whole str) in one write; the rest escaped.
+        let run = bytes[i..].iter().take_while(|&&b| plain(b)).count();
+        if run > 0 {
+            f.write_str(&path[i..i + run])?;
+            i += run;
         } else {
-            write!(f, "\\x{b:02x}")?;
+            write!(f, "\\x{:02x}", bytes[i])?;
+            i += 1;
         }
     }
     Ok(())

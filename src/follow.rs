@@ -31,6 +31,12 @@ use crate::rules;
 
 /// How often pinned inodes are checked for having been deleted.
 const SWEEP: Duration = Duration::from_secs(1);
+/// Pins checked per periodic sweep: with 20,000 rules a whole sweep every second
+/// would be 20,000 `fstat`s a second. Checking late is safe: a pinned inode keeps its
+/// number until it is swept, so no other file can take it meanwhile.
+const SWEEP_BATCH: usize = 1024;
+/// Descriptors kept free for everything else when the pins raise the agent's limit.
+const SPARE_FDS: u64 = 256;
 
 /// An inode that carries a rule, held open so that its number cannot be reused.
 struct Pin {
@@ -38,33 +44,39 @@ struct Pin {
     fd: OwnedFd,
 }
 
-/// One configured path.
+/// One configured path (16 bytes: a policy may have 20,000 of them).
 struct Watched<'p> {
     rule: &'p PathRule,
-    class: Class,
     /// The watch of its parent directory.
     wd: i32,
-    /// The inode its path named when last resolved (only when pinning).
-    pin: Option<Pin>,
+    class: Class,
 }
 
 /// A rule the agent moved to a new inode; the caller logs it.
 pub struct Followed<'p> {
     pub class: Class,
     pub rule: &'p PathRule,
+    /// The rule's path.
+    pub path: &'p str,
     pub key: InodeKey,
 }
 
 /// The watches (and pins) of one policy.
 pub struct Watcher<'p> {
     fd: OwnedFd,
+    policy: &'p Policy,
     watched: Vec<Watched<'p>>,
+    /// When pinning, per watched path: the inode its path named when last resolved,
+    /// held open (its key is read back from it when needed).
+    pins: Vec<Option<OwnedFd>>,
     /// Inodes replaced at their path but still linked elsewhere: still denied, still
     /// pinned, until they are deleted too.
     retired: Vec<(Class, u32, Pin)>,
     /// No kernel program forgets deleted inodes: the agent pins and sweeps.
     pinning: bool,
     last_sweep: Instant,
+    /// Where the next periodic sweep of `watched` starts.
+    cursor: usize,
 }
 
 impl<'p> Watcher<'p> {
@@ -73,21 +85,55 @@ impl<'p> Watcher<'p> {
     /// `kernel_forgets` is false.
     pub fn new(policy: &'p Policy, maps: &Maps, kernel_forgets: bool) -> Result<Watcher<'p>, Errno> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        let mut w = Watcher { fd, watched: Vec::new(), retired: Vec::new(), pinning: !kernel_forgets, last_sweep: Instant::now() };
+        let mut w = Watcher {
+            fd,
+            policy,
+            watched: Vec::with_capacity(policy.open.len() + policy.exec.len()),
+            pins: Vec::new(),
+            retired: Vec::new(),
+            pinning: !kernel_forgets,
+            last_sweep: Instant::now(),
+            cursor: 0,
+        };
         let rules = policy.open.iter().map(|r| (Class::Open, r)).chain(policy.exec.iter().map(|r| (Class::Exec, r)));
+        // Long lists name many files of one directory in a row: one watch serves them.
+        let mut last: Option<(&Path, i32)> = None;
         for (class, rule) in rules {
-            let Some(parent) = Path::new(rule.path.as_str()).parent() else { continue };
-            let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
-            match inotify::add_watch(&w.fd, parent, flags) {
-                Ok(wd) => w.watched.push(Watched { rule, class, wd, pin: None }),
-                Err(e) => log::warn!("cannot watch {} for replacements of {}: {e}", parent.display(), rule.path),
-            }
+            let path = policy.path(rule);
+            let Some(parent) = Path::new(path).parent() else { continue };
+            let wd = match last {
+                Some((dir, wd)) if dir == parent => wd,
+                _ => {
+                    let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
+                    match inotify::add_watch(&w.fd, parent, flags) {
+                        Ok(wd) => wd,
+                        Err(e) => {
+                            log::warn!("cannot watch {} for replacements of {path}: {e}", parent.display());
+                            continue;
+                        }
+                    }
+                }
+            };
+            last = Some((parent, wd));
+            w.watched.push(Watched { rule, wd, class });
         }
         if w.pinning {
-            for i in 0..w.watched.len() {
+            // Never take the descriptors the agent itself needs: pins beyond the room
+            // are not made (their rules still hold; see room_for_pins).
+            let room = room_for_pins(w.watched.len());
+            w.pins.resize_with(w.watched.len(), || None);
+            for i in 0..w.watched.len().min(room) {
                 if let Err(e) = w.resolve(i, maps) {
-                    log::warn!("pinning {}: {e}", w.watched[i].rule.path);
+                    log::warn!("pinning {}: {e}", policy.path(w.watched[i].rule));
                 }
+            }
+            if room < w.watched.len() {
+                log::warn!(
+                    "{} of {} rule paths not pinned (no room under the limit on open files): a deleted \
+                     file's inode number could be given to a new file while the rule holds it",
+                    w.watched.len() - room,
+                    w.watched.len()
+                );
             }
         }
         Ok(w)
@@ -125,17 +171,17 @@ impl<'p> Watcher<'p> {
         let mut out = heapless::Vec::new();
         for i in 0..self.watched.len() {
             let w = &self.watched[i];
-            let name = Path::new(w.rule.path.as_str()).file_name().map(OsStr::as_bytes).unwrap_or_default();
+            let name = Path::new(self.policy.path(w.rule)).file_name().map(OsStr::as_bytes).unwrap_or_default();
             if !(overflow || changed.iter().any(|(wd, n)| *wd == w.wd && n.as_slice() == name)) {
                 continue;
             }
             match self.resolve(i, maps) {
                 Ok(Some(key)) => {
                     let w = &self.watched[i];
-                    let _ = out.push(Followed { class: w.class, rule: w.rule, key });
+                    let _ = out.push(Followed { class: w.class, rule: w.rule, path: self.policy.path(w.rule), key });
                 }
                 Ok(None) => {}
-                Err(e) => log::warn!("re-resolving {}: {e}", self.watched[i].rule.path),
+                Err(e) => log::warn!("re-resolving {}: {e}", self.policy.path(self.watched[i].rule)),
             }
         }
         if !changed.is_empty() || overflow {
@@ -148,21 +194,32 @@ impl<'p> Watcher<'p> {
     /// that have been deleted, then their pins.
     pub fn tick(&mut self, maps: &Maps) {
         if self.pinning && self.last_sweep.elapsed() >= SWEEP {
-            self.sweep(maps);
+            self.sweep_some(maps, SWEEP_BATCH);
         }
     }
 
     fn sweep(&mut self, maps: &Maps) {
+        self.sweep_some(maps, usize::MAX);
+    }
+
+    /// Checks up to `batch` pins of `watched` (from the cursor on, round robin) and
+    /// every retired one.
+    fn sweep_some(&mut self, maps: &Maps, batch: usize) {
         self.last_sweep = Instant::now();
         if !self.pinning {
             return;
         }
         let Ok(map) = maps.map(c"deny_inodes") else { return };
         let deleted = |pin: &Pin| rustix::fs::fstat(&pin.fd).is_ok_and(|st| st.st_nlink == 0);
-        for w in &mut self.watched {
-            if w.pin.as_ref().is_some_and(deleted) {
-                let pin = w.pin.take().unwrap_or_else(|| unreachable!());
-                forget(&map, pin, w.class, w.rule.line);
+        let n = self.watched.len();
+        let (start, count) = if batch >= n { (0, n) } else { (self.cursor % n.max(1), batch) };
+        self.cursor = (start + count) % n.max(1);
+        for i in (start..start + count).map(|i| i % n) {
+            let Some(fd) = &self.pins[i] else { continue };
+            let Ok(st) = rustix::fs::fstat(fd) else { continue };
+            if st.st_nlink == 0 {
+                let (w, fd) = (&self.watched[i], self.pins[i].take().unwrap_or_else(|| unreachable!()));
+                forget(&map, Pin { key: rules::key_of_stat(&st), fd }, w.class, w.rule.line);
             }
         }
         let mut i = 0;
@@ -180,26 +237,56 @@ impl<'p> Watcher<'p> {
     /// the inode when it was a new one.
     fn resolve(&mut self, i: usize, maps: &Maps) -> Result<Option<InodeKey>, Errno> {
         let w = &self.watched[i];
-        let fd = match rustix::fs::open(w.rule.path.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+        let fd = match rustix::fs::open(self.policy.path(w.rule), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(None), // removed; a later create comes back here
             Err(e) => return Err(e),
         };
         let key = rules::inode_key_of(&fd)?;
-        if w.pin.as_ref().is_some_and(|p| p.key == key) {
+        let pinned = self.pins.get(i).and_then(Option::as_ref);
+        if pinned.is_some_and(|p| rules::inode_key_of(p).ok() == Some(key)) {
             return Ok(None);
         }
         let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
+        maps.mark_inode(key.ino).map_err(|e| e.errno)?; // before its entry: the filter must let it through
         let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
         if self.pinning {
             let (class, line) = (w.class, w.rule.line);
-            if let Some(old) = self.watched[i].pin.replace(Pin { key, fd }) {
+            if let Some(old) = self.pins[i].replace(fd) {
                 // Replaced at its path; deleted (swept) or still linked elsewhere.
-                self.retired.push((class, line, old));
+                if let Ok(old_key) = rules::inode_key_of(&old) {
+                    self.retired.push((class, line, Pin { key: old_key, fd: old }));
+                }
             }
         }
         Ok(added.then_some(key))
     }
+}
+
+/// Makes room for `pins` pinned inodes under the limit on open descriptors and
+/// returns how many fit while SPARE_FDS stay free for the agent's own work (the ring
+/// buffer, syslog, canaries): 1024 (a common soft limit) or 4096 (the hard limit
+/// init gets) hold fewer than a long deny list has. The hard limit is raised too where
+/// the agent may (CAP_SYS_RESOURCE); otherwise the soft one up to it.
+fn room_for_pins(pins: usize) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let need = pins as u64 + SPARE_FDS;
+    let limit = getrlimit(Resource::Nofile);
+    let mut current = limit.current;
+    if current.is_some_and(|cur| cur < need) {
+        let raised = Rlimit { current: Some(need), maximum: Some(limit.maximum.map_or(need, |max| max.max(need))) };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            current = Some(need);
+        } else {
+            let capped = limit.maximum.map_or(need, |max| max.min(need));
+            if setrlimit(Resource::Nofile, Rlimit { current: Some(capped), maximum: limit.maximum }).is_ok() {
+                current = Some(capped);
+            }
+        }
+    }
+    let Some(current) = current else { return pins }; // no limit
+    let open = std::fs::read_dir("/proc/self/fd").map_or(64, |d| d.count()) as u64;
+    usize::try_from(current.saturating_sub(open + SPARE_FDS)).unwrap_or(usize::MAX).min(pins)
 }
 
 /// Puts rule `line` of `class` on `key`'s entry; false when it was there already.

@@ -183,15 +183,24 @@ pub enum Attach {
     TpBtf,
 }
 
-/// One BPF program: its C function name and how it attaches.
+/// One attachment of a BPF program: its C function name, how it attaches, and for a
+/// syscall tracepoint other than its section's, which one (one program can serve
+/// several: the kernel then verifies and holds it once).
 #[derive(Debug, Clone, Copy)]
 pub struct Program {
     pub name: &'static CStr,
     pub attach: Attach,
+    /// `syscalls/TARGET` instead of the program's own section.
+    pub target: Option<&'static CStr>,
 }
 
 const fn p(name: &'static CStr, attach: Attach) -> Program {
-    Program { name, attach }
+    Program { name, attach, target: None }
+}
+
+/// `name` attached to the syscall tracepoint `syscalls/target`.
+const fn tp(name: &'static CStr, target: &'static CStr) -> Program {
+    Program { name, attach: Attach::Syscall, target: Some(target) }
 }
 
 /// A tier's programs per hook (indexed by `Hook as usize`); empty = this tier has no
@@ -247,10 +256,10 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
         programs: [
             &[
                 p(c"enf_tp_open", Syscall),
-                p(c"enf_tp_openat", Syscall),
-                p(c"enf_tp_openat2", Syscall),
-                p(c"enf_tp_creat", Syscall),
-                p(c"enf_tp_openbh", Syscall),
+                tp(c"enf_tp_open", c"sys_exit_openat"),
+                tp(c"enf_tp_open", c"sys_exit_openat2"),
+                tp(c"enf_tp_open", c"sys_exit_creat"),
+                tp(c"enf_tp_open", c"sys_exit_open_by_handle_at"),
             ],
             &[p(c"enf_tp_exec", TpBtf)],
             &[p(c"enf_tp_mmap", Syscall)],
@@ -298,10 +307,45 @@ mod tests {
 
     #[test]
     fn program_names_are_unique_and_fit_the_kernel() {
-        let names: Vec<_> = all_programs().map(|p| p.name.to_str().unwrap()).collect();
+        // A program appears once per attachment: (name, target) pairs are unique.
+        let names: Vec<_> = all_programs().map(|p| (p.name.to_str().unwrap(), p.target)).collect();
         for (i, n) in names.iter().enumerate() {
-            assert!(!names[..i].contains(n), "{n} twice");
-            assert!(n.starts_with("enf_"), "{n}: host tests find ours by the prefix");
+            assert!(!names[..i].contains(n), "{n:?} twice");
+            assert!(n.0.starts_with("enf_"), "{n:?}: host tests find ours by the prefix");
+        }
+    }
+
+    /// The benchmark's floor (bpf/floor.bpf.c) has an empty program on exactly the
+    /// hooks each tier's programs attach to, no more, no fewer.
+    #[test]
+    fn the_floor_has_the_same_hooks_per_tier() {
+        let source = include_str!("../bpf/enforce.bpf.c");
+        let floor = include_str!("../bpf/floor.bpf.c");
+        // SEC("section") followed by the program's definition naming it.
+        let section_of = |name: &str| -> String {
+            let at = source.find(&format!("({name},")).or_else(|| source.find(&format!("int {name}("))).unwrap();
+            let sec = source[..at].rfind("SEC(\"").unwrap() + 5;
+            source[sec..][..source[sec..].find('"').unwrap()].to_owned()
+        };
+        for (row, prefix) in TABLE.iter().zip(["fl_lsm_", "fl_fmr_", "fl_kp_", "fl_tp_"]) {
+            let mut ours: Vec<String> = row
+                .programs
+                .iter()
+                .flat_map(|p| p.iter())
+                .map(|p| match p.target {
+                    Some(t) => format!("tracepoint/syscalls/{}", t.to_str().unwrap()),
+                    None => section_of(p.name.to_str().unwrap()),
+                })
+                .collect();
+            let mut theirs: Vec<String> = floor
+                .lines()
+                .filter_map(|l| l.strip_prefix("EMPTY(\""))
+                .filter(|l| l.contains(&format!(", {prefix}")))
+                .map(|l| l[..l.find('"').unwrap()].to_owned())
+                .collect();
+            ours.sort();
+            theirs.sort();
+            assert_eq!(ours, theirs, "{} tier", row.tier.name());
         }
     }
 
@@ -313,7 +357,11 @@ mod tests {
             let defined = source.contains(&format!("int {name}(")) || source.contains(&format!("({name},"));
             assert!(defined, "{name} is not in bpf/enforce.bpf.c");
         }
-        let defined = source.matches("SEC(\"").count() - 1 - 10; // minus the license and the 10 maps
-        assert_eq!(defined, all_programs().count(), "a program in the source is not in the table");
+        let maps = source.matches("SEC(\".maps\")").count();
+        let defined = source.matches("SEC(\"").count() - 1 - maps; // minus the license and the maps
+        let mut names: Vec<_> = all_programs().map(|p| p.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(defined, names.len(), "a program in the source is not in the table");
     }
 }

@@ -157,18 +157,27 @@ fn main() -> ExitCode {
 struct Loaded {
     policy: Box<config::Policy>,
     inodes: rules::InodeEntries,
-    net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
+    net: Vec<rules::NetKey>,
     /// allow_exec_from, resolved to filesystems.
     exec_allow: trust::AllowList,
+}
+
+impl Loaded {
+    /// Frees the map entries once the maps hold them (with 10,000 rules per class
+    /// they are 800 kB the running agent does not need).
+    fn release_entries(&mut self) {
+        self.inodes = Vec::new();
+        self.net = Vec::new();
+    }
 }
 
 /// Loads the config, or returns `FILE:LINE: reason`.
 fn load(path: &Path) -> Result<Loaded, String> {
     let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
-    targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
+    // Each path resolved once, judged and turned into map entries.
+    let inodes = rules::entries(targets::check(path, &policy).map_err(|e| at(e.line, &e))?);
     let exec_allow = trust::check(path, &policy).map_err(|e| at(e.line, &e))?;
-    let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
     Ok(Loaded { policy, inodes, net, exec_allow })
 }
@@ -292,7 +301,7 @@ fn pin_generation(pins: Option<&pin::PinDir>, enf: &gate::Enforcement, log: &mut
 }
 
 fn run(config: &Path) -> u8 {
-    let loaded = match load_or_exit(config) {
+    let mut loaded = match load_or_exit(config) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -331,6 +340,7 @@ fn run(config: &Path) -> u8 {
     let mut generation = adopted_handover.as_ref().and_then(|h| h.read().ok()).map_or(0, |e| e.generation).max(last) + 1;
 
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded), adopted_handover.as_ref(), generation);
+    loaded.release_entries();
     let Some(enforcement) = outcome.enforcement else {
         let line = format!("refused: posture=REFUSED blockers={}", report::Blockers(&outcome.posture));
         announce(&mut events.syslog, syslog::Severity::Err, &line);
@@ -460,7 +470,9 @@ fn reload(config: &Path, log: &mut syslog::Syslog, handover: &handover::Handover
             return None;
         }
     };
+    let mut loaded = loaded;
     let outcome = gate::run(&loaded.policy, &rules_of(&loaded), Some(handover), generation);
+    loaded.release_entries();
     let Some(next) = outcome.enforcement else {
         let line = format!(
             "reload refused: posture=REFUSED blockers={}; keeping the current policy",

@@ -26,8 +26,41 @@ pub struct Rules<'a> {
 }
 
 /// Room in `deny_inodes` beyond the configured entries: the canaries, and inodes that
-/// a rule followed onto by rename while the replaced one is still open somewhere.
+/// a rule followed onto by rename while the replaced one is still open somewhere (an
+/// eighth more, and 64). The map is preallocated: every entry costs kernel memory
+/// (about 80 bytes) whether used or not, so the room is modest; a follow that finds
+/// the map full is counted (`follow_failed`) and the agent's own follower retries.
 const INODE_SLACK: u32 = 64;
+
+/// Words of `inode_filter` for `entries` inodes: 16 bits per inode (a rejected
+/// lookup then errs about one time in 16 at most), a power of two, at least 64 words
+/// (512 bytes) and at most 2^18 (the hash has 24 bits).
+pub fn inode_filter_words(entries: usize) -> u32 {
+    let bits = (entries as u64).saturating_mul(16).max(64 * 64);
+    bits.div_ceil(64).next_power_of_two().min(1 << 18) as u32
+}
+
+/// The word and bit of inode number `ino` in an inode filter of `words` words.
+pub fn inode_filter_bit(ino: u64, words: u32) -> (u32, u64) {
+    let b = abi::inode_hash(ino);
+    ((b >> 6) as u32 & (words - 1), 1 << (b & 63))
+}
+
+/// The bits of `net_filter` a rule covers: the first /16 of its prefix in its family's
+/// half, and how many /16s follow from there (a prefix shorter than /16 covers many).
+pub fn net_filter_bits(v6: bool, addr: &[u8], cidr: u32) -> (u32, u32) {
+    let first = u32::from(addr[0]) << 8 | u32::from(addr[1]);
+    let count = if cidr >= 16 { 1 } else { 1 << (16 - cidr) };
+    let base = if v6 { abi::NET_FILTER_WORDS * 64 } else { 0 };
+    (base + (first & !(count - 1)), count)
+}
+
+/// Sets bits `first..first + count` of a bit array of u64 words.
+fn set_bits(words: &mut [u64], first: u32, count: u32) {
+    for bit in first..first + count {
+        words[(bit / 64) as usize] |= 1 << (bit % 64);
+    }
+}
 
 /// A tier's programs: only the canary acts, everything is reported, or rules are enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +106,8 @@ pub struct Maps {
     /// The agent's own binary (see `enforce_settings.agent_dev`).
     agent: abi::InodeKey,
     tiers: [Cell<TierSettings>; TIER_COUNT],
+    /// Length of `inode_filter`.
+    filter_words: u32,
 }
 
 impl Maps {
@@ -80,11 +115,14 @@ impl Maps {
     /// `generation`; `shared` is the agent's `handover` map (None: this one starts a
     /// new one, in which no generation acts yet). Every tier starts quiet.
     pub fn create(rules: &Rules<'_>, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
-        let mut obj = Object::open(|_| false)?;
+        let started = std::time::Instant::now();
+        let mut obj = Object::open_maps()?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
-        let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 4)).saturating_add(INODE_SLACK);
+        let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 8)).saturating_add(INODE_SLACK);
         obj.set_max_entries(c"deny_inodes", inodes)?;
+        let filter_words = inode_filter_words(rules.inodes.len());
+        obj.set_max_entries(c"inode_filter", filter_words)?;
         // The canaries add one entry per family.
         obj.set_max_entries(c"deny_net4", len(net4).saturating_add(1))?;
         obj.set_max_entries(c"deny_net6", len(rules.net.len() - net4).saturating_add(1))?;
@@ -104,9 +142,16 @@ impl Maps {
         // The binary this process runs: /proc/self/exe names it even once replaced.
         let agent = crate::rules::inode_key("/proc/self/exe").unwrap_or_default();
         let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
-        let maps = Maps { obj, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)) };
+        let maps = Maps { obj, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)), filter_words };
+        let created = started.elapsed();
         maps.fill(rules)?;
         maps.stamp(shared.is_none(), generation)?;
+        log::debug!(
+            "maps: created in {created:?}, filled with {} inodes and {} networks in {:?}",
+            rules.inodes.len(),
+            rules.net.len(),
+            started.elapsed() - created
+        );
         Ok(maps)
     }
 
@@ -120,23 +165,78 @@ impl Maps {
         Ok(())
     }
 
+    /// Fills the maps in batches (a system call per map where the kernel can, not one
+    /// per rule: 30,000 rules would take tens of milliseconds one by one).
     fn fill(&self, rules: &Rules<'_>) -> Result<(), bpf::Error> {
-        let inodes = self.map(c"deny_inodes")?;
+        let mut filter = vec![0u64; self.filter_words as usize];
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
         for (key, rule) in rules.inodes {
-            inodes.update(&key.to_bytes(), &rule.to_bytes())?;
+            let (word, bit) = inode_filter_bit(key.ino, self.filter_words);
+            filter[word as usize] |= bit;
+            keys.extend_from_slice(&key.to_bytes());
+            values.extend_from_slice(&rule.to_bytes());
         }
-        let (net4, net6) = (self.map(c"deny_net4")?, self.map(c"deny_net6")?);
+        // The filter first: an entry it hid would not be enforced.
+        self.update_words(c"inode_filter", &filter)?;
+        self.map(c"deny_inodes")?.update_many(&keys, &values, rules.inodes.len())?;
+
+        let mut net_filter = vec![0u64; 2 * abi::NET_FILTER_WORDS as usize];
+        let (mut k4, mut v4, mut k6, mut v6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for key in rules.net {
-            match key {
-                NetKey::V4(k, v) => net4.update(&k.to_bytes(), &v.to_bytes())?,
-                NetKey::V6(k, v) => net6.update(&k.to_bytes(), &v.to_bytes())?,
-            }
+            let (first, count) = match key {
+                NetKey::V4(k, v) => {
+                    k4.extend_from_slice(&k.to_bytes());
+                    v4.extend_from_slice(&v.to_bytes());
+                    net_filter_bits(false, &k.addr, k.prefixlen - 32)
+                }
+                NetKey::V6(k, v) => {
+                    k6.extend_from_slice(&k.to_bytes());
+                    v6.extend_from_slice(&v.to_bytes());
+                    net_filter_bits(true, &k.addr, k.prefixlen - 32)
+                }
+            };
+            set_bits(&mut net_filter, first, count);
         }
+        self.update_words(c"net_filter", &net_filter)?;
+        self.map(c"deny_net4")?.update_many(&k4, &v4, k4.len() / abi::Net4Key::SIZE)?;
+        self.map(c"deny_net6")?.update_many(&k6, &v6, k6.len() / abi::Net6Key::SIZE)?;
         let allow = self.map(c"exec_allow")?;
         for a in rules.exec_allow {
             allow.update(&a.dev.to_ne_bytes(), &a.line.to_ne_bytes())?;
         }
         Ok(())
+    }
+
+    /// Writes a whole array of u64 words.
+    fn update_words(&self, name: &'static CStr, words: &[u64]) -> Result<(), bpf::Error> {
+        let keys: Vec<u8> = (0..words.len() as u32).flat_map(u32::to_ne_bytes).collect();
+        let values: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        self.map(name)?.update_many(&keys, &values, words.len())
+    }
+
+    /// Ors `bit` into word `word` of an array the BPF programs only read.
+    fn set_word_bit(&self, name: &'static CStr, word: u32, bit: u64) -> Result<(), bpf::Error> {
+        let map = self.map(name)?;
+        let mut value = [0u8; 8];
+        map.lookup(&word.to_ne_bytes(), &mut value)?;
+        let new = u64::from_ne_bytes(value) | bit;
+        if new != u64::from_ne_bytes(value) {
+            map.update(&word.to_ne_bytes(), &new.to_ne_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Lets inode number `ino` through the inode filter: call before giving it an
+    /// entry of `deny_inodes` (the canaries, the agent's own follower).
+    pub fn mark_inode(&self, ino: u64) -> Result<(), bpf::Error> {
+        let (word, bit) = inode_filter_bit(ino, self.filter_words);
+        self.set_word_bit(c"inode_filter", word, bit)
+    }
+
+    /// Lets the /16 of an IPv4 address through the net filter (the connect canaries).
+    pub fn mark_net4(&self, addr: [u8; 4]) -> Result<(), bpf::Error> {
+        let (first, _) = net_filter_bits(false, &addr, 32);
+        self.set_word_bit(c"net_filter", first / 64, 1 << (first % 64))
     }
 
     /// The object whose maps tier objects reuse.
@@ -207,7 +307,51 @@ fn ringbuf_bytes(configured: u32, page_size: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::ringbuf_bytes;
+    use super::*;
+
+    #[test]
+    fn inode_filters_grow_with_the_policy() {
+        assert_eq!(inode_filter_words(0), 64);
+        assert_eq!(inode_filter_words(1), 64);
+        assert_eq!(inode_filter_words(256), 64);
+        assert_eq!(inode_filter_words(257), 128);
+        assert_eq!(inode_filter_words(20_000), 8192, "16 bits per inode, a power of two: 64 KiB");
+        assert_eq!(inode_filter_words(usize::MAX), 1 << 18);
+        for words in [64, 8192, 1 << 18] {
+            for ino in [0, 1, 2, 12345, u64::MAX] {
+                let (w, bit) = inode_filter_bit(ino, words);
+                assert!(w < words && bit.count_ones() == 1);
+                let b = abi::inode_hash(ino);
+                assert_eq!((w, bit), (((b >> 6) % u64::from(words)) as u32, 1 << (b % 64)), "as enforce.h says");
+            }
+        }
+        // 20,000 consecutive inode numbers (files made in a row) spread over the filter.
+        let words = inode_filter_words(20_000);
+        let mut filter = vec![0u64; words as usize];
+        for ino in 1_000_000..1_020_000 {
+            let (w, bit) = inode_filter_bit(ino, words);
+            filter[w as usize] |= bit;
+        }
+        let set: u32 = filter.iter().map(|w| w.count_ones()).sum();
+        assert!(set > 18_000, "{set} bits for 20,000 inodes");
+    }
+
+    #[test]
+    fn net_filters_cover_each_rules_slash16s() {
+        assert_eq!(net_filter_bits(false, &[10, 1, 2, 0], 24), (10 << 8 | 1, 1));
+        assert_eq!(net_filter_bits(false, &[10, 1, 0, 0], 16), (10 << 8 | 1, 1));
+        assert_eq!(net_filter_bits(false, &[10, 0, 0, 0], 8), (10 << 8, 256));
+        assert_eq!(net_filter_bits(false, &[0, 0, 0, 0], 0), (0, 65536));
+        assert_eq!(net_filter_bits(false, &[192, 168, 0, 0], 13), (192 << 8 | 168, 8));
+        let v6 = abi::NET_FILTER_WORDS * 64;
+        assert_eq!(net_filter_bits(true, &[0x20, 0x01, 0x0d, 0xb8], 32), (v6 + 0x2001, 1));
+        assert_eq!(net_filter_bits(true, &[0xfc, 0, 0, 0], 7), (v6 + 0xfc00, 512));
+        let mut words = vec![0u64; 2 * abi::NET_FILTER_WORDS as usize];
+        let (first, count) = net_filter_bits(false, &[0, 0, 0, 0], 0);
+        set_bits(&mut words, first, count);
+        assert!(words[..abi::NET_FILTER_WORDS as usize].iter().all(|&w| w == u64::MAX), "/0 covers all of IPv4");
+        assert!(words[abi::NET_FILTER_WORDS as usize..].iter().all(|&w| w == 0), "and none of IPv6");
+    }
 
     #[test]
     fn ringbuf_is_at_least_one_page() {

@@ -1,18 +1,23 @@
 //! Policy → kernel map entries: deny_open / deny_exec paths → `deny_inodes` entries,
 //! deny_connect rules → `deny_net4` / `deny_net6` LPM keys.
 
+#[cfg(test)]
 use core::fmt;
 
 use rustix::io::Errno;
 
 use crate::abi::{self, InodeKey, InodeRule, Net4Key, Net6Key};
-use crate::config::{Net, NetRule, PathRule, Policy, MAX_EXEC_RULES, MAX_OPEN_RULES};
+use crate::config::{sorted_indices, Net, NetRule, PathRule, Policy};
+#[cfg(test)]
+use crate::config::{MAX_EXEC_RULES, MAX_OPEN_RULES};
 
 /// Most distinct inodes the rules can name.
+#[cfg(test)]
 pub const MAX_INODE_RULES: usize = MAX_OPEN_RULES + MAX_EXEC_RULES;
 
-/// The entries of the `deny_inodes` map, one per distinct inode.
-pub type InodeEntries = heapless::Vec<(InodeKey, InodeRule), MAX_INODE_RULES>;
+/// The entries of the `deny_inodes` map, one per distinct inode, in the order their
+/// first rule appears in the config.
+pub type InodeEntries = Vec<(InodeKey, InodeRule)>;
 
 /// Converts userspace's `st_dev` (glibc/musl `makedev` encoding) to the kernel's
 /// `inode->i_sb->s_dev` encoding, `(major << 20) | minor`, which the BPF side reads.
@@ -33,23 +38,24 @@ pub fn inode_key_of(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
     Ok(key_of_stat(&rustix::fs::fstat(fd)?))
 }
 
-fn key_of_stat(st: &rustix::fs::Stat) -> InodeKey {
+/// The key of what `stat` returned.
+pub fn key_of_stat(st: &rustix::fs::Stat) -> InodeKey {
     #[allow(clippy::useless_conversion)] // u32 on some architectures, u64 on others
     let (dev, ino) = (u64::from(st.st_dev), u64::from(st.st_ino));
     InodeKey { dev: kernel_dev(dev), ino }
 }
 
 /// Why a path rule could not become a map entry.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
     /// The path could not be resolved (stat failed).
     Resolve(Errno),
-    /// More distinct inodes than the map holds (cannot happen with the config's limits).
-    Full,
 }
 
 /// A path rule that cannot be enforced. Display: `deny_open /x: No such file or directory`;
 /// the caller prefixes `FILE:LINE: `.
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleError {
     /// Config line of the rule.
@@ -62,16 +68,17 @@ pub struct RuleError {
     pub cause: Cause,
 }
 
+#[cfg(test)]
 impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: ", self.key, self.path)?;
         match self.cause {
             Cause::Resolve(errno) => write!(f, "{errno}"),
-            Cause::Full => write!(f, "more than {MAX_INODE_RULES} distinct files"),
         }
     }
 }
 
+#[cfg(test)]
 impl std::error::Error for RuleError {}
 
 /// Resolves every deny_open and deny_exec rule with `resolve` (`inode_key` outside
@@ -82,42 +89,67 @@ impl std::error::Error for RuleError {}
 /// A path that does not resolve is an error, not a skipped rule: rules are resolved
 /// to inodes once, at start, so a file created at that path later would not be
 /// covered anyway, and a missing path is most often a typo.
+#[cfg(test)] // the agent resolves through targets::check, which judges each file too
 pub fn inode_rules(
     policy: &Policy,
-    resolve: impl Fn(&str) -> Result<InodeKey, Errno>,
+    mut resolve: impl FnMut(&str) -> Result<InodeKey, Errno>,
 ) -> Result<InodeEntries, RuleError> {
+    let mut resolved = Vec::with_capacity(policy.open.len() + policy.exec.len());
     // In config order, so the first error reported is the first in the file.
-    let mut rules: heapless::Vec<(bool, &PathRule), { MAX_OPEN_RULES + MAX_EXEC_RULES }> = heapless::Vec::new();
-    for (is_open, rule) in policy.open.iter().map(|r| (true, r)).chain(policy.exec.iter().map(|r| (false, r))) {
-        // Cannot fail: the capacity is the sum of both lists' capacities.
-        let _ = rules.push((is_open, rule));
-    }
-    rules.sort_unstable_by_key(|(_, r)| r.line);
-
-    let mut entries = InodeEntries::new();
-    for (is_open, rule) in rules {
-        let error = |cause| RuleError {
+    for (is_open, rule) in path_rules(policy) {
+        let key = resolve(policy.path(rule)).map_err(|e| RuleError {
             line: rule.line,
             key: if is_open { "deny_open" } else { "deny_exec" },
-            path: rule.path.as_str().into(),
-            cause,
-        };
-        let key = resolve(&rule.path).map_err(|e| error(Cause::Resolve(e)))?;
-        let set = |value: &mut InodeRule| {
-            let id = if is_open { &mut value.open_rule } else { &mut value.exec_rule };
-            if *id == 0 {
-                *id = rule.line;
-            }
-        };
-        if let Some((_, value)) = entries.iter_mut().find(|(k, _)| *k == key) {
-            set(value);
-        } else {
-            let mut value = InodeRule::default();
-            set(&mut value);
-            entries.push((key, value)).map_err(|_| error(Cause::Full))?;
+            path: policy.path(rule).into(),
+            cause: Cause::Resolve(e),
+        })?;
+        resolved.push(Resolved { key, is_open, line: rule.line });
+    }
+    Ok(entries(resolved))
+}
+
+/// Every deny_open and deny_exec rule (true: open), in config order.
+pub fn path_rules(policy: &Policy) -> impl Iterator<Item = (bool, &PathRule)> {
+    // Both lists are in line order already: merge them.
+    let (mut open, mut exec) = (policy.open.iter().peekable(), policy.exec.iter().peekable());
+    core::iter::from_fn(move || match (open.peek(), exec.peek()) {
+        (Some(o), Some(e)) if e.line < o.line => exec.next().map(|r| (false, r)),
+        (Some(_), _) => open.next().map(|r| (true, r)),
+        (None, _) => exec.next().map(|r| (false, r)),
+    })
+}
+
+/// A path rule resolved to the inode it denies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub key: InodeKey,
+    /// deny_open (true) or deny_exec.
+    pub is_open: bool,
+    /// Its config line, the rule id.
+    pub line: u32,
+}
+
+/// Merges resolved rules on the same inode into one entry (sorting, not a search per
+/// rule: 20,000 rules merge in a few milliseconds). The rule id of a class is the
+/// earliest config line naming that inode for it; entries come in the order of their
+/// first line.
+pub fn entries(resolved: Vec<Resolved>) -> InodeEntries {
+    let by_key = |i: usize| (resolved[i].key.dev, resolved[i].key.ino, resolved[i].line);
+    let order = sorted_indices(resolved.len(), &|a, b| by_key(a).cmp(&by_key(b)));
+    let mut out: Vec<(u32, InodeKey, InodeRule)> = Vec::new();
+    for r in order.into_iter().map(|i| &resolved[i]) {
+        match out.last_mut() {
+            Some((_, key, _)) if *key == r.key => {}
+            _ => out.push((r.line, r.key, InodeRule::default())),
+        }
+        let Some((_, _, value)) = out.last_mut() else { continue };
+        let id = if r.is_open { &mut value.open_rule } else { &mut value.exec_rule };
+        if *id == 0 {
+            *id = r.line; // the earliest: lines ascend within an inode's run
         }
     }
-    Ok(entries)
+    let order = sorted_indices(out.len(), &|a, b| out[a].0.cmp(&out[b].0));
+    order.into_iter().map(|i| (out[i].1, out[i].2)).collect()
 }
 
 /// A `deny_net4` or `deny_net6` entry: the LPM key and its value.
@@ -293,9 +325,15 @@ mod tests {
         let p = policy(&text);
         let distinct = |path: &str| -> Result<InodeKey, Errno> {
             let n: u64 = path[2..].parse().unwrap();
-            Ok(InodeKey { dev: 1, ino: if path.starts_with("/o") { n } else { 1000 + n } })
+            Ok(InodeKey { dev: 1, ino: if path.starts_with("/o") { n } else { 1_000_000 + n } })
         };
-        assert_eq!(inode_rules(&p, distinct).unwrap().len(), MAX_INODE_RULES);
+        let entries = inode_rules(&p, distinct).unwrap();
+        assert_eq!(entries.len(), MAX_INODE_RULES);
+        // In config order, each with its own rule.
+        assert_eq!(entries[0], (InodeKey { dev: 1, ino: 0 }, InodeRule { open_rule: 1, exec_rule: 0 }));
+        assert_eq!(entries[1], (InodeKey { dev: 1, ino: 1_000_000 }, InodeRule { open_rule: 0, exec_rule: 2 }));
+        let last = config::MAX_OPEN_RULES as u64 - 1;
+        assert_eq!(entries[MAX_INODE_RULES - 1].0, InodeKey { dev: 1, ino: 1_000_000 + last });
     }
 
     fn net_key(value: &str) -> NetKey {

@@ -69,6 +69,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         probe::ensure_tracefs();
     }
     let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
+    let started = std::time::Instant::now();
     let obj = Object::open(keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner())?;
         obj.load()?;
@@ -83,12 +84,15 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         }
     };
     out.load = Step::Ok;
+    let loaded = started.elapsed();
     let mut links: [Vec<Link>; HOOK_COUNT] = Default::default();
     for &h in &wanted {
         let (step, hook_links) = attach_hook(&obj, spec.programs[h as usize]);
         out.attach[h as usize] = step;
         links[h as usize] = hook_links;
     }
+    // Where the start goes (`-v`; the bench reads these).
+    log::debug!("{} tier: opened and loaded in {:?}, attached in {:?}", tier.name(), loaded, started.elapsed() - loaded);
     if links.iter().any(|l| !l.is_empty()) {
         out.active = Some(Active { tier, links, _obj: obj });
     }
@@ -103,7 +107,11 @@ fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<
     let mut links = Vec::new();
     let mut missing = 0;
     for p in programs {
-        match obj.program(p.name).and_then(|prog| prog.attach()) {
+        let attached = obj.program(p.name).and_then(|prog| match p.target {
+            Some(target) => prog.attach_tracepoint(c"syscalls", target),
+            None => prog.attach(),
+        });
+        match attached {
             Ok(link) => links.push(link),
             Err(e) if e.errno == rustix::io::Errno::NOENT && p.attach == Attach::Syscall => {
                 log::debug!("{e}: skipped");

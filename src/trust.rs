@@ -97,8 +97,9 @@ pub fn resolve(
     let mounts: Vec<Mount> = parse_mountinfo(mountinfo).collect();
     let mut allowed = AllowList::new();
     for rule in &policy.allow_exec_from {
-        let error = |reason: String| TrustError { line: rule.line, reason: format!("allow_exec_from {}: {reason}", rule.path) };
-        let path = canonical(&rule.path).map_err(|e| error(e.to_string()))?;
+        let configured = policy.path(rule);
+        let error = |reason: String| TrustError { line: rule.line, reason: format!("allow_exec_from {configured}: {reason}") };
+        let path = canonical(configured).map_err(|e| error(e.to_string()))?;
         // The last mount on a point is the one on top, the one paths reach.
         let Some(m) = mounts.iter().rev().find(|m| m.point == path) else {
             let under = mounts
@@ -110,9 +111,9 @@ pub fn resolve(
             return Err(error(format!("not a mount point{under}: name the mount point of the filesystem to trust")));
         };
         if m.fstype == "overlay" {
-            warn(rule.line, format!("allow_exec_from {}: an overlay: files written to its upper layer can run too", rule.path));
+            warn(rule.line, format!("allow_exec_from {configured}: an overlay: files written to its upper layer can run too"));
         } else if m.read_write {
-            warn(rule.line, format!("allow_exec_from {}: mounted read-write: whoever can write to it can run code from it", rule.path));
+            warn(rule.line, format!("allow_exec_from {configured}: mounted read-write: whoever can write to it can run code from it"));
         }
         let _ = allowed.push(Allowed { dev: m.dev, line: rule.line }); // as many as lines: fits
     }

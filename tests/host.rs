@@ -30,7 +30,11 @@ fn enforce_env(args: &[&str], env: &[(&str, &Path)]) -> (ExitStatus, String, Str
     (out.status, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-/// Names of the BPF programs of ours that are loaded right now (bpftool prog show).
+/// Names of the BPF programs of ours that are loaded right now and that no process
+/// holds (bpftool prog show): what a test's agent would leave behind. The machine is
+/// shared, so other `enforce` agents may be running with the same program names; a
+/// program a live process holds (its descriptor or a link's, see /proc/PID/fdinfo) is
+/// theirs, not a leak of ours. A test that pins on purpose removes its pins.
 fn our_programs() -> Vec<String> {
     // bpftool fails when a program goes away between listing and opening it: retry.
     let mut tries = 0;
@@ -43,13 +47,31 @@ fn our_programs() -> Vec<String> {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(out.status.success(), "bpftool prog show failed: {}", String::from_utf8_lossy(&out.stderr));
+    let held = held_program_ids();
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split(" name ").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .filter(|n| n.starts_with("enf_"))
-        .map(String::from)
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(": ")?;
+            let name = rest.split(" name ").nth(1)?.split_whitespace().next()?;
+            Some((id.trim().parse::<u32>().ok()?, name))
+        })
+        .filter(|(id, name)| name.starts_with("enf_") && !held.contains(id))
+        .map(|(_, name)| String::from(name))
         .collect()
+}
+
+/// Every BPF program id some live process holds: a program descriptor or a link's.
+fn held_program_ids() -> std::collections::HashSet<u32> {
+    let mut ids = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return ids };
+    for p in procs.flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(info) = std::fs::read_to_string(fd.path()) else { continue };
+            ids.extend(info.lines().filter_map(|l| l.strip_prefix("prog_id:")).filter_map(|v| v.trim().parse::<u32>().ok()));
+        }
+    }
+    ids
 }
 
 fn assert_nothing_left() {

@@ -53,9 +53,10 @@
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
-//! probe bench open PATH N       N× open+close; prints ns per operation (make bench)
+//! probe bench open PATH N       N× open+close; prints "WALL CPU": ns per operation of
+//!                               wall time, and of CPU time (user+sys, with children)
 //! probe bench connect ADDR PORT N   N× TCP connect to a closed port (ECONNREFUSED)
-//! probe bench exec PATH N       N× fork+exec PATH+wait
+//! probe bench exec PATH N       N× fork+exec PATH+wait (its stdout to /dev/null)
 //! probe open-loop PATH N|-      open+close PATH N times (- : until SIGTERM), counting
 //!                               EPERM, successes and other errors; exit 3 if any open
 //!                               was not denied with EPERM
@@ -63,6 +64,11 @@
 //!                               SIGTERM), counting children killed by SIGKILL; exit 3
 //!                               if any child was not killed
 //! probe rss PID                 VmRSS of PID in KiB
+//! probe syslog-sink PATH IDLE_MS    a stand-in syslog daemon for make bench: binds a
+//!                               datagram socket at PATH, prints `listening`, counts what
+//!                               arrives until IDLE_MS pass without a datagram (after the
+//!                               first); prints `received=N events=E span_us=S` (E: lines
+//!                               with `class=`; S: first to last datagram), removes PATH
 //! ```
 
 mod files;
@@ -87,7 +93,8 @@ pub(crate) fn usage() -> ! {
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
          rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
-         open-loop PATH N|- | kill-loop PATH N|- | rss PID"
+         open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
+         syslog-sink PATH IDLE_MS"
     );
     exit(2)
 }
@@ -391,15 +398,30 @@ fn cmd_sleep_exit(code: &str, secs: Option<&String>) -> ! {
     exit(code)
 }
 
-/// Runs `op` `n` times and prints the mean time per operation; any failure ends it.
+/// CPU time (user + system) of this process and of its waited-for children, in ns.
+fn cpu_ns() -> u128 {
+    let of = |who| {
+        // SAFETY: getrusage writes one struct rusage.
+        let mut ru: libc::rusage = unsafe { zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000_000 + t.tv_usec as u128 * 1000;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
+}
+
+/// Runs `op` `n` times and prints the mean wall time and the mean CPU time (this
+/// process and its children: what the operation costs, however busy the machine)
+/// per operation, in ns; any failure ends it.
 fn bench_loop(what: &str, n: u32, mut op: impl FnMut() -> Result<(), i32>) -> ! {
-    let start = std::time::Instant::now();
+    let (start, cpu) = (std::time::Instant::now(), cpu_ns());
     for _ in 0..n {
         if let Err(e) = op() {
             finish(&format!("bench {what}"), Err(e));
         }
     }
-    println!("{}", start.elapsed().as_nanos() / u128::from(n.max(1)));
+    let n = u128::from(n.max(1));
+    println!("{} {}", start.elapsed().as_nanos() / n, (cpu_ns() - cpu) / n);
     exit(0)
 }
 
@@ -421,11 +443,65 @@ fn cmd_bench(what: &str, rest: &[&str]) -> ! {
             })
         }
         ("exec", [path, n]) => bench_loop(what, count(n), || {
-            let status = std::process::Command::new(path).status().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            let status = std::process::Command::new(path)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
             if status.success() { Ok(()) } else { Err(libc::ECHILD) }
         }),
         _ => usage(),
     }
+}
+
+/// A counting syslog daemon: reads datagrams as fast as they come, nothing else.
+fn cmd_syslog_sink(path: &str, idle_ms: &str) -> ! {
+    use std::os::unix::net::UnixDatagram;
+    let idle = Duration::from_millis(idle_ms.parse().unwrap_or_else(|_| usage()));
+    let _ = std::fs::remove_file(path);
+    let sock = UnixDatagram::bind(path).unwrap_or_else(|e| {
+        println!("syslog-sink: {e}");
+        exit(1)
+    });
+    let big: libc::c_int = 8 << 20;
+    // SAFETY: a valid socket and an int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&big as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        );
+    }
+    println!("listening");
+    let _ = io::stdout().flush();
+    let mut buf = [0u8; 2048];
+    let (mut received, mut events) = (0u64, 0u64);
+    let (mut first, mut last) = (None, std::time::Instant::now());
+    loop {
+        // Wait without a limit for the first datagram, then at most `idle` between two.
+        let _ = sock.set_read_timeout(if first.is_some() { Some(idle) } else { None });
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                last = std::time::Instant::now();
+                first.get_or_insert(last);
+                received += 1;
+                if buf[..n].windows(6).any(|w| w == b"class=") {
+                    events += 1;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                println!("syslog-sink: {e}");
+                break;
+            }
+        }
+    }
+    let span = first.map_or(0, |f| last.duration_since(f).as_micros());
+    println!("received={received} events={events} span_us={span}");
+    let _ = std::fs::remove_file(path);
+    exit(0)
 }
 
 fn main() {
@@ -458,6 +534,7 @@ fn main() {
         ["open-loop", path, n] => flood::cmd_open_loop(path, n),
         ["kill-loop", path, n] => flood::cmd_kill_loop(path, n),
         ["rss", pid] => flood::cmd_rss(pid),
+        ["syslog-sink", path, idle_ms] => cmd_syslog_sink(path, idle_ms),
         _ => usage(),
     }
 }
