@@ -44,7 +44,7 @@ image() { # OUT HOST=GUEST...: the guest test image, with a dynamic program's fi
     shift
     "$here/mkinitramfs.sh" "$img" "$bin=/bin/enforce" "$probe=/bin/probe" "$open32=/bin/open32" \
         "$top/target/compat/dlopen-$cpu=/usr/bin/dlopen-test" "$top/target/compat/libhello-$cpu.so=/usr/lib/libhello.so" \
-        "$here/guest/run.sh=/test/run.sh" "$@"
+        "$here/guest/run.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh" "$@"
 }
 # boots: the boot table on stdin, filtered by ENFORCE_VM_BOOTS.
 boots() {
@@ -64,7 +64,7 @@ x86_64)
         /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho
     # The capacity test: 10,000 rules per class, in every tier (rootfs/guest/scale.sh).
     "$here/mkinitramfs.sh" "$out/scale.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
-        "$here/guest/scale.sh=/test/run.sh"
+        "$here/guest/scale.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
     boots <<BOOTS | boot_all vm-test x86_64
 scale $out/scale.cpio.gz - $bpf
 lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm
@@ -73,7 +73,7 @@ kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe 
 tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
-        "$here/guest/reliability.sh=/test/run.sh"
+        "$here/guest/reliability.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
     export ENFORCE_VM_ACCEL=tcg,thread=single ENFORCE_VM_TIMEOUT=${ENFORCE_VM_TIMEOUT:-1800}
     boots <<BOOTS | boot_all vm-test x86_64
 rel-lsm $out/reliability.cpio.gz - $bpf enforce_expect=lsm

@@ -22,7 +22,7 @@
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
-param() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
+. /test/lib.sh
 expect=$(param enforce_expect)
 tiers=$(param enforce_tiers)
 reloads=$(param enforce_reloads)
@@ -34,14 +34,11 @@ lsm) sync=yes ;;
 tracepoint) sync=no ;;
 *) echo "reliability: enforce_expect must be lsm or tracepoint, got '$expect'"; exit 1 ;;
 esac
-failures=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
 t0=$(date +%s)
 elapsed() { echo "$(($(date +%s) - t0)) s"; }
 
 # wait_for FILE PATTERN SECONDS [PID]: until FILE has a line with PATTERN; fails at
-# the deadline, or at once when process PID has ended.
+# the deadline, or at once when process PID has ended (replaces lib.sh's).
 wait_for() {
 	local deadline=$(($(date +%s) + $3))
 	while ! grep -q "$2" "$1" 2>/dev/null; do

@@ -9,7 +9,7 @@
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
-param() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
+. /test/lib.sh
 expect=$(param enforce_expect)
 tiers=$(param enforce_tiers)
 blockers=$(param enforce_blockers)
@@ -20,40 +20,6 @@ kprobe | tracepoint) sync=no want_posture=ENFORCE_SIGNAL want_rc=10 ;;
 esac
 # The tracepoint tier has no kernel program for rules following a rename: the agent does it.
 if [ "$expect" = tracepoint ]; then follow=agent; else follow=$expect; fi
-failures=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-
-# run_case NAME WANT CMD...: WANT is ok, denied (EPERM from a synchronous tier, or the
-# process killed by SIGKILL from a signal tier) or audited (= ok).
-run_case() {
-	name=$1 want=$2
-	shift 2
-	out=$("$@" 2>&1)
-	rc=$?
-	case $want in
-	ok | audited) [ $rc -eq 0 ] && ok "$name" || not_ok "$name: wanted success, rc=$rc: $out" ;;
-	denied)
-		if [ $sync = yes ]; then
-			case "$out" in *": EPERM"*) [ $rc -eq 1 ] && ok "$name" && return ;; esac
-			not_ok "$name: wanted EPERM, rc=$rc: $out"
-		else
-			[ $rc -eq 137 ] && [ -z "$out" ] && ok "$name (killed)" && return
-			not_ok "$name: wanted SIGKILL and no output, rc=$rc: $out"
-		fi
-		;;
-	esac
-}
-
-wait_for() { # FILE PATTERN SECONDS
-	i=0
-	while ! grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt $(($3 * 10)) ] && return 1
-		sleep 0.1
-	done
-}
-
 echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/kernel/security/lsm)"
 
 # Objects to deny and their neighbours.

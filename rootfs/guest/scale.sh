@@ -8,41 +8,8 @@
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
+. /test/lib.sh
 N=10000
-failures=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-
-# run_case NAME WANT CMD...: WANT is ok or denied (EPERM from a synchronous tier, the
-# process killed by SIGKILL from a signal tier).
-run_case() {
-	name=$1 want=$2
-	shift 2
-	out=$("$@" 2>&1)
-	rc=$?
-	case $want in
-	ok) [ $rc -eq 0 ] && ok "$name" || not_ok "$name: wanted success, rc=$rc: $out" ;;
-	denied)
-		if [ $sync = yes ]; then
-			case "$out" in *": EPERM"*) [ $rc -eq 1 ] && ok "$name" && return ;; esac
-			not_ok "$name: wanted EPERM, rc=$rc: $out"
-		else
-			[ $rc -eq 137 ] && [ -z "$out" ] && ok "$name (killed)" && return
-			not_ok "$name: wanted SIGKILL and no output, rc=$rc: $out"
-		fi
-		;;
-	esac
-}
-
-wait_for() { # FILE PATTERN SECONDS
-	i=0
-	while ! grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt $(($3 * 10)) ] && return 1
-		sleep 0.1
-	done
-}
-
 echo "scale: $N rules per class; lsm=$(cat /sys/kernel/security/lsm)"
 # N files per file class, the last exec one a real program; controls nobody denies.
 mkdir -p /scale/open /scale/exec
