@@ -137,8 +137,9 @@ if (cd "$top" && BR2_DEBUG_WRAPPER=1 BPF_CLANG="$hostbin/clang" cargo build --re
 	obj=$(dirname "$err")/out/enforce.bpf.o
 	echo "object: $(file -b "$obj" | cut -d, -f1-2), $(wc -c <"$obj") bytes"
 	# The same compile without the wrapper: the hardening flags change nothing.
-	(cd "$top" && clang -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -Ibpf -I"$inc" \
-		-c bpf/enforce.bpf.c -o "$work/plain.o" && llvm-strip -g "$work/plain.o")
+	# (build.rs's defines and strip, without its anti-hardening flags or the wrapper's.)
+	(cd "$top" && clang -target bpf -O2 -g -Wall -Werror -DENFORCE_OBJECT -D__TARGET_ARCH_x86 -Ibpf -I"$inc" \
+		-c bpf/enforce.bpf.c -o "$work/plain.o" && llvm-strip -g -R .rel.BTF.ext "$work/plain.o")
 	if cmp -s "$obj" "$work/plain.o"; then
 		echo "identical to the object of a plain clang call without the wrapper"
 	else
