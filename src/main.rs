@@ -289,6 +289,24 @@ fn retire(running: Running, events: &mut eventlog::EventLog) -> Result<maps::Cou
     counters
 }
 
+/// Pins `enf` when pinning, then hands over to it; when the hand-over fails, its pins
+/// go with it and the caller keeps what runs now.
+fn pin_and_take_over(
+    pins: Option<&pin::PinDir>,
+    enf: &gate::Enforcement,
+    handover: &handover::Handover,
+    log: &mut syslog::Syslog,
+) -> Result<Option<pin::Pinned>, bpf::Error> {
+    let pinned = pin_generation(pins, enf, log);
+    if let Err(e) = enf.take_over(handover) {
+        if let Some(p) = pinned {
+            p.discard();
+        }
+        return Err(e);
+    }
+    Ok(pinned)
+}
+
 /// Pins a new generation when pinning; an error is said and the agent goes on unpinned.
 fn pin_generation(pins: Option<&pin::PinDir>, enf: &gate::Enforcement, log: &mut syslog::Syslog) -> Option<pin::Pinned> {
     match pins?.pin(enf) {
@@ -361,15 +379,13 @@ fn run(config: &Path) -> u8 {
             announce(&mut events.syslog, syslog::Severity::Err, &format!("cannot pin the hand-over map: {e}"));
         }
     }
-    let pinned = pin_generation(pins.as_ref(), &enforcement, &mut events.syslog);
-    if let Err(e) = enforcement.take_over(&handover) {
-        announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
-        if let Some(p) = pinned {
-            p.unpin_links();
-            p.remove();
+    let pinned = match pin_and_take_over(pins.as_ref(), &enforcement, &handover, &mut events.syslog) {
+        Ok(pinned) => pinned,
+        Err(e) => {
+            announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));
+            return exit::SOFTWARE;
         }
-        return exit::SOFTWARE;
-    }
+    };
     announce(&mut events.syslog, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
     let mut running = Running { enforcement, loaded, pinned };
 
@@ -402,15 +418,14 @@ fn run(config: &Path) -> u8 {
             Ok(daemon::Ending::Reload) => {
                 generation = running.enforcement.generation + 1;
                 let Some((next, next_loaded, line)) = reload(config, &mut events.syslog, &handover, generation) else { continue };
-                let pinned = pin_generation(pins.as_ref(), &next, &mut events.syslog);
-                if let Err(e) = next.take_over(&handover) {
-                    announce(&mut events.syslog, syslog::Severity::Err, &format!("reload failed: {e}; keeping the current policy"));
-                    if let Some(p) = pinned {
-                        p.unpin_links();
-                        p.remove();
+                let pinned = match pin_and_take_over(pins.as_ref(), &next, &handover, &mut events.syslog) {
+                    Ok(pinned) => pinned,
+                    Err(e) => {
+                        let line = format!("reload failed: {e}; keeping the current policy");
+                        announce(&mut events.syslog, syslog::Severity::Err, &line);
+                        continue;
                     }
-                    continue;
-                }
+                };
                 let old = std::mem::replace(&mut running, Running { enforcement: next, loaded: next_loaded, pinned });
                 let old_policy = old.loaded.policy.clone(); // its summaries name its paths
                 match retire(old, &mut events) {
@@ -422,8 +437,7 @@ fn run(config: &Path) -> u8 {
             }
             Err(e) => {
                 if let Some(p) = running.pinned.take() {
-                    p.unpin_links();
-                    p.remove();
+                    p.discard();
                 }
                 break (Err(e), running.loaded.policy); // the enforcement detaches when dropped
             }

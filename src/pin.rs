@@ -145,8 +145,7 @@ impl PinDir {
             Ok(())
         };
         if let Err(e) = pin_all() {
-            pinned.unpin_links();
-            pinned.remove();
+            pinned.discard();
             return Err(e);
         }
         Ok(pinned)
@@ -199,6 +198,13 @@ impl Pinned {
     /// Opens one of its pinned maps.
     pub fn map(&self, name: &str, shape: MapShape) -> Result<FdMap, bpf::Error> {
         FdMap::open(&self.path.join(format!("map-{name}")), shape)
+    }
+
+    /// Unpins everything of a generation that will not run: the links first (what
+    /// nothing else holds detaches at once), then the maps and the directory.
+    pub fn discard(self) {
+        self.unpin_links();
+        self.remove();
     }
 
     /// Removes the map pins and the directory (after [`Pinned::unpin_links`]).
