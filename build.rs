@@ -16,6 +16,7 @@ fn main() {
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",
         Ok("aarch64") => "arm64",
+        Ok("arm") => "arm",
         Ok(other) => panic!("no BPF target arch mapping for {other}"),
         Err(e) => panic!("CARGO_CFG_TARGET_ARCH: {e}"),
     };

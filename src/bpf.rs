@@ -68,6 +68,31 @@ fn name_str(name: &'static CStr) -> &'static str {
     name.to_str().unwrap_or("?")
 }
 
+/// `struct bpf_object_open_opts` up to `btf_custom_path`, laid out for the target
+/// (libbpf-sys's generated struct has the padding of a 64-bit target; on 32-bit ARM
+/// it would put every field after `relaxed_maps` at the wrong offset). libbpf takes
+/// a shorter struct than its own (`sz` says how long) and zero for what is left out.
+#[repr(C)]
+struct OpenOpts {
+    sz: usize,
+    object_name: *const c_char,
+    relaxed_maps: bool,
+    pin_root_path: *const c_char,
+    _removed_attach_prog_fd: u32,
+    kconfig: *const c_char,
+    btf_custom_path: *const c_char,
+}
+
+/// The BTF file CO-RE relocations use instead of the kernel's (`btf =` in the config,
+/// on a kernel without BTF); None: the kernel's own.
+static BTF_FILE: std::sync::Mutex<Option<std::ffi::CString>> = std::sync::Mutex::new(None);
+
+/// Sets (or clears) the BTF file every object opened from now on relocates against.
+pub fn set_btf_file(path: Option<&str>) {
+    let path = path.and_then(|p| std::ffi::CString::new(p).ok()); // the config refuses NUL bytes
+    *BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()) = path;
+}
+
 /// An opened (and, after [`Object::load`], loaded) BPF object.
 pub struct Object {
     ptr: NonNull<sys::bpf_object>,
@@ -77,9 +102,25 @@ impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
     /// others' autoload is turned off): that is how one tier, or only its maps, is loaded.
     pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps.
+        let btf = BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let opts = OpenOpts {
+            sz: size_of::<OpenOpts>(),
+            object_name: core::ptr::null(),
+            relaxed_maps: false,
+            pin_root_path: core::ptr::null(),
+            _removed_attach_prog_fd: 0,
+            kconfig: core::ptr::null(),
+            btf_custom_path: btf.as_ref().map_or(core::ptr::null(), |p| p.as_ptr()),
+        };
+        // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps,
+        // the BTF path included (strdup), so `btf` may drop after this call. OpenOpts
+        // has libbpf's layout up to btf_custom_path and `sz` says so.
         let raw = unsafe {
-            sys::bpf_object__open_mem(OBJECT_BYTES.as_ptr().cast(), OBJECT_BYTES.len() as _, core::ptr::null())
+            sys::bpf_object__open_mem(
+                OBJECT_BYTES.as_ptr().cast(),
+                OBJECT_BYTES.len() as _,
+                (&opts as *const OpenOpts).cast(),
+            )
         };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };
@@ -438,4 +479,30 @@ pub fn catch_signals() -> &'static Requests {
         unsafe { signal(sig, on_signal) };
     }
     &REQUESTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    #[test]
+    fn open_opts_have_libbpfs_layout() {
+        #[cfg(target_pointer_width = "64")]
+        {
+            // libbpf-sys's generated struct is right for 64-bit targets: agree with it.
+            assert_eq!(offset_of!(OpenOpts, pin_root_path), offset_of!(sys::bpf_object_open_opts, pin_root_path));
+            assert_eq!(offset_of!(OpenOpts, kconfig), offset_of!(sys::bpf_object_open_opts, kconfig));
+            assert_eq!(offset_of!(OpenOpts, btf_custom_path), offset_of!(sys::bpf_object_open_opts, btf_custom_path));
+            assert_eq!(size_of::<OpenOpts>(), 56);
+        }
+        #[cfg(target_pointer_width = "32")]
+        {
+            // size_t and pointers are 4 bytes: what clang gives for libbpf.h on armv7.
+            assert_eq!(offset_of!(OpenOpts, pin_root_path), 12);
+            assert_eq!(offset_of!(OpenOpts, kconfig), 20);
+            assert_eq!(offset_of!(OpenOpts, btf_custom_path), 24);
+            assert_eq!(size_of::<OpenOpts>(), 28);
+        }
+    }
 }
