@@ -17,7 +17,19 @@
  * reuses their fds) and filled between load and attach. Each tier reads its own
  * settings entry, so a tier that only reports can sit beside one that denies.
  */
+#if defined(__TARGET_ARCH_arm)
+/* vmlinux.h is generated on x86_64: its pt_regs is x86's. A 32-bit ARM kprobe's
+ * context is the uapi `struct pt_regs` of 18 32-bit registers (bpf_tracing.h reads
+ * uregs[]); it replaces the x86 one here. */
+#define pt_regs pt_regs___x86
+#endif
 #include "vmlinux.h"
+#if defined(__TARGET_ARCH_arm)
+#undef pt_regs
+struct pt_regs {
+	__u32 uregs[18];
+};
+#endif
 #if defined(__TARGET_ARCH_arm64)
 /* vmlinux.h is generated on x86_64; arm64 kprobe arguments come from this uapi layout. */
 struct user_pt_regs {
@@ -32,6 +44,31 @@ struct user_pt_regs {
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "enforce.h"
+
+/*
+ * One field of a kernel object, read with the target kernel's own size for it: on a
+ * 32-bit kernel pointers and `unsigned long` are 4 bytes, while BPF_CORE_READ reads
+ * the BPF side's 8 (the next field's bytes would land in the upper half, and an
+ * array's stride would be wrong). The relocated size is read into a zeroed word,
+ * so the value arrives zero-extended (little-endian targets). Integer and pointer
+ * fields only. On 64-bit kernels this is BPF_CORE_READ's one step.
+ */
+#define KREAD(src, field)                                                                   \
+	({                                                                                  \
+		typeof(src) __ks = (src);                                                   \
+		__u64 __kv = 0;                                                             \
+		/* vmlinux.h's types carry preserve_access_index: &__ks->field relocates */ \
+		bpf_probe_read_kernel(&__kv, bpf_core_field_size(__ks->field), &__ks->field); \
+		(typeof(__ks->field))__kv;                                                  \
+	})
+
+/* The current task, for CO-RE reads: bpf_get_current_task_btf() needs the kernel's
+ * own BTF, which kernels built without CONFIG_DEBUG_INFO_BTF lack (the kprobe and
+ * tracepoint tiers then relocate against a BTF file). */
+static __always_inline struct task_struct *current_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
 
 #define EPERM 1
 #define EINPROGRESS 115
@@ -142,16 +179,21 @@ static __always_inline void report(struct enforce_event *ev)
  * only that gate's own canary rules act on them.  Read only once a rule matched. */
 static __always_inline bool canary_child(const struct enforce_settings *s)
 {
-	struct file *exe = bpf_get_current_task_btf()->real_parent->mm->exe_file;
+	struct mm_struct *mm = KREAD(KREAD(current_task(), real_parent), mm);
+	struct file *exe = mm ? KREAD(mm, exe_file) : NULL;
+	struct inode *inode;
 
-	return exe && exe->f_inode->i_ino == s->agent_ino && exe->f_inode->i_sb->s_dev == s->agent_dev;
+	if (!exe)
+		return false;
+	inode = KREAD(exe, f_inode);
+	return KREAD(inode, i_ino) == s->agent_ino && KREAD(KREAD(inode, i_sb), s_dev) == s->agent_dev;
 }
 
 /* SIGKILL is already queued for this thread: an earlier hook of the same operation
  * (the exec whose ELF loader now maps the file) has killed it; do not count it twice. */
 static __always_inline bool dying(void)
 {
-	return bpf_get_current_task_btf()->pending.signal.sig[0] & (1UL << (9 - 1));
+	return KREAD(current_task(), pending.signal.sig[0]) & (1UL << (9 - 1));
 }
 
 /*
@@ -241,9 +283,9 @@ static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 /* Untyped pointers (kprobe arguments, what a tracepoint digs out): CO-RE reads. */
 static __always_inline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct inode *inode = KREAD(file, f_inode);
 
-	return check_inode(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), op, tier);
+	return check_inode(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), op, tier);
 }
 
 /* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
@@ -254,7 +296,7 @@ static __always_inline bool maps_exec(unsigned long prot)
 		return true;
 	if (!(prot & PROT_READ))
 		return false;
-	return bpf_get_current_task_btf()->personality & READ_IMPLIES_EXEC;
+	return KREAD(current_task(), personality) & READ_IMPLIES_EXEC;
 }
 
 /*
@@ -308,15 +350,15 @@ static __always_inline bool check_exec_file(struct file *file, const char *name,
 
 static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct inode *inode = KREAD(file, f_inode);
 
-	return check_exec(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), name, op, tier);
+	return check_exec(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), name, op, tier);
 }
 
 /* A file's own name (its dentry's): what a mapping's event can name. */
 static __always_inline const char *file_name(struct file *file)
 {
-	return (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	return (const char *)KREAD(KREAD(file, f_path.dentry), d_name.name);
 }
 
 /*
@@ -561,15 +603,15 @@ static __always_inline bool on_mmap(struct file *file, unsigned long prot, unsig
 static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *new_dentry, unsigned int flags,
 				      __u32 tier)
 {
-	struct inode *target = BPF_CORE_READ(new_dentry, d_inode), *incoming = BPF_CORE_READ(old_dentry, d_inode);
+	struct inode *target = KREAD(new_dentry, d_inode), *incoming = KREAD(old_dentry, d_inode);
 	__u64 tdev, tino, idev, iino;
 
 	if (!target || !incoming) /* a new name, or a negative dentry */
 		return;
-	tdev = BPF_CORE_READ(target, i_sb, s_dev);
-	tino = BPF_CORE_READ(target, i_ino);
-	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
-	iino = BPF_CORE_READ(incoming, i_ino);
+	tdev = KREAD(KREAD(target, i_sb), s_dev);
+	tino = KREAD(target, i_ino);
+	idev = KREAD(KREAD(incoming, i_sb), s_dev);
+	iino = KREAD(incoming, i_ino);
 	follow(tdev, tino, idev, iino, tier);
 	if (flags & RENAME_EXCHANGE)
 		follow(idev, iino, tdev, tino, tier);
@@ -749,7 +791,7 @@ int BPF_KPROBE(enf_kp_open, struct file *file)
 SEC("kprobe/security_bprm_check")
 int BPF_KPROBE(enf_kp_exec, struct linux_binprm *bprm)
 {
-	check_exec_file_core(BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), ENFORCE_OP_EXEC,
+	check_exec_file_core(KREAD(bprm, file), KREAD(bprm, filename), ENFORCE_OP_EXEC,
 			     ENFORCE_TIER_KPROBE);
 	return 0;
 }
@@ -768,8 +810,8 @@ int BPF_KPROBE(enf_kp_mprotect, struct vm_area_struct *vma, unsigned long reqpro
 
 	if (!(prot & PROT_EXEC))
 		return 0;
-	file = BPF_CORE_READ(vma, vm_file);
-	if ((!file || BPF_CORE_READ(vma, anon_vma)) && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE))
+	file = KREAD(vma, vm_file);
+	if ((!file || KREAD(vma, anon_vma)) && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE))
 		return 0;
 	if (file)
 		check_exec_file_core(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE);
@@ -786,18 +828,31 @@ int BPF_KPROBE(enf_kp_connect, struct socket *sock, struct sockaddr *address, in
 SEC("kprobe/security_socket_sendmsg")
 int BPF_KPROBE(enf_kp_send, struct socket *sock, struct msghdr *msg)
 {
-	void *name = BPF_CORE_READ(msg, msg_name);
+	void *name = KREAD(msg, msg_name);
 	__u16 family;
 
 	if (!name)
 		return 0;
-	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	family = KREAD(KREAD(sock, sk), __sk_common.skc_family);
 	if (inet_family(family))
-		check_sockaddr(name, BPF_CORE_READ(msg, msg_namelen), family == AF_INET ? AF_INET : AF_UNSPEC,
+		check_sockaddr(name, KREAD(msg, msg_namelen), family == AF_INET ? AF_INET : AF_UNSPEC,
 			       ENFORCE_OP_SEND, ENFORCE_TIER_KPROBE, false);
 	return 0;
 }
 
+#if defined(__TARGET_ARCH_arm)
+/* 32-bit ARM passes four arguments in registers: the fifth (flags) is on the stack. */
+SEC("kprobe/security_inode_rename")
+int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+	       struct dentry *new_dentry)
+{
+	unsigned int flags = 0;
+
+	bpf_probe_read_kernel(&flags, sizeof(flags), (const void *)(unsigned long)PT_REGS_SP(ctx));
+	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+#else
 SEC("kprobe/security_inode_rename")
 int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
 	       struct dentry *new_dentry, unsigned int flags)
@@ -805,32 +860,45 @@ int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, 
 	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_KPROBE);
 	return 0;
 }
+#endif
 
 SEC("kprobe/security_inode_free")
 int BPF_KPROBE(enf_kp_free, struct inode *inode)
 {
-	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), BPF_CORE_READ(inode, i_nlink));
+	forget(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), KREAD(inode, i_nlink));
 	return 0;
 }
 
 /* ================= tier 4: syscall tracepoints: signal ================= */
 /* The syscall has already run when the signal lands (on the way back to user space). */
 
-/* The file behind a descriptor of the current task; NULL if none. */
+/* The file behind a descriptor of the current task; NULL if none. The array's
+ * stride is the kernel's pointer size. */
 static __always_inline struct file *current_fd_file(long fd)
 {
-	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
-	struct file *file = NULL;
+	struct fdtable *fdt = KREAD(KREAD(current_task(), files), fdt);
+	__u32 ptr_size = bpf_core_field_size(fdt->fd);
+	__u64 file = 0;
 
-	if (fd < 0 || fd >= fdt->max_fds)
+	if (!fdt || fd < 0 || fd >= KREAD(fdt, max_fds))
 		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
-	return file;
+	bpf_probe_read_kernel(&file, ptr_size, (const void *)((unsigned long)KREAD(fdt, fd) + fd * ptr_size));
+	return (struct file *)file;
+}
+
+/* A syscall's return value: `long`, 4 bytes on a 32-bit kernel. CO-RE cannot resize a
+ * load of a signed field, so it is read at its size and sign-extended here. */
+static __always_inline long sys_ret(struct trace_event_raw_sys_exit *ctx)
+{
+	unsigned long ret = KREAD(ctx, ret);
+
+	return bpf_core_field_size(ctx->ret) == 4 ? (long)(int)ret : (long)ret;
 }
 
 /* After a successful open-family syscall: is the new descriptor a denied inode? */
-static __always_inline int tp_opened(long ret)
+static __always_inline int tp_opened(struct trace_event_raw_sys_exit *ctx)
 {
+	long ret = sys_ret(ctx);
 	struct file *file;
 
 	if (ret < 0)
@@ -842,25 +910,34 @@ static __always_inline int tp_opened(long ret)
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
-int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx); }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
-int enf_tp_openat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+int enf_tp_openat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx); }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int enf_tp_openat2(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+int enf_tp_openat2(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx); }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
-int enf_tp_creat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+int enf_tp_creat(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx); }
 
 SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
-int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+int enf_tp_openbh(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx); }
 
-/* The new image is in place and has not run an instruction yet. */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+/*
+ * The new image is in place and has not run an instruction yet. The classic
+ * tracepoint, not tp_btf (which needs the kernel's own BTF): the executed file is the
+ * new mm's exe_file, and the record carries the name given to execve.
+ */
+SEC("tracepoint/sched/sched_process_exec")
+int enf_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	on_exec(bprm, ENFORCE_TIER_TRACEPOINT);
+	struct mm_struct *mm = KREAD(current_task(), mm);
+	struct file *exe = mm ? KREAD(mm, exe_file) : NULL;
+	const char *name = (const char *)ctx + (ctx->__data_loc_filename & 0xffff);
+
+	if (exe)
+		check_exec_file_core(exe, name, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 
@@ -953,17 +1030,17 @@ static __always_inline int socket_peer(struct file *file, struct sockaddr_in6 *s
 	struct sock *sk;
 	__u16 family;
 
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!file || (KREAD(KREAD(file, f_inode), i_mode) & S_IFMT) != S_IFSOCK)
 		return -1;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	sa->sin6_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	sock = KREAD(file, private_data);
+	sk = KREAD(sock, sk);
+	family = KREAD(sk, __sk_common.skc_family);
+	sa->sin6_port = KREAD(sk, __sk_common.skc_dport);
 	if (family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)sa;
 
 		in->sin_family = AF_INET;
-		in->sin_addr.s_addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		in->sin_addr.s_addr = KREAD(sk, __sk_common.skc_daddr);
 		return sizeof(struct sockaddr_in);
 	}
 	if (family == AF_INET6) {
@@ -982,13 +1059,15 @@ int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u32 fd;
+	long ret;
 	int len;
 
 	if (!stashed)
 		return 0;
 	fd = *stashed;
 	bpf_map_delete_elem(&connect_fds, &id);
-	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+	ret = sys_ret(ctx);
+	if (ret != 0 && ret != -EINPROGRESS)
 		return 0;
 	len = socket_peer(current_fd_file(fd), &sa);
 	if (len < 0 || !match_sockaddr(&sa, len, AF_UNSPEC, &ev))
@@ -1037,7 +1116,9 @@ int enf_tp_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	struct user_msghdr msg;
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1]))
+	/* The caller's layout is the kernel's (4-byte pointers on 32-bit ARM): its size is
+	 * read, and the fields are loaded at their relocated offsets and sizes. */
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (void *)ctx->args[1]))
 		return 0;
 	tp_send((int)ctx->args[0], msg.msg_name, msg.msg_namelen);
 	return 0;
@@ -1051,8 +1132,10 @@ struct sendmmsg_walk {
 static long sendmmsg_one(__u32 i, struct sendmmsg_walk *walk)
 {
 	struct user_msghdr msg;
+	/* msg_hdr is the first member of mmsghdr; the stride is the kernel's size. */
+	const void *hdr = (const void *)walk->vec + i * bpf_core_type_size(struct mmsghdr);
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), &walk->vec[i].msg_hdr))
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), hdr))
 		return 1;
 	tp_send(walk->fd, msg.msg_name, msg.msg_namelen);
 	return 0;

@@ -122,6 +122,22 @@ pub const TIER_COUNT: usize = 4;
 pub const LADDER: [Tier; TIER_COUNT] = [Tier::Lsm, Tier::Fmodret, Tier::Kprobe, Tier::Tracepoint];
 
 impl Tier {
+    /// Whether its programs read kernel structures through CO-RE relocations, which
+    /// need BTF describing the running kernel: its own (/sys/kernel/btf/vmlinux) or a
+    /// file the config names (`btf =`). Without either the object does not load.
+    pub fn needs_btf(self) -> bool {
+        match self {
+            Tier::Lsm | Tier::Fmodret | Tier::Kprobe | Tier::Tracepoint => true,
+        }
+    }
+
+    /// Whether a hook of this tier can work without the kernel's own BTF: none of its
+    /// programs attaches by kernel BTF or calls a helper typed by it. A BTF file serves
+    /// CO-RE relocation only.
+    pub fn works_without_kernel_btf(self, hook: Hook) -> bool {
+        self.spec().programs[hook as usize].iter().all(|p| !p.needs_kernel_btf())
+    }
+
     /// Stable name used in the config (`tiers =`), reports, blockers and events.
     pub fn name(self) -> &'static str {
         match self {
@@ -179,8 +195,8 @@ pub enum Attach {
     /// `tracepoint/syscalls/...`: CONFIG_FTRACE_SYSCALLS and tracefs. A syscall the
     /// architecture lacks (arm64 has no open or creat) is skipped.
     Syscall,
-    /// `tp_btf/...`: a BTF-typed raw tracepoint.
-    TpBtf,
+    /// `tracepoint/GROUP/NAME`, a classic (not syscall) tracepoint: tracefs.
+    Tracepoint,
 }
 
 /// One BPF program: its C function name and how it attaches.
@@ -188,10 +204,28 @@ pub enum Attach {
 pub struct Program {
     pub name: &'static CStr,
     pub attach: Attach,
+    /// It calls a helper whose arguments are typed by the kernel's own BTF
+    /// (`bpf_find_vma`, `bpf_get_current_task_btf`): the verifier refuses it on a
+    /// kernel without BTF, whatever BTF file relocated it.
+    pub typed_helper: bool,
 }
 
 const fn p(name: &'static CStr, attach: Attach) -> Program {
-    Program { name, attach }
+    Program { name, attach, typed_helper: false }
+}
+
+/// A program that calls a BTF-typed helper (see [`Program::typed_helper`]).
+const fn p_typed(name: &'static CStr, attach: Attach) -> Program {
+    Program { name, attach, typed_helper: true }
+}
+
+impl Program {
+    /// Whether it can only load on a kernel with its own BTF: LSM, fmod_ret and fentry
+    /// programs (like tp_btf ones) attach by the kernel's BTF ids, and typed helpers
+    /// need them.
+    pub fn needs_kernel_btf(&self) -> bool {
+        self.typed_helper || matches!(self.attach, Attach::Lsm | Attach::FmodRet | Attach::Fentry)
+    }
 }
 
 /// A tier's programs per hook (indexed by `Hook as usize`); empty = this tier has no
@@ -252,9 +286,9 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
                 p(c"enf_tp_creat", Syscall),
                 p(c"enf_tp_openbh", Syscall),
             ],
-            &[p(c"enf_tp_exec", TpBtf)],
+            &[p(c"enf_tp_exec", Tracepoint)],
             &[p(c"enf_tp_mmap", Syscall)],
-            &[p(c"enf_tp_mprotect", Syscall)],
+            &[p_typed(c"enf_tp_mprotect", Syscall)],
             &[p(c"enf_tp_connect", Syscall), p(c"enf_tp_connected", Syscall)],
             &[p(c"enf_tp_sendto", Syscall), p(c"enf_tp_sendmsg", Syscall), p(c"enf_tp_sendmmsg", Syscall)],
             &[],
@@ -297,6 +331,25 @@ mod tests {
     }
 
     #[test]
+    fn what_needs_the_kernels_own_btf() {
+        for h in HOOKS {
+            assert!(!Tier::Lsm.works_without_kernel_btf(h) || Tier::Lsm.spec().programs[h as usize].is_empty());
+            assert!(!Tier::Fmodret.works_without_kernel_btf(h) || Tier::Fmodret.spec().programs[h as usize].is_empty());
+            assert!(Tier::Kprobe.works_without_kernel_btf(h), "{}", h.name());
+        }
+        // The tracepoint tier: exec by the classic sched_process_exec tracepoint;
+        // mprotect finds the mapping with bpf_find_vma, typed by the kernel's BTF.
+        let tp = |h: Hook| Tier::Tracepoint.works_without_kernel_btf(h);
+        assert!(tp(Hook::Open) && tp(Hook::Exec) && tp(Hook::Mmap) && tp(Hook::Connect) && tp(Hook::Send));
+        assert!(!tp(Hook::Mprotect));
+        // The source agrees: the typed helpers appear only in the typed programs' bodies.
+        let source = include_str!("../bpf/enforce.bpf.c");
+        assert!(source.contains("SEC(\"tracepoint/sched/sched_process_exec\")\nint enf_tp_exec("));
+        let mprotect = source.split("int enf_tp_mprotect(").nth(1).unwrap().split("\n}\n").next().unwrap();
+        assert!(mprotect.contains("bpf_find_vma("), "{mprotect}");
+    }
+
+    #[test]
     fn program_names_are_unique_and_fit_the_kernel() {
         let names: Vec<_> = all_programs().map(|p| p.name.to_str().unwrap()).collect();
         for (i, n) in names.iter().enumerate() {
@@ -313,7 +366,8 @@ mod tests {
             let defined = source.contains(&format!("int {name}(")) || source.contains(&format!("({name},"));
             assert!(defined, "{name} is not in bpf/enforce.bpf.c");
         }
-        let defined = source.matches("SEC(\"").count() - 1 - 8; // minus the license and the 8 maps
+        // Minus the license, the 8 maps and the 32-bit ARM variant of enf_kp_rename.
+        let defined = source.matches("SEC(\"").count() - 1 - 8 - 1;
         assert_eq!(defined, all_programs().count(), "a program in the source is not in the table");
     }
 }

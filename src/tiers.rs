@@ -59,7 +59,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         return out;
     }
     let attaches = |a: Attach| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.attach == a));
-    if attaches(Attach::Syscall) || attaches(Attach::Kprobe) {
+    if attaches(Attach::Syscall) || attaches(Attach::Tracepoint) || attaches(Attach::Kprobe) {
         // Syscall tracepoints, and kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
