@@ -346,6 +346,9 @@ pub struct Policy {
     pub coalesce_burst: u32,
     /// `log_rate`: event lines per second at most; 0: no limit.
     pub log_rate: u32,
+    /// `btf`: a BTF file describing the running kernel, for kernels built without
+    /// BTF (CO-RE relocation of the kprobe and tracepoint tiers); the line and path.
+    pub btf: Option<PathRule>,
 }
 
 impl Policy {
@@ -382,6 +385,7 @@ impl Default for Policy {
             coalesce_window: DEFAULT_COALESCE_WINDOW,
             coalesce_burst: DEFAULT_COALESCE_BURST,
             log_rate: DEFAULT_LOG_RATE,
+            btf: None,
         }
     }
 }
@@ -497,10 +501,11 @@ enum Key {
     DenyExec,
     DenyConnect,
     Tiers,
+    Btf,
 }
 
 impl Key {
-    const COUNT: usize = 16;
+    const COUNT: usize = 17;
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -520,6 +525,7 @@ impl Key {
             "deny_exec" => Key::DenyExec,
             "deny_connect" => Key::DenyConnect,
             "tiers" => Key::Tiers,
+            "btf" => Key::Btf,
             _ => return None,
         })
     }
@@ -628,6 +634,36 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
         Key::DenyExec => push_path(&mut p.exec, name, line, value)?,
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
         Key::Tiers => p.tiers = parse_tiers(value)?,
+        Key::Btf => {
+            let mut one = heapless::Vec::<PathRule, 1>::new();
+            push_path(&mut one, name, line, value)?;
+            p.btf = one.pop();
+        }
+    }
+    Ok(())
+}
+
+/// The first bytes of a BTF file libbpf reads: raw BTF (what `pahole
+/// --btf_encode_detached` writes and /sys/kernel/btf/vmlinux holds; magic 0xeb9f, in
+/// either byte order) or an ELF file with a .BTF section (`pahole -J` on a vmlinux).
+pub fn btf_magic_ok(head: &[u8]) -> bool {
+    head.starts_with(&[0x9f, 0xeb]) || head.starts_with(&[0xeb, 0x9f]) || head.starts_with(b"\x7fELF")
+}
+
+/// Checks the `btf` file: a readable regular file that starts like BTF. The error
+/// is about the `btf` line.
+pub fn check_btf_file(policy: &Policy) -> Result<(), ConfigError> {
+    let Some(rule) = &policy.btf else { return Ok(()) };
+    let err = |why: String| ConfigError { line: rule.line, reason: format!("btf {}: {why}", rule.path) };
+    let mut file = std::fs::File::open(rule.path.as_str()).map_err(|e| err(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    let mut head = [0u8; 4];
+    let n = file.read(&mut head).map_err(|e| err(e.to_string()))?;
+    if !btf_magic_ok(&head[..n]) {
+        return Err(err("not a BTF file (neither raw BTF, magic 0xeb9f, nor an ELF file; make it with pahole)".into()));
     }
     Ok(())
 }
@@ -892,6 +928,39 @@ ringbuf_size = 1M
         assert_eq!(p.syslog_ident.as_str(), "my-enforce_1.0");
         assert_eq!(p.syslog_facility, Facility::Local7);
         assert_eq!(p.ringbuf_size, 1 << 20);
+    }
+
+    #[test]
+    fn btf_key() {
+        let p = parse("mode = enforce\nbtf = /usr/lib/enforce/vmlinux.btf\n").unwrap();
+        let rule = p.btf.as_ref().unwrap();
+        assert_eq!((rule.line, rule.path.as_str()), (2, "/usr/lib/enforce/vmlinux.btf"));
+        assert_eq!(parse("").unwrap().btf, None);
+        assert_err("btf = vmlinux.btf\n", 1, "btf needs an absolute path");
+        assert_err("btf = /a\nbtf = /b\n", 2, "duplicate key btf (first set on line 1)");
+        assert_err("\nbtf =\n", 2, "empty value for btf");
+
+        // The file itself: missing, not BTF, raw BTF, ELF.
+        let dir = std::env::temp_dir().join(format!("enforce-btf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = |name: &str, bytes: Option<&[u8]>| {
+            let f = dir.join(name);
+            if let Some(b) = bytes {
+                std::fs::write(&f, b).unwrap();
+            }
+            let p = parse(&format!("# x\nbtf = {}\n", f.display())).unwrap();
+            check_btf_file(&p)
+        };
+        let e = check("missing", None).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.contains("No such file or directory"), "{e}");
+        let e = check("text", Some(b"hello")).unwrap_err();
+        assert!(e.reason.contains("not a BTF file"), "{e}");
+        assert_eq!(check("raw", Some(&[0x9f, 0xeb, 1, 0])), Ok(()));
+        assert_eq!(check("elf", Some(b"\x7fELF\x01")), Ok(()));
+        let e = parse(&format!("btf = {}\n", dir.display())).map(|p| check_btf_file(&p)).unwrap().unwrap_err();
+        assert!(e.reason.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use crate::config::{Fallback, Mode};
 use crate::ladder::{Tier, CLASSES, HOOKS, LADDER};
-use crate::posture::{Facts, Posture, Step, Wanted};
+use crate::posture::{Btf, Facts, Posture, Step, Wanted};
 use crate::probe::LsmList;
 
 /// Everything a report shows.
@@ -15,6 +15,8 @@ pub struct Report<'a> {
     pub facts: &'a Facts,
     pub lsm_list: &'a LsmList,
     pub kernel: &'a str,
+    /// The config's `btf` file, if it names one.
+    pub btf_file: Option<&'a str>,
     /// Rule counts per class.
     pub rules: [usize; 3],
 }
@@ -78,6 +80,13 @@ fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::
         LsmList::Unreadable(why) => emit("lsm_list", format_args!("unreadable: {why}"))?,
     }
     emit("lsm.listed", format_args!("{}", if r.facts.lsm_listed { "yes" } else { "no" }))?;
+    // The BTF libbpf relocated against: the kernel's own, the config's file, or none.
+    match (r.facts.btf, r.btf_file) {
+        (Btf::Kernel, _) => emit("btf", format_args!("kernel"))?,
+        (Btf::File, Some(path)) => emit("btf", format_args!("file:{path}"))?,
+        (Btf::File, None) => emit("btf", format_args!("file"))?,
+        (Btf::None, _) => emit("btf", format_args!("none"))?,
+    }
     emit("maps", format_args!("{}", StepText(r.facts.maps)))?;
     for t in LADDER {
         let tf = &r.facts.tiers[t as usize];
@@ -194,7 +203,7 @@ mod tests {
     #[test]
     fn text_report_names_posture_tiers_and_blockers() {
         let (posture, wanted, facts, list) = sample();
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0] };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(
@@ -211,11 +220,27 @@ mod tests {
     }
 
     #[test]
+    fn the_btf_used_is_named() {
+        let (posture, wanted, facts, list) = sample();
+        let text = |facts: &Facts, file| {
+            let r = Report { posture: &posture, wanted: &wanted, facts, lsm_list: &list, kernel: "6.1.0", btf_file: file, rules: [1, 0, 0] };
+            let mut s = String::new();
+            write_text(&mut s, &r).unwrap();
+            s
+        };
+        assert!(text(&facts, Some("/x.btf")).contains("\nbtf=kernel\n"));
+        let file = Facts { btf: Btf::File, ..facts };
+        assert!(text(&file, Some("/usr/lib/enforce/vmlinux.btf")).contains("\nbtf=file:/usr/lib/enforce/vmlinux.btf\n"));
+        let none = Facts { btf: Btf::None, ..facts };
+        assert!(text(&none, None).contains("\nbtf=none\n"));
+    }
+
+    #[test]
     fn excluded_tiers_say_so() {
         let (_, mut wanted, facts, list) = sample();
         wanted.allowed = [false, false, true, true];
         let posture = decide(&facts, &wanted);
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0] };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(s.contains("\ntiers=kprobe,tracepoint\n"), "{s}");
@@ -226,7 +251,7 @@ mod tests {
     #[test]
     fn json_report_has_the_same_keys_escaped() {
         let (posture, wanted, facts, list) = sample();
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0] };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0] };
         let mut s = String::new();
         write_json(&mut s, &r).unwrap();
         assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\","), "{s}");
