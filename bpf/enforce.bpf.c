@@ -85,6 +85,7 @@ static __always_inline struct task_struct *current_task(void)
 #define S_IFSOCK 0140000
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
+#define SENDMMSG_ARM_MAX 32 /* 32-bit ARM: the messages of one sendmmsg checked (no bpf_loop) */
 #define RENAME_EXCHANGE (1 << 1)
 
 char LICENSE[] SEC("license") = "GPL";
@@ -1147,6 +1148,17 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	struct sendmmsg_walk walk = { .vec = (void *)ctx->args[1], .fd = (int)ctx->args[0] };
 	__u32 vlen = ctx->args[2];
 
+#if defined(__TARGET_ARCH_arm)
+	/*
+	 * 32-bit ARM: the kernel's JIT does not compile programs with BPF-to-BPF calls,
+	 * and the interpreter refuses callbacks ("callbacks are not allowed in non-JITed
+	 * programs"), so no bpf_loop: a bounded loop over the first messages only.
+	 */
+	for (__u32 i = 0; i < SENDMMSG_ARM_MAX && i < vlen; i++)
+		if (sendmmsg_one(i, &walk))
+			break;
+#else
 	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
+#endif
 	return 0;
 }

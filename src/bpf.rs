@@ -225,6 +225,35 @@ impl<'a> Program<'a> {
     }
 }
 
+/// The head of `struct bpf_prog_info` up to `xlated_prog_len` (fixed-width fields:
+/// the same on 32- and 64-bit targets). The kernel fills no more than it is given.
+#[repr(C)]
+#[derive(Default)]
+struct ProgInfoHead {
+    type_: u32,
+    id: u32,
+    tag: [u8; 8],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+}
+
+impl Program<'_> {
+    /// Whether the kernel runs this loaded program as native code (its JIT compiled
+    /// it) rather than in the BPF interpreter.
+    pub fn jited(&self) -> Result<bool, Error> {
+        // SAFETY: ptr is a program of a live, loaded object.
+        let fd = unsafe { sys::bpf_program__fd(self.ptr.as_ptr()) };
+        check(fd, "query", name_str(self.name))?;
+        let mut info = ProgInfoHead::default();
+        let mut len = size_of::<ProgInfoHead>() as u32;
+        // SAFETY: info is valid for `len` bytes, which the kernel writes at most;
+        // bpf_prog_info begins with exactly these fields.
+        let ret = unsafe { sys::bpf_prog_get_info_by_fd(fd, (&mut info as *mut ProgInfoHead).cast(), &mut len) };
+        check(ret, "query", name_str(self.name))?;
+        Ok(info.jited_prog_len > 0)
+    }
+}
+
 /// An attached program; dropping it detaches. A libbpf link holds its own fd (and
 /// through it the program), so it does not borrow the object.
 pub struct Link {

@@ -153,6 +153,7 @@ fn try_tier(
     let up = tiers::bring_up(tier, hooks, maps);
     let tf = &mut facts.tiers[tier as usize];
     tf.load = up.load;
+    tf.jited = up.jited;
     for &h in hooks {
         tf.hooks[h as usize].attach = up.attach[h as usize];
     }

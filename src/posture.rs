@@ -50,6 +50,9 @@ pub struct HookFacts {
 pub struct TierFacts {
     pub load: Step,
     pub hooks: [HookFacts; HOOK_COUNT],
+    /// Whether the kernel's JIT compiled its programs (None: not loaded or not known).
+    /// Not a verdict: interpreted programs enforce the same, more slowly.
+    pub jited: Option<bool>,
 }
 
 /// The BTF that describes the running kernel to libbpf.
@@ -381,7 +384,7 @@ mod tests {
             Outcome::AttachFailed => (Step::Ok, hook(Step::Failed(524), Step::NotTried)),
             Outcome::CanaryFailed => (Step::Ok, hook(Step::Ok, Step::Failed(0))),
         };
-        TierFacts { load, hooks }
+        TierFacts { load, hooks, jited: None }
     }
 
     fn wanted(mode: Mode, fallback: Fallback, signal: u8, in_use: [bool; 3]) -> Wanted {

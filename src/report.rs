@@ -95,6 +95,15 @@ fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::
             continue;
         }
         keyed(&mut emit, format_args!("{}.load", t.name()), format_args!("{}", StepText(tf.load)))?;
+        if tf.load == Step::Ok {
+            // Native code, or the interpreter (32-bit ARM's JIT refuses BPF-to-BPF calls).
+            let jit = match tf.jited {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            keyed(&mut emit, format_args!("{}.jit", t.name()), format_args!("{jit}"))?;
+        }
         for h in HOOKS.into_iter().filter(|&h| !t.spec().programs[h as usize].is_empty()) {
             let hf = tf.hooks[h as usize];
             keyed(&mut emit, format_args!("{}.attach.{}", t.name(), h.name()), format_args!("{}", StepText(hf.attach)))?;
@@ -182,7 +191,8 @@ mod tests {
     use crate::posture::{decide, HookFacts, TierFacts};
 
     fn sample() -> (Posture, Wanted, Facts, LsmList) {
-        let proven = TierFacts { load: Step::Ok, hooks: [HookFacts { attach: Step::Ok, canary: Step::Ok }; 7] };
+        let proven =
+            TierFacts { load: Step::Ok, hooks: [HookFacts { attach: Step::Ok, canary: Step::Ok }; 7], jited: Some(true) };
         let mut facts = Facts { lsm_listed: true, maps: Step::Ok, ..Facts::default() };
         facts.tiers[Tier::Lsm as usize].load = Step::Failed(1);
         facts.tiers[Tier::Fmodret as usize].load = Step::Failed(1);
@@ -212,6 +222,9 @@ mod tests {
         );
         assert!(s.contains("\nhook.open=tracepoint\n"), "{s}");
         assert!(s.contains("\nhook.follow=agent\n"), "{s}");
+        // A loaded tier says whether its programs run JIT-compiled; a failed load does not.
+        assert!(s.contains("\ntracepoint.load=ok\ntracepoint.jit=yes\n"), "{s}");
+        assert!(s.contains("\nlsm.load=failed:1\nlsm.attach."), "{s}");
         assert!(s.contains("\nblockers=lsm-load-failed:1,fmodret-load-failed:1,kprobe-attach-failed:open:95\n"), "{s}");
         assert!(s.contains("\nlsm.load=failed:1\nlsm.attach.open=not-tried\n"), "{s}");
         assert!(s.contains("\ntracepoint.canary.open=ok\n"), "{s}");
