@@ -18,6 +18,7 @@ fn main() {
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",
         Ok("aarch64") => "arm64",
+        Ok("arm") => "arm",
         Ok(other) => panic!("no BPF target arch mapping for {other}"),
         Err(e) => panic!("CARGO_CFG_TARGET_ARCH: {e}"),
     };
@@ -35,14 +36,20 @@ fn main() {
     // the later -fno-* win, -fno-PIE also keeps Buildroot's wrapper from adding PIE,
     // and flags a compile-only call does not use are not errors. -Werror still holds
     // for the source.
+    // enforce-core.bpf.o: the programs for kernels without their own BTF
+    // (ENFORCE_NO_KERNEL_BTF there); they share the same maps.
     let maps = out.join("maps.bpf.o");
-    for (src, obj, define) in [
-        ("bpf/enforce.bpf.c", &obj, "-DENFORCE_OBJECT"),
-        ("bpf/enforce.bpf.c", &maps, "-DENFORCE_MAPS_ONLY"),
-        ("bpf/floor.bpf.c", &out.join("floor.bpf.o"), "-DENFORCE_FLOOR"),
+    let core = out.join("enforce-core.bpf.o");
+    const NO_KERNEL_BTF: &str = "-DENFORCE_NO_KERNEL_BTF";
+    for (src, obj, defines) in [
+        ("bpf/enforce.bpf.c", &obj, &["-DENFORCE_OBJECT"][..]),
+        ("bpf/enforce.bpf.c", &maps, &["-DENFORCE_MAPS_ONLY"][..]),
+        ("bpf/enforce.bpf.c", &core, &["-DENFORCE_OBJECT", NO_KERNEL_BTF][..]),
+        ("bpf/floor.bpf.c", &out.join("floor.bpf.o"), &["-DENFORCE_FLOOR"][..]),
     ] {
         run(Command::new(&clang)
-            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror", define])
+            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+            .args(defines)
             .args(["-fno-stack-protector", "-fno-PIE", "-fcf-protection=none"])
             .arg("-Wno-unused-command-line-argument")
             .arg(format!("-D__TARGET_ARCH_{arch}"))
@@ -56,6 +63,7 @@ fn main() {
 
     compress(&obj, &out.join("enforce.bpf.o.z"));
     compress(&maps, &out.join("maps.bpf.o.z"));
+    compress(&core, &out.join("enforce-core.bpf.o.z"));
 
     for f in ["bpf/enforce.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");

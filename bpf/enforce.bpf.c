@@ -16,8 +16,29 @@
  * The maps are shared by every tier's object (the agent creates them once and
  * reuses their fds) and filled between load and attach. Each tier reads its own
  * settings entry, so a tier that only reports can sit beside one that denies.
+ *
+ * Built twice (build.rs): for kernels with their own BTF, and with
+ * ENFORCE_NO_KERNEL_BTF for kernels without it, where the kprobe and tracepoint
+ * programs relocate against a BTF file (`btf =`): nothing there may attach by, or
+ * call a helper or kernel function typed by, the kernel's BTF.
  */
+#ifdef ENFORCE_NO_KERNEL_BTF
+/* The bodies only the LSM and fmod_ret entry points call are left unused there. */
+#pragma clang diagnostic ignored "-Wunused-function"
+#endif
+#if defined(__TARGET_ARCH_arm)
+/* vmlinux.h is generated on x86_64: its pt_regs is x86's. A 32-bit ARM kprobe's
+ * context is the uapi `struct pt_regs` of 18 32-bit registers (bpf_tracing.h reads
+ * uregs[]); it replaces the x86 one here. */
+#define pt_regs pt_regs___x86
+#endif
 #include "vmlinux.h"
+#if defined(__TARGET_ARCH_arm)
+#undef pt_regs
+struct pt_regs {
+	__u32 uregs[18];
+};
+#endif
 #if defined(__TARGET_ARCH_arm64)
 /* vmlinux.h is generated on x86_64; arm64 kprobe arguments come from this uapi layout. */
 struct user_pt_regs {
@@ -32,6 +53,33 @@ struct user_pt_regs {
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "enforce.h"
+
+/*
+ * One field of a kernel object, read with the target kernel's own size for it: on a
+ * 32-bit kernel pointers and `unsigned long` are 4 bytes, while BPF_CORE_READ reads
+ * the BPF side's 8 (the next field's bytes would land in the upper half, and an
+ * array's stride would be wrong). The relocated size is read into a zeroed word,
+ * so the value arrives zero-extended (little-endian targets). Integer and pointer
+ * fields only. On 64-bit kernels this is BPF_CORE_READ's one step.
+ */
+#define KREAD(src, field)                                                                   \
+	({                                                                                  \
+		typeof(src) __ks = (src);                                                   \
+		__u64 __kv = 0;                                                             \
+		/* vmlinux.h's types carry preserve_access_index: &__ks->field relocates */ \
+		bpf_probe_read_kernel(&__kv, bpf_core_field_size(__ks->field), &__ks->field); \
+		(typeof(__ks->field))__kv;                                                  \
+	})
+
+/* The current task, for CO-RE reads: bpf_get_current_task_btf() needs the kernel's
+ * own BTF, which kernels built without CONFIG_DEBUG_INFO_BTF lack (the kprobe and
+ * tracepoint tiers then relocate against a BTF file). */
+#ifndef ENFORCE_MAPS_ONLY
+static __always_inline struct task_struct *current_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+#endif
 
 #define EPERM 1
 #define EINPROGRESS 115
@@ -50,6 +98,7 @@ struct user_pt_regs {
 #define TICK_NS 10000000 /* one clock tick of /proc/PID/stat (USER_HZ = 100) */
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
+#define SENDMMSG_ARM_MAX 32 /* 32-bit ARM: the messages of one sendmmsg checked (no bpf_loop) */
 #define RENAME_EXCHANGE (1 << 1)
 
 char LICENSE[] SEC("license") = "GPL";
@@ -154,7 +203,17 @@ struct {
 	__type(value, __u64);
 } net_filter SEC(".maps");
 
-/* tracepoint tier: the descriptor of a connect in flight, for the exit check.  Task
+/*
+ * Built a second time with ENFORCE_MAPS_ONLY (build.rs): the maps and nothing else,
+ * the object the agent creates the shared maps from.  Without programs it has no CO-RE
+ * relocation or kernel function to resolve, so libbpf does not parse the kernel's BTF
+ * (5 MB, tens of milliseconds) just to create maps.
+ */
+#ifndef ENFORCE_MAPS_ONLY
+
+#ifndef ENFORCE_NO_KERNEL_BTF
+/* tracepoint tier: the descriptor of a connect in flight, for the exit check (each
+ * tracepoint object has its own: it is not among the shared maps).  Task
  * storage: one small slot per thread that connects, made at its first connect and
  * freed with the thread, so a connect costs no allocation (a hash entry per connect
  * did, and its buckets took 256 kB of kernel memory). */
@@ -169,14 +228,19 @@ struct {
 	__type(key, int);
 	__type(value, struct connect_pending);
 } connect_fds SEC(".maps");
-
-/*
- * Built a second time with ENFORCE_MAPS_ONLY (build.rs): the maps and nothing else,
- * the object the agent creates the shared maps from.  Without programs it has no CO-RE
- * relocation or kernel function to resolve, so libbpf does not parse the kernel's BTF
- * (5 MB, tens of milliseconds) just to create maps.
- */
-#ifndef ENFORCE_MAPS_ONLY
+#else
+/* Without the kernel's BTF there is no task storage (bpf_task_storage_get takes a
+ * BTF-typed task): a hash by thread, one entry for the length of one connect.  Its
+ * buckets are allocated up front (16 bytes each); with more connects in flight at
+ * once than it holds, the rest are checked at entry only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u32);
+} connect_fds SEC(".maps");
+#endif
 
 static __always_inline void count(__u32 counter)
 {
@@ -197,23 +261,28 @@ static __always_inline void report(struct enforce_event *ev)
  * only that gate's own canary rules act on them.  Read only once a rule matched. */
 static __always_inline bool canary_child(const struct enforce_settings *s)
 {
-	struct file *exe = bpf_get_current_task_btf()->real_parent->mm->exe_file;
+	struct mm_struct *mm = KREAD(KREAD(current_task(), real_parent), mm);
+	struct file *exe = mm ? KREAD(mm, exe_file) : NULL;
+	struct inode *inode;
 
-	return exe && exe->f_inode->i_ino == s->agent_ino && exe->f_inode->i_sb->s_dev == s->agent_dev;
+	if (!exe)
+		return false;
+	inode = KREAD(exe, f_inode);
+	return KREAD(inode, i_ino) == s->agent_ino && KREAD(KREAD(inode, i_sb), s_dev) == s->agent_dev;
 }
 
 /* SIGKILL is already queued for this thread: an earlier hook of the same operation
  * (the exec whose ELF loader now maps the file) has killed it; do not count it twice. */
 static __always_inline bool dying(void)
 {
-	return bpf_get_current_task_btf()->pending.signal.sig[0] & (1UL << (9 - 1));
+	return KREAD(current_task(), pending.signal.sig[0]) & (1UL << (9 - 1));
 }
 
 /* The agent: its host PID, started when it says (a PID reused after it died is not). */
 static __always_inline bool is_agent(const struct enforce_handover *h, __u32 pid)
 {
 	return pid == h->agent_tgid &&
-	       bpf_get_current_task_btf()->group_leader->start_boottime / TICK_NS == h->agent_start;
+	       KREAD(KREAD(current_task(), group_leader), start_boottime) / TICK_NS == h->agent_start;
 }
 
 /*
@@ -377,14 +446,16 @@ static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 	struct inode *inode;
 	__u64 ino;
 
+#ifndef ENFORCE_NO_KERNEL_BTF
 	if (bpf_ksym_exists(bpf_rdonly_cast)) {
 		inode = bpf_core_cast(file, struct file)->f_inode;
 		ino = inode->i_ino;
 		return inode_maybe_denied(ino) && match_inode(inode->i_sb->s_dev, ino, op, tier);
 	}
-	inode = BPF_CORE_READ(file, f_inode);
-	ino = BPF_CORE_READ(inode, i_ino);
-	return inode_maybe_denied(ino) && match_inode(BPF_CORE_READ(inode, i_sb, s_dev), ino, op, tier);
+#endif
+	inode = KREAD(file, f_inode);
+	ino = KREAD(inode, i_ino);
+	return inode_maybe_denied(ino) && match_inode(KREAD(KREAD(inode, i_sb), s_dev), ino, op, tier);
 }
 
 /* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
@@ -395,7 +466,7 @@ static __always_inline bool maps_exec(unsigned long prot)
 		return true;
 	if (!(prot & PROT_READ))
 		return false;
-	return bpf_get_current_task_btf()->personality & READ_IMPLIES_EXEC;
+	return KREAD(current_task(), personality) & READ_IMPLIES_EXEC;
 }
 
 /*
@@ -451,15 +522,15 @@ static __always_inline bool check_exec_file(struct file *file, const char *name,
 
 static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct inode *inode = KREAD(file, f_inode);
 
-	return check_exec(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), name, op, tier);
+	return check_exec(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), name, op, tier);
 }
 
 /* A file's own name (its dentry's): what a mapping's event can name. */
 static __always_inline const char *file_name(struct file *file)
 {
-	return (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	return (const char *)KREAD(KREAD(file, f_path.dentry), d_name.name);
 }
 
 /*
@@ -732,18 +803,18 @@ static __always_inline bool on_mmap(struct file *file, unsigned long prot, unsig
 static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *new_dentry, unsigned int flags,
 				      __u32 tier)
 {
-	struct inode *target = BPF_CORE_READ(new_dentry, d_inode), *incoming = BPF_CORE_READ(old_dentry, d_inode);
+	struct inode *target = KREAD(new_dentry, d_inode), *incoming = KREAD(old_dentry, d_inode);
 	__u64 tdev, tino, idev, iino;
 
 	if (!target || !incoming) /* a new name, or a negative dentry */
 		return;
-	tino = BPF_CORE_READ(target, i_ino);
-	iino = BPF_CORE_READ(incoming, i_ino);
+	tino = KREAD(target, i_ino);
+	iino = KREAD(incoming, i_ino);
 	/* The devices are read only when one side may be denied (cheap first test). */
 	if (!inode_maybe_denied(tino) && !((flags & RENAME_EXCHANGE) && inode_maybe_denied(iino)))
 		return;
-	tdev = BPF_CORE_READ(target, i_sb, s_dev);
-	idev = BPF_CORE_READ(incoming, i_sb, s_dev);
+	tdev = KREAD(KREAD(target, i_sb), s_dev);
+	idev = KREAD(KREAD(incoming, i_sb), s_dev);
 	follow(tdev, tino, idev, iino, tier);
 	if (flags & RENAME_EXCHANGE)
 		follow(idev, iino, tdev, tino, tier);
@@ -774,6 +845,9 @@ static __always_inline bool on_send(struct socket *sock, struct msghdr *msg, __u
 			      tier, false);
 }
 
+#ifndef ENFORCE_NO_KERNEL_BTF
+/* (LSM and fmod_ret programs attach by the kernel's own BTF: not in the object for
+ * kernels without it.) */
 /* ================= tier 1: BPF-LSM ================= */
 
 SEC("lsm/file_open")
@@ -911,6 +985,8 @@ int BPF_PROG(enf_fmr_free, struct inode *inode)
 	return 0;
 }
 
+#endif /* ENFORCE_NO_KERNEL_BTF */
+
 /* ================= tier 3: kprobes on security_*(): signal ================= */
 
 SEC("kprobe/security_file_open")
@@ -923,7 +999,7 @@ int BPF_KPROBE(enf_kp_open, struct file *file)
 SEC("kprobe/security_bprm_check")
 int BPF_KPROBE(enf_kp_exec, struct linux_binprm *bprm)
 {
-	check_exec_file_core(BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), ENFORCE_OP_EXEC,
+	check_exec_file_core(KREAD(bprm, file), KREAD(bprm, filename), ENFORCE_OP_EXEC,
 			     ENFORCE_TIER_KPROBE);
 	return 0;
 }
@@ -942,8 +1018,8 @@ int BPF_KPROBE(enf_kp_mprotect, struct vm_area_struct *vma, unsigned long reqpro
 
 	if (!(prot & PROT_EXEC))
 		return 0;
-	file = BPF_CORE_READ(vma, vm_file);
-	if ((!file || BPF_CORE_READ(vma, anon_vma)) && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE))
+	file = KREAD(vma, vm_file);
+	if ((!file || KREAD(vma, anon_vma)) && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE))
 		return 0;
 	if (file)
 		check_exec_file_core(file, file_name(file), ENFORCE_OP_MPROTECT, ENFORCE_TIER_KPROBE);
@@ -960,18 +1036,31 @@ int BPF_KPROBE(enf_kp_connect, struct socket *sock, struct sockaddr *address, in
 SEC("kprobe/security_socket_sendmsg")
 int BPF_KPROBE(enf_kp_send, struct socket *sock, struct msghdr *msg)
 {
-	void *name = BPF_CORE_READ(msg, msg_name);
+	void *name = KREAD(msg, msg_name);
 	__u16 family;
 
 	if (!name)
 		return 0;
-	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	family = KREAD(KREAD(sock, sk), __sk_common.skc_family);
 	if (inet_family(family))
-		check_sockaddr(name, BPF_CORE_READ(msg, msg_namelen), family == AF_INET ? AF_INET : AF_UNSPEC,
+		check_sockaddr(name, KREAD(msg, msg_namelen), family == AF_INET ? AF_INET : AF_UNSPEC,
 			       ENFORCE_OP_SEND, ENFORCE_TIER_KPROBE, false);
 	return 0;
 }
 
+#if defined(__TARGET_ARCH_arm)
+/* 32-bit ARM passes four arguments in registers: the fifth (flags) is on the stack. */
+SEC("kprobe/security_inode_rename")
+int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+	       struct dentry *new_dentry)
+{
+	unsigned int flags = 0;
+
+	bpf_probe_read_kernel(&flags, sizeof(flags), (const void *)(unsigned long)PT_REGS_SP(ctx));
+	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_KPROBE);
+	return 0;
+}
+#else
 SEC("kprobe/security_inode_rename")
 int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
 	       struct dentry *new_dentry, unsigned int flags)
@@ -979,26 +1068,31 @@ int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, 
 	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_KPROBE);
 	return 0;
 }
+#endif
 
 SEC("kprobe/security_inode_free")
 int BPF_KPROBE(enf_kp_free, struct inode *inode)
 {
 	/* Most freed inodes are still linked (evicted from the cache): one read says so. */
-	if (BPF_CORE_READ(inode, i_nlink))
+	if (KREAD(inode, i_nlink))
 		return 0;
-	forget(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), 0);
+	forget(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), 0);
 	return 0;
 }
 
 /* ================= tier 4: syscall tracepoints: signal ================= */
 /* The syscall has already run when the signal lands (on the way back to user space). */
 
-/* The file behind a descriptor of the current task; NULL if none. */
+/* The file behind a descriptor of the current task; NULL if none. The array's
+ * stride is the kernel's pointer size. */
 static __always_inline struct file *current_fd_file(long fd)
 {
 	struct fdtable *fdt;
-	struct file *file = NULL;
+	__u32 ptr_size = bpf_core_field_size(struct fdtable, fd);
+	unsigned long slot;
+	__u64 file = 0;
 
+#ifndef ENFORCE_NO_KERNEL_BTF
 	/* Through an untrusted cast where there is one: a pointer loaded from a trusted one
 	 * makes the verifier (6.2 on) search the kernel's whole BTF by name for a
 	 * "__safe_trusted" variant, a linear search per load and path that took a quarter
@@ -1012,11 +1106,32 @@ static __always_inline struct file *current_fd_file(long fd)
 		return NULL;
 	/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
 	 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
-	 * the slot is read with one plain load instead of a bpf_probe_read_kernel call. */
-	if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0)
+	 * the slot is read with one plain load instead of a bpf_probe_read_kernel call
+	 * (64-bit kernels: the cast's array stride is the BPF side's pointer size). */
+	if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0 && ptr_size == 8)
 		return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
-	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
-	return file;
+	slot = (unsigned long)fdt->fd;
+#else
+	fdt = KREAD(KREAD(current_task(), files), fdt);
+	if (!fdt || fd < 0 || fd >= KREAD(fdt, max_fds))
+		return NULL;
+	slot = (unsigned long)KREAD(fdt, fd);
+#endif
+	/* The array's stride is the kernel's pointer size (4 bytes on 32-bit ARM). */
+	bpf_probe_read_kernel(&file, ptr_size, (const void *)(slot + fd * ptr_size));
+	return (struct file *)file;
+}
+
+/* A syscall's return value. */
+static __always_inline long sys_ret(struct trace_event_raw_sys_exit *ctx)
+{
+#if defined(__TARGET_ARCH_arm)
+	/* `long` is 4 bytes on a 32-bit kernel and CO-RE cannot resize a load of a signed
+	 * field: read at its size, sign-extended here. */
+	return (long)(int)KREAD(ctx, ret);
+#else
+	return ctx->ret;
+#endif
 }
 
 #define O_PATH 010000000
@@ -1032,7 +1147,7 @@ static __always_inline int tp_opened(long ret)
 	if (ret < 0)
 		return 0;
 	file = current_fd_file(ret);
-	if (file && !(BPF_CORE_READ(file, f_flags) & O_PATH))
+	if (file && !(KREAD(file, f_flags) & O_PATH))
 		check_file_core(file, ENFORCE_OP_OPEN, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
@@ -1041,8 +1156,9 @@ static __always_inline int tp_opened(long ret)
  * sys_exit_openat, sys_exit_openat2, sys_exit_creat and sys_exit_open_by_handle_at
  * (src/ladder.rs), so the kernel verifies and holds it once, not five times. */
 SEC("tracepoint/syscalls/sys_exit_open")
-int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(ctx->ret); }
+int enf_tp_open(struct trace_event_raw_sys_exit *ctx) { return tp_opened(sys_ret(ctx)); }
 
+#ifndef ENFORCE_NO_KERNEL_BTF
 /* The new image is in place and has not run an instruction yet. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -1057,6 +1173,24 @@ int BPF_PROG(enf_tp_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	return 0;
 }
+#else
+/*
+ * The same moment through the classic tracepoint (tp_btf attaches by the kernel's own
+ * BTF): the executed file is the new mm's exe_file, and the record carries the name
+ * given to execve.
+ */
+SEC("tracepoint/sched/sched_process_exec")
+int enf_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct mm_struct *mm = KREAD(current_task(), mm);
+	struct file *exe = mm ? KREAD(mm, exe_file) : NULL;
+	const char *name = (const char *)ctx + (ctx->__data_loc_filename & 0xffff);
+
+	if (exe)
+		check_exec_file_core(exe, name, ENFORCE_OP_EXEC, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+#endif
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
@@ -1076,6 +1210,8 @@ int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+#ifndef ENFORCE_NO_KERNEL_BTF
+/* bpf_find_vma takes a BTF-typed task: the kernel's own BTF only (src/ladder.rs). */
 struct vma_inode {
 	__u64 dev;
 	__u64 ino;
@@ -1112,6 +1248,47 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 		check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
+#endif
+
+/* The descriptor of this thread's connect, kept from entry to exit. */
+static __always_inline void stash_connect_fd(__u32 fd)
+{
+#ifndef ENFORCE_NO_KERNEL_BTF
+	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
+							 BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (p) {
+		p->fd = fd;
+		p->pending = 1;
+	}
+#else
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_update_elem(&connect_fds, &id, &fd, BPF_ANY);
+#endif
+}
+
+/* Takes the descriptor stash_connect_fd() kept, if any. */
+static __always_inline bool take_connect_fd(__u32 *fd)
+{
+#ifndef ENFORCE_NO_KERNEL_BTF
+	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
+
+	if (!p || !p->pending)
+		return false;
+	*fd = p->fd;
+	p->pending = 0;
+#else
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 *stashed = bpf_map_lookup_elem(&connect_fds, &id);
+
+	if (!stashed)
+		return false;
+	*fd = *stashed;
+	bpf_map_delete_elem(&connect_fds, &id);
+#endif
+	return true;
+}
 
 /*
  * connect: the address is checked at entry, from the caller's memory, which also
@@ -1124,18 +1301,12 @@ int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
 	int len = (int)ctx->args[2];
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
-	struct connect_pending *p;
 
 	if (copy_sockaddr(&sa, (void *)ctx->args[1], len, true))
 		return 0;
 	if (!match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
 		/* Nothing matched here: look again at what the kernel connected to. */
-		p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
-					 BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (p) {
-			p->fd = ctx->args[0];
-			p->pending = 1;
-		}
+		stash_connect_fd(ctx->args[0]);
 		return 0;
 	}
 	ev.class = ENFORCE_CLASS_CONNECT;
@@ -1151,17 +1322,17 @@ static __always_inline int socket_peer(struct file *file, struct sockaddr_in6 *s
 	struct sock *sk;
 	__u16 family;
 
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!file || (KREAD(KREAD(file, f_inode), i_mode) & S_IFMT) != S_IFSOCK)
 		return -1;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	sa->sin6_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	sock = KREAD(file, private_data);
+	sk = KREAD(sock, sk);
+	family = KREAD(sk, __sk_common.skc_family);
+	sa->sin6_port = KREAD(sk, __sk_common.skc_dport);
 	if (family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)sa;
 
 		in->sin_family = AF_INET;
-		in->sin_addr.s_addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		in->sin_addr.s_addr = KREAD(sk, __sk_common.skc_daddr);
 		return sizeof(struct sockaddr_in);
 	}
 	if (family == AF_INET6) {
@@ -1175,17 +1346,16 @@ static __always_inline int socket_peer(struct file *file, struct sockaddr_in6 *s
 SEC("tracepoint/syscalls/sys_exit_connect")
 int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
 {
-	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u32 fd;
+	long ret;
 	int len;
 
-	if (!p || !p->pending)
+	if (!take_connect_fd(&fd))
 		return 0;
-	fd = p->fd;
-	p->pending = 0;
-	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+	ret = sys_ret(ctx);
+	if (ret != 0 && ret != -EINPROGRESS)
 		return 0;
 	len = socket_peer(current_fd_file(fd), &sa);
 	if (len < 0 || !match_sockaddr(&sa, len, AF_UNSPEC, &ev))
@@ -1234,7 +1404,9 @@ int enf_tp_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	struct user_msghdr msg;
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1]))
+	/* The caller's layout is the kernel's (4-byte pointers on 32-bit ARM): its size is
+	 * read, and the fields are loaded at their relocated offsets and sizes. */
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (void *)ctx->args[1]))
 		return 0;
 	tp_send((int)ctx->args[0], msg.msg_name, msg.msg_namelen);
 	return 0;
@@ -1248,8 +1420,10 @@ struct sendmmsg_walk {
 static long sendmmsg_one(__u32 i, struct sendmmsg_walk *walk)
 {
 	struct user_msghdr msg;
+	/* msg_hdr is the first member of mmsghdr; the stride is the kernel's size. */
+	const void *hdr = (const void *)walk->vec + i * bpf_core_type_size(struct mmsghdr);
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), &walk->vec[i].msg_hdr))
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), hdr))
 		return 1;
 	tp_send(walk->fd, msg.msg_name, msg.msg_namelen);
 	return 0;
@@ -1261,7 +1435,18 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	struct sendmmsg_walk walk = { .vec = (void *)ctx->args[1], .fd = (int)ctx->args[0] };
 	__u32 vlen = ctx->args[2];
 
+#if defined(__TARGET_ARCH_arm)
+	/*
+	 * 32-bit ARM: the kernel's JIT does not compile programs with BPF-to-BPF calls,
+	 * and the interpreter refuses callbacks ("callbacks are not allowed in non-JITed
+	 * programs"), so no bpf_loop: a bounded loop over the first messages only.
+	 */
+	for (__u32 i = 0; i < SENDMMSG_ARM_MAX && i < vlen; i++)
+		if (sendmmsg_one(i, &walk))
+			break;
+#else
 	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
+#endif
 	return 0;
 }
 

@@ -207,8 +207,18 @@ def kconfig_entries(text):
 
 entries = kconfig_entries(kc)
 configs = [e for e in entries if e[0] == "config"]
-comments = [e for e in entries if e[0] == "comment"]
-check(len(configs) == 1 and configs[0][1] == "BR2_PACKAGE_ENFORCE", f"{PKG}/Config.in defines BR2_PACKAGE_ENFORCE")
+# The package's own comment (for unmet toolchain dependencies); the BTF option has its own.
+comments = [e for e in entries if e[0] == "comment" and "enforce needs" in e[1]]
+check(len(configs) >= 1 and configs[0][1] == "BR2_PACKAGE_ENFORCE", f"{PKG}/Config.in defines BR2_PACKAGE_ENFORCE")
+check([c[1] for c in configs[1:]] == ["BR2_PACKAGE_ENFORCE_KERNEL_BTF"],
+      f"{PKG}/Config.in: its only sub-option is BR2_PACKAGE_ENFORCE_KERNEL_BTF", str([c[1] for c in configs]))
+# The BTF option: inside `if BR2_PACKAGE_ENFORCE`, needs a kernel Buildroot builds.
+btf_opt = configs[1][2] if len(configs) > 1 else []
+check("depends on BR2_LINUX_KERNEL" in btf_opt, f"{PKG}/Config.in: BR2_PACKAGE_ENFORCE_KERNEL_BTF depends on BR2_LINUX_KERNEL")
+order = [(e[0], e[1]) for e in entries]
+check(("if", "BR2_PACKAGE_ENFORCE") in order and ("config", "BR2_PACKAGE_ENFORCE_KERNEL_BTF") in order and
+      order.index(("if", "BR2_PACKAGE_ENFORCE")) < order.index(("config", "BR2_PACKAGE_ENFORCE_KERNEL_BTF")),
+      f"{PKG}/Config.in: BR2_PACKAGE_ENFORCE_KERNEL_BTF is inside if BR2_PACKAGE_ENFORCE")
 attrs = configs[0][2] if configs else []
 check('bool "enforce"' in attrs, f'{PKG}/Config.in: bool "enforce"')
 check("select BR2_PACKAGE_HOST_RUSTC" in attrs, f"{PKG}/Config.in selects BR2_PACKAGE_HOST_RUSTC")
@@ -361,6 +371,28 @@ for name, text in defines.items():
         if not rel.startswith("target/"):
             check(exists(rel), f"{MK}: {name} installs {rel}, which exists in the tree")
 
+# --- Buildroot and Yocto: the BTF file for a kernel without BTF ------------------
+BTF_PATH = "/usr/lib/enforce/vmlinux.btf"
+check(re.search(r'^\s*"btf" => Key::Btf,$', read("src/config.rs"), re.M) is not None,
+      "src/config.rs has the btf key the build systems write")
+btf_mk = re.search(r"^ifeq \(\$\(BR2_PACKAGE_ENFORCE_KERNEL_BTF\),y\)\n(.*?)^endif$", mk, re.M | re.S)
+if check(btf_mk is not None, f"{MK}: an ifeq block for BR2_PACKAGE_ENFORCE_KERNEL_BTF"):
+    block = btf_mk.group(1)
+    check(re.search(r"^ENFORCE_DEPENDENCIES \+= .*\blinux\b.*\bhost-pahole\b", block, re.M) is not None,
+          f"{MK}: the BTF option depends on linux and host-pahole")
+    hook = defines.get("ENFORCE_INSTALL_KERNEL_BTF", "").replace("\\\n", " ")
+    check(re.search(r"\$\(HOST_DIR\)/bin/pahole --btf_encode_detached=\$\(TARGET_DIR\)" + re.escape(BTF_PATH)
+                    + r"\s+\$\(LINUX_DIR\)/vmlinux", hook) is not None,
+          f"{MK}: ENFORCE_INSTALL_KERNEL_BTF runs pahole on $(LINUX_DIR)/vmlinux into {BTF_PATH}", hook)
+    check(f"btf = {BTF_PATH}" in hook and "$(TARGET_DIR)/etc/enforce.conf" in hook,
+          f"{MK}: ENFORCE_INSTALL_KERNEL_BTF points /etc/enforce.conf at {BTF_PATH}")
+    check("ENFORCE_POST_INSTALL_TARGET_HOOKS += ENFORCE_INSTALL_KERNEL_BTF" in block,
+          f"{MK}: ENFORCE_INSTALL_KERNEL_BTF is a post-install hook")
+for arch in ("BR2_x86_64", "BR2_aarch64", "BR2_arm"):
+    check(arch in kc, f"{PKG}/Config.in allows {arch}")
+for rust_arch in ('"x86_64"', '"aarch64"', '"arm"'):
+    check(f"Ok({rust_arch}) =>" in build_rs, f"build.rs maps {rust_arch} to a BPF arch")
+
 # --- Yocto: the recipe -----------------------------------------------------------
 recipes = [f for f in os.listdir(RECIPE_DIR) if f.endswith(".bb")]
 check(recipes == [f"enforce_{version}.bb"], f"{RECIPE_DIR} has one recipe, enforce_<Cargo.toml version>.bb",
@@ -498,6 +530,17 @@ if BB:
     for src, _ in inst:
         if src.startswith("${S}/"):
             check(exists(src[len("${S}/"):]), f"{BB}: installs {src[5:]}, which exists in the tree")
+    # The BTF file for a kernel without BTF, when ENFORCE_KERNEL_BTF = "1".
+    check(val("ENFORCE_KERNEL_BTF") == "0", f'{BB}: ENFORCE_KERNEL_BTF ??= "0" (an option, off by default)')
+    check("pahole-native" in val("DEPENDS") and "ENFORCE_KERNEL_BTF" in val("DEPENDS"),
+          f"{BB}: DEPENDS has pahole-native when ENFORCE_KERNEL_BTF is 1", val("DEPENDS"))
+    body = functions.get((False, "do_install"), "")
+    check('if [ "${ENFORCE_KERNEL_BTF}" = "1" ]' in body, f"{BB}: do_install makes the BTF file only when asked")
+    check(re.search(r"pahole --btf_encode_detached=\$\{D\}\$\{libdir\}/enforce/vmlinux\.btf \$\{ENFORCE_KERNEL_VMLINUX\}", body)
+          is not None, f"{BB}: do_install runs pahole on the kernel's vmlinux into ${{libdir}}/enforce/vmlinux.btf")
+    check('echo "btf = ${libdir}/enforce/vmlinux.btf" >>${D}${sysconfdir}/enforce.conf' in body,
+          f"{BB}: do_install points enforce.conf at the BTF file")
+    check("${libdir}/enforce" in val("FILES:${PN}"), f"{BB}: FILES:${{PN}} has ${{libdir}}/enforce")
 
 inc_assigns, inc_dirs, inc_fns = bitbake_parse(INC)
 check(set(inc_assigns) == {"SRC_URI"} | {f"SRC_URI[{k}.sha256sum]" for k in sums} and not inc_dirs and not inc_fns,

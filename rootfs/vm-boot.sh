@@ -6,10 +6,12 @@
 #
 #   rootfs/vm-boot.sh --name NAME --initrd FILE.cpio.gz [--append "EXTRA CMDLINE"]
 #                     [--timeout SECS] [--mem SIZE] [--kernel VMLINUX] [--tail N]
-#                     [--arch x86_64|arm64] [--smp N] [--accel ACCEL]
+#                     [--arch x86_64|arm64|armhf] [--smp N] [--accel ACCEL]
 #
 # --arch arm64 boots qemu-system-aarch64 -M virt -cpu cortex-a57 (console ttyAMA0)
 # and needs --kernel (an arm64 Image, from rootfs/fetch-arm64.sh).
+# --arch armhf boots qemu-system-arm -M virt -cpu cortex-a15 (32-bit ARM, console
+# ttyAMA0) and needs --kernel (an armmp zImage, from rootfs/fetch-armhf.sh).
 #
 # Exit: 0 PASS, 1 FAIL (marker says FAIL, marker missing, or timeout), 2 usage/setup.
 # The console log (\r stripped) is saved as ${ENFORCE_VM_LOGS:-target/vm-logs}/NAME.log
@@ -61,7 +63,9 @@ case $arch in
     x86_64) qemu=${qemu:-qemu-system-x86_64} machine=() console=ttyS0 package=qemu-system-x86 ;;
     arm64) qemu=${qemu:-qemu-system-aarch64} machine=(-M virt -cpu cortex-a57) console=ttyAMA0 package=qemu-system-arm
         [ -n "$kernel" ] || { echo "vm-boot: --arch arm64 needs --kernel IMAGE" >&2; exit 2; } ;;
-    *) echo "vm-boot: unknown --arch '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
+    armhf) qemu=${qemu:-qemu-system-arm} machine=(-M virt -cpu cortex-a15) console=ttyAMA0 package=qemu-system-arm
+        [ -n "$kernel" ] || { echo "vm-boot: --arch armhf needs --kernel ZIMAGE" >&2; exit 2; } ;;
+    *) echo "vm-boot: unknown --arch '$arch' (x86_64, arm64 or armhf)" >&2; exit 2 ;;
 esac
 command -v "$qemu" >/dev/null || { echo "vm-boot: $qemu not found (apt-get install $package)" >&2; exit 2; }
 if [ -z "$kernel" ]; then

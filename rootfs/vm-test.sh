@@ -28,10 +28,29 @@
 #     turns): with multi-threaded TCG, attaching an LSM program to a function that the
 #     other vCPU runs in a tight loop hung the guest (soft lockups on the int3 of the
 #     kernel's text patching), with the agent as it was before this test and after.
+#   armhf (rootfs/fetch-armhf.sh; armhf busybox-static; the armv7 build): Debian
+#   bookworm's armmp 6.1, a 32-bit kernel built without BTF
+#     armhf-nobtf       no btf file: --check names kernel-btf-missing and every tier
+#                       that cannot load without BTF; REFUSED, nothing tried or left
+#     armhf-btf         `btf =` a file pahole made from the kernel's -dbg vmlinux:
+#                       LSM and fmod_ret cannot attach without the kernel's own BTF
+#                       (named); kprobe serves every class, ENFORCE_SIGNAL
+#     armhf-btf-tracepoint  the same, ladder restricted to tracepoint: open, exec
+#                       and connect killed by inode/address; mprotect needs
+#                       bpf_find_vma (kernel BTF), so the exec class is not fully
+#                       served: AUDIT_ONLY with the blockers that say so; 32-bit
+#                       ARM's mmap is mmap2, which has no sys_enter_mmap tracepoint
+#                       (tracepoint-attach-failed:mmap:2)
+#   On this kernel the programs run in the BPF interpreter (--check: TIER.jit=no):
+#   bpf_jit_enable is 0, and with it set to 1 the 32-bit ARM JIT still leaves them
+#   (BPF-to-BPF calls); the interpreter refuses bpf_loop callbacks, so sendmmsg is
+#   walked by a bounded loop there.
+#   The armhf boots run the guest test's core cases (enforce_cases=core): the
+#   main enforce session, its denials and controls, and nothing left after stop.
 # Each boot passes only on the guest's PASS marker; a missing marker is a failure.
 # ENFORCE_VM_BOOTS="lsm kprobe" boots a subset (by name).
 set -eu
-[ $# -eq 3 ] || { echo "usage: $0 x86_64|arm64 ENFORCE_BINARY PROBE_BINARY" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 x86_64|arm64|armhf ENFORCE_BINARY PROBE_BINARY" >&2; exit 2; }
 arch=$1 bin=$2 probe=$3
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -67,7 +86,7 @@ x86_64)
         "$here/guest/scale.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
     boots <<BOOTS | boot_all vm-test x86_64
 scale $out/scale.cpio.gz - $bpf
-lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm
+lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm enforce_jit=yes
 fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
 tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
@@ -94,5 +113,22 @@ arm64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm
 arm64-6.12-nobpf $out/enforce.cpio.gz $k612 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 BOOTS
     ;;
-*) echo "$0: unknown architecture '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
+armhf)
+    karm=$("$here/fetch-armhf.sh" kernel)
+    btf=$("$here/fetch-armhf.sh" btf)
+    open32=$top/target/compat/open32-arm cpu=arm
+    glibc=$("$here/fetch-armhf.sh" glibc)
+    BUSYBOX=$("$here/fetch-armhf.sh" busybox) image "$out/enforce.cpio.gz" \
+        "$glibc/lib/ld-linux-armhf.so.3=/lib/ld-linux-armhf.so.3" \
+        "$glibc/lib/arm-linux-gnueabihf/libc.so.6=/lib/arm-linux-gnueabihf/libc.so.6" "$glibc/bin/echo=/usr/bin/dynecho" \
+        "$btf=/usr/lib/enforce/vmlinux.btf"
+    # A 32-bit guest under TCG is slow; bpf stays listed (Debian's default).
+    bt=enforce_btf=/usr/lib/enforce/vmlinux.btf
+    boots <<BOOTS | boot_all vm-test armhf
+armhf-nobtf $out/enforce.cpio.gz $karm $bpf enforce_expect=none enforce_posture=REFUSED enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf
+armhf-btf $out/enforce.cpio.gz $karm $bpf $bt enforce_expect=kprobe enforce_cases=core enforce_jit=no enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
+armhf-btf-tracepoint $out/enforce.cpio.gz $karm $bpf $bt enforce_expect=tracepoint enforce_tiers=tracepoint enforce_cases=core enforce_jit=no enforce_posture=AUDIT_ONLY enforce_exec_tier=none enforce_blockers=kernel-btf-missing,tracepoint-needs-kernel-btf:mprotect,tracepoint-attach-failed:mmap:2,class-unenforced:exec
+BOOTS
+    ;;
+*) echo "$0: unknown architecture '$arch' (x86_64, arm64 or armhf)" >&2; exit 2 ;;
 esac

@@ -24,13 +24,19 @@ use libbpf_sys as sys;
 use rustix::io::Errno;
 
 /// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), and the same
-/// source's maps alone, zlib-compressed, with their inflated lengths.
+/// source's maps alone, zlib-compressed, with their inflated lengths. The programs for
+/// kernels with their own BTF, and (`CORE_`, built with ENFORCE_NO_KERNEL_BTF) the
+/// kprobe and tracepoint programs for kernels without it, relocated against a BTF file.
 static PROGRAMS_Z: (&[u8], usize) = (
     include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z")),
     include!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z.len.rs")),
 );
 static MAPS_Z: (&[u8], usize) =
     (include_bytes!(concat!(env!("OUT_DIR"), "/maps.bpf.o.z")), include!(concat!(env!("OUT_DIR"), "/maps.bpf.o.z.len.rs")));
+static CORE_PROGRAMS_Z: (&[u8], usize) = (
+    include_bytes!(concat!(env!("OUT_DIR"), "/enforce-core.bpf.o.z")),
+    include!(concat!(env!("OUT_DIR"), "/enforce-core.bpf.o.z.len.rs")),
+);
 
 extern "C" {
     // zlib, which libbpf links.
@@ -98,6 +104,36 @@ fn name_str(name: &'static CStr) -> &'static str {
     name.to_str().unwrap_or("?")
 }
 
+/// `struct bpf_object_open_opts` up to `btf_custom_path`, laid out for the target
+/// (libbpf-sys's generated struct has the padding of a 64-bit target; on 32-bit ARM
+/// it would put every field after `relaxed_maps` at the wrong offset). libbpf takes
+/// a shorter struct than its own (`sz` says how long) and zero for what is left out.
+#[repr(C)]
+struct OpenOpts {
+    sz: usize,
+    object_name: *const c_char,
+    relaxed_maps: bool,
+    pin_root_path: *const c_char,
+    _removed_attach_prog_fd: u32,
+    kconfig: *const c_char,
+    btf_custom_path: *const c_char,
+}
+
+/// The BTF file CO-RE relocations use instead of the kernel's (`btf =` in the config,
+/// on a kernel without BTF); None: the kernel's own.
+static BTF_FILE: std::sync::Mutex<Option<std::ffi::CString>> = std::sync::Mutex::new(None);
+
+/// Sets (or clears) the BTF file every object opened from now on relocates against.
+/// With a file, the objects opened are the ones built for kernels without BTF.
+pub fn set_btf_file(path: Option<&str>) {
+    let path = path.and_then(|p| std::ffi::CString::new(p).ok()); // the config refuses NUL bytes
+    *BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()) = path;
+}
+
+fn btf_file() -> Option<std::ffi::CString> {
+    BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// An opened (and, after [`Object::load`], loaded) BPF object.
 pub struct Object {
     ptr: NonNull<sys::bpf_object>,
@@ -107,7 +143,8 @@ impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
     /// others' autoload is turned off): that is how one tier is loaded.
     pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        Self::open_bytes(&inflated(&PROGRAMS_Z)?, keep)
+        let core = btf_file().is_some();
+        Self::open_bytes(&inflated(if core { &CORE_PROGRAMS_Z } else { &PROGRAMS_Z })?, keep)
     }
 
     /// Opens the embedded object that has the maps and no program, to create them.
@@ -116,9 +153,22 @@ impl Object {
     }
 
     fn open_bytes(bytes: &[u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        // SAFETY: bytes is an ELF image; bpf_object__open_mem copies what it keeps and
-        // is done with the buffer when it returns (it ends its ELF handle before).
-        let raw = unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, core::ptr::null()) };
+        let btf = btf_file();
+        let opts = OpenOpts {
+            sz: size_of::<OpenOpts>(),
+            object_name: core::ptr::null(),
+            relaxed_maps: false,
+            pin_root_path: core::ptr::null(),
+            _removed_attach_prog_fd: 0,
+            kconfig: core::ptr::null(),
+            btf_custom_path: btf.as_ref().map_or(core::ptr::null(), |p| p.as_ptr()),
+        };
+        // SAFETY: bytes is an ELF image; bpf_object__open_mem copies what it keeps (the
+        // BTF path included: strdup) and is done with the buffer when it returns (it
+        // ends its ELF handle before), so both may drop after this call. OpenOpts has
+        // libbpf's layout up to btf_custom_path and `sz` says so.
+        let raw =
+            unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, (&opts as *const OpenOpts).cast()) };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };
         let mut prog = core::ptr::null_mut();
@@ -263,6 +313,35 @@ impl Program<'_> {
         NonNull::new(raw)
             .map(|ptr| Link { ptr })
             .ok_or_else(|| Error { op: "attach", what: name_str(name), errno: last_errno() })
+    }
+}
+
+/// The head of `struct bpf_prog_info` up to `xlated_prog_len` (fixed-width fields:
+/// the same on 32- and 64-bit targets). The kernel fills no more than it is given.
+#[repr(C)]
+#[derive(Default)]
+struct ProgInfoHead {
+    type_: u32,
+    id: u32,
+    tag: [u8; 8],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+}
+
+impl Program<'_> {
+    /// Whether the kernel runs this loaded program as native code (its JIT compiled
+    /// it) rather than in the BPF interpreter.
+    pub fn jited(&self) -> Result<bool, Error> {
+        // SAFETY: ptr is a program of a live, loaded object.
+        let fd = unsafe { sys::bpf_program__fd(self.ptr.as_ptr()) };
+        check(fd, "query", name_str(self.name))?;
+        let mut info = ProgInfoHead::default();
+        let mut len = size_of::<ProgInfoHead>() as u32;
+        // SAFETY: info is valid for `len` bytes, which the kernel writes at most;
+        // bpf_prog_info begins with exactly these fields.
+        let ret = unsafe { sys::bpf_prog_get_info_by_fd(fd, (&mut info as *mut ProgInfoHead).cast(), &mut len) };
+        check(ret, "query", name_str(self.name))?;
+        Ok(info.jited_prog_len > 0)
     }
 }
 
@@ -706,4 +785,30 @@ pub fn catch_signals() -> &'static Requests {
         unsafe { signal(sig, on_signal) };
     }
     &REQUESTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    #[test]
+    fn open_opts_have_libbpfs_layout() {
+        #[cfg(target_pointer_width = "64")]
+        {
+            // libbpf-sys's generated struct is right for 64-bit targets: agree with it.
+            assert_eq!(offset_of!(OpenOpts, pin_root_path), offset_of!(sys::bpf_object_open_opts, pin_root_path));
+            assert_eq!(offset_of!(OpenOpts, kconfig), offset_of!(sys::bpf_object_open_opts, kconfig));
+            assert_eq!(offset_of!(OpenOpts, btf_custom_path), offset_of!(sys::bpf_object_open_opts, btf_custom_path));
+            assert_eq!(size_of::<OpenOpts>(), 56);
+        }
+        #[cfg(target_pointer_width = "32")]
+        {
+            // size_t and pointers are 4 bytes: what clang gives for libbpf.h on armv7.
+            assert_eq!(offset_of!(OpenOpts, pin_root_path), 12);
+            assert_eq!(offset_of!(OpenOpts, kconfig), 20);
+            assert_eq!(offset_of!(OpenOpts, btf_custom_path), 24);
+            assert_eq!(size_of::<OpenOpts>(), 28);
+        }
+    }
 }

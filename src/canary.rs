@@ -165,7 +165,8 @@ fn reported(seen: &Seen, tier: Tier, hook: Hook, reason: Reason) -> bool {
 }
 
 /// A tiny static program that exits 0 (one PT_LOAD, three instructions): what the
-/// exec canary runs, and the other file canaries map.
+/// exec canary runs, and the other file canaries map. ELF64 on 64-bit targets,
+/// ELF32 on 32-bit ARM.
 fn exit0_elf() -> heapless::Vec<u8, 160> {
     #[cfg(target_arch = "x86_64")]
     const MACHINE: u16 = 62;
@@ -175,28 +176,59 @@ fn exit0_elf() -> heapless::Vec<u8, 160> {
     const MACHINE: u16 = 183;
     #[cfg(target_arch = "aarch64")]
     const CODE: &[u8] = &[0, 0, 0x80, 0xd2, 0xa8, 0x0b, 0x80, 0xd2, 1, 0, 0, 0xd4]; // mov x0,0; mov x8,93; svc 0
+    #[cfg(target_arch = "arm")]
+    const MACHINE: u16 = 40;
+    #[cfg(target_arch = "arm")]
+    const CODE: &[u8] = &[0, 0, 0xa0, 0xe3, 1, 0x70, 0xa0, 0xe3, 0, 0, 0, 0xef]; // mov r0,#0; mov r7,#1; svc 0
     const BASE: u64 = 0x40_0000;
+    #[cfg(target_pointer_width = "64")]
     const HEADERS: u64 = 64 + 56;
+    #[cfg(target_pointer_width = "32")]
+    const HEADERS: u64 = 52 + 32;
     let len = HEADERS + CODE.len() as u64;
     let mut b = heapless::Vec::new();
     let mut put = |bytes: &[u8]| {
-        let _ = b.extend_from_slice(bytes); // 120 + code bytes: fits
+        let _ = b.extend_from_slice(bytes); // at most 120 + code bytes: fits
     };
-    put(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    put(&2u16.to_le_bytes()); // ET_EXEC
-    put(&MACHINE.to_le_bytes());
-    put(&1u32.to_le_bytes());
-    put(&(BASE + HEADERS).to_le_bytes()); // entry
-    put(&64u64.to_le_bytes()); // phoff
-    put(&0u64.to_le_bytes()); // shoff
-    put(&0u32.to_le_bytes()); // flags
-    for v in [64u16, 56, 1, 0, 0, 0] {
-        put(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    #[cfg(target_pointer_width = "64")]
+    {
+        put(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        put(&2u16.to_le_bytes()); // ET_EXEC
+        put(&MACHINE.to_le_bytes());
+        put(&1u32.to_le_bytes());
+        put(&(BASE + HEADERS).to_le_bytes()); // entry
+        put(&64u64.to_le_bytes()); // phoff
+        put(&0u64.to_le_bytes()); // shoff
+        put(&0u32.to_le_bytes()); // flags
+        for v in [64u16, 56, 1, 0, 0, 0] {
+            put(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+        }
+        put(&1u32.to_le_bytes()); // PT_LOAD
+        put(&5u32.to_le_bytes()); // R+X
+        for v in [0, BASE, BASE, len, len, 0x1_0000] {
+            put(&v.to_le_bytes()); // offset, vaddr, paddr, filesz, memsz, align (64K pages too)
+        }
     }
-    put(&1u32.to_le_bytes()); // PT_LOAD
-    put(&5u32.to_le_bytes()); // R+X
-    for v in [0, BASE, BASE, len, len, 0x1_0000] {
-        put(&v.to_le_bytes()); // offset, vaddr, paddr, filesz, memsz, align (64K pages too)
+    #[cfg(target_pointer_width = "32")]
+    {
+        let w = |v: u64| (v as u32).to_le_bytes();
+        put(&[0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        put(&2u16.to_le_bytes()); // ET_EXEC
+        put(&MACHINE.to_le_bytes());
+        put(&1u32.to_le_bytes());
+        put(&w(BASE + HEADERS)); // entry (ARM state: even)
+        put(&52u32.to_le_bytes()); // phoff
+        put(&0u32.to_le_bytes()); // shoff
+        put(&0x0500_0000u32.to_le_bytes()); // flags: EABI version 5 (an EABI kernel refuses OABI)
+        for v in [52u16, 32, 1, 0, 0, 0] {
+            put(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+        }
+        put(&1u32.to_le_bytes()); // PT_LOAD
+        for v in [0, BASE, BASE, len, len] {
+            put(&w(v)); // offset, vaddr, paddr, filesz, memsz
+        }
+        put(&5u32.to_le_bytes()); // R+X
+        put(&0x1_0000u32.to_le_bytes()); // align
     }
     put(CODE);
     b

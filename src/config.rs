@@ -359,6 +359,17 @@ pub struct Policy {
     /// `pin`: the directory (in a bpf filesystem) where the programs, links and maps
     /// are pinned so enforcement outlives the agent; None: nothing is pinned.
     pub pin: Option<PinDir>,
+    /// `btf`: a BTF file describing the running kernel, for kernels built without
+    /// BTF (CO-RE relocation of the kprobe and tracepoint tiers); the line and path.
+    pub btf: Option<BtfFile>,
+}
+
+/// The `btf` file and the line that named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BtfFile {
+    pub line: u32,
+    /// Absolute, no control characters, at most MAX_PATH_LEN bytes.
+    pub path: String,
 }
 
 /// The `pin` directory and the line that named it.
@@ -411,6 +422,7 @@ impl Default for Policy {
             coalesce_burst: DEFAULT_COALESCE_BURST,
             log_rate: DEFAULT_LOG_RATE,
             pin: None,
+            btf: None,
         }
     }
 }
@@ -611,10 +623,11 @@ enum Key {
     DenyConnect,
     Tiers,
     Pin,
+    Btf,
 }
 
 impl Key {
-    const COUNT: usize = 17;
+    const COUNT: usize = Key::Btf as usize + 1; // the last key
 
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
@@ -635,6 +648,7 @@ impl Key {
             "deny_connect" => Key::DenyConnect,
             "tiers" => Key::Tiers,
             "pin" => Key::Pin,
+            "btf" => Key::Btf,
             _ => return None,
         })
     }
@@ -744,6 +758,47 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
         Key::DenyConnect => push_net(&mut p.connect, line, value)?,
         Key::Tiers => p.tiers = parse_tiers(value)?,
         Key::Pin => p.pin = Some(PinDir { line, dir: parse_pin(value)? }),
+        Key::Btf => p.btf = Some(BtfFile { line, path: parse_btf(value)? }),
+    }
+    Ok(())
+}
+
+/// `btf = /usr/lib/enforce/vmlinux.btf`: an absolute path, shown in errors and
+/// `--check` as it is written.
+fn parse_btf(value: &str) -> Result<String, String> {
+    if !value.starts_with('/') {
+        return Err(format!("btf needs an absolute path, got {}", quoted(value)));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("btf: the path contains a control character (U+{:04X})", u32::from(c)));
+    }
+    if value.len() > MAX_PATH_LEN {
+        return Err(format!("btf: the path is longer than {MAX_PATH_LEN} bytes"));
+    }
+    Ok(value.to_owned())
+}
+
+/// The first bytes of a BTF file libbpf reads: raw BTF (what `pahole
+/// --btf_encode_detached` writes and /sys/kernel/btf/vmlinux holds; magic 0xeb9f, in
+/// either byte order) or an ELF file with a .BTF section (`pahole -J` on a vmlinux).
+pub fn btf_magic_ok(head: &[u8]) -> bool {
+    head.starts_with(&[0x9f, 0xeb]) || head.starts_with(&[0xeb, 0x9f]) || head.starts_with(b"\x7fELF")
+}
+
+/// Checks the `btf` file: a readable regular file that starts like BTF. The error
+/// is about the `btf` line.
+pub fn check_btf_file(policy: &Policy) -> Result<(), ConfigError> {
+    let Some(rule) = &policy.btf else { return Ok(()) };
+    let err = |why: String| ConfigError { line: rule.line, reason: format!("btf {}: {why}", rule.path) };
+    let mut file = std::fs::File::open(rule.path.as_str()).map_err(|e| err(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    let mut head = [0u8; 4];
+    let n = file.read(&mut head).map_err(|e| err(e.to_string()))?;
+    if !btf_magic_ok(&head[..n]) {
+        return Err(err("not a BTF file (neither raw BTF, magic 0xeb9f, nor an ELF file; make it with pahole)".into()));
     }
     Ok(())
 }
@@ -1061,6 +1116,39 @@ ringbuf_size = 1M
         }
         assert_err(&format!("pin = /{}/x\n", "a".repeat(MAX_PIN_LEN)), 1, "at most 128 bytes");
         assert_err("pin = /sys/fs/bpf/a\npin = /sys/fs/bpf/b\n", 2, "duplicate key pin");
+    }
+
+    #[test]
+    fn btf_key() {
+        let p = parse("mode = enforce\nbtf = /usr/lib/enforce/vmlinux.btf\n").unwrap();
+        let rule = p.btf.as_ref().unwrap();
+        assert_eq!((rule.line, rule.path.as_str()), (2, "/usr/lib/enforce/vmlinux.btf"));
+        assert_eq!(parse("").unwrap().btf, None);
+        assert_err("btf = vmlinux.btf\n", 1, "btf needs an absolute path");
+        assert_err("btf = /a\nbtf = /b\n", 2, "duplicate key btf (first set on line 1)");
+        assert_err("\nbtf =\n", 2, "empty value for btf");
+
+        // The file itself: missing, not BTF, raw BTF, ELF.
+        let dir = std::env::temp_dir().join(format!("enforce-btf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = |name: &str, bytes: Option<&[u8]>| {
+            let f = dir.join(name);
+            if let Some(b) = bytes {
+                std::fs::write(&f, b).unwrap();
+            }
+            let p = parse(&format!("# x\nbtf = {}\n", f.display())).unwrap();
+            check_btf_file(&p)
+        };
+        let e = check("missing", None).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.contains("No such file or directory"), "{e}");
+        let e = check("text", Some(b"hello")).unwrap_err();
+        assert!(e.reason.contains("not a BTF file"), "{e}");
+        assert_eq!(check("raw", Some(&[0x9f, 0xeb, 1, 0])), Ok(()));
+        assert_eq!(check("elf", Some(b"\x7fELF\x01")), Ok(()));
+        let e = parse(&format!("btf = {}\n", dir.display())).map(|p| check_btf_file(&p)).unwrap().unwrap_err();
+        assert!(e.reason.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

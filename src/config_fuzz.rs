@@ -53,7 +53,7 @@ const SEEDS: &[&str] = &[
 /// Tokens the mutator inserts: keys, values and the characters the parser splits on.
 const TOKENS: &[&str] = &[
     "mode", "fallback", "signal", "deny_open", "deny_exec", "deny_connect", "syslog_ident", "syslog_facility",
-    "ringbuf_size", "allow_dangerous_rules", "coalesce_window", "coalesce_burst", "log_rate", "pin", "enforce", "audit",
+    "ringbuf_size", "allow_dangerous_rules", "coalesce_window", "coalesce_burst", "log_rate", "pin", "btf", "tiers", "enforce", "audit",
     "refuse", "yes", "no", "KILL", "SIGUSR1", "local7", "=", " = ", "\n", "\r\n", "\r", "#", " ", "\t", "/", "//",
     "/proc/self/status", "/bin/sh", "/dev/null", "/etc", "/x", "[", "]", ":", "::", "::ffff:", "/0", "/8", "/32",
     "/128", "/129", ":443", ":0", ":65536", "10.0.0.0", "255.255.255.255", "fd00::", "4K", "16M", "0", "1",

@@ -12,7 +12,7 @@ use crate::config::Policy;
 use crate::handover::Handover;
 use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER};
 use crate::maps::{self, Maps, Mode};
-use crate::posture::{self, Facts, Posture, State, Step, Wanted};
+use crate::posture::{self, Btf, Facts, Posture, State, Step, Wanted};
 use crate::probe::{self, LsmList};
 use crate::tiers::{self, Active};
 
@@ -70,7 +70,20 @@ pub fn wanted(policy: &Policy) -> Wanted {
 pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>, generation: u32) -> Outcome {
     let lsm_list = probe::lsm_list();
     let wanted = wanted(policy);
-    let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), ..Facts::default() };
+    let btf = if probe::kernel_btf() {
+        if let Some(file) = &policy.btf {
+            log::info!("the kernel has its own BTF: the btf file {} is not used", file.path);
+        }
+        crate::bpf::set_btf_file(None);
+        Btf::Kernel
+    } else if let Some(file) = &policy.btf {
+        crate::bpf::set_btf_file(Some(&file.path));
+        Btf::File
+    } else {
+        crate::bpf::set_btf_file(None);
+        Btf::None
+    };
+    let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), btf, ..Facts::default() };
     let outcome = |facts: Facts, enforcement| Outcome {
         lsm_list: lsm_list.clone(),
         kernel: probe::kernel_release(),
@@ -84,6 +97,12 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         facts.unprivileged = true;
         return outcome(facts, None);
     }
+    let needed = wanted.hooks();
+    if !LADDER.iter().any(|&t| wanted.may_try(t) && needed.iter().any(|&h| facts.available(t, h))) {
+        // Nothing could load with the BTF there is: the blockers say why, and nothing
+        // is created or tried.
+        return outcome(facts, None);
+    }
     let maps = match Maps::create(rules, handover.map(Handover::map), generation) {
         Ok(maps) => maps,
         Err(e) => {
@@ -94,13 +113,17 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
     };
     facts.maps = Step::Ok;
 
-    let needed = wanted.hooks();
     let mut served = [false; HOOK_COUNT];
     let mut kept = heapless::Vec::<Active, 4>::new();
     for tier in LADDER {
         let todo: heapless::Vec<Hook, HOOK_COUNT> = needed.iter().copied().filter(|&h| !served[h as usize]).collect();
         if todo.is_empty() {
             break;
+        }
+        // What cannot load with the BTF there is is not tried; the posture names it.
+        let todo: heapless::Vec<Hook, HOOK_COUNT> = todo.into_iter().filter(|&h| facts.available(tier, h)).collect();
+        if todo.is_empty() {
+            continue;
         }
         // bpf not listed: LSM programs would load and attach and never run.
         if !wanted.may_try(tier) || (tier == Tier::Lsm && !facts.lsm_listed) {
@@ -151,6 +174,7 @@ fn try_tier(
     let up = tiers::bring_up(tier, hooks, maps);
     let tf = &mut facts.tiers[tier as usize];
     tf.load = up.load;
+    tf.jited = up.jited;
     for &h in hooks {
         tf.hooks[h as usize].attach = up.attach[h as usize];
     }

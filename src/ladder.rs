@@ -122,6 +122,22 @@ pub const TIER_COUNT: usize = 4;
 pub const LADDER: [Tier; TIER_COUNT] = [Tier::Lsm, Tier::Fmodret, Tier::Kprobe, Tier::Tracepoint];
 
 impl Tier {
+    /// Whether its programs read kernel structures through CO-RE relocations, which
+    /// need BTF describing the running kernel: its own (/sys/kernel/btf/vmlinux) or a
+    /// file the config names (`btf =`). Without either the object does not load.
+    pub fn needs_btf(self) -> bool {
+        match self {
+            Tier::Lsm | Tier::Fmodret | Tier::Kprobe | Tier::Tracepoint => true,
+        }
+    }
+
+    /// Whether a hook of this tier can work without the kernel's own BTF: none of its
+    /// programs attaches by kernel BTF or calls a helper typed by it. A BTF file serves
+    /// CO-RE relocation only.
+    pub fn works_without_kernel_btf(self, hook: Hook) -> bool {
+        self.spec().programs[hook as usize].iter().all(|p| !p.kernel_btf_only)
+    }
+
     /// Stable name used in the config (`tiers =`), reports, blockers and events.
     pub fn name(self) -> &'static str {
         match self {
@@ -179,7 +195,8 @@ pub enum Attach {
     /// `tracepoint/syscalls/...`: CONFIG_FTRACE_SYSCALLS and tracefs. A syscall the
     /// architecture lacks (arm64 has no open or creat) is skipped.
     Syscall,
-    /// `tp_btf/...`: a BTF-typed raw tracepoint.
+    /// `tp_btf/...`: a BTF-typed raw tracepoint. In the object for kernels without
+    /// their own BTF the same program is a classic tracepoint (tracefs).
     TpBtf,
 }
 
@@ -192,15 +209,27 @@ pub struct Program {
     pub attach: Attach,
     /// `syscalls/TARGET` instead of the program's own section.
     pub target: Option<&'static CStr>,
+    /// Whether only the object for kernels with their own BTF has it: it attaches by
+    /// the kernel's BTF ids (LSM, fmod_ret, fentry) or calls a helper typed by it
+    /// (`bpf_find_vma`), which the verifier refuses on a kernel without BTF, whatever
+    /// BTF file relocated it. (The tp_btf exec program is the classic
+    /// sched_process_exec tracepoint in the other object.)
+    pub kernel_btf_only: bool,
 }
 
 const fn p(name: &'static CStr, attach: Attach) -> Program {
-    Program { name, attach, target: None }
+    Program { name, attach, target: None, kernel_btf_only: matches!(attach, Attach::Lsm | Attach::FmodRet | Attach::Fentry) }
+}
+
+/// A program that calls a helper typed by the kernel's BTF (see
+/// [`Program::kernel_btf_only`]).
+const fn typed(name: &'static CStr, attach: Attach) -> Program {
+    Program { name, attach, target: None, kernel_btf_only: true }
 }
 
 /// `name` attached to the syscall tracepoint `syscalls/target`.
 const fn tp(name: &'static CStr, target: &'static CStr) -> Program {
-    Program { name, attach: Attach::Syscall, target: Some(target) }
+    Program { name, attach: Attach::Syscall, target: Some(target), kernel_btf_only: false }
 }
 
 /// A tier's programs per hook (indexed by `Hook as usize`); empty = this tier has no
@@ -263,7 +292,7 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
             ],
             &[p(c"enf_tp_exec", TpBtf)],
             &[p(c"enf_tp_mmap", Syscall)],
-            &[p(c"enf_tp_mprotect", Syscall)],
+            &[typed(c"enf_tp_mprotect", Syscall)],
             &[p(c"enf_tp_connect", Syscall), p(c"enf_tp_connected", Syscall)],
             &[p(c"enf_tp_sendto", Syscall), p(c"enf_tp_sendmsg", Syscall), p(c"enf_tp_sendmmsg", Syscall)],
             &[],
@@ -303,6 +332,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn what_needs_the_kernels_own_btf() {
+        for h in HOOKS {
+            assert!(!Tier::Lsm.works_without_kernel_btf(h) || Tier::Lsm.spec().programs[h as usize].is_empty());
+            assert!(!Tier::Fmodret.works_without_kernel_btf(h) || Tier::Fmodret.spec().programs[h as usize].is_empty());
+            assert!(Tier::Kprobe.works_without_kernel_btf(h), "{}", h.name());
+        }
+        // The tracepoint tier: exec by the classic sched_process_exec tracepoint;
+        // mprotect finds the mapping with bpf_find_vma, typed by the kernel's BTF.
+        let tp = |h: Hook| Tier::Tracepoint.works_without_kernel_btf(h);
+        assert!(tp(Hook::Open) && tp(Hook::Exec) && tp(Hook::Mmap) && tp(Hook::Connect) && tp(Hook::Send));
+        assert!(!tp(Hook::Mprotect));
+        // The source agrees: the typed helpers appear only in the typed programs' bodies,
+        // and the exec program has a classic variant.
+        let source = include_str!("../bpf/enforce.bpf.c");
+        assert!(source.contains("SEC(\"tracepoint/sched/sched_process_exec\")\nint enf_tp_exec("));
+        assert!(source.contains("SEC(\"tp_btf/sched_process_exec\")\nint BPF_PROG(enf_tp_exec,"));
+        let mprotect = source.split("int enf_tp_mprotect(").nth(1).unwrap().split("\n}\n").next().unwrap();
+        assert!(mprotect.contains("bpf_find_vma("), "{mprotect}");
     }
 
     #[test]
@@ -358,7 +408,9 @@ mod tests {
             assert!(defined, "{name} is not in bpf/enforce.bpf.c");
         }
         let maps = source.matches("SEC(\".maps\")").count();
-        let defined = source.matches("SEC(\"").count() - 1 - maps; // minus the license and the maps
+        // Minus the license, the maps, and the variants: the classic enf_tp_exec of the
+        // object for kernels without BTF, and the 32-bit ARM enf_kp_rename.
+        let defined = source.matches("SEC(\"").count() - 1 - maps - 2;
         let mut names: Vec<_> = all_programs().map(|p| p.name).collect();
         names.sort();
         names.dedup();

@@ -175,6 +175,7 @@ impl Loaded {
 fn load(path: &Path) -> Result<Loaded, String> {
     let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
+    config::check_btf_file(&policy).map_err(|e| at(e.line, &e))?;
     // Each path resolved once, judged and turned into map entries.
     let inodes = rules::entries(targets::check(path, &policy).map_err(|e| at(e.line, &e))?);
     let exec_allow = trust::check(path, &policy).map_err(|e| at(e.line, &e))?;
@@ -227,6 +228,7 @@ fn check(config: &Path, json: bool) -> u8 {
         facts: &outcome.facts,
         lsm_list: &outcome.lsm_list,
         kernel: &outcome.kernel,
+        btf_file: loaded.policy.btf.as_ref().map(|r| r.path.as_str()),
         rules: rule_counts(&loaded.policy),
     };
     let mut out = String::new();

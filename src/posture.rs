@@ -50,6 +50,23 @@ pub struct HookFacts {
 pub struct TierFacts {
     pub load: Step,
     pub hooks: [HookFacts; HOOK_COUNT],
+    /// Whether the kernel's JIT compiled its programs (None: not loaded or not known).
+    /// Not a verdict: interpreted programs enforce the same, more slowly.
+    pub jited: Option<bool>,
+}
+
+/// The BTF that describes the running kernel to libbpf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Btf {
+    /// The kernel's own (/sys/kernel/btf/vmlinux): every tier can be tried.
+    #[default]
+    Kernel,
+    /// The kernel has none; the config's `btf =` file serves CO-RE relocation. What
+    /// attaches by the kernel's BTF (LSM, fmod_ret, fentry, tp_btf) or calls a helper
+    /// typed by it still cannot load.
+    File,
+    /// Neither: programs with CO-RE relocations cannot load at all.
+    None,
 }
 
 /// Everything the gate decides from.
@@ -61,6 +78,8 @@ pub struct Facts {
     pub lsm_listed: bool,
     /// Creating and filling the shared maps; nothing else is tried when this fails.
     pub maps: Step,
+    /// Which BTF there is; the gate does not try what it cannot serve.
+    pub btf: Btf,
     pub tiers: [TierFacts; TIER_COUNT],
 }
 
@@ -69,12 +88,22 @@ impl Facts {
         &self.tiers[t as usize]
     }
 
-    /// Whether `tier` serves `hook`: it has programs for it, and they loaded, attached
-    /// and passed the hook's canary.
+    /// Whether `tier`'s programs for `hook` can load with the BTF there is.
+    pub fn available(&self, tier: Tier, hook: Hook) -> bool {
+        match self.btf {
+            Btf::Kernel => true,
+            Btf::File => tier.works_without_kernel_btf(hook),
+            Btf::None => !tier.needs_btf(),
+        }
+    }
+
+    /// Whether `tier` serves `hook`: it has programs for it, they can load with the BTF
+    /// there is, and they loaded, attached and passed the hook's canary.
     pub fn proven(&self, tier: Tier, hook: Hook) -> bool {
         let t = self.tier(tier);
         let h = t.hooks[hook as usize];
         !tier.spec().programs[hook as usize].is_empty()
+            && self.available(tier, hook)
             && t.load == Step::Ok
             && h.attach == Step::Ok
             && h.canary == Step::Ok
@@ -131,6 +160,14 @@ pub enum Blocker {
     SignalCatchable(u8),
     /// This class has rules but no tier enforces it.
     ClassUnenforced(Class),
+    /// The kernel has no BTF of its own (built without CONFIG_DEBUG_INFO_BTF).
+    KernelBtfMissing,
+    /// Without kernel BTF this tier (None) or this hook of it cannot load: it attaches
+    /// by the kernel's BTF or calls a helper typed by it; a BTF file does not help.
+    NeedsKernelBtf(Tier, Option<Hook>),
+    /// No BTF at all (no kernel BTF, no `btf =` file): this tier's CO-RE relocations
+    /// have nothing to relocate against.
+    NeedsBtf(Tier),
 }
 
 impl fmt::Display for Blocker {
@@ -150,12 +187,16 @@ impl fmt::Display for Blocker {
                 None => write!(f, "signal-catchable:{s}"),
             },
             Blocker::ClassUnenforced(c) => write!(f, "class-unenforced:{}", c.name()),
+            Blocker::KernelBtfMissing => f.write_str("kernel-btf-missing"),
+            Blocker::NeedsKernelBtf(t, None) => write!(f, "{}-needs-kernel-btf", t.name()),
+            Blocker::NeedsKernelBtf(t, Some(h)) => write!(f, "{}-needs-kernel-btf:{}", t.name(), h.name()),
+            Blocker::NeedsBtf(t) => write!(f, "{}-needs-btf", t.name()),
         }
     }
 }
 
 /// Room for every blocker one decision can produce.
-pub const MAX_BLOCKERS: usize = 3 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3;
+pub const MAX_BLOCKERS: usize = 3 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3 + 1 + TIER_COUNT * HOOK_COUNT;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,11 +268,30 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
     if !f.lsm_listed && w.allowed[Tier::Lsm as usize] {
         block(Blocker::LsmNotListed);
     }
+    if f.btf != Btf::Kernel {
+        block(Blocker::KernelBtfMissing);
+    }
+    let wanted_hooks = w.hooks();
     for t in LADDER {
         let tf = f.tier(t);
         if !w.allowed[t as usize] {
             block(Blocker::Excluded(t));
             continue;
+        }
+        if f.btf != Btf::Kernel {
+            // The hooks this tier has programs for that the BTF there is cannot serve.
+            let has = |h: &&Hook| !t.spec().programs[**h as usize].is_empty();
+            let kernel_only = |h: &&Hook| !t.works_without_kernel_btf(**h);
+            let mut with_programs = wanted_hooks.iter().filter(has).peekable();
+            if with_programs.peek().is_some() && with_programs.all(|h| kernel_only(&h)) {
+                block(Blocker::NeedsKernelBtf(t, None));
+            } else if f.btf == Btf::None && t.needs_btf() {
+                block(Blocker::NeedsBtf(t));
+            } else {
+                for &h in wanted_hooks.iter().filter(has).filter(kernel_only) {
+                    block(Blocker::NeedsKernelBtf(t, Some(h)));
+                }
+            }
         }
         if let Step::Failed(e) = tf.load {
             block(Blocker::Failed(t, TierStep::Load, e));
@@ -262,7 +322,10 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
     // Every tier stronger than one in use that was allowed and not tried.
     let weakest = judged.iter().filter_map(|&c| tiers[c as usize]).max();
     for t in LADDER.into_iter().filter(|&t| weakest.is_some_and(|weakest| t < weakest)) {
-        let explained = !w.allowed[t as usize] || (t == Tier::Lsm && !f.lsm_listed) || f.tier(t).load != Step::NotTried;
+        let explained = !w.allowed[t as usize]
+            || (t == Tier::Lsm && !f.lsm_listed)
+            || f.tier(t).load != Step::NotTried
+            || wanted_hooks.iter().any(|&h| !f.available(t, h));
         if !explained {
             block(Blocker::NotTried(t));
         }
@@ -321,7 +384,7 @@ mod tests {
             Outcome::AttachFailed => (Step::Ok, hook(Step::Failed(524), Step::NotTried)),
             Outcome::CanaryFailed => (Step::Ok, hook(Step::Ok, Step::Failed(0))),
         };
-        TierFacts { load, hooks }
+        TierFacts { load, hooks, jited: None }
     }
 
     fn wanted(mode: Mode, fallback: Fallback, signal: u8, in_use: [bool; 3]) -> Wanted {
@@ -331,6 +394,7 @@ mod tests {
     /// Every combination of uniform tier outcomes and wishes.
     fn truth_table() -> Vec<(Facts, Wanted)> {
         let mut out = Vec::new();
+        for btf in [Btf::Kernel, Btf::File, Btf::None] {
         for listed in [false, true] {
             for a in OUTCOMES {
                 for b in OUTCOMES {
@@ -340,6 +404,7 @@ mod tests {
                                 unprivileged: false,
                                 lsm_listed: listed,
                                 maps: Step::Ok,
+                                btf,
                                 tiers: [tier_facts(a), tier_facts(b), tier_facts(c), tier_facts(d)],
                             };
                             for mode in [Mode::Enforce, Mode::Audit] {
@@ -356,6 +421,7 @@ mod tests {
                 }
             }
         }
+        }
         out
     }
 
@@ -371,7 +437,8 @@ mod tests {
         let steps = [Step::NotTried, Step::Ok, Step::Ok, Step::Failed(1)];
         (0..n)
             .map(|_| {
-                let mut f = Facts { lsm_listed: next() % 2 == 0, maps: Step::Ok, ..Facts::default() };
+                let btf = [Btf::Kernel, Btf::File, Btf::None][(next() % 3) as usize];
+                let mut f = Facts { lsm_listed: next() % 2 == 0, maps: Step::Ok, btf, ..Facts::default() };
                 let mut allowed = ALL;
                 for (i, t) in f.tiers.iter_mut().enumerate() {
                     t.load = steps[(next() % 4) as usize];
@@ -396,7 +463,17 @@ mod tests {
                 assert!(f.proven(t, h), "{} claimed for {} without its canary: {f:?}", t.name(), h.name());
                 assert!(w.allowed[t as usize], "{} is excluded: {f:?}", t.name());
                 assert!(t != Tier::Lsm || f.lsm_listed, "LSM without bpf listed: {f:?}");
+                // No claim from what cannot load with the BTF there is.
+                match f.btf {
+                    Btf::Kernel => {}
+                    Btf::File => assert!(!t.synchronous() && t.works_without_kernel_btf(h), "{f:?}"),
+                    Btf::None => assert!(!t.needs_btf(), "{f:?}"),
+                }
             }
+        }
+        if f.btf != Btf::Kernel {
+            assert!(p.blockers.contains(&Blocker::KernelBtfMissing), "{p:?}");
+            assert_ne!(p.state, State::Enforce, "ENFORCE without kernel BTF: {f:?}");
         }
         for c in CLASSES {
             if let Some(t) = p.tiers[c as usize] {
@@ -453,7 +530,80 @@ mod tests {
     }
 
     fn facts(tiers: [Outcome; 4], listed: bool) -> Facts {
-        Facts { unprivileged: false, lsm_listed: listed, maps: Step::Ok, tiers: tiers.map(tier_facts) }
+        Facts { unprivileged: false, lsm_listed: listed, maps: Step::Ok, btf: Btf::Kernel, tiers: tiers.map(tier_facts) }
+    }
+
+    fn blocker_text(p: &Posture) -> Vec<String> {
+        p.blockers.iter().map(|b| b.to_string()).collect()
+    }
+
+    #[test]
+    fn no_btf_at_all_names_it_and_never_enforces() {
+        use Outcome::*;
+        // Debian's armmp 6.1 without a btf file: the gate tries nothing.
+        let f = Facts { btf: Btf::None, ..facts([NotTried; 4], true) };
+        let p = decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]));
+        assert_eq!(p.state, State::Refused);
+        assert_eq!(
+            blocker_text(&p),
+            [
+                "kernel-btf-missing",
+                "lsm-needs-kernel-btf",
+                "fmodret-needs-kernel-btf",
+                "kprobe-needs-btf",
+                "tracepoint-needs-btf",
+                "class-unenforced:open",
+                "class-unenforced:exec",
+                "class-unenforced:connect",
+            ]
+        );
+        // Facts that say "proven" are not believed either.
+        let f = Facts { btf: Btf::None, ..facts([Proven; 4], true) };
+        assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).state, State::Refused);
+    }
+
+    #[test]
+    fn a_btf_file_serves_the_signal_tiers_only() {
+        use Outcome::*;
+        // armmp 6.1 with `btf = FILE`: LSM and fmod_ret are not tried; kprobe serves.
+        let f = Facts { btf: Btf::File, ..facts([NotTried, NotTried, Proven, NotTried], true) };
+        let p = decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]));
+        assert_eq!(p.state, State::EnforceSignal);
+        assert_eq!(p.tiers, [Some(Tier::Kprobe); 3]);
+        // What the tracepoint tier could not do there is named too, though it is not needed.
+        assert_eq!(
+            blocker_text(&p),
+            ["kernel-btf-missing", "lsm-needs-kernel-btf", "fmodret-needs-kernel-btf", "tracepoint-needs-kernel-btf:mprotect"]
+        );
+        // Even LSM facts that look proven are not believed without kernel BTF.
+        let f = Facts { btf: Btf::File, ..facts([Proven, Proven, Proven, NotTried], true) };
+        assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).tiers, [Some(Tier::Kprobe); 3]);
+    }
+
+    #[test]
+    fn the_tracepoint_tier_without_kernel_btf_has_no_mprotect() {
+        use Outcome::*;
+        let f = Facts { btf: Btf::File, ..facts([NotTried, NotTried, NotTried, Proven], true) };
+        let w = Wanted { allowed: [false, false, false, true], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
+        let p = decide(&f, &w);
+        assert_eq!(p.tiers, [Some(Tier::Tracepoint), None, Some(Tier::Tracepoint)]);
+        assert_eq!(p.hooks[Hook::Exec as usize], Some(Tier::Tracepoint));
+        assert_eq!(p.hooks[Hook::Mprotect as usize], None);
+        assert_eq!(p.state, State::AuditOnly);
+        assert_eq!(
+            blocker_text(&p),
+            [
+                "kernel-btf-missing",
+                "lsm-excluded",
+                "fmodret-excluded",
+                "kprobe-excluded",
+                "tracepoint-needs-kernel-btf:mprotect",
+                "class-unenforced:exec",
+            ]
+        );
+        // Open and connect rules alone are fully served there.
+        let w = Wanted { in_use: [true, false, true], ..w };
+        assert_eq!(decide(&f, &w).state, State::EnforceSignal);
     }
 
     #[test]
@@ -529,6 +679,10 @@ mod tests {
             Blocker::Excluded(Tier::Kprobe),
             Blocker::NotTried(Tier::Lsm),
             Blocker::NotPrivileged,
+            Blocker::KernelBtfMissing,
+            Blocker::NeedsKernelBtf(Tier::Lsm, None),
+            Blocker::NeedsKernelBtf(Tier::Tracepoint, Some(Hook::Mprotect)),
+            Blocker::NeedsBtf(Tier::Kprobe),
         ];
         let text: Vec<String> = b.iter().map(|b| b.to_string()).collect();
         assert_eq!(
@@ -544,6 +698,10 @@ mod tests {
                 "kprobe-excluded",
                 "lsm-not-tried",
                 "not-privileged",
+                "kernel-btf-missing",
+                "lsm-needs-kernel-btf",
+                "tracepoint-needs-kernel-btf:mprotect",
+                "kprobe-needs-btf",
             ]
         );
     }

@@ -101,6 +101,15 @@ pub fn privileged() -> bool {
     }
 }
 
+/// Where the kernel publishes its own BTF (CONFIG_DEBUG_INFO_BTF).
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Whether the running kernel has its own BTF. Without it LSM, fmod_ret, fentry and
+/// tp_btf programs cannot attach, and CO-RE relocation needs a BTF file (`btf =`).
+pub fn kernel_btf() -> bool {
+    Path::new(KERNEL_BTF).exists()
+}
+
 /// The kernel release (`uname -r`).
 pub fn kernel_release() -> heapless::String<64> {
     let uname = rustix::system::uname();

@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use crate::config::{Fallback, Mode};
 use crate::ladder::{Tier, CLASSES, HOOKS, LADDER};
-use crate::posture::{Facts, Posture, Step, Wanted};
+use crate::posture::{Btf, Facts, Posture, Step, Wanted};
 use crate::probe::LsmList;
 
 /// Everything a report shows.
@@ -15,6 +15,8 @@ pub struct Report<'a> {
     pub facts: &'a Facts,
     pub lsm_list: &'a LsmList,
     pub kernel: &'a str,
+    /// The config's `btf` file, if it names one.
+    pub btf_file: Option<&'a str>,
     /// Rule counts per class.
     pub rules: [usize; 3],
     /// The config's `pin` directory, or `none`.
@@ -82,6 +84,13 @@ fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::
         LsmList::Unreadable(why) => emit("lsm_list", format_args!("unreadable: {why}"))?,
     }
     emit("lsm.listed", format_args!("{}", if r.facts.lsm_listed { "yes" } else { "no" }))?;
+    // The BTF libbpf relocated against: the kernel's own, the config's file, or none.
+    match (r.facts.btf, r.btf_file) {
+        (Btf::Kernel, _) => emit("btf", format_args!("kernel"))?,
+        (Btf::File, Some(path)) => emit("btf", format_args!("file:{path}"))?,
+        (Btf::File, None) => emit("btf", format_args!("file"))?,
+        (Btf::None, _) => emit("btf", format_args!("none"))?,
+    }
     emit("maps", format_args!("{}", StepText(r.facts.maps)))?;
     emit("pin", format_args!("{}", r.pin))?;
     emit("pinned", format_args!("{}", r.pinned))?;
@@ -92,6 +101,15 @@ fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::
             continue;
         }
         keyed(&mut emit, format_args!("{}.load", t.name()), format_args!("{}", StepText(tf.load)))?;
+        if tf.load == Step::Ok {
+            // Native code, or the interpreter (32-bit ARM's JIT refuses BPF-to-BPF calls).
+            let jit = match tf.jited {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            keyed(&mut emit, format_args!("{}.jit", t.name()), format_args!("{jit}"))?;
+        }
         for h in HOOKS.into_iter().filter(|&h| !t.spec().programs[h as usize].is_empty()) {
             let hf = tf.hooks[h as usize];
             keyed(&mut emit, format_args!("{}.attach.{}", t.name(), h.name()), format_args!("{}", StepText(hf.attach)))?;
@@ -179,7 +197,8 @@ mod tests {
     use crate::posture::{decide, HookFacts, TierFacts};
 
     fn sample() -> (Posture, Wanted, Facts, LsmList) {
-        let proven = TierFacts { load: Step::Ok, hooks: [HookFacts { attach: Step::Ok, canary: Step::Ok }; 7] };
+        let proven =
+            TierFacts { load: Step::Ok, hooks: [HookFacts { attach: Step::Ok, canary: Step::Ok }; 7], jited: Some(true) };
         let mut facts = Facts { lsm_listed: true, maps: Step::Ok, ..Facts::default() };
         facts.tiers[Tier::Lsm as usize].load = Step::Failed(1);
         facts.tiers[Tier::Fmodret as usize].load = Step::Failed(1);
@@ -200,7 +219,7 @@ mod tests {
     #[test]
     fn text_report_names_posture_tiers_and_blockers() {
         let (posture, wanted, facts, list) = sample();
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0], pin: "none", pinned: "none" };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(
@@ -209,6 +228,9 @@ mod tests {
         );
         assert!(s.contains("\nhook.open=tracepoint\n"), "{s}");
         assert!(s.contains("\nhook.follow=agent\n"), "{s}");
+        // A loaded tier says whether its programs run JIT-compiled; a failed load does not.
+        assert!(s.contains("\ntracepoint.load=ok\ntracepoint.jit=yes\n"), "{s}");
+        assert!(s.contains("\nlsm.load=failed:1\nlsm.attach."), "{s}");
         assert!(s.contains("\nblockers=lsm-load-failed:1,fmodret-load-failed:1,kprobe-attach-failed:open:95\n"), "{s}");
         assert!(s.contains("\nlsm.load=failed:1\nlsm.attach.open=not-tried\n"), "{s}");
         assert!(s.contains("\ntracepoint.canary.open=ok\n"), "{s}");
@@ -218,11 +240,27 @@ mod tests {
     }
 
     #[test]
+    fn the_btf_used_is_named() {
+        let (posture, wanted, facts, list) = sample();
+        let text = |facts: &Facts, file| {
+            let r = Report { posture: &posture, wanted: &wanted, facts, lsm_list: &list, kernel: "6.1.0", btf_file: file, rules: [1, 0, 0], pin: "none", pinned: "none" };
+            let mut s = String::new();
+            write_text(&mut s, &r).unwrap();
+            s
+        };
+        assert!(text(&facts, Some("/x.btf")).contains("\nbtf=kernel\n"));
+        let file = Facts { btf: Btf::File, ..facts };
+        assert!(text(&file, Some("/usr/lib/enforce/vmlinux.btf")).contains("\nbtf=file:/usr/lib/enforce/vmlinux.btf\n"));
+        let none = Facts { btf: Btf::None, ..facts };
+        assert!(text(&none, None).contains("\nbtf=none\n"));
+    }
+
+    #[test]
     fn excluded_tiers_say_so() {
         let (_, mut wanted, facts, list) = sample();
         wanted.allowed = [false, false, true, true];
         let posture = decide(&facts, &wanted);
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0], pin: "none", pinned: "none" };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(s.contains("\ntiers=kprobe,tracepoint\n"), "{s}");
@@ -233,7 +271,7 @@ mod tests {
     #[test]
     fn json_report_has_the_same_keys_escaped() {
         let (posture, wanted, facts, list) = sample();
-        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", rules: [1, 0, 0], pin: "none", pinned: "none" };
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_json(&mut s, &r).unwrap();
         assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\","), "{s}");

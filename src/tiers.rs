@@ -48,6 +48,10 @@ pub struct BroughtUp {
     pub attach: [Step; HOOK_COUNT],
     /// The tier, when it loaded and at least one hook attached.
     pub active: Option<Active>,
+    /// Whether the kernel's JIT compiled every loaded program (None: not loaded, or
+    /// it could not be asked). 32-bit ARM's does not compile programs with
+    /// BPF-to-BPF calls: they run in the interpreter.
+    pub jited: Option<bool>,
 }
 
 fn errno_of(e: &bpf::Error) -> i32 {
@@ -57,15 +61,16 @@ fn errno_of(e: &bpf::Error) -> i32 {
 /// Brings `tier` up for `hooks`, using the shared `maps`.
 pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let spec = tier.spec();
-    let mut out = BroughtUp { load: Step::NotTried, attach: [Step::NotTried; HOOK_COUNT], active: None };
+    let mut out = BroughtUp { load: Step::NotTried, attach: [Step::NotTried; HOOK_COUNT], active: None, jited: None };
     let wanted: heapless::Vec<Hook, HOOK_COUNT> =
         hooks.iter().copied().filter(|&h| !spec.programs[h as usize].is_empty()).collect();
     if wanted.is_empty() {
         return out;
     }
     let attaches = |a: Attach| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.attach == a));
-    if attaches(Attach::Syscall) || attaches(Attach::Kprobe) {
-        // Syscall tracepoints, and kprobes where there is no kprobe PMU, go through tracefs.
+    if attaches(Attach::Syscall) || attaches(Attach::TpBtf) || attaches(Attach::Kprobe) {
+        // Syscall tracepoints (and the exec tracepoint without kernel BTF), and kprobes
+        // where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
     let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
@@ -85,6 +90,12 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     };
     out.load = Step::Ok;
     let loaded = started.elapsed();
+    let jited: Result<Vec<bool>, _> = wanted
+        .iter()
+        .flat_map(|&h| spec.programs[h as usize].iter())
+        .map(|p| obj.program(p.name).and_then(|prog| prog.jited()))
+        .collect();
+    out.jited = jited.map(|all| all.iter().all(|&j| j)).map_err(|e| log::debug!("{e}")).ok();
     let mut links: [Vec<Link>; HOOK_COUNT] = Default::default();
     for &h in &wanted {
         let (step, hook_links) = attach_hook(&obj, spec.programs[h as usize]);

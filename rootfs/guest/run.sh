@@ -6,6 +6,20 @@
 #                           posture ENFORCE_SIGNAL
 #   enforce_tiers=A,B       the config's `tiers =` (default: the whole ladder)
 #   enforce_blockers=B1,B2  blockers --check must name (each a prefix of one)
+#   enforce_btf=PATH        the config's `btf =` (a kernel without BTF)
+#   enforce_posture=P       the posture --check and the agent must report, when the
+#                           tier's default is not it (AUDIT_ONLY: a class is not
+#                           fully served; REFUSED with enforce_expect=none)
+#   enforce_exec_tier=T     the exec class's tier in reports, when not the expected
+#                           tier (none: one of its hooks is not served)
+#   enforce_expect=none     nothing can be served: only --check runs, must never say
+#                           ENFORCE, must name the blockers and leave nothing loaded
+#   enforce_jit=yes|no      --check must say the expected tier's programs are (not)
+#                           JIT-compiled (TIER.jit)
+#   enforce_cases=core      only the main enforce session (its denials, controls and
+#                           the nothing-left check); the routes, signal=TERM,
+#                           trusted-exec and audit sessions are not run, and the guest
+#                           says so
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -13,11 +27,22 @@ PATH=/bin:/sbin:/usr/bin:/usr/sbin
 expect=$(param enforce_expect)
 tiers=$(param enforce_tiers)
 blockers=$(param enforce_blockers)
+btf=$(param enforce_btf)
+cases=$(param enforce_cases)
 case $expect in
 lsm | fmodret) sync=yes want_posture=ENFORCE want_rc=0 ;;
 kprobe | tracepoint) sync=no want_posture=ENFORCE_SIGNAL want_rc=10 ;;
-*) echo "guest: enforce_expect must name a tier, got '$expect'"; exit 1 ;;
+none) sync=no want_posture=REFUSED want_rc=12 ;;
+*) echo "guest: enforce_expect must name a tier or none, got '$expect'"; exit 1 ;;
 esac
+want_posture=$(param enforce_posture)
+want_posture=${want_posture:-$(case $expect in lsm | fmodret) echo ENFORCE ;; none) echo REFUSED ;; *) echo ENFORCE_SIGNAL ;; esac)}
+case $want_posture in
+ENFORCE) want_rc=0 ;; ENFORCE_SIGNAL) want_rc=10 ;; AUDIT_ONLY) want_rc=11 ;; REFUSED) want_rc=12 ;;
+*) echo "guest: unknown enforce_posture '$want_posture'"; exit 1 ;;
+esac
+exec_tier=$(param enforce_exec_tier)
+exec_tier=${exec_tier:-$expect}
 # The tracepoint tier has no kernel program for rules following a rename: the agent does it.
 if [ "$expect" = tracepoint ]; then follow=agent; else follow=$expect; fi
 echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/kernel/security/lsm)"
@@ -36,7 +61,7 @@ printf '#!/bin/sh\necho script-ran\n' >/opt/denied/script.sh
 printf '#!/bin/sh\necho script-ran\n' >/usr/bin/allowed-script.sh
 chmod +x /opt/denied/script.sh /usr/bin/allowed-script.sh
 # The loader route: a dynamic program (from the image's glibc fixture) run by ld.so.
-for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do [ -x $l ] && loader=$l; done
+for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1 /lib/ld-linux-armhf.so.3; do [ -x $l ] && loader=$l; done
 cp /usr/bin/dynecho /opt/denied/dynecho
 # Trusted exec: the initramfs root is the trusted filesystem; a tmpfs on /untrusted
 # is where an attacker would write, and a bind mount puts it under the trusted root.
@@ -65,6 +90,7 @@ write_config() { # MODE FALLBACK [EXTRA LINE]
 mode = $1
 fallback = $2
 ${tiers:+tiers = $tiers}
+${btf:+btf = $btf}
 deny_open = /data/secret
 deny_exec = /opt/denied/tool
 deny_connect = 127.0.0.2/32:8080
@@ -260,11 +286,31 @@ rm -rf /run/enforce-canary.* /tmp/enforce-canary.*
 enforce --check >/tmp/check.txt
 rc=$?
 cat /tmp/check.txt
-[ $rc -eq $want_rc ] && grep -qx "posture=$want_posture" /tmp/check.txt &&
-	grep -qx "tier.open=$expect" /tmp/check.txt && grep -qx "tier.exec=$expect" /tmp/check.txt &&
-	grep -qx "tier.connect=$expect" /tmp/check.txt && grep -qx "hook.follow=$follow" /tmp/check.txt &&
-	ok "--check says $want_posture (exit $want_rc) with $expect for every class, follow=$follow" ||
-	not_ok "--check: wanted $want_posture/$want_rc with $expect, got rc=$rc"
+if [ "$expect" = none ]; then
+	[ $rc -eq $want_rc ] && grep -qx "posture=$want_posture" /tmp/check.txt && grep -qx "tier.open=none" /tmp/check.txt &&
+		grep -qx "tier.exec=none" /tmp/check.txt && grep -qx "tier.connect=none" /tmp/check.txt &&
+		ok "--check says $want_posture (exit $want_rc), no class served" ||
+		not_ok "--check: wanted $want_posture/$want_rc and no class served, got rc=$rc"
+else
+	[ $rc -eq $want_rc ] && grep -qx "posture=$want_posture" /tmp/check.txt &&
+		grep -qx "tier.open=$expect" /tmp/check.txt && grep -qx "tier.exec=$exec_tier" /tmp/check.txt &&
+		grep -qx "tier.connect=$expect" /tmp/check.txt && grep -qx "hook.follow=$follow" /tmp/check.txt &&
+		grep -qx "hook.exec=$expect" /tmp/check.txt &&
+		ok "--check says $want_posture (exit $want_rc) with $expect for open and connect, exec by $exec_tier (hook.exec=$expect), follow=$follow" ||
+		not_ok "--check: wanted $want_posture/$want_rc with $expect (exec $exec_tier), got rc=$rc"
+fi
+jit=$(param enforce_jit)
+if [ -n "$jit" ]; then
+	grep -qx "$expect.jit=$jit" /tmp/check.txt && ok "--check says $expect.jit=$jit" || not_ok "--check: $(grep '\.jit=' /tmp/check.txt)"
+fi
+if [ -n "$btf" ]; then
+	grep -qx "btf=file:$btf" /tmp/check.txt && ok "--check says btf=file:$btf" || not_ok "--check: $(grep '^btf=' /tmp/check.txt)"
+elif [ -e /sys/kernel/btf/vmlinux ]; then
+	grep -qx "btf=kernel" /tmp/check.txt && ok "--check says btf=kernel" || not_ok "--check: $(grep '^btf=' /tmp/check.txt)"
+else
+	grep -qx "btf=none" /tmp/check.txt && ok "--check says btf=none" || not_ok "--check: $(grep '^btf=' /tmp/check.txt)"
+fi
+grep -qx "posture=ENFORCE" /tmp/check.txt && [ "$want_posture" != ENFORCE ] && not_ok "--check says ENFORCE"
 for b in $(echo "$blockers" | tr ',' ' '); do
 	sed -n 's/^blockers=//p' /tmp/check.txt | tr ',' '\n' | grep -q "^$b" && ok "--check names blocker $b" ||
 		not_ok "--check does not name blocker $b"
@@ -279,6 +325,18 @@ fi
 sleep 1
 [ "$(probe bpf-count)" = "$baseline" ] && ok "--check left nothing loaded" || not_ok "--check left $(probe bpf-count)"
 [ -z "$(ls -a /run /tmp /dev/shm | grep enforce-canary)" ] && ok "--check left no canary" || not_ok "canary left behind"
+if [ "$expect" = none ]; then
+	# Nothing can be served: the agent refuses to start, and leaves nothing.
+	enforce --config /etc/enforce.conf 2>/tmp/agent.log
+	rc=$?
+	[ $rc -eq 12 ] && grep -q "refused: posture=REFUSED" /tmp/agent.log && ok "the agent refuses (exit 12): $(grep refused: /tmp/agent.log)" ||
+		not_ok "the agent: rc=$rc $(cat /tmp/agent.log)"
+	run_case "without enforcement the file opens" ok probe open /data/secret
+	[ "$(probe bpf-count)" = "$baseline" ] && ok "the refused agent left nothing loaded" || not_ok "after refusal: $(probe bpf-count)"
+	echo "guest: $failures failure(s)"
+	[ $failures -eq 0 ]
+	exit
+fi
 
 start_agent() {
 	: >/tmp/agent.log
@@ -317,7 +375,7 @@ expect_syslog() { # ACTION CLASS N: lines for the class's main operation (op=CLA
 # Enforce mode.
 start_agent
 tier=$expect
-grep -q "attached: posture=$want_posture tier.open=$tier tier.exec=$tier tier.connect=$tier follow=$follow " /tmp/agent.log &&
+grep -q "attached: posture=$want_posture tier.open=$tier tier.exec=$exec_tier tier.connect=$tier follow=$follow " /tmp/agent.log &&
 	ok "agent reports $want_posture" || not_ok "agent posture line: $(grep attached: /tmp/agent.log)"
 operations denied
 expect_syslog denied open $DENIALS_OPEN
@@ -339,6 +397,18 @@ sleep 1
 run_case "after stop the file opens again" ok probe open /data/secret
 run_case "after stop the binary runs again" ok probe exec /opt/denied/tool sleep-exit 0
 run_case "after stop the address connects again" ok probe connect 127.0.0.3 9000
+if [ "$cases" = core ]; then
+	echo "guest: enforce_cases=core: the routes, signal = TERM, trusted-exec and audit sessions were not run on this boot"
+	if dmesg | grep -qE 'Oops|BUG:|Call trace:|WARNING: CPU'; then
+		not_ok "the kernel logged an oops or a warning:"
+		dmesg | grep -E -A12 'Oops|BUG:|Call trace:|WARNING: CPU' | head -40
+	else
+		ok "no oops or warning in the kernel log"
+	fi
+	echo "guest: $failures failure(s)"
+	[ $failures -eq 0 ]
+	exit
+fi
 
 # The routes around a rule, in a session of their own; every denial it counts is
 # logged exactly once.
@@ -378,6 +448,7 @@ trusted_config() { # MODE [EXTRA LINE]
 mode = $1
 fallback = signal
 ${tiers:+tiers = $tiers}
+${btf:+btf = $btf}
 syslog_ident = enforce
 syslog_facility = auth
 allow_exec_from = /

@@ -15,7 +15,12 @@ fn page() -> usize {
 fn mmap(prot: i32, flags: i32, fd: i32) -> Result<*mut libc::c_void, i32> {
     // Every argument as a full register: variadic ints leave the upper half undefined on arm64.
     let (len, prot, flags, fd) = (page() as libc::c_long, prot as libc::c_long, flags as libc::c_long, fd as libc::c_long);
-    let p = unsafe { libc::syscall(libc::SYS_mmap, 0 as libc::c_long, len, prot, flags, fd, 0 as libc::c_long) };
+    // 32-bit ARM has mmap2 (the offset in pages); with offset 0 it is the same call.
+    #[cfg(target_pointer_width = "64")]
+    let nr = libc::SYS_mmap;
+    #[cfg(target_arch = "arm")]
+    let nr = libc::SYS_mmap2;
+    let p = unsafe { libc::syscall(nr, 0 as libc::c_long, len, prot, flags, fd, 0 as libc::c_long) };
     if p == -1 { Err(errno()) } else { Ok(p as *mut libc::c_void) }
 }
 
@@ -51,6 +56,8 @@ pub fn cmd_anon_exec() -> ! {
 const RET: &[u8] = &[0xc3];
 #[cfg(target_arch = "aarch64")]
 const RET: &[u8] = &0xd65f03c0u32.to_le_bytes();
+#[cfg(target_arch = "arm")]
+const RET: &[u8] = &0xe12fff1eu32.to_le_bytes(); // bx lr (ARM state)
 
 /// Makes freshly written code visible to instruction fetch. x86 keeps the caches
 /// coherent; arm64 needs the data cache line cleaned and the instruction cache line
@@ -59,6 +66,12 @@ fn sync_icache(_p: *mut libc::c_void) {
     #[cfg(target_arch = "aarch64")]
     unsafe {
         std::arch::asm!("dc cvau, {0}", "dsb ish", "ic ivau, {0}", "dsb ish", "isb", in(reg) _p);
+    }
+    // 32-bit ARM: the kernel's cacheflush call (__ARM_NR_cacheflush) over the page.
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        let start = _p as libc::c_long;
+        libc::syscall(0x0f0002, start, start + page() as libc::c_long, 0 as libc::c_long);
     }
 }
 

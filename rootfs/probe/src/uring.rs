@@ -135,7 +135,7 @@ impl Ring {
             let null = std::ptr::null::<libc::c_void>();
             let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd.0, to_submit, min_complete, flags, null, 0usize) };
             match r {
-                r if r >= 0 => return Ok(r),
+                r if r >= 0 => return Ok(r.into()), // c_long: i32 on 32-bit ARM
                 _ if errno() == libc::EINTR => continue,
                 _ => return Err(errno()),
             }

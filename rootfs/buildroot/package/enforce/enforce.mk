@@ -87,6 +87,21 @@ define ENFORCE_INSTALL_TARGET_CMDS
 	$(INSTALL) -D -m 0644 $(@D)/init/enforce.conf $(TARGET_DIR)/etc/enforce.conf
 endef
 
+# A kernel without BTF: its BTF made from the kernel's vmlinux (DWARF, so the
+# kernel needs DEBUG_INFO) with pahole, for CO-RE relocation of the kprobe and
+# tracepoint tiers, and the config pointed at it.
+ifeq ($(BR2_PACKAGE_ENFORCE_KERNEL_BTF),y)
+ENFORCE_DEPENDENCIES += linux host-pahole
+define ENFORCE_INSTALL_KERNEL_BTF
+	mkdir -p $(TARGET_DIR)/usr/lib/enforce
+	$(HOST_DIR)/bin/pahole --btf_encode_detached=$(TARGET_DIR)/usr/lib/enforce/vmlinux.btf \
+		$(LINUX_DIR)/vmlinux
+	grep -q '^btf *=' $(TARGET_DIR)/etc/enforce.conf || \
+		echo 'btf = /usr/lib/enforce/vmlinux.btf' >>$(TARGET_DIR)/etc/enforce.conf
+endef
+ENFORCE_POST_INSTALL_TARGET_HOOKS += ENFORCE_INSTALL_KERNEL_BTF
+endif
+
 # BusyBox init and SysV init.
 define ENFORCE_INSTALL_INIT_SYSV
 	$(INSTALL) -D -m 0755 $(@D)/init/S50enforce $(TARGET_DIR)/etc/init.d/S50enforce

@@ -35,8 +35,8 @@ python () {
 
 inherit cargo cargo-update-recipe-crates update-rc.d
 
-# build.rs knows the BPF target arch of x86_64 and aarch64 only.
-COMPATIBLE_HOST = "(x86_64|aarch64).*-linux"
+# build.rs knows the BPF target arch of x86_64, aarch64 and 32-bit ARM.
+COMPATIBLE_HOST = "(x86_64|aarch64|arm).*-linux.*"
 
 # clang-native compiles the BPF object: from meta-clang (LAYERDEPENDS), which
 # builds the BPF backend by default; OE-core has no clang in walnascar.
@@ -62,9 +62,26 @@ CFLAGS:append = " -idirafter ${S}/.cargo/stubs"
 # instead (an already-stripped binary fails QA).
 export CARGO_PROFILE_RELEASE_STRIP = "false"
 
+# A kernel without BTF (no CONFIG_DEBUG_INFO_BTF): ENFORCE_KERNEL_BTF = "1" makes
+# ${libdir}/enforce/vmlinux.btf from the kernel's vmlinux with pahole and points
+# the config at it ("btf ="), for CO-RE relocation of the kprobe and tracepoint
+# tiers (LSM and fmod_ret need the kernel's own BTF). The vmlinux must have DWARF
+# (CONFIG_DEBUG_INFO) and be deployed: KERNEL_ALT_IMAGETYPE = "vmlinux", or set
+# ENFORCE_KERNEL_VMLINUX to where it is.
+ENFORCE_KERNEL_BTF ??= "0"
+ENFORCE_KERNEL_VMLINUX ??= "${DEPLOY_DIR_IMAGE}/vmlinux"
+DEPENDS += "${@'pahole-native' if d.getVar('ENFORCE_KERNEL_BTF') == '1' else ''}"
+do_install[depends] += "${@'virtual/kernel:do_deploy' if d.getVar('ENFORCE_KERNEL_BTF') == '1' else ''}"
+FILES:${PN} += "${libdir}/enforce"
+
 do_install() {
 	install -D -m 0755 ${B}/target/${CARGO_TARGET_SUBDIR}/enforce ${D}${sbindir}/enforce
 	install -D -m 0644 ${S}/init/enforce.conf ${D}${sysconfdir}/enforce.conf
+	if [ "${ENFORCE_KERNEL_BTF}" = "1" ]; then
+		install -d ${D}${libdir}/enforce
+		pahole --btf_encode_detached=${D}${libdir}/enforce/vmlinux.btf ${ENFORCE_KERNEL_VMLINUX}
+		echo "btf = ${libdir}/enforce/vmlinux.btf" >>${D}${sysconfdir}/enforce.conf
+	fi
 	if ${@bb.utils.contains('DISTRO_FEATURES', 'sysvinit', 'true', 'false', d)}; then
 		install -D -m 0755 ${S}/init/S50enforce ${D}${INIT_D_DIR}/enforce
 	fi
