@@ -23,6 +23,15 @@ ARMV7_BIN   := target/$(ARMV7)/release/enforce
 ARMV7_PROBE := rootfs/probe/target/$(ARMV7)/release/probe
 ARMV7_STD    = $(shell rustup target list --installed 2>/dev/null | grep -qx $(ARMV7) || echo "-Z build-std=std,panic_abort")
 ARMV7_CARGO  = $(if $(ARMV7_STD),RUSTC_BOOTSTRAP=1 )$(CARGO)
+# The shipped agent of every target is built with std compiled from the rust-src
+# component (-Z build-std, which RUSTC_BOOTSTRAP allows on the stable toolchain),
+# without std's backtrace symbolizer and with its optimize_for_size feature. The
+# symbolizer (gimli, addr2line, miniz_oxide, libunwind) was about 230 kB of a binary
+# that is stripped and so has nothing for it to read; without it the agent stays
+# under 1 MiB with its three BPF objects. A plain `cargo build` (as Buildroot and
+# Yocto run it) makes the same program on the prebuilt std, about 240 kB larger.
+SMALL_STD   := -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
+SMALL_CARGO := RUSTC_BOOTSTRAP=1 $(CARGO)
 ZIG_VERSION := 0.17.1
 ZIG_HOME    ?= $(HOME)/.cache/enforce-zig/$(ZIG_VERSION)
 export ZIG_HOME
@@ -38,7 +47,7 @@ all: $(BIN)
 # Rebuilt by cargo whenever a source changes; make just asks.
 .PHONY: $(BIN) $(PROBE)
 $(BIN):
-	$(CARGO) build --release --target $(TARGET)
+	$(SMALL_CARGO) build --release --target $(TARGET) $(SMALL_STD)
 	@file $(BIN) | grep -q 'statically linked' || { echo "$(BIN) is not static" >&2; exit 1; }
 	@ls -l $(BIN)
 
@@ -99,7 +108,7 @@ aarch64:
 armv7: $(ARMV7_BIN) $(ARMV7_PROBE) target/compat/open32-arm $(DYNAMIC_ARM)
 
 $(ARMV7_BIN):
-	$(ARMV7_CARGO) build --release --target $(ARMV7) $(ARMV7_STD)
+	$(SMALL_CARGO) build --release --target $(ARMV7) $(SMALL_STD)
 	@file $(ARMV7_BIN) | grep -q 'ARM.*statically linked' || { echo "$(ARMV7_BIN) is not a static ARM binary" >&2; exit 1; }
 	@ls -l $(ARMV7_BIN)
 
@@ -126,8 +135,8 @@ deps:
 	@for t in $(TARGET) $(ARM64); do \
 		rustup target list --installed | grep -qx $$t || rustup target add $$t || exit 1; \
 	done
-	@rustup target list --installed | grep -qx $(ARMV7) || rustup target add $(ARMV7) 2>/dev/null || \
-		rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+	@rustup target list --installed | grep -qx $(ARMV7) || rustup target add $(ARMV7) 2>/dev/null || true
+	@rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 	@[ -x $(ZIG_HOME)/ziglang/zig ] || { \
 		echo "fetching zig $(ZIG_VERSION) (PyPI: ziglang) into $(ZIG_HOME)"; \
 		tmp=$$(mktemp -d) && \
