@@ -1,4 +1,4 @@
-//! Compiles the BPF programs in `bpf/` with clang and leaves the object in OUT_DIR,
+//! Compiles the BPF programs in `bpf/` with clang and leaves the objects in OUT_DIR,
 //! where `src/bpf.rs` embeds it with `include_bytes!`.
 //!
 //! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
@@ -10,7 +10,6 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let obj = out.join("enforce.bpf.o");
     // libbpf-sys exports the directory holding <bpf/bpf_helpers.h> and friends.
     let libbpf_include = env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports DEP_BPF_INCLUDE");
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
@@ -22,17 +21,23 @@ fn main() {
     let clang = env::var("BPF_CLANG").unwrap_or_else(|_| "clang".into());
     let strip = env::var("BPF_STRIP").unwrap_or_else(|_| "llvm-strip".into());
 
-    run(Command::new(&clang)
-        .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
-        .arg(format!("-D__TARGET_ARCH_{arch}"))
-        .arg("-Ibpf")
-        .arg(format!("-I{libbpf_include}"))
-        .args(["-c", "bpf/enforce.bpf.c", "-o"])
-        .arg(&obj));
-    // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
-    run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+    // enforce.bpf.o: every tier with BTF. path.bpf.o: the path tier, with no CO-RE
+    // relocation (it includes no vmlinux.h), so that libbpf loads it on kernels
+    // without BTF; src/bpf.rs checks that its .BTF.ext holds none.
+    for name in ["enforce", "path"] {
+        let obj = out.join(format!("{name}.bpf.o"));
+        run(Command::new(&clang)
+            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+            .arg(format!("-D__TARGET_ARCH_{arch}"))
+            .arg("-Ibpf")
+            .arg(format!("-I{libbpf_include}"))
+            .args(["-c", &format!("bpf/{name}.bpf.c"), "-o"])
+            .arg(&obj));
+        // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
+        run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+    }
 
-    for f in ["bpf/enforce.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
+    for f in ["bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");

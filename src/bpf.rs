@@ -22,6 +22,9 @@ use rustix::io::Errno;
 
 /// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`).
 pub static OBJECT_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o"));
+/// The path tier (`bpf/path.bpf.c`): no CO-RE relocation, so it loads without kernel
+/// BTF; it also declares every shared map, and the agent creates them from it.
+pub static PATH_OBJECT_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/path.bpf.o"));
 
 /// A failed libbpf operation: what was attempted, on what, and the errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +79,10 @@ pub struct Object {
 impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
     /// others' autoload is turned off): that is how one tier, or only its maps, is loaded.
-    pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        // SAFETY: OBJECT_BYTES is a static ELF image; libbpf copies what it keeps.
-        let raw = unsafe {
-            sys::bpf_object__open_mem(OBJECT_BYTES.as_ptr().cast(), OBJECT_BYTES.len() as _, core::ptr::null())
-        };
+    /// `image` is one of the embedded objects ([`OBJECT_BYTES`], [`PATH_OBJECT_BYTES`]).
+    pub fn open_image(image: &'static [u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
+        // SAFETY: image is a static ELF image; libbpf copies what it keeps.
+        let raw = unsafe { sys::bpf_object__open_mem(image.as_ptr().cast(), image.len() as _, core::ptr::null()) };
         let ptr = NonNull::new(raw).ok_or_else(|| Error { op: "open", what: "", errno: last_errno() })?;
         let obj = Object { ptr };
         let mut prog = core::ptr::null_mut();
@@ -147,6 +149,30 @@ impl Object {
         NonNull::new(raw)
             .map(|ptr| Program { ptr, name, _obj: PhantomData })
             .ok_or(Error { op: "find program", what: name_str(name), errno: Errno::NOENT })
+    }
+
+    /// Every map of the (opened) object: name, type, key size, value size.
+    #[cfg(test)]
+    pub fn map_defs(&self) -> Vec<(String, u32, u32, u32)> {
+        let mut out = Vec::new();
+        let mut map = core::ptr::null_mut();
+        loop {
+            // SAFETY: self is live; map is null or a map of self.
+            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
+            if map.is_null() {
+                return out;
+            }
+            // SAFETY: map is a map of self; its name is NUL-terminated and owned by it.
+            let (name, kind, key, value) = unsafe {
+                (
+                    CStr::from_ptr(sys::bpf_map__name(map)).to_string_lossy().into_owned(),
+                    sys::bpf_map__type(map) as u32,
+                    sys::bpf_map__key_size(map),
+                    sys::bpf_map__value_size(map),
+                )
+            };
+            out.push((name, kind, key, value));
+        }
     }
 
     /// A map by its C name.
@@ -438,4 +464,50 @@ pub fn catch_signals() -> &'static Requests {
         unsafe { signal(sig, on_signal) };
     }
     &REQUESTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes of the named section of a little-endian ELF64 image.
+    fn section<'a>(elf: &'a [u8], wanted: &str) -> Option<&'a [u8]> {
+        let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+        let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+        let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+        assert_eq!(&elf[..6], b"\x7fELF\x02\x01", "a little-endian ELF64 object");
+        let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+        let header = |i: usize| shoff + i * shentsize;
+        let strtab = u64_at(header(shstrndx) + 24);
+        (0..shnum).find_map(|i| {
+            let h = header(i);
+            let name = &elf[strtab + u32_at(h)..];
+            let name = &name[..name.iter().position(|&b| b == 0)?];
+            (name == wanted.as_bytes()).then(|| &elf[u64_at(h + 24)..u64_at(h + 24) + u64_at(h + 32)])
+        })
+    }
+
+    /// libbpf demands the kernel's BTF for an object with any CO-RE relocation
+    /// (obj_needs_vmlinux_btf): the path tier's object must have none.
+    #[test]
+    fn the_path_object_has_no_core_relocation() {
+        let ext = section(PATH_OBJECT_BYTES, ".BTF.ext").expect("func and line info are kept");
+        let hdr_len = u32::from_le_bytes(ext[4..8].try_into().unwrap());
+        let core_relo_len = if hdr_len >= 32 { u32::from_le_bytes(ext[28..32].try_into().unwrap()) } else { 0 };
+        assert_eq!(core_relo_len, 0, "CO-RE relocations in bpf/path.bpf.c");
+        // The main object has them: the check reads what it means to.
+        let ext = section(OBJECT_BYTES, ".BTF.ext").unwrap();
+        assert!(u32::from_le_bytes(ext[28..32].try_into().unwrap()) > 0);
+    }
+
+    /// The agent creates the shared maps from the path object: it must declare every
+    /// map of the main object, alike.
+    #[test]
+    fn the_path_object_declares_every_shared_map() {
+        let main = Object::open_image(OBJECT_BYTES, |_| false).unwrap().map_defs();
+        let path = Object::open_image(PATH_OBJECT_BYTES, |_| false).unwrap().map_defs();
+        for m in &main {
+            assert!(path.contains(m), "{m:?} is not declared alike in bpf/path.bpf.c: {path:?}");
+        }
+    }
 }

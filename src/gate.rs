@@ -5,7 +5,7 @@
 
 use crate::canary;
 use crate::config::Policy;
-use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER};
+use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER, TIER_COUNT};
 use crate::maps::{self, Maps, Mode};
 use crate::posture::{self, Facts, Posture, State, Step, Wanted};
 use crate::probe::{self, LsmList};
@@ -14,7 +14,7 @@ use crate::tiers::{self, Active};
 /// What stays attached: the tiers in use and the maps they share. Field order
 /// matters: the tiers detach before the maps close.
 pub struct Enforcement {
-    pub tiers: heapless::Vec<Active, 4>,
+    pub tiers: heapless::Vec<Active, TIER_COUNT>,
     pub maps: Maps,
     /// A kernel program moves rules at renames and forgets deleted inodes.
     pub follow_in_kernel: bool,
@@ -78,7 +78,7 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>) -> Outcome {
 
     let needed = wanted.hooks();
     let mut served = [false; HOOK_COUNT];
-    let mut kept = heapless::Vec::<Active, 4>::new();
+    let mut kept = heapless::Vec::<Active, TIER_COUNT>::new();
     for tier in LADDER {
         let todo: heapless::Vec<Hook, HOOK_COUNT> = needed.iter().copied().filter(|&h| !served[h as usize]).collect();
         if todo.is_empty() {

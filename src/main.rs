@@ -155,6 +155,8 @@ fn main() -> ExitCode {
 struct Loaded {
     policy: Box<config::Policy>,
     inodes: rules::InodeEntries,
+    /// The path tier's names for the same rules.
+    paths: rules::PathEntries,
     net: heapless::Vec<rules::NetKey, { config::MAX_CONNECT_RULES }>,
     /// allow_exec_from, resolved to filesystems.
     exec_allow: trust::AllowList,
@@ -167,8 +169,10 @@ fn load(path: &Path) -> Result<Loaded, String> {
     targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
     let exec_allow = trust::check(path, &policy).map_err(|e| at(e.line, &e))?;
     let inodes = rules::inode_rules(&policy, rules::inode_key).map_err(|e| at(e.line, &e))?;
+    let path_tier = policy.tiers[ladder::Tier::Path as usize];
+    let paths = rules::path_rules(&policy, path_tier, rules::canonical).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
-    Ok(Loaded { policy, inodes, net, exec_allow })
+    Ok(Loaded { policy, inodes, net, exec_allow, paths })
 }
 
 /// Loads the config for a command, or prints `enforce: FILE:LINE: reason` and returns
@@ -183,6 +187,7 @@ fn load_or_exit(path: &Path) -> Result<Loaded, u8> {
 fn rules_of(loaded: &Loaded) -> maps::Rules<'_> {
     maps::Rules {
         inodes: &loaded.inodes,
+        paths: &loaded.paths,
         net: &loaded.net,
         ringbuf_size: loaded.policy.ringbuf_size,
         exec_allow: &loaded.exec_allow,

@@ -10,12 +10,14 @@ use crate::abi;
 use crate::bpf::{self, Map, Object};
 use crate::ladder::Tier;
 use crate::ladder::TIER_COUNT;
-use crate::rules::{InodeEntries, NetKey};
+use crate::rules::{InodeEntries, NetKey, PathEntries};
 use crate::trust::AllowList;
 
 /// What the maps are filled with.
 pub struct Rules<'a> {
     pub inodes: &'a InodeEntries,
+    /// The path tier's names of the same rules.
+    pub paths: &'a PathEntries,
     pub net: &'a [NetKey],
     pub ringbuf_size: u32,
     /// allow_exec_from (an allow list when not empty).
@@ -75,13 +77,17 @@ pub struct Maps {
 }
 
 impl Maps {
-    /// Creates the maps, sized to `rules`, and fills them. Every tier starts quiet.
+    /// Creates the maps, sized to `rules`, and fills them. Every tier starts quiet. They
+    /// come from the path tier's object, which declares them all and, having no CO-RE
+    /// relocation, loads on kernels without BTF too.
     pub fn create(rules: &Rules<'_>) -> Result<Maps, bpf::Error> {
-        let mut obj = Object::open(|_| false)?;
+        let mut obj = Object::open_image(bpf::PATH_OBJECT_BYTES, |_| false)?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
         let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 4)).saturating_add(INODE_SLACK);
         obj.set_max_entries(c"deny_inodes", inodes)?;
+        // The canaries add one name at a time.
+        obj.set_max_entries(c"deny_paths", len(rules.paths.len()).saturating_add(INODE_SLACK))?;
         // The canaries add one entry per family.
         obj.set_max_entries(c"deny_net4", len(net4).saturating_add(1))?;
         obj.set_max_entries(c"deny_net6", len(rules.net.len() - net4).saturating_add(1))?;
@@ -107,6 +113,10 @@ impl Maps {
         let inodes = self.map(c"deny_inodes")?;
         for (key, rule) in rules.inodes {
             inodes.update(&key.to_bytes(), &rule.to_bytes())?;
+        }
+        let paths = self.map(c"deny_paths")?;
+        for (key, rule) in rules.paths {
+            paths.update(&key.to_bytes(), &rule.to_bytes())?;
         }
         let (net4, net6) = (self.map(c"deny_net4")?, self.map(c"deny_net6")?);
         for key in rules.net {

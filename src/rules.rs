@@ -1,11 +1,12 @@
-//! Policy → kernel map entries: deny_open / deny_exec paths → `deny_inodes` entries,
-//! deny_connect rules → `deny_net4` / `deny_net6` LPM keys.
+//! Policy → kernel map entries: deny_open / deny_exec paths → `deny_inodes` entries
+//! (and, for the path tier, `deny_paths` entries), deny_connect rules → `deny_net4` /
+//! `deny_net6` LPM keys.
 
 use core::fmt;
 
 use rustix::io::Errno;
 
-use crate::abi::{self, InodeKey, InodeRule, Net4Key, Net6Key};
+use crate::abi::{self, InodeKey, InodeRule, Net4Key, Net6Key, PathKey};
 use crate::config::{Net, NetRule, PathRule, Policy, MAX_EXEC_RULES, MAX_OPEN_RULES};
 
 /// Most distinct inodes the rules can name.
@@ -46,6 +47,8 @@ pub enum Cause {
     Resolve(Errno),
     /// More distinct inodes than the map holds (cannot happen with the config's limits).
     Full,
+    /// Its canonical path is longer than the path tier's keys (it may use that tier).
+    CanonicalTooLong,
 }
 
 /// A path rule that cannot be enforced. Display: `deny_open /x: No such file or directory`;
@@ -68,6 +71,11 @@ impl fmt::Display for RuleError {
         match self.cause {
             Cause::Resolve(errno) => write!(f, "{errno}"),
             Cause::Full => write!(f, "more than {MAX_INODE_RULES} distinct files"),
+            Cause::CanonicalTooLong => write!(
+                f,
+                "its canonical path is longer than the path tier matches ({} bytes); name the file by a shorter path or leave the path tier out (tiers =)",
+                abi::PATH_LEN - 1
+            ),
         }
     }
 }
@@ -115,6 +123,68 @@ pub fn inode_rules(
             let mut value = InodeRule::default();
             set(&mut value);
             entries.push((key, value)).map_err(|_| error(Cause::Full))?;
+        }
+    }
+    Ok(entries)
+}
+
+/// The entries of the `deny_paths` map (the path tier): path strings → rule ids.
+pub type PathEntries = Vec<(PathKey, InodeRule)>;
+
+/// The canonical form of `path`: absolute, no symlink, no `.` or `..` component.
+pub fn canonical(path: &str) -> Result<Vec<u8>, Errno> {
+    use std::os::unix::ffi::OsStringExt;
+    std::fs::canonicalize(path).map(|p| p.into_os_string().into_vec()).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+}
+
+/// The names under which the path tier matches the deny_open and deny_exec rules: each
+/// path as configured and in its canonical form (`canonicalize`, [`canonical`] outside
+/// tests), and the last component of each, which the BPF side looks up for a relative
+/// or otherwise non-canonical path (it cannot resolve those). Rules on one name merge
+/// as in [`inode_rules`]: per class, the earlier line wins. `path_tier`: whether the
+/// config lets the gate use the path tier; only then is a canonical path too long for
+/// its keys an error.
+pub fn path_rules(
+    policy: &Policy,
+    path_tier: bool,
+    canonicalize: impl Fn(&str) -> Result<Vec<u8>, Errno>,
+) -> Result<PathEntries, RuleError> {
+    let mut rules: Vec<(bool, &PathRule)> =
+        policy.open.iter().map(|r| (true, r)).chain(policy.exec.iter().map(|r| (false, r))).collect();
+    rules.sort_unstable_by_key(|(_, r)| r.line);
+    let mut entries = PathEntries::new();
+    let mut add = |name: &[u8], is_open: bool, line: u32| {
+        let Some(key) = PathKey::new(name) else { return };
+        let index = match entries.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                entries.push((key, InodeRule::default()));
+                entries.len() - 1
+            }
+        };
+        let id = if is_open { &mut entries[index].1.open_rule } else { &mut entries[index].1.exec_rule };
+        if *id == 0 {
+            *id = line;
+        }
+    };
+    for (is_open, rule) in rules {
+        let error = |cause| RuleError {
+            line: rule.line,
+            key: if is_open { "deny_open" } else { "deny_exec" },
+            path: rule.path.as_str().into(),
+            cause,
+        };
+        let configured = rule.path.as_bytes();
+        let canon = canonicalize(&rule.path).map_err(|e| error(Cause::Resolve(e)))?;
+        if canon.len() >= abi::PATH_LEN && path_tier {
+            return Err(error(Cause::CanonicalTooLong));
+        }
+        for name in [configured, canon.as_slice()] {
+            add(name, is_open, rule.line);
+            let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+            if !base.is_empty() && base != b"." && base != b".." {
+                add(base, is_open, rule.line);
+            }
         }
     }
     Ok(entries)
@@ -296,6 +366,49 @@ mod tests {
             Ok(InodeKey { dev: 1, ino: if path.starts_with("/o") { n } else { 1000 + n } })
         };
         assert_eq!(inode_rules(&p, distinct).unwrap().len(), MAX_INODE_RULES);
+    }
+
+    #[test]
+    fn path_names_are_configured_canonical_and_last_components() {
+        let p = policy("deny_open = /etc/link\ndeny_exec = /opt/tool\ndeny_exec = /etc/link\ndeny_open = /srv/tool\n");
+        let canon = |path: &str| -> Result<Vec<u8>, Errno> {
+            Ok(match path {
+                "/etc/link" => b"/data/target".to_vec(),
+                other => other.as_bytes().to_vec(),
+            })
+        };
+        let entries = path_rules(&p, true, canon).unwrap();
+        let find = |name: &str| entries.iter().find(|(k, _)| *k == PathKey::new(name.as_bytes()).unwrap()).map(|(_, r)| *r);
+        assert_eq!(find("/etc/link"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("/data/target"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("link"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("target"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("/opt/tool"), Some(InodeRule { open_rule: 0, exec_rule: 2 }));
+        assert_eq!(find("/srv/tool"), Some(InodeRule { open_rule: 4, exec_rule: 0 }));
+        assert_eq!(find("tool"), Some(InodeRule { open_rule: 4, exec_rule: 2 }), "one last component, two rules");
+        assert_eq!(entries.len(), 7);
+        assert!(entries.iter().all(|(k, _)| k.0.iter().position(|&b| b == 0).is_some()));
+    }
+
+    #[test]
+    fn a_canonical_path_too_long_for_the_path_tier() {
+        let p = policy("\ndeny_open = /short\n");
+        let long = |_: &str| -> Result<Vec<u8>, Errno> { Ok([b"/".as_slice(), &[b'x'; 300]].concat()) };
+        let e = path_rules(&p, true, long).unwrap_err();
+        assert_eq!((e.line, e.cause), (2, Cause::CanonicalTooLong));
+        assert!(e.to_string().contains("longer than the path tier matches (255 bytes)"), "{e}");
+        // Without the path tier the rule stands (the other tiers match inodes).
+        assert!(path_rules(&p, false, long).is_ok());
+        // Real files: a symlink's rule also names its target.
+        let dir = TempDir::new("canon");
+        let file = dir.path("file");
+        std::fs::write(&file, "x").unwrap();
+        std::os::unix::fs::symlink(&file, dir.path("symlink")).unwrap();
+        let p = policy(&format!("deny_open = {}\n", dir.path("symlink")));
+        let entries = path_rules(&p, true, canonical).unwrap();
+        let canon = std::fs::canonicalize(&file).unwrap();
+        assert!(entries.iter().any(|(k, _)| *k == PathKey::new(canon.to_str().unwrap().as_bytes()).unwrap()));
+        assert_eq!(path_rules(&policy("deny_open = /nonexistent/enforce\n"), true, canonical).unwrap_err().cause, Cause::Resolve(Errno::NOENT));
     }
 
     fn net_key(value: &str) -> NetKey {

@@ -59,12 +59,12 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         return out;
     }
     let attaches = |a: Attach| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.attach == a));
-    if attaches(Attach::Syscall) || attaches(Attach::Kprobe) {
+    if attaches(Attach::Syscall) || attaches(Attach::Kprobe) || attaches(Attach::Tracepoint) {
         // Syscall tracepoints, and kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
     let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
-    let obj = Object::open(keep).and_then(|mut obj| {
+    let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner())?;
         obj.load()?;
         Ok(obj)
