@@ -243,14 +243,16 @@ static __noinline bool act(struct enforce_event *ev)
 
 /* ---- paths ---- */
 
-/* 1 when the bytes a and b are equal, else 0, without a branch: the scan below must
- * not split the verifier's states on every byte of the path. */
-static __always_inline __u32 same(__u32 a, __u32 b)
+/* 1 when the bytes a and b are equal, else 0, in 64-bit arithmetic and opaque to
+ * the compiler: the scan below must have no branch on the path's bytes (but its end),
+ * or the verifier's states multiply with every '/' of every possible path. */
+static __always_inline __u64 same(__u64 a, __u64 b)
 {
-	__u32 x = (a ^ b) & 0xff;
+	__u64 x = ((a ^ b) & 0xff) - 1; /* all ones when equal, else < 255 */
 
+	x >>= 63;
 	asm volatile("" : "+r"(x));
-	return (x - 1) >> 31;
+	return x;
 }
 
 /*
@@ -263,16 +265,16 @@ static __always_inline __u32 same(__u32 a, __u32 b)
 static __noinline struct enforce_inode_rule *path_rule(struct path_scratch *s, long len)
 {
 	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_paths, &s->path);
-	__u32 p1 = 0, p2 = 0, p3 = 0, odd = 0, last = 0;
+	__u64 p1 = 0, p2 = 0, p3 = 0, odd = 0, last = 0;
 	int i;
 
 	if (rule || len <= 1)
 		return rule;
 	/* p1..p3: the previous three bytes; `odd` counts the signs of a non-canonical path. */
 	for (i = 0; i < ENFORCE_PATH_LEN; i++) {
-		__u32 c = (__u8)s->path.path[i];
-		__u32 end = same(c, 0), slash = same(c, '/');
-		__u32 sep = end | slash;
+		__u64 c = (__u8)s->path.path[i];
+		__u64 end = same(c, 0), slash = same(c, '/');
+		__u64 sep = end | slash;
 
 		if (i >= len)
 			break;
