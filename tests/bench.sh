@@ -28,22 +28,24 @@ cleanup() {
 }
 trap cleanup EXIT
 echo allowed >"$work/allowed"
-echo denied >"$work/denied"
-cp /bin/true "$work/denied-exe"
+# Names no one else uses: the path tier also matches a relative path by its last component.
+denied=$work/enforce-bench-denied-$$ denied_exe=$work/enforce-bench-denied-exe-$$
+echo denied >"$denied"
+cp /bin/true "$denied_exe"
 config() { # TIER: the bench config with the ladder restricted to TIER
     cat >"$work/$1.conf" <<CONF
 mode = enforce
 fallback = signal
 tiers = $1
-deny_open = $work/denied
-deny_exec = $work/denied-exe
+deny_open = $denied
+deny_exec = $denied_exe
 deny_connect = $addr/32:$((port + 1))
 CONF
 }
 
 # The tiers this kernel runs: those whose --check serves every class.
 tiers=() unavailable=()
-for t in lsm fmodret kprobe tracepoint; do
+for t in lsm fmodret kprobe tracepoint path; do
     config "$t"
     report=$(unshare -m --propagation private "$bin" --check --config "$work/$t.conf" 2>/dev/null || true)
     if [ "$(echo "$report" | sed -n 's/^tier.open=//p')" = "$t" ] &&
