@@ -14,6 +14,8 @@
 #     tracepoint   ladder restricted to tracepoint: ENFORCE_SIGNAL, kills
 #     x86_64-path  ladder restricted to path (the tier for kernels without BTF, whose
 #                  programs have no CO-RE relocation): ENFORCE_SIGNAL, kills by name
+#     x86_64-nobtf the whole ladder with /sys/kernel/btf hidden from libbpf (as on a
+#                  kernel without BTF): every other tier fails to load (ESRCH), path serves
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
 #     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
@@ -60,6 +62,7 @@ fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=ls
 kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
 tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
+x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=lsm-load-failed:3,fmodret-load-failed:3,kprobe-load-failed:3,tracepoint-load-failed:3,path-matching
 BOOTS
     ;;
 arm64)

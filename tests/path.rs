@@ -193,6 +193,40 @@ fn check_forced_to_the_path_tier() {
     assert_no_path_programs_left();
 }
 
+/// A kernel without BTF, as libbpf sees it: /sys/kernel/btf hidden (a read-only tmpfs
+/// over it, in the private mount namespace only). With the whole ladder allowed, every
+/// other tier's object fails to load (ESRCH: CO-RE relocations need the kernel's BTF)
+/// and the gate falls through to the path tier by itself.
+#[test]
+fn without_kernel_btf_the_ladder_falls_to_the_path_tier() {
+    require_root();
+    let f = files("path-nobtf");
+    let cfg = f.dir.config(&format!(
+        "deny_open = {}\ndeny_exec = {}\ndeny_connect = {TEST_ADDR}/32:9\n",
+        f.secret.display(),
+        f.tool.display()
+    ));
+    let script = format!("mount -t tmpfs -o ro none /sys/kernel/btf && exec {BIN} --check --config {}", cfg.display());
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_ENFORCE_SIGNAL), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    for class in ["open", "exec", "connect"] {
+        assert_eq!(report_value(&report, &format!("tier.{class}")), "path", "{report}");
+    }
+    let lsm = if report_value(&report, "lsm_list").split(',').any(|l| l == "bpf") { "lsm-load-failed:3" } else { "lsm-not-listed" };
+    assert_eq!(
+        report_value(&report, "blockers"),
+        format!("{lsm},fmodret-load-failed:3,kprobe-load-failed:3,tracepoint-load-failed:3,path-matching"),
+        "{report}"
+    );
+    assert_no_path_programs_left();
+    // The same config with the kernel's BTF in view: the path tier is not needed.
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", BIN, "--check", "--config"]).arg(&cfg).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(report_value(&report, "tier.open"), "tracepoint", "{report}");
+    assert_eq!(report_value(&report, "path.load"), "not-tried", "{report}");
+}
+
 /// The agent in the path tier kills what the rules name — by the configured name, a
 /// relative or non-canonical name (taken conservatively by its last component), a
 /// new name made for the file — and lets through what it documents as its limits:

@@ -6,6 +6,8 @@
 #                           killed, posture ENFORCE_SIGNAL
 #   enforce_tiers=A,B       the config's `tiers =` (default: the whole ladder)
 #   enforce_blockers=B1,B2  blockers --check must name (each a prefix of one)
+#   enforce_hide_btf=1      hide the kernel's BTF (/sys/kernel/btf) from libbpf, as on a
+#                           kernel built without it: only the path tier can load
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -13,6 +15,9 @@ param() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
 expect=$(param enforce_expect)
 tiers=$(param enforce_tiers)
 blockers=$(param enforce_blockers)
+if [ "$(param enforce_hide_btf)" = 1 ]; then
+	mount -t tmpfs -o ro none /sys/kernel/btf && echo "guest: /sys/kernel/btf hidden: libbpf finds no kernel BTF"
+fi
 case $expect in
 lsm | fmodret) sync=yes want_posture=ENFORCE want_rc=0 ;;
 kprobe | tracepoint | path) sync=no want_posture=ENFORCE_SIGNAL want_rc=10 ;;
