@@ -30,6 +30,7 @@ typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u32 __wsum;
 typedef _Bool bool;
+#define NULL ((void *)0)
 #define true 1
 #define false 0
 
@@ -306,8 +307,10 @@ static __always_inline struct path_scratch *scratch(void)
 	return s;
 }
 
-/* Reports and acts on `rule` for a class; false when that class has no rule there. */
-static __always_inline bool act_on(struct enforce_inode_rule *rule, __u8 class)
+/* Reports and acts on `rule` for a class; false when that class has no rule there.
+ * `newname`: the name a link, symlink or rename makes (in the caller's memory), which
+ * the event carries so that whoever reads it knows where the file can now be reached. */
+static __always_inline bool act_on(struct enforce_inode_rule *rule, __u8 class, const void *newname)
 {
 	struct enforce_event ev = {};
 	__u32 id;
@@ -320,12 +323,14 @@ static __always_inline bool act_on(struct enforce_inode_rule *rule, __u8 class)
 	ev.class = class;
 	ev.op = class == ENFORCE_CLASS_OPEN ? ENFORCE_OP_OPEN : ENFORCE_OP_EXEC;
 	ev.rule = id;
+	if (newname)
+		bpf_probe_read_user_str(ev.file, sizeof(ev.file), newname);
 	return act(&ev);
 }
 
-/* A path in the caller's memory, checked for `class`.  Out of line: every open-family
- * and alias program is only this call. */
-static __noinline int user_path(const void *upath, __u8 class)
+/* A path in the caller's memory, checked for `class` (`newname`: see act_on()).  Out
+ * of line: every open-family and alias program is only this call. */
+static __noinline int user_path(const void *upath, __u8 class, const void *newname)
 {
 	struct path_scratch *s = scratch();
 	long len;
@@ -334,23 +339,23 @@ static __noinline int user_path(const void *upath, __u8 class)
 		return 0;
 	len = bpf_probe_read_user_str(s->path.path, sizeof(s->path.path), upath);
 	if (len > 0)
-		act_on(path_rule(s, len), class);
+		act_on(path_rule(s, len), class, newname);
 	return 0;
 }
 
 /* ================= open: the path as the caller passes it ================= */
 
 SEC("tracepoint/syscalls/sys_enter_open")
-int enf_path_open(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), ENFORCE_CLASS_OPEN); }
+int enf_path_open(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), ENFORCE_CLASS_OPEN, NULL); }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
-int enf_path_openat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), ENFORCE_CLASS_OPEN); }
+int enf_path_openat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), ENFORCE_CLASS_OPEN, NULL); }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
-int enf_path_openat2(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), ENFORCE_CLASS_OPEN); }
+int enf_path_openat2(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), ENFORCE_CLASS_OPEN, NULL); }
 
 SEC("tracepoint/syscalls/sys_enter_creat")
-int enf_path_creat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), ENFORCE_CLASS_OPEN); }
+int enf_path_creat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), ENFORCE_CLASS_OPEN, NULL); }
 
 /*
  * New names for a denied file: a hardlink to it, a symlink to it, or moving it away
@@ -360,21 +365,21 @@ int enf_path_creat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), EN
  * around a path rule and is left alone: that is how passwd and package upgrades work.
  * One program per class, so each hook carries its own.
  */
+#define ALIAS(syscall, cls, CLASS, old, new)                                                                 \
+	SEC("tracepoint/syscalls/sys_enter_" #syscall)                                                       \
+	int enf_path_##syscall##_##cls(struct sys_enter *ctx)                                                \
+	{                                                                                                    \
+		return user_path(ARG_PTR(ctx, old), CLASS, ARG_PTR(ctx, new));                               \
+	}
+/* The name the file is given, and the new name (argument indexes). */
 #define ALIAS_PROGRAMS(cls, CLASS)                                                                          \
-	SEC("tracepoint/syscalls/sys_enter_link")                                                           \
-	int enf_path_link_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), CLASS); }        \
-	SEC("tracepoint/syscalls/sys_enter_linkat")                                                         \
-	int enf_path_linkat_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), CLASS); }      \
-	SEC("tracepoint/syscalls/sys_enter_symlink")                                                        \
-	int enf_path_symlink_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), CLASS); }     \
-	SEC("tracepoint/syscalls/sys_enter_symlinkat")                                                      \
-	int enf_path_symlinkat_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), CLASS); }   \
-	SEC("tracepoint/syscalls/sys_enter_rename")                                                         \
-	int enf_path_rename_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), CLASS); }      \
-	SEC("tracepoint/syscalls/sys_enter_renameat")                                                       \
-	int enf_path_renameat_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), CLASS); }    \
-	SEC("tracepoint/syscalls/sys_enter_renameat2")                                                      \
-	int enf_path_renameat2_##cls(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 1), CLASS); }
+	ALIAS(link, cls, CLASS, 0, 1)                                                                       \
+	ALIAS(linkat, cls, CLASS, 1, 3)                                                                     \
+	ALIAS(symlink, cls, CLASS, 0, 1)                                                                    \
+	ALIAS(symlinkat, cls, CLASS, 0, 2)                                                                  \
+	ALIAS(rename, cls, CLASS, 0, 1)                                                                     \
+	ALIAS(renameat, cls, CLASS, 1, 3)                                                                   \
+	ALIAS(renameat2, cls, CLASS, 1, 3)
 
 ALIAS_PROGRAMS(open, ENFORCE_CLASS_OPEN)
 ALIAS_PROGRAMS(exec, ENFORCE_CLASS_EXEC)
@@ -394,7 +399,7 @@ int enf_path_exec(struct sched_process_exec *ctx)
 	len = bpf_probe_read_kernel_str(s->path.path, sizeof(s->path.path),
 					(const char *)ctx + (ctx->filename_loc & 0xffff));
 	if (len > 0)
-		act_on(path_rule(s, len), ENFORCE_CLASS_EXEC);
+		act_on(path_rule(s, len), ENFORCE_CLASS_EXEC, NULL);
 	return 0;
 }
 

@@ -113,7 +113,8 @@ pub struct Event {
     pub op: Hook,
     /// Why, when no rule names the file.
     pub reason: Reason,
-    /// reason Untrusted: the file as the kernel names it (printable ASCII only).
+    /// reason Untrusted: the file as the kernel names it; path tier: the new name a
+    /// link, symlink or rename of a denied file made (printable ASCII only).
     pub file: heapless::String<{ abi::FILE_LEN }>,
     /// What was done.
     pub action: Action,
@@ -237,7 +238,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         class,
         op,
         reason,
-        file: if reason == Reason::Untrusted { sanitize(&field::<{ abi::FILE_LEN }>(rec, offset_of!(Raw, file))) } else { heapless::String::new() },
+        file: if reason == Reason::Untrusted || tier == Tier::Path { sanitize(&field::<{ abi::FILE_LEN }>(rec, offset_of!(Raw, file))) } else { heapless::String::new() },
         action,
         tier,
         pid: u32_at(offset_of!(Raw, pid)),
@@ -488,6 +489,12 @@ mod tests {
         assert_eq!((ev.tier, ev.object), (Tier::Path, Object::Name));
         let line = Line { event: &ev, path: Some("/etc/shadow"), rule: None }.to_string();
         assert!(line.contains(" tier=path ") && !line.contains(" dev=") && line.contains(" path=/etc/shadow "), "{line}");
+        assert!(!line.contains(" file="), "{line}");
+        let mut raw = file_event(abi::CLASS_OPEN, abi::TIER_PATH, 9);
+        raw.file[..8].copy_from_slice(b"/tmp/new");
+        let ev = decode(&raw.to_bytes()).unwrap();
+        let line = Line { event: &ev, path: Some("/etc/shadow"), rule: None }.to_string();
+        assert!(line.contains(" file=/tmp/new path=/etc/shadow "), "a new name is reported: {line}");
     }
 
     #[test]

@@ -303,6 +303,8 @@ fn path_tier_kills_named_operations_and_misses_other_names() {
     assert!(log.contains("stopped: denied=11 "), "{log}");
     assert!(log.contains("denied class=open op=open tier=path signal=KILL"), "{log}");
     assert!(log.contains(&format!("path={} rule=3", f.secret.display())), "{log}");
+    // The new names the killed processes made are in their events.
+    assert!(log.contains(&format!("file={} path={} rule=3", f.dir.path("new-hardlink").display(), f.secret.display())), "{log}");
     assert_no_path_programs_left();
     allowed("open after stop", run(Command::new("cat").arg(&f.secret)));
     drop((denied_listener, allowed_listener, udp));

@@ -444,6 +444,11 @@ if [ "$follow" = agent ]; then want_follow="tier=agent"; else want_follow="tier=
 grep "enforce\[$pid\]: followed class=open op=follow $want_follow" /var/log/messages | grep -q "path=/data/shadow" &&
 	ok "the rule followed the replacement: $(grep "enforce\[$pid\]: followed" /var/log/messages | head -n 1 | sed 's/.*followed/followed/')" ||
 	not_ok "no 'followed ... $want_follow ... path=/data/shadow' line"
+if [ "$expect" = path ]; then
+	grep "enforce\[$pid\]: denied class=open op=open tier=path " /var/log/messages | grep -q " file=/data/newlink path=/data/secret " &&
+		ok "the event of the killed ln names the hardlink it made: file=/data/newlink" ||
+		not_ok "no 'denied class=open ... file=/data/newlink path=/data/secret' line"
+fi
 
 # A catchable signal is no enforcement: a process that ignores it reads the file.
 if [ $sync = no ]; then
