@@ -8,8 +8,10 @@
 //! tier must kill the child with the configured signal, and in both cases the tier
 //! must have reported it on the ring buffer, so the proof names the hook and the tier
 //! that acted. Follow needs no child: a rename over the canary file must move its rule
-//! to the incoming inode and drop the replaced one. Objects, rules and children are
-//! cleaned up whatever happens.
+//! to the incoming inode and drop the replaced one. The path tier knows files by name:
+//! its file canaries name the memfd as `/proc/AGENT/fd/N` (what the child opens or
+//! executes), and a second child must also be killed for `link`ing that name. Objects,
+//! rules and children are cleaned up whatever happens.
 
 use core::cell::RefCell;
 use std::fs::File;

@@ -13,7 +13,8 @@
 //! is that of the weakest judged class:
 //! - ENFORCE: every judged class is served by synchronous tiers;
 //! - ENFORCE_SIGNAL: `fallback = signal`, `signal = KILL`, and every judged class is
-//!   served, some by a signal tier (kprobe, tracepoint);
+//!   served, some by a signal tier (kprobe, tracepoint, path; path adds the
+//!   blocker path-matching, and serves a class without the hooks it cannot see);
 //! - AUDIT_ONLY: `mode = audit`, `fallback = audit`, a catchable signal, or some judged
 //!   class is not served (the served ones keep working; the blockers name the rest);
 //! - REFUSED: `fallback = refuse` and some judged class is not synchronous, or

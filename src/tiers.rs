@@ -60,7 +60,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     }
     let attaches = |a: Attach| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.attach == a));
     if attaches(Attach::Syscall) || attaches(Attach::Kprobe) || attaches(Attach::Tracepoint) {
-        // Syscall tracepoints, and kprobes where there is no kprobe PMU, go through tracefs.
+        // Tracepoints, and kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
     let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
