@@ -104,9 +104,28 @@ host-test: $(BIN) probe
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
 # rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.
+# (check-buildroot and check-yocto below run those projects' own tools.)
 .PHONY: build-systems-test
 build-systems-test:
 	rootfs/check-build-systems.sh
+
+# Checks with Buildroot's and BitBake's own tools: check-package, defconfig loads,
+# printvars, the BPF compile through Buildroot's clang wrapper (check-buildroot);
+# bitbake -p / -g enforce, yocto-check-layer (check-yocto). NOT part of `make test`:
+# they need a Buildroot tree and walnascar poky + meta-clang trees, which CI cannot
+# fetch. What they printed here: rootfs/buildroot/CHECKS.md and
+# rootfs/yocto/meta-enforce/CHECKS.md.
+.PHONY: check-buildroot check-yocto
+check-buildroot: $(BIN)
+	@[ -n "$(BUILDROOT)" ] || { echo "usage: make check-buildroot BUILDROOT=/path/to/buildroot" >&2; exit 2; }
+	@rootfs/apt-deps.sh shellcheck python3-magic python3-flake8 rsync bc file
+	rootfs/buildroot/check.sh $(BUILDROOT)
+
+check-yocto:
+	@[ -n "$(POKY)" ] && [ -n "$(META_CLANG)" ] || \
+		{ echo "usage: make check-yocto POKY=/path/to/poky META_CLANG=/path/to/meta-clang" >&2; exit 2; }
+	@rootfs/apt-deps.sh chrpath diffstat gawk lz4 zstd xz-utils file cpio
+	rootfs/yocto/check.sh $(POKY) $(META_CLANG)
 
 vm-test: $(BIN) probe aarch64
 	rootfs/vm-test.sh x86_64 $(BIN) $(PROBE)

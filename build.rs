@@ -24,10 +24,20 @@ fn main() {
     // enforce.bpf.o: every tier with BTF. path.bpf.o: the path tier, with no CO-RE
     // relocation (it includes no vmlinux.h), so that libbpf loads it on kernels
     // without BTF; src/bpf.rs checks that its .BTF.ext holds none.
+    //
+    // The compiler may be a wrapper that adds the target's hardening flags to every
+    // call: Buildroot's host-clang adds -fstack-protector-strong, -fPIE -pie and
+    // -Wl,-z,now -Wl,-z,relro (and, with an external toolchain, a config file with
+    // --gcc-install-dir) before these arguments. A BPF object can have none of that:
+    // the later -fno-* win, -fno-PIE also keeps Buildroot's wrapper from adding PIE,
+    // and flags a compile-only call does not use are not errors. -Werror still holds
+    // for the source.
     for name in ["enforce", "path"] {
         let obj = out.join(format!("{name}.bpf.o"));
         run(Command::new(&clang)
             .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+            .args(["-fno-stack-protector", "-fno-PIE", "-fcf-protection=none"])
+            .arg("-Wno-unused-command-line-argument")
             .arg(format!("-D__TARGET_ARCH_{arch}"))
             .arg("-Ibpf")
             .arg(format!("-I{libbpf_include}"))

@@ -11,7 +11,14 @@ mount -t devpts devpts /dev/pts
 mount -t securityfs securityfs /sys/kernel/security
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /var/run /var/log
+# Buildroot's skeleton: /var/run -> ../run, /var/log -> ../tmp (a 1777 tmpfs whose
+# mode the scripts must not change).
+rm -rf /var/run /var/log
+ln -s ../run /var/run
+ln -s ../tmp /var/log
+# A read-only mount: an ENFORCE_LOG under /ro cannot be written, even by root.
+mkdir -p /ro
+mount -t tmpfs -o ro,mode=0755 tmpfs /ro
 hostname enforce-vm
 ip link set lo up
 

@@ -22,23 +22,26 @@ SRC_URI = "${@'${ENFORCE_GIT_URI};branch=${ENFORCE_GIT_BRANCH};destsuffix=enforc
 # scarthgap unpacks into WORKDIR, later releases into UNPACKDIR.
 S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/enforce-src"
 
-# crate:// URIs and checksums for every crates.io package in Cargo.lock;
-# regenerate with rootfs/yocto/gen-crates-inc.py after changing Cargo.lock.
-require enforce-crates.inc
+# crate:// URIs and checksums for every crates.io package in the Cargo.lock
+# files, written by OE-core's cargo-update-recipe-crates class: after changing
+# Cargo.lock run `bitbake -c update_crates enforce`, or, without a build,
+# rootfs/yocto/update-crates.sh /path/to/poky (the same task body).
+require ${BPN}-crates.inc
 
 python () {
     if not d.getVar('EXTERNALSRC') and not d.getVar('ENFORCE_GIT_URI'):
         raise bb.parse.SkipRecipe("set ENFORCE_GIT_URI and SRCREV, or EXTERNALSRC:pn-enforce (see meta-enforce/README.md)")
 }
 
-inherit cargo update-rc.d
+inherit cargo cargo-update-recipe-crates update-rc.d
 
 # build.rs knows the BPF target arch of x86_64 and aarch64 only.
 COMPATIBLE_HOST = "(x86_64|aarch64).*-linux"
 
-# clang-native (meta-clang, which builds the BPF backend by default) compiles
-# the BPF object. libbpf-sys builds its vendored elfutils with autoreconf and a
-# maintainer-mode configure.
+# clang-native compiles the BPF object: from meta-clang (LAYERDEPENDS), which
+# builds the BPF backend by default; OE-core has no clang in walnascar.
+# libbpf-sys builds its vendored elfutils with autoreconf and a maintainer-mode
+# configure.
 DEPENDS += "clang-native autoconf-native automake-native libtool-native \
             gettext-native flex-native bison-native m4-native pkgconfig-native"
 
