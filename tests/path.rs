@@ -25,17 +25,26 @@ fn report_value<'a>(report: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in report:\n{report}"))
 }
 
+/// bpftool without cargo's LD_LIBRARY_PATH (as tests/host.rs runs it): with it this
+/// dynamic program fails to start ("libc.so: invalid ELF header"), and an empty
+/// listing would pass every check that nothing is left.
+fn bpftool(args: &[&str]) -> std::process::Output {
+    let out = Command::new("bpftool").env_remove("LD_LIBRARY_PATH").args(args).output();
+    out.expect("bpftool (make deps installs it)")
+}
+
 /// Names of the BPF programs of ours that are loaded right now.
 fn our_programs() -> Vec<String> {
     let mut tries = 0;
     let out = loop {
-        let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (make deps installs it)");
+        let out = bpftool(&["prog", "show"]);
         tries += 1;
         if out.status.success() || tries == 20 {
             break out;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    assert!(out.status.success(), "bpftool prog show: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split(" name ").nth(1))
@@ -225,6 +234,47 @@ fn without_kernel_btf_the_ladder_falls_to_the_path_tier() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(report_value(&report, "tier.open"), "tracepoint", "{report}");
     assert_eq!(report_value(&report, "path.load"), "not-tried", "{report}");
+}
+
+/// Names of the BPF maps process `pid` holds a descriptor of.
+fn maps_held(pid: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
+        let Ok(info) = std::fs::read_to_string(fd.path()) else { continue };
+        let Some(id) = info.lines().find_map(|l| l.strip_prefix("map_id:")) else { continue };
+        let out = bpftool(&["map", "show", "id", id.trim()]);
+        let show = String::from_utf8_lossy(&out.stdout);
+        if let Some(name) = show.split(" name ").nth(1).and_then(|r| r.split_whitespace().next()) {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The path tier's own maps (deny_paths costs about 0.5 kB of kernel memory per name)
+/// exist only when the ladder brings that tier up: not with the whole ladder on this
+/// kernel, where the tracepoint tier serves, and with `tiers = path` they do.
+#[test]
+fn path_maps_exist_only_when_the_path_tier_runs() {
+    require_root();
+    let f = files("path-maps");
+    let rules = format!("deny_open = {}\ndeny_exec = {}\n", f.secret.display(), f.tool.display());
+    let own = ["deny_paths", "path_agent", "path_scratch"];
+    let agent = Agent::start(&f.dir.config(&rules));
+    let held = maps_held(agent.child.id());
+    assert!(agent.log.contains("tier.open=tracepoint"), "{}", agent.log);
+    assert!(held.iter().any(|n| n == "settings"), "{held:?}");
+    assert!(!held.iter().any(|n| own.contains(&n.as_str())), "the whole ladder made the path tier's maps: {held:?}");
+    agent.stop();
+    let agent = Agent::start(&f.dir.config(&format!("tiers = path\n{rules}")));
+    let held = maps_held(agent.child.id());
+    for name in own {
+        assert!(held.iter().any(|n| n == name), "{name} missing with tiers = path: {held:?}");
+    }
+    agent.stop();
+    assert_no_path_programs_left();
 }
 
 /// The agent in the path tier kills what the rules name — by the configured name, a
