@@ -53,9 +53,14 @@ static PATH_COOKIE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 /// This process as the path tier's programs recognise the agent: its PID, and a
 /// random value with the address where its memory holds it (enforce.h).
 pub fn path_agent() -> abi::PathAgent {
-    use std::hash::{BuildHasher, Hasher};
-    // std's hasher keys come from the kernel's random source: an unguessable value.
-    let cookie = PATH_COOKIE.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish() | 1);
+    let cookie = PATH_COOKIE.get_or_init(|| {
+        let mut r = [0u8; 8];
+        // 0 when the kernel's random source fails: the programs then exempt no one.
+        match rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty()) {
+            Ok(8) => u64::from_ne_bytes(r) | 1,
+            _ => 0,
+        }
+    });
     abi::PathAgent {
         tgid: rustix::process::getpid().as_raw_nonzero().get() as u32,
         _pad: 0,
@@ -145,7 +150,7 @@ mod tests {
     fn the_path_cookie_is_where_it_says() {
         let me = path_agent();
         assert_eq!(me.tgid, std::process::id());
-        assert_ne!(me.cookie, 0);
+        assert_ne!(me.cookie, 0, "random, and never the value that exempts no one");
         assert_eq!(me, path_agent(), "set once");
         assert_eq!(PATH_COOKIE.get().map(|c| c as *const u64 as u64), Some(me.cookie_addr));
     }
