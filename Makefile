@@ -160,7 +160,7 @@ fuzz:
 	ENFORCE_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --target $(TARGET) --bins fuzz_config_parser -- --nocapture
 
 host-test: $(BIN) probe
-	$(CARGO) test --release --target $(TARGET) --test host --test reliability -- --test-threads=1
+	$(CARGO) test --release --target $(TARGET) --test host --test reliability --test path -- --test-threads=1
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
 # rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.

@@ -1,7 +1,7 @@
 //! Compiles the BPF programs in `bpf/` with clang and leaves the objects in OUT_DIR:
-//! `enforce.bpf.o`, which `src/bpf.rs` embeds (compressed, `enforce.bpf.o.z`) with
-//! `include_bytes!`, and `floor.bpf.o`, the benchmark's empty programs
-//! (`examples/floor.rs`).
+//! `enforce.bpf.o` and `path.bpf.o`, which `src/bpf.rs` embeds (compressed,
+//! `*.bpf.o.z`) with `include_bytes!`, and `floor.bpf.o`, the benchmark's empty
+//! programs (`examples/floor.rs`).
 //!
 //! The object keeps its BTF (CO-RE relocation needs it at load time) and loses its
 //! DWARF (`llvm-strip -g`) and the relocations of .BTF.ext, which are most of its size.
@@ -29,6 +29,9 @@ fn main() {
     // enforce.bpf.o is the product's; floor.bpf.o only serves the benchmark's floor
     // loader (examples/floor.rs) and is never embedded in the agent.
     // maps.bpf.o: the same source with the maps only (see ENFORCE_MAPS_ONLY there).
+    // path.bpf.o: the path tier, with no CO-RE relocation (it includes no vmlinux.h),
+    // so that libbpf loads it on kernels without BTF; src/bpf.rs checks that its
+    // .BTF.ext holds none.
     //
     // The compiler may be a wrapper that adds the target's hardening flags to every
     // call: Buildroot's host-clang adds -fstack-protector-strong, -fPIE -pie and
@@ -41,11 +44,13 @@ fn main() {
     // (ENFORCE_NO_KERNEL_BTF there); they share the same maps.
     let maps = out.join("maps.bpf.o");
     let core = out.join("enforce-core.bpf.o");
+    let path = out.join("path.bpf.o");
     const NO_KERNEL_BTF: &str = "-DENFORCE_NO_KERNEL_BTF";
     for (src, obj, defines) in [
         ("bpf/enforce.bpf.c", &obj, &["-DENFORCE_OBJECT"][..]),
         ("bpf/enforce.bpf.c", &maps, &["-DENFORCE_MAPS_ONLY"][..]),
         ("bpf/enforce.bpf.c", &core, &["-DENFORCE_OBJECT", NO_KERNEL_BTF][..]),
+        ("bpf/path.bpf.c", &path, &["-DENFORCE_PATH"][..]),
         ("bpf/floor.bpf.c", &out.join("floor.bpf.o"), &["-DENFORCE_FLOOR"][..]),
     ] {
         run(Command::new(&clang)
@@ -65,8 +70,9 @@ fn main() {
     compress(&obj, &out.join("enforce.bpf.o.z"));
     compress(&maps, &out.join("maps.bpf.o.z"));
     compress(&core, &out.join("enforce-core.bpf.o.z"));
+    compress(&path, &out.join("path.bpf.o.z"));
 
-    for f in ["bpf/enforce.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
+    for f in ["bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");

@@ -68,7 +68,8 @@ enum enforce_tier {
 	ENFORCE_TIER_FMODRET = 2,    /* fmod_ret on security_*(): EPERM */
 	ENFORCE_TIER_KPROBE = 3,     /* kprobe on security_*(): signal */
 	ENFORCE_TIER_TRACEPOINT = 4, /* syscall tracepoints: signal */
-	ENFORCE_TIER_MAX = 5,
+	ENFORCE_TIER_PATH = 5,       /* path strings at syscall tracepoints, no BTF: signal */
+	ENFORCE_TIER_MAX = 6,
 };
 
 /* enforce_settings.mode */
@@ -133,6 +134,32 @@ struct enforce_handover {
 struct enforce_inode_key {
 	__u64 dev;
 	__u64 ino;
+};
+
+/*
+ * Key of the `deny_paths` hash map (the path tier, bpf/path.bpf.c): a path string,
+ * NUL-terminated and zero-padded to the full length.  The agent stores each rule's
+ * path as configured and canonical, and the last component of each (which never holds
+ * a '/'), for opens by a relative or otherwise non-canonical path.  The value is a
+ * struct enforce_inode_rule.
+ */
+#define ENFORCE_PATH_LEN 256
+struct enforce_path_key {
+	char path[ENFORCE_PATH_LEN];
+};
+
+/*
+ * The single entry of the path tier's `path_agent` array: how its programs, which have
+ * no task struct (no BTF), recognise the agent instead of by start time.  The agent
+ * holds a random `cookie` at `cookie_addr` in its own memory; a process is the agent
+ * when its PID is the hand-over's agent_tgid and that address of its memory holds the
+ * cookie.  A process that reuses the PID after the agent died has other memory there.
+ */
+struct enforce_path_agent {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 cookie_addr;
+	__u64 cookie;
 };
 
 /* Value of `deny_inodes`: the rule id (config line number) per class, 0 = not denied. */

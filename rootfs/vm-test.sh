@@ -14,11 +14,16 @@
 #     fmodret      bpf not in lsm=: fmod_ret on security_*(), ENFORCE, EPERM
 #     kprobe       the same kernel, ladder restricted to kprobe: ENFORCE_SIGNAL, kills
 #     tracepoint   ladder restricted to tracepoint: ENFORCE_SIGNAL, kills
+#     x86_64-path  ladder restricted to path (the tier for kernels without BTF, whose
+#                  programs have no CO-RE relocation): ENFORCE_SIGNAL, kills by name
+#     x86_64-nobtf the whole ladder with /sys/kernel/btf hidden from libbpf (as on a
+#                  kernel without BTF): every other tier fails to load (ESRCH), path serves
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
 #     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
 #     arm64-6.12-bpf    bookworm-backports 6.12 with bpf: lsm, ENFORCE
 #     arm64-6.12-nobpf  the same without bpf: fmodret, ENFORCE
+#     arm64-6.1-path    bookworm 6.1, ladder restricted to path: ENFORCE_SIGNAL
 #   x86_64, the reliability proofs (rootfs/guest/reliability.sh), on the same kernel:
 #     rel-lsm         lsm: reload under fire (100 reloads, enforce and audit mode), a
 #                     full ring buffer, 1,000,000 denied opens, pinning and adoption
@@ -90,6 +95,8 @@ lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm enforce_jit=yes
 fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
 tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
+x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
+x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=lsm-load-failed:3,fmodret-load-failed:3,kprobe-load-failed:3,tracepoint-load-failed:3,path-matching
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/reliability.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
@@ -111,6 +118,7 @@ arm64)
 arm64-6.1 $out/enforce.cpio.gz $k61 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524
 arm64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm
 arm64-6.12-nobpf $out/enforce.cpio.gz $k612 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
+arm64-6.1-path $out/enforce.cpio.gz $k61 $bpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 BOOTS
     ;;
 armhf)

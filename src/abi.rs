@@ -66,9 +66,65 @@ pub const TIER_FMODRET: u8 = 2;
 pub const TIER_KPROBE: u8 = 3;
 /// `enum enforce_tier`: syscall tracepoints.
 pub const TIER_TRACEPOINT: u8 = 4;
+/// `enum enforce_tier`: path strings at syscall tracepoints, no BTF.
+pub const TIER_PATH: u8 = 5;
 /// Entries of the `settings` array (index = tier).
 #[allow(dead_code)] // mirrors the header; the agent indexes settings by tier
-pub const TIER_MAX: u32 = 5;
+pub const TIER_MAX: u32 = 6;
+
+/// `ENFORCE_PATH_LEN`: the length of a `deny_paths` key (a path, NUL, zero padding).
+pub const PATH_LEN: usize = 256;
+
+/// `struct enforce_path_agent`: the single entry of the path tier's `path_agent` map,
+/// how its programs recognise the agent without the task struct: by host PID and a
+/// random value the agent holds at an address of its own memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathAgent {
+    pub tgid: u32,
+    /// Always zero.
+    pub _pad: u32,
+    /// Where in the agent's memory `cookie` is.
+    pub cookie_addr: u64,
+    pub cookie: u64,
+}
+
+impl PathAgent {
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// The value bytes for the map, in native byte order.
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        use core::mem::offset_of;
+        let mut b = [0; Self::SIZE];
+        put(&mut b, offset_of!(Self, tgid), &self.tgid.to_ne_bytes());
+        put(&mut b, offset_of!(Self, _pad), &self._pad.to_ne_bytes());
+        put(&mut b, offset_of!(Self, cookie_addr), &self.cookie_addr.to_ne_bytes());
+        put(&mut b, offset_of!(Self, cookie), &self.cookie.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct enforce_path_key`: the key of `deny_paths`, a path string zero-padded to
+/// [`PATH_LEN`]. Its value is an [`InodeRule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathKey(pub [u8; PATH_LEN]);
+
+impl PathKey {
+    /// The key of `path`; None when it does not fit with its NUL or holds a NUL.
+    pub fn new(path: &[u8]) -> Option<PathKey> {
+        if path.len() >= PATH_LEN || path.contains(&0) {
+            return None;
+        }
+        let mut key = [0; PATH_LEN];
+        key[..path.len()].copy_from_slice(path);
+        Some(PathKey(key))
+    }
+
+    /// The key bytes for the map.
+    pub fn to_bytes(self) -> [u8; PATH_LEN] {
+        self.0
+    }
+}
 
 /// `enum enforce_mode`: only the canary acts (what zero-initialised settings mean).
 pub const MODE_QUIET: u32 = 0;
@@ -458,6 +514,12 @@ mod tests {
         assert_eq!(offset_of!(Handover, _pad), 12);
         assert_eq!(offset_of!(Handover, agent_start), 16);
 
+        assert_eq!((size_of::<PathAgent>(), align_of::<PathAgent>()), (24, 8));
+        assert_eq!(offset_of!(PathAgent, tgid), 0);
+        assert_eq!(offset_of!(PathAgent, _pad), 4);
+        assert_eq!(offset_of!(PathAgent, cookie_addr), 8);
+        assert_eq!(offset_of!(PathAgent, cookie), 16);
+
         assert_eq!((size_of::<InodeKey>(), align_of::<InodeKey>()), (16, 8));
         assert_eq!(offset_of!(InodeKey, dev), 0);
         assert_eq!(offset_of!(InodeKey, ino), 8);
@@ -499,6 +561,17 @@ mod tests {
         assert_eq!(offset_of!(Event, reason), 69);
         assert_eq!(offset_of!(Event, _pad), 70);
         assert_eq!(offset_of!(Event, file), 72);
+        assert_eq!(size_of::<PathKey>(), 256);
+    }
+
+    #[test]
+    fn path_keys_are_zero_padded() {
+        let k = PathKey::new(b"/etc/shadow").unwrap();
+        assert_eq!(&k.0[..11], b"/etc/shadow");
+        assert!(k.0[11..].iter().all(|&b| b == 0));
+        assert!(PathKey::new(&[b'a'; 255]).is_some());
+        assert_eq!(PathKey::new(&[b'a'; 256]), None, "no room for the NUL");
+        assert_eq!(PathKey::new(b"/a\0b"), None, "a NUL inside");
     }
 
     #[test]

@@ -23,10 +23,11 @@ use std::path::Path;
 use libbpf_sys as sys;
 use rustix::io::Errno;
 
-/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), and the same
-/// source's maps alone, zlib-compressed, with their inflated lengths. The programs for
-/// kernels with their own BTF, and (`CORE_`, built with ENFORCE_NO_KERNEL_BTF) the
-/// kprobe and tracepoint programs for kernels without it, relocated against a BTF file.
+/// The compiled BPF programs (`bpf/enforce.bpf.c`, built by `build.rs`), the same
+/// source's maps alone, and the path tier (`bpf/path.bpf.c`), zlib-compressed, with
+/// their inflated lengths. The programs come twice: for kernels with their own BTF,
+/// and (`CORE_`, built with ENFORCE_NO_KERNEL_BTF) the kprobe and tracepoint programs
+/// for kernels without it, relocated against a BTF file.
 static PROGRAMS_Z: (&[u8], usize) = (
     include_bytes!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z")),
     include!(concat!(env!("OUT_DIR"), "/enforce.bpf.o.z.len.rs")),
@@ -37,6 +38,29 @@ static CORE_PROGRAMS_Z: (&[u8], usize) = (
     include_bytes!(concat!(env!("OUT_DIR"), "/enforce-core.bpf.o.z")),
     include!(concat!(env!("OUT_DIR"), "/enforce-core.bpf.o.z.len.rs")),
 );
+static PATH_Z: (&[u8], usize) =
+    (include_bytes!(concat!(env!("OUT_DIR"), "/path.bpf.o.z")), include!(concat!(env!("OUT_DIR"), "/path.bpf.o.z.len.rs")));
+
+/// An embedded object with programs: which one holds a tier's (and, for the
+/// BTF tiers, which build: see [`set_btf_file`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Image {
+    /// `bpf/enforce.bpf.c`: every tier that reads kernel structures through BTF.
+    Programs,
+    /// `bpf/path.bpf.c`: the path tier, with no CO-RE relocation (loads without BTF).
+    Path,
+}
+
+impl Image {
+    fn z(self) -> &'static (&'static [u8], usize) {
+        match self {
+            // A BTF file is set only on a kernel without its own BTF.
+            Image::Programs if btf_file().is_some() => &CORE_PROGRAMS_Z,
+            Image::Programs => &PROGRAMS_Z,
+            Image::Path => &PATH_Z,
+        }
+    }
+}
 
 extern "C" {
     // zlib, which libbpf links.
@@ -142,9 +166,8 @@ pub struct Object {
 impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
     /// others' autoload is turned off): that is how one tier is loaded.
-    pub fn open(keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        let core = btf_file().is_some();
-        Self::open_bytes(&inflated(if core { &CORE_PROGRAMS_Z } else { &PROGRAMS_Z })?, keep)
+    pub fn open_image(image: Image, keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
+        Self::open_bytes(&inflated(image.z())?, keep)
     }
 
     /// Opens the embedded object that has the maps and no program, to create them.
@@ -267,6 +290,30 @@ impl Object {
         NonNull::new(raw)
             .map(|ptr| Program { ptr, name, _obj: PhantomData })
             .ok_or(Error { op: "find program", what: name_str(name), errno: Errno::NOENT })
+    }
+
+    /// Every map of the (opened) object: name, type, key size, value size.
+    #[cfg(test)]
+    pub fn map_defs(&self) -> Vec<(String, u32, u32, u32)> {
+        let mut out = Vec::new();
+        let mut map = core::ptr::null_mut();
+        loop {
+            // SAFETY: self is live; map is null or a map of self.
+            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
+            if map.is_null() {
+                return out;
+            }
+            // SAFETY: map is a map of self; its name is NUL-terminated and owned by it.
+            let (name, kind, key, value) = unsafe {
+                (
+                    CStr::from_ptr(sys::bpf_map__name(map)).to_string_lossy().into_owned(),
+                    sys::bpf_map__type(map) as u32,
+                    sys::bpf_map__key_size(map),
+                    sys::bpf_map__value_size(map),
+                )
+            };
+            out.push((name, kind, key, value));
+        }
     }
 
     /// A map by its C name.
@@ -809,6 +856,73 @@ mod tests {
             assert_eq!(offset_of!(OpenOpts, kconfig), 20);
             assert_eq!(offset_of!(OpenOpts, btf_custom_path), 24);
             assert_eq!(size_of::<OpenOpts>(), 28);
+        }
+    }
+
+    /// The bytes of the named section of a little-endian ELF64 image.
+    fn section<'a>(elf: &'a [u8], wanted: &str) -> Option<&'a [u8]> {
+        let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+        let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+        let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+        assert_eq!(&elf[..6], b"\x7fELF\x02\x01", "a little-endian ELF64 object");
+        let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+        let header = |i: usize| shoff + i * shentsize;
+        let strtab = u64_at(header(shstrndx) + 24);
+        (0..shnum).find_map(|i| {
+            let h = header(i);
+            let name = &elf[strtab + u32_at(h)..];
+            let name = &name[..name.iter().position(|&b| b == 0)?];
+            (name == wanted.as_bytes()).then(|| &elf[u64_at(h + 24)..u64_at(h + 24) + u64_at(h + 32)])
+        })
+    }
+
+    /// libbpf demands the kernel's BTF for an object with any CO-RE relocation
+    /// (obj_needs_vmlinux_btf): the path tier's object must have none.
+    #[test]
+    fn the_path_object_has_no_core_relocation() {
+        let path = inflated(Image::Path.z()).unwrap();
+        let ext = section(&path, ".BTF.ext").expect("func and line info are kept");
+        let hdr_len = u32::from_le_bytes(ext[4..8].try_into().unwrap());
+        let core_relo_len = if hdr_len >= 32 { u32::from_le_bytes(ext[28..32].try_into().unwrap()) } else { 0 };
+        assert_eq!(core_relo_len, 0, "CO-RE relocations in bpf/path.bpf.c");
+        // The main object has them: the check reads what it means to.
+        let programs = inflated(Image::Programs.z()).unwrap();
+        let ext = section(&programs, ".BTF.ext").unwrap();
+        assert!(u32::from_le_bytes(ext[28..32].try_into().unwrap()) > 0);
+    }
+
+    /// The build for kernels without their own BTF has nothing that needs it: no kernel
+    /// function or typed kernel symbol (libbpf then demands the kernel's BTF for the
+    /// whole object, btf_custom_path or not), and no program that attaches by it.
+    #[test]
+    fn the_no_kernel_btf_build_needs_no_kernel_btf() {
+        let core = inflated(&CORE_PROGRAMS_Z).unwrap(); // what Image::Programs is with a BTF file
+        let has = |elf: &[u8], sec: &str, what: &str| {
+            let bytes = section(elf, sec).unwrap();
+            bytes.windows(what.len()).any(|w| w == what.as_bytes())
+        };
+        // Kernel functions and typed ksyms sit in the BTF's .ksyms data section.
+        assert!(!has(&core, ".BTF", ".ksyms"), "a kernel function or typed ksym in the no-BTF build");
+        for kind in ["lsm/", "fmod_ret/", "fentry/", "tp_btf/"] {
+            assert!(!has(&core, ".strtab", kind), "{kind} in the no-BTF build");
+        }
+        // The BTF build has them: the check reads what it means to.
+        let full = inflated(&PROGRAMS_Z).unwrap();
+        assert!(has(&full, ".BTF", ".ksyms") && has(&full, ".strtab", "lsm/") && has(&full, ".strtab", "tp_btf/"));
+    }
+
+    /// The path object reuses the shared maps it names (src/maps.rs): each must be
+    /// declared as the maps-only object creates it. Its own maps have names no shared
+    /// map has, so that reuse by name never hands it one of those.
+    #[test]
+    fn the_path_object_declares_shared_maps_alike_and_its_own_apart() {
+        let shared = Object::open_maps().unwrap().map_defs();
+        let path = Object::open_image(Image::Path, |_| false).unwrap().map_defs();
+        let own: Vec<_> = path.iter().filter(|m| !shared.iter().any(|s| s.0 == m.0)).map(|m| m.0.as_str()).collect();
+        assert_eq!(own, ["deny_paths", "path_scratch", "path_agent"], "{path:?}");
+        for m in path.iter().filter(|m| !own.contains(&m.0.as_str())) {
+            let theirs = shared.iter().find(|s| s.0 == m.0).unwrap();
+            assert_eq!((m.1, m.2, m.3), (theirs.1, theirs.2, theirs.3), "{} differs from bpf/enforce.bpf.c's", m.0);
         }
     }
 }

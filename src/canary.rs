@@ -8,8 +8,10 @@
 //! tier must kill the child with the configured signal, and in both cases the tier
 //! must have reported it on the ring buffer, so the proof names the hook and the tier
 //! that acted. Follow needs no child: a rename over the canary file must move its rule
-//! to the incoming inode and drop the replaced one. Objects, rules and children are
-//! cleaned up whatever happens.
+//! to the incoming inode and drop the replaced one. The path tier knows files by name:
+//! its file canaries name the memfd as `/proc/AGENT/fd/N` (what the child opens or
+//! executes), and a second child must also be killed for `link`ing that name. Objects,
+//! rules and children are cleaned up whatever happens.
 
 use core::cell::RefCell;
 use std::fs::File;
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
-use crate::abi::{self, InodeKey, InodeRule, Net4Key, NetRule};
+use crate::abi::{self, InodeKey, InodeRule, Net4Key, NetRule, PathKey};
 use crate::bpf::{self, RingBuffer};
 use crate::events::{self, Action, Reason};
 use crate::ladder::{Hook, Tier};
@@ -113,6 +115,11 @@ pub fn prove(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Step {
         let _ = proofs.push(Proof::AnonExec);
     }
     for proof in proofs {
+        if tier == Tier::Path && proof != Proof::Rule {
+            // It knows files by name only: it cannot tell which filesystem one is on.
+            log::warn!("the path tier cannot enforce the exec policy ({proof:?}): it matches names");
+            return Step::Failed(0);
+        }
         let started = Instant::now();
         let result = match (hook, proof) {
             (Hook::Open | Hook::Exec | Hook::Mmap | Hook::Mprotect, Proof::Rule | Proof::AllowList) => {
@@ -255,14 +262,14 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 /// A map entry that is removed when dropped.
 struct Entry<'m> {
     map: bpf::Map<'m>,
-    key: heapless::Vec<u8, 24>,
+    key: heapless::Vec<u8, { abi::PATH_LEN }>,
 }
 
 impl<'m> Entry<'m> {
     fn insert(map: bpf::Map<'m>, key: &[u8], value: &[u8]) -> Result<Entry<'m>, Errno> {
         map.update(key, value).map_err(|e| e.errno)?;
         let mut k = heapless::Vec::new();
-        let _ = k.extend_from_slice(key); // keys are at most 24 bytes
+        let _ = k.extend_from_slice(key); // keys are at most PATH_LEN bytes
         Ok(Entry { map, key: k })
     }
 }
@@ -277,17 +284,32 @@ impl Drop for Entry<'_> {
 }
 
 fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8, proof: Proof) -> Result<Step, Errno> {
+    use std::os::unix::ffi::OsStrExt;
     let memfd = canary_memfd()?;
-    let key = rules::inode_key_of(&memfd)?;
+    let path = fd_path(&memfd);
     let rule = match (hook, proof) {
         (Hook::Open, _) => InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 },
         (_, Proof::AllowList) => InodeRule { open_rule: 0, exec_rule: abi::RULE_ALLOW_CANARY },
         _ => InodeRule { open_rule: 0, exec_rule: abi::RULE_CANARY },
     };
-    maps.mark_inode(key.ino).map_err(|e| e.errno)?;
-    let _entry = Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?;
-    let path = fd_path(&memfd);
+    let _entry = if tier.matches_names() {
+        // The path tier knows the canary by its name: /proc/AGENT/fd/N, which only the
+        // agent and its children can open or execute.
+        let key = PathKey::new(path.as_os_str().as_bytes()).ok_or(Errno::NAMETOOLONG)?;
+        Entry::insert(maps.map(c"deny_paths").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
+    } else {
+        let key = rules::inode_key_of(&memfd)?;
+        maps.mark_inode(key.ino).map_err(|e| e.errno)?;
+        Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
+    };
     let (outcome, seen) = watching(maps, || run_child(hook.name(), path.as_os_str(), None))?;
+    let step = judge(tier, signal, outcome?, reported(&seen, tier, hook, proof.reason()));
+    if tier != Tier::Path || step != Step::Ok {
+        return Ok(step);
+    }
+    // The path tier's hook also guards the file's other names: a hardlink to it (the
+    // same programs cover symlink and rename), which must be killed too.
+    let (outcome, seen) = watching(maps, || run_child("link", path.as_os_str(), None))?;
     Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, proof.reason())))
 }
 
@@ -371,6 +393,12 @@ pub fn child_main(op: &str, target: &std::ffi::OsStr) -> i32 {
     let hook = op;
     let result = match op {
         "open" => File::open(target).map(drop).map_err(io_errno),
+        // A new name for the file, next to it: in /proc/PID/fd/ it can never be made.
+        "link" => {
+            let mut new = target.to_os_string();
+            new.push(".link");
+            rustix::fs::link(target, new.as_os_str())
+        }
         // Replaces this process (same pid): a synchronous tier fails the exec itself.
         "exec" => Err(io_errno(std::os::unix::process::CommandExt::exec(&mut Command::new(target)))),
         "mmap" => File::open(target).map_err(io_errno).and_then(|f| bpf::map_executable(Some(f.as_fd()))),
@@ -490,7 +518,7 @@ mod tests {
 
     #[test]
     fn signal_tiers_pass_only_on_the_configured_signal() {
-        for tier in [Tier::Kprobe, Tier::Tracepoint] {
+        for tier in [Tier::Kprobe, Tier::Tracepoint, Tier::Path] {
             assert_eq!(judge(tier, KILL, Outcome::Killed(9), true), Step::Ok);
             assert_eq!(judge(tier, KILL, Outcome::Killed(9), false), Step::Failed(0));
             assert_eq!(judge(tier, 15, Outcome::Killed(15), true), Step::Ok);
@@ -514,6 +542,10 @@ mod tests {
         assert_eq!(child_main("open", "/nonexistent/enforce".as_ref()), CHILD_ERRNO + 2);
         assert_eq!(child_main("connect", "not an address".as_ref()), CHILD_ERRNO + 22);
         assert_eq!(child_main("bogus", "x".as_ref()), CHILD_ERRNO + 22);
+        // The path tier's link canary never makes a name: /proc/PID/fd/ takes none.
+        let memfd = canary_memfd().unwrap();
+        assert_ne!(child_main("link", fd_path(&memfd).as_os_str()), 0);
+        assert!(!std::path::Path::new(&format!("{}.link", fd_path(&memfd).display())).exists());
     }
 
     #[test]

@@ -827,20 +827,20 @@ fn parse_pin(value: &str) -> Result<heapless::String<MAX_PIN_LEN>, String> {
     Ok(dir)
 }
 
-/// `tiers = lsm, fmodret, kprobe, tracepoint`: names separated by commas and/or
+/// `tiers = lsm, fmodret, kprobe, tracepoint, path`: names separated by commas and/or
 /// blanks, each at most once. The ladder's order is fixed; this only picks its rungs.
 fn parse_tiers(value: &str) -> Result<[bool; TIER_COUNT], String> {
     let mut allowed = [false; TIER_COUNT];
     for name in value.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|n| !n.is_empty()) {
         let tier = Tier::from_name(name).ok_or_else(|| {
-            format!("tiers: unknown tier {} (the tiers are lsm, fmodret, kprobe, tracepoint)", quoted(name))
+            format!("tiers: unknown tier {} (the tiers are lsm, fmodret, kprobe, tracepoint, path)", quoted(name))
         })?;
         if core::mem::replace(&mut allowed[tier as usize], true) {
             return Err(format!("tiers: {name} is named twice"));
         }
     }
     if !allowed.contains(&true) {
-        return Err("tiers: name at least one of lsm, fmodret, kprobe, tracepoint".into());
+        return Err("tiers: name at least one of lsm, fmodret, kprobe, tracepoint, path".into());
     }
     Ok(allowed)
 }

@@ -68,7 +68,7 @@ fn write(syslog: &mut Syslog, policy: &Policy, line: Line<'_>) {
 fn line_of<'a>(policy: &'a Policy, ev: &'a crate::events::Event) -> crate::events::Line<'a> {
     use crate::events::{Object, Reason};
     let (path, rule) = match (ev.reason, ev.object) {
-        (Reason::Rule, Object::File { .. }) => (policy.rule_path(ev.class, ev.rule), None),
+        (Reason::Rule, Object::File { .. } | Object::Name) => (policy.rule_path(ev.class, ev.rule), None),
         (Reason::Rule, _) => (None, None),
         (Reason::Untrusted, _) => (None, policy.allow_exec_from.first().map(|r| r.line)),
         (Reason::Anon, _) => (None, policy.allow_anon_exec),

@@ -13,10 +13,11 @@
 //! - CLASS: `open`, `exec`, `connect`; OP: what the hook saw: `open`; `exec`, `mmap`
 //!   (a file mapped executable), `mprotect` (a file mapping made executable);
 //!   `connect`, `send` (a send with a destination); `follow`;
-//! - TIER: `lsm`, `fmodret`, `kprobe`, `tracepoint`;
+//! - TIER: `lsm`, `fmodret`, `kprobe`, `tracepoint`, `path`;
 //! - `signal=` only when a signal was sent: its name without SIG (`KILL`), or its number;
 //! - `comm=`: the task name, every byte outside printable ASCII (space included) shown as `?`;
-//! - OBJECT: `dev=MAJOR:MINOR ino=N` for file operations, `addr=IP port=N` for connect
+//! - OBJECT: `dev=MAJOR:MINOR ino=N` for file operations (none in the `path` tier, which
+//!   matches names, not inodes), `addr=IP port=N` for connect
 //!   and send (IPv6 in the standard form without brackets; IPv4-mapped as IPv4);
 //! - `path=`: the configured path of the file rule that matched (bytes outside
 //!   printable ASCII, and spaces, as `\xNN`);
@@ -92,6 +93,8 @@ pub enum Object {
     },
     /// Anonymous memory made executable: no file.
     Memory,
+    /// The path tier matched a name (the rule's `path=`): it knows no inode.
+    Name,
     /// Connect: the destination.
     Net {
         /// Destination address (IPv4-mapped IPv6 as IPv4).
@@ -110,7 +113,8 @@ pub struct Event {
     pub op: Hook,
     /// Why, when no rule names the file.
     pub reason: Reason,
-    /// reason Untrusted: the file as the kernel names it (printable ASCII only).
+    /// reason Untrusted: the file as the kernel names it; path tier: the new name a
+    /// link, symlink or rename of a denied file made (printable ASCII only).
     pub file: heapless::String<{ abi::FILE_LEN }>,
     /// What was done.
     pub action: Action,
@@ -227,13 +231,14 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let object = match (reason, object) {
         // No file: anonymous memory.
         (Reason::Anon, Object::File { .. }) => Object::Memory,
+        (_, Object::File { .. }) if tier == Tier::Path => Object::Name,
         (_, object) => object,
     };
     Ok(Event {
         class,
         op,
         reason,
-        file: if reason == Reason::Untrusted { sanitize(&field::<{ abi::FILE_LEN }>(rec, offset_of!(Raw, file))) } else { heapless::String::new() },
+        file: if reason == Reason::Untrusted || tier == Tier::Path { sanitize(&field::<{ abi::FILE_LEN }>(rec, offset_of!(Raw, file))) } else { heapless::String::new() },
         action,
         tier,
         pid: u32_at(offset_of!(Raw, pid)),
@@ -284,7 +289,7 @@ impl fmt::Display for Line<'_> {
         match ev.object {
             Object::File { dev, ino } => write!(f, " dev={}:{} ino={ino}", dev >> 20, dev & 0xf_ffff)?,
             Object::Net { addr, port } => write!(f, " addr={addr} port={port}")?,
-            Object::Memory => {}
+            Object::Memory | Object::Name => {}
         }
         if !ev.file.is_empty() {
             write!(f, " file={}", ev.file)?;
@@ -486,6 +491,20 @@ mod tests {
     }
 
     #[test]
+    fn path_tier_events_name_no_inode() {
+        let ev = decode(&file_event(abi::CLASS_OPEN, abi::TIER_PATH, 0).to_bytes()).unwrap();
+        assert_eq!((ev.tier, ev.object), (Tier::Path, Object::Name));
+        let line = Line { event: &ev, path: Some("/etc/shadow"), rule: None }.to_string();
+        assert!(line.contains(" tier=path ") && !line.contains(" dev=") && line.contains(" path=/etc/shadow "), "{line}");
+        assert!(!line.contains(" file="), "{line}");
+        let mut raw = file_event(abi::CLASS_OPEN, abi::TIER_PATH, 9);
+        raw.file[..8].copy_from_slice(b"/tmp/new");
+        let ev = decode(&raw.to_bytes()).unwrap();
+        let line = Line { event: &ev, path: Some("/etc/shadow"), rule: None }.to_string();
+        assert!(line.contains(" file=/tmp/new path=/etc/shadow "), "a new name is reported: {line}");
+    }
+
+    #[test]
     fn unknown_enum_values() {
         let base = file_event(abi::CLASS_OPEN, abi::TIER_LSM, 0);
         for class in [0, 4, 255] {
@@ -494,7 +513,7 @@ mod tests {
         for action in [0, 4] {
             assert_eq!(decode(&Raw { action, ..base }.to_bytes()), Err(DecodeError::Action(action)));
         }
-        for tier in [0, 5] {
+        for tier in [0, 6] {
             assert_eq!(decode(&Raw { tier, ..base }.to_bytes()), Err(DecodeError::Tier(tier)));
         }
         for op in [0, 8] {

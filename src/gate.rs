@@ -10,16 +10,17 @@ use crate::canary;
 use crate::bpf;
 use crate::config::Policy;
 use crate::handover::Handover;
-use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER};
+use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER, TIER_COUNT};
 use crate::maps::{self, Maps, Mode};
 use crate::posture::{self, Btf, Facts, Posture, State, Step, Wanted};
 use crate::probe::{self, LsmList};
+use crate::rules;
 use crate::tiers::{self, Active};
 
 /// What stays attached: the tiers in use and the maps they share. Field order
 /// matters: the tiers detach before the maps close.
 pub struct Enforcement {
-    pub tiers: heapless::Vec<Active, 4>,
+    pub tiers: heapless::Vec<Active, TIER_COUNT>,
     pub maps: Maps,
     /// A kernel program moves rules at renames and forgets deleted inodes.
     pub follow_in_kernel: bool,
@@ -103,7 +104,7 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         // is created or tried.
         return outcome(facts, None);
     }
-    let maps = match Maps::create(rules, handover.map(Handover::map), generation) {
+    let mut maps = match Maps::create(rules, handover.map(Handover::map), generation) {
         Ok(maps) => maps,
         Err(e) => {
             log::error!("creating the maps: {e}");
@@ -114,7 +115,7 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
     facts.maps = Step::Ok;
 
     let mut served = [false; HOOK_COUNT];
-    let mut kept = heapless::Vec::<Active, 4>::new();
+    let mut kept = heapless::Vec::<Active, TIER_COUNT>::new();
     for tier in LADDER {
         let todo: heapless::Vec<Hook, HOOK_COUNT> = needed.iter().copied().filter(|&h| !served[h as usize]).collect();
         if todo.is_empty() {
@@ -128,6 +129,13 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         // bpf not listed: LSM programs would load and attach and never run.
         if !wanted.may_try(tier) || (tier == Tier::Lsm && !facts.lsm_listed) {
             continue;
+        }
+        // A tier matching names needs its own maps, made only now that it is tried.
+        if tier.matches_names() && todo.iter().any(|&h| tier.sees(h)) {
+            if let Err(errno) = add_names(policy, &mut maps) {
+                facts.tiers[tier as usize].load = Step::Failed(errno);
+                continue;
+            }
         }
         if let Some(active) = try_tier(tier, &todo, &maps, &wanted, &mut facts, &mut served) {
             let _ = kept.push(active); // one per tier: fits
@@ -154,6 +162,22 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
 }
 
 const SIGKILL: u8 = 9;
+
+/// The path tier's names of the rules, in its own maps: an errno for its load step
+/// when they cannot be made (a rule it cannot match is named in the log).
+fn add_names(policy: &Policy, maps: &mut Maps) -> Result<(), i32> {
+    let started = std::time::Instant::now();
+    let names = rules::path_names(policy, rules::canonical).map_err(|e| {
+        log::error!("the path tier cannot match a rule: {e}");
+        e.errno.unwrap_or(rustix::io::Errno::NAMETOOLONG).raw_os_error()
+    })?;
+    maps.add_names(&names).map_err(|e| {
+        log::error!("the path tier's maps: {e}");
+        e.errno.raw_os_error()
+    })?;
+    log::debug!("path tier: {} names in its maps in {:?}", names.len(), started.elapsed());
+    Ok(())
+}
 
 /// Brings `tier` up for `hooks`, proves each attached hook, records the facts, and
 /// keeps the hooks that passed; returns the tier when any did.

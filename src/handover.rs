@@ -46,6 +46,29 @@ pub fn identity() -> Identity {
     Identity { tgid, start: start.unwrap_or(u64::MAX) }
 }
 
+/// The value this process holds for the path tier to recognise it (`path_agent`):
+/// random, set once, never changed.
+static PATH_COOKIE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// This process as the path tier's programs recognise the agent: its PID, and a
+/// random value with the address where its memory holds it (enforce.h).
+pub fn path_agent() -> abi::PathAgent {
+    let cookie = PATH_COOKIE.get_or_init(|| {
+        let mut r = [0u8; 8];
+        // 0 when the kernel's random source fails: the programs then exempt no one.
+        match rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty()) {
+            Ok(8) => u64::from_ne_bytes(r) | 1,
+            _ => 0,
+        }
+    });
+    abi::PathAgent {
+        tgid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+        _pad: 0,
+        cookie_addr: cookie as *const u64 as u64,
+        cookie: *cookie,
+    }
+}
+
 /// The entry a fresh `handover` map starts with: no generation acts yet.
 pub fn initial(me: Identity) -> abi::Handover {
     abi::Handover { generation: 0, flags: 0, agent_tgid: me.tgid, _pad: 0, agent_start: me.start }
@@ -121,6 +144,15 @@ mod tests {
         let me = identity();
         assert_eq!(me.tgid, std::process::id());
         assert_ne!(me.start, u64::MAX);
+    }
+
+    #[test]
+    fn the_path_cookie_is_where_it_says() {
+        let me = path_agent();
+        assert_eq!(me.tgid, std::process::id());
+        assert_ne!(me.cookie, 0, "random, and never the value that exempts no one");
+        assert_eq!(me, path_agent(), "set once");
+        assert_eq!(PATH_COOKIE.get().map(|c| c as *const u64 as u64), Some(me.cookie_addr));
     }
 
     #[test]

@@ -113,13 +113,17 @@ pub enum Tier {
     Kprobe = 2,
     /// Syscall tracepoints: the offender is signalled after the syscall ran.
     Tracepoint = 3,
+    /// Path strings at classic tracepoints, for kernels without BTF (its own object,
+    /// bpf/path.bpf.c, with no CO-RE relocation): the offender is signalled; only the
+    /// names the rules give (and their canonical forms) are matched.
+    Path = 4,
 }
 
 /// Number of tiers.
-pub const TIER_COUNT: usize = 4;
+pub const TIER_COUNT: usize = 5;
 
 /// The ladder, strongest first.
-pub const LADDER: [Tier; TIER_COUNT] = [Tier::Lsm, Tier::Fmodret, Tier::Kprobe, Tier::Tracepoint];
+pub const LADDER: [Tier; TIER_COUNT] = [Tier::Lsm, Tier::Fmodret, Tier::Kprobe, Tier::Tracepoint, Tier::Path];
 
 impl Tier {
     /// Whether its programs read kernel structures through CO-RE relocations, which
@@ -128,6 +132,7 @@ impl Tier {
     pub fn needs_btf(self) -> bool {
         match self {
             Tier::Lsm | Tier::Fmodret | Tier::Kprobe | Tier::Tracepoint => true,
+            Tier::Path => false,
         }
     }
 
@@ -145,6 +150,7 @@ impl Tier {
             Tier::Fmodret => "fmodret",
             Tier::Kprobe => "kprobe",
             Tier::Tracepoint => "tracepoint",
+            Tier::Path => "path",
         }
     }
 
@@ -160,6 +166,7 @@ impl Tier {
             Tier::Fmodret => abi::TIER_FMODRET,
             Tier::Kprobe => abi::TIER_KPROBE,
             Tier::Tracepoint => abi::TIER_TRACEPOINT,
+            Tier::Path => abi::TIER_PATH,
         }
     }
 
@@ -177,6 +184,28 @@ impl Tier {
     /// This tier's row of [`TABLE`].
     pub fn spec(self) -> &'static TierSpec {
         &TABLE[self as usize]
+    }
+
+    /// Whether the tier has programs for `hook`. Every tier sees every hook of every
+    /// class but the path tier, which cannot see executable mappings (mmap, mprotect):
+    /// a file behind a descriptor has no name it can read. Those are limits of the
+    /// tier, named by its `path-matching` blocker, not hooks it fails.
+    pub fn sees(self, hook: Hook) -> bool {
+        !self.spec().programs[hook as usize].is_empty()
+    }
+
+    /// The embedded BPF object holding the tier's programs.
+    pub fn image(self) -> crate::bpf::Image {
+        match self {
+            Tier::Path => crate::bpf::Image::Path,
+            _ => crate::bpf::Image::Programs,
+        }
+    }
+
+    /// Whether the tier matches path strings (`deny_paths`): the maps only it uses are
+    /// made, sized and filled when the ladder brings it up, and never otherwise.
+    pub fn matches_names(self) -> bool {
+        self == Tier::Path
     }
 }
 
@@ -198,6 +227,8 @@ pub enum Attach {
     /// `tp_btf/...`: a BTF-typed raw tracepoint. In the object for kernels without
     /// their own BTF the same program is a classic tracepoint (tracefs).
     TpBtf,
+    /// `tracepoint/CATEGORY/NAME`, not a syscall's: tracefs.
+    Tracepoint,
 }
 
 /// One attachment of a BPF program: its C function name, how it attaches, and for a
@@ -298,6 +329,39 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
             &[],
         ],
     },
+    TierSpec {
+        tier: Tier::Path,
+        programs: [
+            &[
+                p(c"enf_path_open", Syscall),
+                p(c"enf_path_openat", Syscall),
+                p(c"enf_path_openat2", Syscall),
+                p(c"enf_path_creat", Syscall),
+                p(c"enf_path_link_open", Syscall),
+                p(c"enf_path_linkat_open", Syscall),
+                p(c"enf_path_symlink_open", Syscall),
+                p(c"enf_path_symlinkat_open", Syscall),
+                p(c"enf_path_rename_open", Syscall),
+                p(c"enf_path_renameat_open", Syscall),
+                p(c"enf_path_renameat2_open", Syscall),
+            ],
+            &[
+                p(c"enf_path_exec", Tracepoint),
+                p(c"enf_path_link_exec", Syscall),
+                p(c"enf_path_linkat_exec", Syscall),
+                p(c"enf_path_symlink_exec", Syscall),
+                p(c"enf_path_symlinkat_exec", Syscall),
+                p(c"enf_path_rename_exec", Syscall),
+                p(c"enf_path_renameat_exec", Syscall),
+                p(c"enf_path_renameat2_exec", Syscall),
+            ],
+            &[],
+            &[],
+            &[p(c"enf_path_connect", Syscall)],
+            &[p(c"enf_path_sendto", Syscall), p(c"enf_path_sendmsg", Syscall), p(c"enf_path_sendmmsg", Syscall)],
+            &[],
+        ],
+    },
 ];
 
 /// Every program of the object, for the check that the table and bpf/enforce.bpf.c agree.
@@ -328,8 +392,11 @@ mod tests {
         for row in &TABLE {
             for c in CLASSES {
                 for &h in c.hooks() {
-                    assert!(!row.programs[h as usize].is_empty(), "{} has no {} program", row.tier.name(), h.name());
+                    let unseen = row.tier == Tier::Path && matches!(h, Hook::Mmap | Hook::Mprotect);
+                    assert_eq!(row.tier.sees(h), !unseen, "{} has no {} program", row.tier.name(), h.name());
                 }
+                // Every class keeps its main hook in every tier.
+                assert!(row.tier.sees(c.hooks()[0]));
             }
         }
     }
@@ -353,6 +420,29 @@ mod tests {
         assert!(source.contains("SEC(\"tp_btf/sched_process_exec\")\nint BPF_PROG(enf_tp_exec,"));
         let mprotect = source.split("int enf_tp_mprotect(").nth(1).unwrap().split("\n}\n").next().unwrap();
         assert!(mprotect.contains("bpf_find_vma("), "{mprotect}");
+    }
+
+    #[test]
+    fn every_program_is_in_its_object() {
+        for row in &TABLE {
+            let obj = crate::bpf::Object::open_image(row.tier.image(), |_| false).unwrap();
+            for prog in row.programs.iter().flat_map(|p| p.iter()) {
+                assert!(obj.program(prog.name).is_ok(), "{:?} is not in the {} tier's object", prog.name, row.tier.name());
+            }
+        }
+        // And every program of the path object is in its row.
+        let names = core::cell::RefCell::new(Vec::new());
+        crate::bpf::Object::open_image(Tier::Path.image(), |n| {
+            names.borrow_mut().push(n.to_owned());
+            false
+        })
+        .unwrap();
+        let row: Vec<_> = TABLE[Tier::Path as usize].programs.iter().flat_map(|p| p.iter()).map(|p| p.name.to_owned()).collect();
+        let mut names = names.into_inner();
+        names.sort();
+        let mut row_sorted = row.clone();
+        row_sorted.sort();
+        assert_eq!(names, row_sorted);
     }
 
     #[test]
@@ -402,7 +492,7 @@ mod tests {
     #[test]
     fn every_program_is_in_the_bpf_source() {
         let source = include_str!("../bpf/enforce.bpf.c");
-        for prog in all_programs() {
+        for prog in all_programs().filter(|p| !p.name.to_str().unwrap().starts_with("enf_path_")) {
             let name = prog.name.to_str().unwrap();
             let defined = source.contains(&format!("int {name}(")) || source.contains(&format!("({name},"));
             assert!(defined, "{name} is not in bpf/enforce.bpf.c");
@@ -411,7 +501,7 @@ mod tests {
         // Minus the license, the maps, and the variants: the classic enf_tp_exec of the
         // object for kernels without BTF, and the 32-bit ARM enf_kp_rename.
         let defined = source.matches("SEC(\"").count() - 1 - maps - 2;
-        let mut names: Vec<_> = all_programs().map(|p| p.name).collect();
+        let mut names: Vec<_> = all_programs().filter(|p| !p.name.to_str().unwrap().starts_with("enf_path_")).map(|p| p.name).collect();
         names.sort();
         names.dedup();
         assert_eq!(defined, names.len(), "a program in the source is not in the table");

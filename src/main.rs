@@ -1,6 +1,6 @@
 //! `enforce`: deny file open, exec and connect on embedded Linux with eBPF.
 //!
-//! config → rules → posture gate (the ladder lsm → fmodret → kprobe → tracepoint, each
+//! config → rules → posture gate (the ladder lsm → fmodret → kprobe → tracepoint → path, each
 //! hook proven by a live canary) → block on the ring buffer → syslog. `--check` runs
 //! the gate, reports and detaches.
 

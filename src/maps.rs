@@ -7,11 +7,11 @@ use core::ffi::CStr;
 use core::ops::AddAssign;
 
 use crate::abi;
-use crate::bpf::{self, FdMap, Map, Object};
+use crate::bpf::{self, FdMap, Image, Map, Object};
 use crate::handover;
 use crate::ladder::Tier;
 use crate::ladder::TIER_COUNT;
-use crate::rules::{InodeEntries, NetKey};
+use crate::rules::{InodeEntries, NetKey, PathNames};
 use crate::trust::AllowList;
 
 /// What the maps are filled with.
@@ -98,9 +98,22 @@ struct TierSettings {
     canary_tgid: u32,
 }
 
+/// Room in `deny_paths` beyond the policy's names: the path tier's canaries add one
+/// name at a time.
+const NAME_SLACK: u32 = 8;
+
+/// Names written to `deny_paths` per system call: the keys are 256 bytes, and 40,000
+/// of them laid out at once would be 10 MB of the agent's memory.
+const NAMES_PER_BATCH: usize = 256;
+
 /// The loaded maps (an object of the embedded ELF with no program loaded).
 pub struct Maps {
     obj: Object,
+    /// The maps only the path tier uses (`deny_paths`, its scratch, `path_agent`), in an
+    /// object of its image with no program loaded and the shared maps reused: made
+    /// when the ladder brings that tier up, and not otherwise (`deny_paths` costs
+    /// about 0.5 kB of kernel memory per name).
+    names: Option<Object>,
     /// `FLAG_*`: the exec policy, the same for every tier.
     flags: u32,
     /// The agent's own binary (see `enforce_settings.agent_dev`).
@@ -142,7 +155,7 @@ impl Maps {
         // The binary this process runs: /proc/self/exe names it even once replaced.
         let agent = crate::rules::inode_key("/proc/self/exe").unwrap_or_default();
         let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
-        let maps = Maps { obj, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)), filter_words };
+        let maps = Maps { obj, names: None, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)), filter_words };
         let created = started.elapsed();
         maps.fill(rules)?;
         maps.stamp(shared.is_none(), generation)?;
@@ -239,14 +252,54 @@ impl Maps {
         self.set_word_bit(c"net_filter", first / 64, 1 << (first % 64))
     }
 
-    /// The object whose maps tier objects reuse.
+    /// Makes the path tier's own maps, `deny_paths` sized to `names` and filled with
+    /// them, and names the agent to its programs (`path_agent`); once per generation.
+    pub fn add_names(&mut self, names: &PathNames) -> Result<(), bpf::Error> {
+        if self.names.is_some() {
+            return Ok(());
+        }
+        let mut obj = Object::open_image(Image::Path, |_| false)?;
+        obj.reuse_maps(&self.obj)?;
+        let entries = u32::try_from(names.len()).unwrap_or(u32::MAX).saturating_add(NAME_SLACK);
+        obj.set_max_entries(c"deny_paths", entries)?;
+        obj.load()?;
+        let deny_paths = obj.map(c"deny_paths")?;
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let mut all = names.iter().peekable();
+        while all.peek().is_some() {
+            keys.clear();
+            values.clear();
+            for (key, rule) in all.by_ref().take(NAMES_PER_BATCH) {
+                keys.extend_from_slice(&key.to_bytes());
+                values.extend_from_slice(&rule.to_bytes());
+            }
+            deny_paths.update_many(&keys, &values, keys.len() / abi::PATH_LEN)?;
+        }
+        let me = handover::path_agent();
+        obj.map(c"path_agent")?.update(&0u32.to_ne_bytes(), &me.to_bytes())?;
+        self.names = Some(obj);
+        Ok(())
+    }
+
+    /// The object holding the shared maps (what pinning pins).
     pub fn owner(&self) -> &Object {
         &self.obj
     }
 
-    /// A map by name.
+    /// The object whose maps the objects of `image` reuse.
+    pub fn owner_for(&self, image: Image) -> &Object {
+        match (image, &self.names) {
+            (Image::Path, Some(names)) => names,
+            _ => &self.obj,
+        }
+    }
+
+    /// A map by name (the path tier's own once made).
     pub fn map(&self, name: &'static CStr) -> Result<Map<'_>, bpf::Error> {
-        self.obj.map(name)
+        match (self.obj.map(name), &self.names) {
+            (Err(_), Some(names)) => names.map(name),
+            (found, _) => found,
+        }
     }
 
     /// Sets what `tier`'s programs do, and the signal a signal tier sends.

@@ -13,7 +13,8 @@
 //! is that of the weakest judged class:
 //! - ENFORCE: every judged class is served by synchronous tiers;
 //! - ENFORCE_SIGNAL: `fallback = signal`, `signal = KILL`, and every judged class is
-//!   served, some by a signal tier (kprobe, tracepoint);
+//!   served, some by a signal tier (kprobe, tracepoint, path; path adds the
+//!   blocker path-matching, and serves a class without the hooks it cannot see);
 //! - AUDIT_ONLY: `mode = audit`, `fallback = audit`, a catchable signal, or some judged
 //!   class is not served (the served ones keep working; the blockers name the rest);
 //! - REFUSED: `fallback = refuse` and some judged class is not synchronous, or
@@ -168,6 +169,10 @@ pub enum Blocker {
     /// No BTF at all (no kernel BTF, no `btf =` file): this tier's CO-RE relocations
     /// have nothing to relocate against.
     NeedsBtf(Tier),
+    /// Some class is served by the path tier: it matches the names the rules give,
+    /// not the files (another hardlink, a symlink, a bind mount, /proc/PID/fd/N, a
+    /// directory descriptor reach them), and it cannot see executable mappings.
+    PathMatching,
 }
 
 impl fmt::Display for Blocker {
@@ -191,12 +196,13 @@ impl fmt::Display for Blocker {
             Blocker::NeedsKernelBtf(t, None) => write!(f, "{}-needs-kernel-btf", t.name()),
             Blocker::NeedsKernelBtf(t, Some(h)) => write!(f, "{}-needs-kernel-btf:{}", t.name(), h.name()),
             Blocker::NeedsBtf(t) => write!(f, "{}-needs-btf", t.name()),
+            Blocker::PathMatching => f.write_str("path-matching"),
         }
     }
 }
 
 /// Room for every blocker one decision can produce.
-pub const MAX_BLOCKERS: usize = 3 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3 + 1 + TIER_COUNT * HOOK_COUNT;
+pub const MAX_BLOCKERS: usize = 3 + TIER_COUNT * (2 + 2 * HOOK_COUNT) + 1 + 3 + 1 + TIER_COUNT * HOOK_COUNT + 1;
 
 /// The gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,8 +320,13 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
     }
     let mut tiers = [None; 3];
     for c in CLASSES {
-        // The weakest tier among the class's hooks; None if one is not served.
-        tiers[c as usize] = c.hooks().iter().try_fold(Tier::Lsm, |weakest, &h| hooks[h as usize].map(|t| t.max(weakest)));
+        // The weakest tier among the class's hooks; None if one is not served. Hooks a
+        // tier cannot see at all (the path tier: executable mappings) are its limits,
+        // named by its blocker: the class is served at that tier without them.
+        tiers[c as usize] = LADDER.into_iter().find(|&t| {
+            (w.may_try(t) || c.hooks().iter().all(|&h| t.sees(h)))
+                && c.hooks().iter().all(|&h| !t.sees(h) || hooks[h as usize].is_some_and(|by| by <= t))
+        });
     }
 
     let judged = w.judged();
@@ -334,6 +345,9 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
         if tiers[c as usize].is_none() {
             block(Blocker::ClassUnenforced(c));
         }
+    }
+    if judged.iter().any(|&c| tiers[c as usize] == Some(Tier::Path)) {
+        block(Blocker::PathMatching);
     }
     let served = |c: Class| tiers[c as usize];
     let any = judged.iter().any(|&c| served(c).is_some());
@@ -400,12 +414,13 @@ mod tests {
                 for b in OUTCOMES {
                     for c in OUTCOMES {
                         for d in OUTCOMES {
+                          for e in OUTCOMES {
                             let f = Facts {
                                 unprivileged: false,
                                 lsm_listed: listed,
                                 maps: Step::Ok,
                                 btf,
-                                tiers: [tier_facts(a), tier_facts(b), tier_facts(c), tier_facts(d)],
+                                tiers: [tier_facts(a), tier_facts(b), tier_facts(c), tier_facts(d), tier_facts(e)],
                             };
                             for mode in [Mode::Enforce, Mode::Audit] {
                                 for fallback in [Fallback::Signal, Fallback::Audit, Fallback::Refuse] {
@@ -416,6 +431,7 @@ mod tests {
                                     }
                                 }
                             }
+                          }
                         }
                     }
                 }
@@ -477,9 +493,13 @@ mod tests {
         }
         for c in CLASSES {
             if let Some(t) = p.tiers[c as usize] {
-                for &h in c.hooks() {
-                    let by = p.hooks[h as usize].expect("a served class has every hook served");
+                for &h in c.hooks().iter().filter(|&&h| t.sees(h)) {
+                    let by = p.hooks[h as usize].expect("a served class has every hook its tier sees served");
                     assert!(by <= t, "class {} claims {} but {} is served by {}", c.name(), t.name(), h.name(), by.name());
+                }
+                if c.hooks().iter().any(|&h| !t.sees(h)) {
+                    assert!(w.may_try(t), "{} claimed with hooks it cannot see, but it is not allowed", t.name());
+                    assert!(p.blockers.contains(&Blocker::PathMatching) || !w.judged().contains(&c), "{p:?}");
                 }
             }
         }
@@ -529,7 +549,7 @@ mod tests {
         }
     }
 
-    fn facts(tiers: [Outcome; 4], listed: bool) -> Facts {
+    fn facts(tiers: [Outcome; 5], listed: bool) -> Facts {
         Facts { unprivileged: false, lsm_listed: listed, maps: Step::Ok, btf: Btf::Kernel, tiers: tiers.map(tier_facts) }
     }
 
@@ -541,7 +561,7 @@ mod tests {
     fn no_btf_at_all_names_it_and_never_enforces() {
         use Outcome::*;
         // Debian's armmp 6.1 without a btf file: the gate tries nothing.
-        let f = Facts { btf: Btf::None, ..facts([NotTried; 4], true) };
+        let f = Facts { btf: Btf::None, ..facts([NotTried; 5], true) };
         let p = decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]));
         assert_eq!(p.state, State::Refused);
         assert_eq!(
@@ -557,8 +577,9 @@ mod tests {
                 "class-unenforced:connect",
             ]
         );
-        // Facts that say "proven" are not believed either.
-        let f = Facts { btf: Btf::None, ..facts([Proven; 4], true) };
+        // Facts that say "proven" are not believed either (but the path tier's, which
+        // needs no BTF: a_kernel_without_btf_is_served_by_path_matching).
+        let f = Facts { btf: Btf::None, ..facts([Proven, Proven, Proven, Proven, NotTried], true) };
         assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).state, State::Refused);
     }
 
@@ -566,7 +587,7 @@ mod tests {
     fn a_btf_file_serves_the_signal_tiers_only() {
         use Outcome::*;
         // armmp 6.1 with `btf = FILE`: LSM and fmod_ret are not tried; kprobe serves.
-        let f = Facts { btf: Btf::File, ..facts([NotTried, NotTried, Proven, NotTried], true) };
+        let f = Facts { btf: Btf::File, ..facts([NotTried, NotTried, Proven, NotTried, NotTried], true) };
         let p = decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]));
         assert_eq!(p.state, State::EnforceSignal);
         assert_eq!(p.tiers, [Some(Tier::Kprobe); 3]);
@@ -576,15 +597,15 @@ mod tests {
             ["kernel-btf-missing", "lsm-needs-kernel-btf", "fmodret-needs-kernel-btf", "tracepoint-needs-kernel-btf:mprotect"]
         );
         // Even LSM facts that look proven are not believed without kernel BTF.
-        let f = Facts { btf: Btf::File, ..facts([Proven, Proven, Proven, NotTried], true) };
+        let f = Facts { btf: Btf::File, ..facts([Proven, Proven, Proven, NotTried, NotTried], true) };
         assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).tiers, [Some(Tier::Kprobe); 3]);
     }
 
     #[test]
     fn the_tracepoint_tier_without_kernel_btf_has_no_mprotect() {
         use Outcome::*;
-        let f = Facts { btf: Btf::File, ..facts([NotTried, NotTried, NotTried, Proven], true) };
-        let w = Wanted { allowed: [false, false, false, true], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
+        let f = Facts { btf: Btf::File, ..facts([NotTried, NotTried, NotTried, Proven, NotTried], true) };
+        let w = Wanted { allowed: [false, false, false, true, false], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
         let p = decide(&f, &w);
         assert_eq!(p.tiers, [Some(Tier::Tracepoint), None, Some(Tier::Tracepoint)]);
         assert_eq!(p.hooks[Hook::Exec as usize], Some(Tier::Tracepoint));
@@ -598,6 +619,7 @@ mod tests {
                 "fmodret-excluded",
                 "kprobe-excluded",
                 "tracepoint-needs-kernel-btf:mprotect",
+                "path-excluded",
                 "class-unenforced:exec",
             ]
         );
@@ -609,7 +631,7 @@ mod tests {
     #[test]
     fn this_dev_host_tracepoint_with_three_blockers_above() {
         use Outcome::*;
-        let f = facts([LoadFailed, LoadFailed, AttachFailed, Proven], true);
+        let f = facts([LoadFailed, LoadFailed, AttachFailed, Proven, NotTried], true);
         let w = wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]);
         let p = decide(&f, &w);
         assert_eq!(p.state, State::EnforceSignal);
@@ -628,20 +650,20 @@ mod tests {
     fn fmodret_enforces_without_bpf_listed() {
         use Outcome::*;
         // Debian's x86_64 6.1 booted without bpf in lsm=: the LSM tier is not tried.
-        let f = facts([NotTried, Proven, NotTried, NotTried], false);
+        let f = facts([NotTried, Proven, NotTried, NotTried, NotTried], false);
         let p = decide(&f, &wanted(Mode::Enforce, Fallback::Refuse, 9, [true; 3]));
         assert_eq!(p.state, State::Enforce);
         assert_eq!(p.tiers, [Some(Tier::Fmodret); 3]);
         assert_eq!(p.blockers.as_slice(), &[Blocker::LsmNotListed]);
         // LSM programs that "work" without bpf listed are never believed.
-        let f = facts([Proven, NotTried, NotTried, NotTried], false);
+        let f = facts([Proven, NotTried, NotTried, NotTried, NotTried], false);
         assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).state, State::Refused);
     }
 
     #[test]
     fn a_class_takes_its_weakest_hook() {
         use Outcome::*;
-        let mut f = facts([Proven, NotTried, Proven, NotTried], true);
+        let mut f = facts([Proven, NotTried, Proven, NotTried, NotTried], true);
         // mmap's LSM program did not attach (e.g. an old kernel): kprobe serves it.
         f.tiers[0].hooks[Hook::Mmap as usize] = HookFacts { attach: Step::Failed(22), canary: Step::NotTried };
         let w = wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]);
@@ -657,13 +679,73 @@ mod tests {
     #[test]
     fn excluded_tiers_are_named_and_never_serve() {
         use Outcome::*;
-        let f = facts([Proven, Proven, Proven, Proven], true);
-        let w = Wanted { allowed: [false, false, false, true], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
+        let f = facts([Proven, Proven, Proven, Proven, Proven], true);
+        let w = Wanted { allowed: [false, false, false, true, true], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
         let p = decide(&f, &w);
         assert_eq!(p.tiers, [Some(Tier::Tracepoint); 3]);
         assert_eq!(p.state, State::EnforceSignal);
         let text: Vec<String> = p.blockers.iter().map(|b| b.to_string()).collect();
         assert_eq!(text, ["lsm-excluded", "fmodret-excluded", "kprobe-excluded"]);
+    }
+
+    /// Path facts: the tier proves the main hook of every class and has no programs
+    /// for executable mappings.
+    fn path_proven() -> TierFacts {
+        let mut t = tier_facts(Outcome::Proven);
+        for h in [Hook::Mmap, Hook::Mprotect, Hook::Follow] {
+            t.hooks[h as usize] = HookFacts::default();
+        }
+        t
+    }
+
+    #[test]
+    fn a_kernel_without_btf_is_served_by_path_matching() {
+        use Outcome::*;
+        // No BTF (Debian's armmp 6.1): no other tier is tried; each is named.
+        let mut f = Facts { btf: Btf::None, ..facts([NotTried; 5], true) };
+        f.tiers[Tier::Path as usize] = path_proven();
+        let w = wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]);
+        let p = decide(&f, &w);
+        assert_eq!(p.state, State::EnforceSignal);
+        assert_eq!(
+            blocker_text(&p),
+            ["kernel-btf-missing", "lsm-needs-kernel-btf", "fmodret-needs-kernel-btf", "kprobe-needs-btf", "tracepoint-needs-btf", "path-matching"]
+        );
+        assert_eq!(p.tiers, [Some(Tier::Path); 3]);
+        assert_eq!(p.hooks[Hook::Mmap as usize], None, "mmap is not claimed");
+        assert_eq!(p.hooks[Hook::Follow as usize], None);
+        assert!(p.blockers.contains(&Blocker::PathMatching), "{:?}", p.blockers);
+        assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Refuse, 9, [true; 3])).state, State::Refused);
+        assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Audit, 9, [true; 3])).state, State::AuditOnly);
+        // The path tier excluded: the same facts serve nothing.
+        let mut excluded = w;
+        excluded.allowed[Tier::Path as usize] = false;
+        let p = decide(&f, &excluded);
+        assert_eq!(p.tiers, [None; 3]);
+        assert!(!p.blockers.contains(&Blocker::PathMatching));
+        // An exec hook the path tier failed: the class is not served.
+        f.tiers[Tier::Path as usize].hooks[Hook::Exec as usize].canary = Step::Failed(0);
+        let p = decide(&f, &w);
+        assert_eq!(p.tiers, [Some(Tier::Path), None, Some(Tier::Path)]);
+        assert_eq!(p.state, State::AuditOnly);
+        assert!(p.blockers.contains(&Blocker::ClassUnenforced(Class::Exec)));
+    }
+
+    #[test]
+    fn path_matching_is_named_only_when_it_serves() {
+        use Outcome::*;
+        let mut f = facts([LoadFailed, LoadFailed, AttachFailed, Proven, NotTried], true);
+        f.tiers[Tier::Path as usize] = path_proven();
+        let p = decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]));
+        assert_eq!(p.tiers, [Some(Tier::Tracepoint); 3]);
+        assert!(!p.blockers.contains(&Blocker::PathMatching));
+        // Forced (tiers = path): the mmap and mprotect hooks are the tier's limits.
+        let forced = Wanted { allowed: [false, false, false, false, true], ..wanted(Mode::Enforce, Fallback::Signal, 9, [false, true, false]) };
+        let p = decide(&f, &forced);
+        assert_eq!(p.state, State::EnforceSignal);
+        assert_eq!(p.tiers[Class::Exec as usize], Some(Tier::Path));
+        let text: Vec<String> = p.blockers.iter().map(|b| b.to_string()).collect();
+        assert_eq!(text, ["lsm-excluded", "fmodret-excluded", "kprobe-excluded", "tracepoint-excluded", "path-matching"]);
     }
 
     #[test]
@@ -683,6 +765,7 @@ mod tests {
             Blocker::NeedsKernelBtf(Tier::Lsm, None),
             Blocker::NeedsKernelBtf(Tier::Tracepoint, Some(Hook::Mprotect)),
             Blocker::NeedsBtf(Tier::Kprobe),
+            Blocker::PathMatching,
         ];
         let text: Vec<String> = b.iter().map(|b| b.to_string()).collect();
         assert_eq!(
@@ -702,6 +785,7 @@ mod tests {
                 "lsm-needs-kernel-btf",
                 "tracepoint-needs-kernel-btf:mprotect",
                 "kprobe-needs-btf",
+                "path-matching",
             ]
         );
     }

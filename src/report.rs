@@ -223,7 +223,7 @@ mod tests {
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(
-            s.starts_with("posture=ENFORCE_SIGNAL\nmode=enforce\nfallback=signal\ntiers=lsm,fmodret,kprobe,tracepoint\ntier.open=tracepoint\n"),
+            s.starts_with("posture=ENFORCE_SIGNAL\nmode=enforce\nfallback=signal\ntiers=lsm,fmodret,kprobe,tracepoint,path\ntier.open=tracepoint\n"),
             "{s}"
         );
         assert!(s.contains("\nhook.open=tracepoint\n"), "{s}");
@@ -236,7 +236,8 @@ mod tests {
         assert!(s.contains("\ntracepoint.canary.open=ok\n"), "{s}");
         assert!(s.contains("\nmaps=ok\npin=none\npinned=none\nlsm.load="), "{s}");
         assert!(!s.contains("tracepoint.attach.follow"), "the tracepoint tier has no follow program: {s}");
-        assert!(s.ends_with("tracepoint.canary.send=ok\n"), "{s}");
+        assert!(s.ends_with("tracepoint.canary.send=ok\npath.load=not-tried\npath.attach.open=not-tried\npath.canary.open=not-tried\npath.attach.exec=not-tried\npath.canary.exec=not-tried\npath.attach.connect=not-tried\npath.canary.connect=not-tried\npath.attach.send=not-tried\npath.canary.send=not-tried\n"), "{s}");
+        assert!(!s.contains("path.attach.mmap"), "the path tier has no mmap program: {s}");
     }
 
     #[test]
@@ -258,14 +259,14 @@ mod tests {
     #[test]
     fn excluded_tiers_say_so() {
         let (_, mut wanted, facts, list) = sample();
-        wanted.allowed = [false, false, true, true];
+        wanted.allowed = [false, false, true, true, false];
         let posture = decide(&facts, &wanted);
         let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
         write_text(&mut s, &r).unwrap();
         assert!(s.contains("\ntiers=kprobe,tracepoint\n"), "{s}");
         assert!(s.contains("\nlsm.load=excluded\nfmodret.load=excluded\nkprobe.load=ok\n"), "{s}");
-        assert!(s.contains("blockers=lsm-excluded,fmodret-excluded,kprobe-attach-failed:open:95\n"), "{s}");
+        assert!(s.contains("blockers=lsm-excluded,fmodret-excluded,kprobe-attach-failed:open:95,path-excluded\n"), "{s}");
     }
 
     #[test]
@@ -276,7 +277,7 @@ mod tests {
         write_json(&mut s, &r).unwrap();
         assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\","), "{s}");
         assert!(s.contains("\"lsm_list\":\"capability,\\\"bpf\""), "{s}");
-        assert!(s.ends_with("\"tracepoint.canary.send\":\"ok\"}\n"), "{s}");
+        assert!(s.ends_with("\"path.canary.send\":\"not-tried\"}\n"), "{s}");
         let mut text = String::new();
         write_text(&mut text, &r).unwrap();
         assert_eq!(s.matches("\":\"").count(), text.lines().count());

@@ -1,12 +1,13 @@
-//! Policy → kernel map entries: deny_open / deny_exec paths → `deny_inodes` entries,
-//! deny_connect rules → `deny_net4` / `deny_net6` LPM keys.
+//! Policy → kernel map entries: deny_open / deny_exec paths → `deny_inodes` entries
+//! (and, for the path tier, `deny_paths` entries), deny_connect rules → `deny_net4` /
+//! `deny_net6` LPM keys.
 
 #[cfg(test)]
 use core::fmt;
 
 use rustix::io::Errno;
 
-use crate::abi::{self, InodeKey, InodeRule, Net4Key, Net6Key};
+use crate::abi::{self, InodeKey, InodeRule, Net4Key, Net6Key, PathKey};
 use crate::config::{sorted_indices, Net, NetRule, PathRule, Policy};
 #[cfg(test)]
 use crate::config::{MAX_EXEC_RULES, MAX_OPEN_RULES};
@@ -150,6 +151,109 @@ pub fn entries(resolved: Vec<Resolved>) -> InodeEntries {
     }
     let order = sorted_indices(out.len(), &|a, b| out[a].0.cmp(&out[b].0));
     order.into_iter().map(|i| (out[i].1, out[i].2)).collect()
+}
+
+/// The entries of the `deny_paths` map (the path tier): each distinct name once, as a
+/// range of one text (a key is 256 bytes: 40,000 of them held as keys would be 10 MB),
+/// with its rule ids.
+#[derive(Debug, Default)]
+pub struct PathNames {
+    text: Vec<u8>,
+    names: Vec<(u32, u32, InodeRule)>,
+}
+
+impl PathNames {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Every name as a `deny_paths` key, with its rules.
+    pub fn iter(&self) -> impl Iterator<Item = (PathKey, InodeRule)> + '_ {
+        self.names.iter().filter_map(|&(start, len, rule)| {
+            Some((PathKey::new(&self.text[start as usize..][..len as usize])?, rule))
+        })
+    }
+}
+
+/// A rule the path tier cannot match: its canonical path does not resolve, or does
+/// not fit its keys. Display: `line N: deny_open /x: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    pub line: u32,
+    pub key: &'static str,
+    pub path: String,
+    /// None: the canonical path is longer than the keys hold.
+    pub errno: Option<Errno>,
+}
+
+impl core::fmt::Display for NameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "line {}: {} {}: ", self.line, self.key, self.path)?;
+        match self.errno {
+            Some(errno) => write!(f, "{errno}"),
+            None => write!(f, "its canonical path is longer than the path tier matches ({} bytes)", abi::PATH_LEN - 1),
+        }
+    }
+}
+
+/// The canonical form of `path`: absolute, no symlink, no `.` or `..` component.
+pub fn canonical(path: &str) -> Result<Vec<u8>, Errno> {
+    use std::os::unix::ffi::OsStringExt;
+    std::fs::canonicalize(path).map(|p| p.into_os_string().into_vec()).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+}
+
+/// The names under which the path tier matches the deny_open and deny_exec rules: each
+/// path as configured and in its canonical form (`canonicalize`, [`canonical`] outside
+/// tests), and the last component of each, which the BPF side looks up for a relative
+/// or otherwise non-canonical path (it cannot resolve those). Rules on one name merge
+/// as in [`entries`]: per class, the earliest line wins. Made only when the ladder
+/// brings the path tier up; by sorting, not a search per name (40,000 names).
+pub fn path_names(policy: &Policy, canonicalize: impl Fn(&str) -> Result<Vec<u8>, Errno>) -> Result<PathNames, NameError> {
+    // Every candidate name: (start, len) in `text`, the class, the line.
+    let mut text = Vec::new();
+    let mut found: Vec<(u32, u32, bool, u32)> = Vec::new();
+    for (is_open, rule) in path_rules(policy) {
+        let configured = policy.path(rule);
+        let error = |errno| NameError {
+            line: rule.line,
+            key: if is_open { "deny_open" } else { "deny_exec" },
+            path: configured.into(),
+            errno,
+        };
+        let canon = canonicalize(configured).map_err(|e| error(Some(e)))?;
+        if canon.len() >= abi::PATH_LEN {
+            return Err(error(None));
+        }
+        for name in [configured.as_bytes(), canon.as_slice()] {
+            let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+            let at = text.len() as u32;
+            text.extend_from_slice(name);
+            // A configured path too long for a key is matched by its canonical form.
+            if name.len() < abi::PATH_LEN {
+                found.push((at, name.len() as u32, is_open, rule.line));
+            }
+            if !base.is_empty() && base != b"." && base != b".." {
+                let base_at = at + (name.len() - base.len()) as u32;
+                found.push((base_at, base.len() as u32, is_open, rule.line));
+            }
+        }
+    }
+    let name = |i: usize| &text[found[i].0 as usize..][..found[i].1 as usize];
+    let order = sorted_indices(found.len(), &|a, b| name(a).cmp(name(b)).then(found[a].3.cmp(&found[b].3)));
+    let mut names: Vec<(u32, u32, InodeRule)> = Vec::new();
+    let mut last: Option<usize> = None;
+    for i in order {
+        if last.is_none_or(|l| name(l) != name(i)) {
+            names.push((found[i].0, found[i].1, InodeRule::default()));
+        }
+        last = Some(i);
+        let Some((_, _, rule)) = names.last_mut() else { continue };
+        let id = if found[i].2 { &mut rule.open_rule } else { &mut rule.exec_rule };
+        if *id == 0 {
+            *id = found[i].3; // the earliest: lines ascend within a name's run
+        }
+    }
+    Ok(PathNames { text, names })
 }
 
 /// A `deny_net4` or `deny_net6` entry: the LPM key and its value.
@@ -334,6 +438,78 @@ mod tests {
         assert_eq!(entries[1], (InodeKey { dev: 1, ino: 1_000_000 }, InodeRule { open_rule: 0, exec_rule: 2 }));
         let last = config::MAX_OPEN_RULES as u64 - 1;
         assert_eq!(entries[MAX_INODE_RULES - 1].0, InodeKey { dev: 1, ino: 1_000_000 + last });
+    }
+
+    #[test]
+    fn path_names_are_configured_canonical_and_last_components() {
+        let p = policy("deny_open = /etc/link\ndeny_exec = /opt/tool\ndeny_exec = /etc/link\ndeny_open = /srv/tool\n");
+        let canon = |path: &str| -> Result<Vec<u8>, Errno> {
+            Ok(match path {
+                "/etc/link" => b"/data/target".to_vec(),
+                other => other.as_bytes().to_vec(),
+            })
+        };
+        let names = path_names(&p, canon).unwrap();
+        let entries: Vec<_> = names.iter().collect();
+        let find = |name: &str| entries.iter().find(|(k, _)| *k == PathKey::new(name.as_bytes()).unwrap()).map(|(_, r)| *r);
+        assert_eq!(find("/etc/link"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("/data/target"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("link"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("target"), Some(InodeRule { open_rule: 1, exec_rule: 3 }));
+        assert_eq!(find("/opt/tool"), Some(InodeRule { open_rule: 0, exec_rule: 2 }));
+        assert_eq!(find("/srv/tool"), Some(InodeRule { open_rule: 4, exec_rule: 0 }));
+        assert_eq!(find("tool"), Some(InodeRule { open_rule: 4, exec_rule: 2 }), "one last component, two rules");
+        assert_eq!((entries.len(), names.len()), (7, 7));
+        assert!(entries.iter().all(|(k, _)| k.0.iter().position(|&b| b == 0).is_some()));
+        assert_eq!(path_names(&policy(""), canon).unwrap().len(), 0);
+    }
+
+    /// 10,000 rules per class: about 40,000 candidate names merged by sorting. A
+    /// search per name took minutes; this takes milliseconds (the bound is generous for
+    /// a busy machine and a debug build).
+    #[test]
+    fn path_names_at_capacity_merge_fast_and_keep_the_first_line() {
+        let mut text = String::new();
+        for i in 0..config::MAX_OPEN_RULES {
+            // Every deny_exec names the file its deny_open names: one name, two rules.
+            text.push_str(&format!("deny_open = /srv/o{i}/file{i}\ndeny_exec = /srv/o{i}/file{i}\n"));
+        }
+        let p = policy(&text);
+        let same = |path: &str| -> Result<Vec<u8>, Errno> { Ok(path.as_bytes().to_vec()) };
+        let started = std::time::Instant::now();
+        let names = path_names(&p, same).unwrap();
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+        // Each path and its last component, once each.
+        assert_eq!(names.len(), 2 * config::MAX_OPEN_RULES);
+        let entries: Vec<_> = names.iter().collect();
+        let find = |name: &str| entries.iter().find(|(k, _)| *k == PathKey::new(name.as_bytes()).unwrap()).map(|(_, r)| *r);
+        assert_eq!(find("/srv/o0/file0"), Some(InodeRule { open_rule: 1, exec_rule: 2 }));
+        assert_eq!(find("file9999"), Some(InodeRule { open_rule: 19999, exec_rule: 20000 }));
+        // A name repeated on later lines keeps its first line per class.
+        let p = policy("deny_open = /a/x\ndeny_open = /b/x\ndeny_exec = /c/x\ndeny_exec = /a/x\n");
+        let entries: Vec<_> = path_names(&p, same).unwrap().iter().collect();
+        let x = entries.iter().find(|(k, _)| *k == PathKey::new(b"x").unwrap()).unwrap().1;
+        assert_eq!(x, InodeRule { open_rule: 1, exec_rule: 3 });
+    }
+
+    #[test]
+    fn a_canonical_path_too_long_for_the_path_tier() {
+        let p = policy("\ndeny_open = /short\n");
+        let long = |_: &str| -> Result<Vec<u8>, Errno> { Ok([b"/".as_slice(), &[b'x'; 300]].concat()) };
+        let e = path_names(&p, long).unwrap_err();
+        assert_eq!((e.line, e.errno), (2, None));
+        assert!(e.to_string().contains("longer than the path tier matches (255 bytes)"), "{e}");
+        // Real files: a symlink's rule also names its target.
+        let dir = TempDir::new("canon");
+        let file = dir.path("file");
+        std::fs::write(&file, "x").unwrap();
+        std::os::unix::fs::symlink(&file, dir.path("symlink")).unwrap();
+        let p = policy(&format!("deny_open = {}\n", dir.path("symlink")));
+        let names = path_names(&p, canonical).unwrap();
+        let canon = std::fs::canonicalize(&file).unwrap();
+        assert!(names.iter().any(|(k, _)| k == PathKey::new(canon.to_str().unwrap().as_bytes()).unwrap()));
+        assert_eq!(path_names(&policy("deny_open = /nonexistent/enforce\n"), canonical).unwrap_err().errno, Some(Errno::NOENT));
     }
 
     fn net_key(value: &str) -> NetKey {

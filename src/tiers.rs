@@ -68,15 +68,15 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         return out;
     }
     let attaches = |a: Attach| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.attach == a));
-    if attaches(Attach::Syscall) || attaches(Attach::TpBtf) || attaches(Attach::Kprobe) {
-        // Syscall tracepoints (and the exec tracepoint without kernel BTF), and kprobes
-        // where there is no kprobe PMU, go through tracefs.
+    if attaches(Attach::Syscall) || attaches(Attach::Kprobe) || attaches(Attach::Tracepoint) || attaches(Attach::TpBtf) {
+        // Tracepoints (tp_btf's exec program is a classic one without kernel BTF), and
+        // kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
     let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
     let started = std::time::Instant::now();
-    let obj = Object::open(keep).and_then(|mut obj| {
-        obj.reuse_maps(maps.owner())?;
+    let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
+        obj.reuse_maps(maps.owner_for(tier.image()))?;
         obj.load()?;
         Ok(obj)
     });

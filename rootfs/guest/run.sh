@@ -2,8 +2,8 @@
 # The guest test, run by /init as /test/run.sh inside a VM booted by rootfs/vm-test.sh (through rootfs/vm-boot.sh).
 # The kernel command line says which tier must act:
 #   enforce_expect=TIER     lsm or fmodret: denied operations fail with EPERM, posture
-#                           ENFORCE; kprobe or tracepoint: the offender is killed,
-#                           posture ENFORCE_SIGNAL
+#                           ENFORCE; kprobe, tracepoint or path: the offender is
+#                           killed, posture ENFORCE_SIGNAL
 #   enforce_tiers=A,B       the config's `tiers =` (default: the whole ladder)
 #   enforce_blockers=B1,B2  blockers --check must name (each a prefix of one)
 #   enforce_btf=PATH        the config's `btf =` (a kernel without BTF)
@@ -20,6 +20,11 @@
 #                           the nothing-left check); the routes, signal=TERM,
 #                           trusted-exec and audit sessions are not run, and the guest
 #                           says so
+#   enforce_hide_btf=1      hide the kernel's BTF (/sys/kernel/btf) from libbpf, as on a
+#                           kernel built without it: only the path tier can load;
+#                           with enforce_btf, the kernel's BTF is first copied there
+#                           (the kprobe and tracepoint tiers' build for kernels
+#                           without BTF, relocated against that file)
 # Exits 0 only when every case passed; /init turns that into the result marker.
 set -u
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -29,9 +34,13 @@ tiers=$(param enforce_tiers)
 blockers=$(param enforce_blockers)
 btf=$(param enforce_btf)
 cases=$(param enforce_cases)
+if [ "$(param enforce_hide_btf)" = 1 ]; then
+	[ -n "$btf" ] && cp /sys/kernel/btf/vmlinux "$btf" && echo "guest: the kernel's BTF copied to $btf"
+	mount -t tmpfs -o ro none /sys/kernel/btf && echo "guest: /sys/kernel/btf hidden: libbpf finds no kernel BTF"
+fi
 case $expect in
 lsm | fmodret) sync=yes want_posture=ENFORCE want_rc=0 ;;
-kprobe | tracepoint) sync=no want_posture=ENFORCE_SIGNAL want_rc=10 ;;
+kprobe | tracepoint | path) sync=no want_posture=ENFORCE_SIGNAL want_rc=10 ;;
 none) sync=no want_posture=REFUSED want_rc=12 ;;
 *) echo "guest: enforce_expect must name a tier or none, got '$expect'"; exit 1 ;;
 esac
@@ -43,8 +52,9 @@ ENFORCE) want_rc=0 ;; ENFORCE_SIGNAL) want_rc=10 ;; AUDIT_ONLY) want_rc=11 ;; RE
 esac
 exec_tier=$(param enforce_exec_tier)
 exec_tier=${exec_tier:-$expect}
-# The tracepoint tier has no kernel program for rules following a rename: the agent does it.
-if [ "$expect" = tracepoint ]; then follow=agent; else follow=$expect; fi
+# The tracepoint and path tiers have no kernel program for rules following a rename:
+# the agent does it (the path tier needs none: its rules are names).
+case $expect in tracepoint | path) follow=agent ;; *) follow=$expect ;; esac
 echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/kernel/security/lsm)"
 
 # Objects to deny and their neighbours.
@@ -53,6 +63,7 @@ echo secret >/data/secret
 echo other >/data/other
 ln /data/secret /data/hardlink
 ln -s /data/secret /data/symlink
+ln -s /data /linkdir
 mount --bind /data /mnt/bind
 cp /bin/probe /opt/denied/tool
 echo shadow >/data/shadow
@@ -111,9 +122,20 @@ EOF
 operations() { # WANT_FOR_DENIED
 	d=$1
 	run_case "open by path" "$d" probe open /data/secret
-	run_case "open through a hardlink" "$d" probe open /data/hardlink
-	run_case "open through a symlink" "$d" probe open /data/symlink
-	run_case "open through a bind mount" "$d" probe open /mnt/bind/secret
+	if [ "$expect" = path ]; then
+		# The path tier matches names: the file's other names are its documented limits.
+		limit "open through a hardlink made before" probe open /data/hardlink
+		limit "open through a symlink made before" probe open /data/symlink
+		limit "open through a bind mount" probe open /mnt/bind/secret
+		limit "open through /proc/self/fd/N of a descriptor opened by another name" \
+			sh -c 'exec 3</data/hardlink && exec probe open /proc/self/fd/3'
+		limit "open through a symlinked directory" probe open /linkdir/secret
+		run_case "open by a path with '..' (taken by its last component)" "$d" probe open /data/../data/secret
+	else
+		run_case "open through a hardlink" "$d" probe open /data/hardlink
+		run_case "open through a symlink" "$d" probe open /data/symlink
+		run_case "open through a bind mount" "$d" probe open /mnt/bind/secret
+	fi
 	run_case "open by relative path" "$d" sh -c 'cd /data && exec probe open secret'
 	run_case "open a neighbour file" ok probe open /data/other
 	# The denied binary would print "open /data/other: ok" if it ran.
@@ -131,6 +153,7 @@ operations() { # WANT_FOR_DENIED
 	run_case "connect [::ffff:127.0.0.2]:8081 (v4-mapped, other port)" ok probe connect ::ffff:127.0.0.2 8081
 }
 DENIALS_OPEN=5 DENIALS_EXEC=1 DENIALS_CONNECT=5
+[ "$expect" = path ] && DENIALS_OPEN=3
 
 # limit NAME CMD...: an operation this tier cannot see, documented in the README's
 # limits table: it must still succeed, so the table stays true.
@@ -216,15 +239,33 @@ routes() {
 	# A thread flips the port while connect runs: never connected to the denied one.
 	if [ $sync = yes ]; then
 		run_case_rc "racing connect never reaches the denied port" 0 "ok (" probe race-connect 127.0.0.2 8080 8081 300
+	elif [ "$expect" = path ]; then
+		# Only the caller's copy at entry is checked: a thread may change it before
+		# the kernel copies it (a documented limit). Killed when the check saw the
+		# denied port, or the race got through (exit 3); both are the tier's truth.
+		out=$(probe race-connect 127.0.0.2 8080 8081 300 2>&1)
+		rc=$?
+		case $rc in
+		137) ok "racing connect: killed when the entry check saw the denied port" ;;
+		3) ok "documented limit of the path tier: a racing connect reached the denied port ($out)" ;;
+		*) not_ok "racing connect: rc=$rc: $out" ;;
+		esac
 	else
 		run_case_rc "racing connect is killed before it uses the denied port" 137 "" probe race-connect 127.0.0.2 8080 8081 300
 	fi
 	# Exec around bprm_check: the loader, mmap and mprotect of a denied file, scripts.
-	run_program "ld.so runs a denied dynamic program" $d dyn-ran $loader /opt/denied/dynecho dyn-ran
+	if [ "$expect" = path ]; then
+		# A file behind a descriptor has no name the path tier can read.
+		limit "ld.so runs a denied dynamic program (it maps it, exec names ld.so)" $loader /opt/denied/dynecho dyn-ran
+		limit "PROT_EXEC mapping of the denied binary" probe mmap-exec /opt/denied/tool
+		limit "mprotect to exec of the denied binary" probe mprotect-exec /opt/denied/tool
+	else
+		run_program "ld.so runs a denied dynamic program" $d dyn-ran $loader /opt/denied/dynecho dyn-ran
+		run_case "PROT_EXEC mapping of the denied binary" $d probe mmap-exec /opt/denied/tool
+		run_case "mprotect to exec of the denied binary" $d probe mprotect-exec /opt/denied/tool
+	fi
 	run_program "ld.so runs an allowed dynamic program" ok dyn-ran $loader /usr/bin/dynecho dyn-ran
-	run_case "PROT_EXEC mapping of the denied binary" $d probe mmap-exec /opt/denied/tool
 	run_case "PROT_EXEC mapping of another binary" ok probe mmap-exec /bin/probe
-	run_case "mprotect to exec of the denied binary" $d probe mprotect-exec /opt/denied/tool
 	run_case "mprotect to exec of another binary" ok probe mprotect-exec /bin/probe
 	if [ "$expect" = tracepoint ]; then
 		limit "a denied script (sched_process_exec sees the interpreter)" /opt/denied/script.sh
@@ -233,13 +274,17 @@ routes() {
 	fi
 	run_program "an allowed script" ok script-ran /usr/bin/allowed-script.sh
 	# Opens around the syscalls: by handle, 32-bit, io_uring.
-	run_case "open_by_handle_at of the denied file" $d probe open-by-handle /tmp/handle-secret
+	if [ "$expect" = path ]; then
+		limit "open_by_handle_at of the denied file (no name)" probe open-by-handle /tmp/handle-secret
+	else
+		run_case "open_by_handle_at of the denied file" $d probe open-by-handle /tmp/handle-secret
+	fi
 	run_case "open_by_handle_at of another file" ok probe open-by-handle /tmp/check.txt
 	run_case "32-bit open of another file" ok open32 /data/other
 	run_case "io_uring open of another file" ok probe uring-open /data/other
 	run_case "io_uring connect to 127.0.0.2:8081 (other port)" ok probe uring-connect 127.0.0.2 8081
 	run_case "io_uring sendmsg to 127.0.0.2:8081 (other port)" ok probe uring-sendmsg 127.0.0.2 8081
-	if [ "$expect" = tracepoint ]; then
+	if [ "$expect" = tracepoint ] || [ "$expect" = path ]; then
 		limit "a 32-bit program's open (compat syscalls have no per-syscall tracepoints)" open32 /data/secret
 		limit "io_uring open" probe uring-open /data/secret
 		limit "io_uring connect" probe uring-connect 127.0.0.2 8080
@@ -254,11 +299,24 @@ routes() {
 	# open it at once, in a tight loop.
 	case $expect in
 	lsm | fmodret) run_case_rc "rename over the denied file, then open, 50 times" 1 "EPERM x 50" probe rename-replace /data/shadow 50 ;;
-	kprobe) run_case_rc "rename over the denied file, then open at once: killed" 137 "" probe rename-replace /data/shadow 50 ;;
+	kprobe | path) run_case_rc "rename over the denied file, then open at once: killed" 137 "" probe rename-replace /data/shadow 50 ;;
 	tracepoint) run_case_rc "rename over the denied file: killed once the agent re-resolves (a window)" 137 "" \
 		probe rename-replace-wait /data/shadow 5000 ;;
 	esac
 	run_case "a neighbour of the replaced file" ok probe open /data/other
+	if [ "$expect" = path ]; then
+		# New names for a denied file: the maker is killed, after the syscall ran.
+		run_case "a hardlink to the denied file: its maker is killed" $d ln /data/secret /data/newlink
+		limit "the hardlink was made before the kill: another process opens it" probe open /data/newlink
+		run_case "a symlink to the denied file: its maker is killed" $d ln -s /data/secret /tmp/newsym
+		run_case "a relative symlink to the denied file: its maker is killed" $d ln -s secret /data/relsym
+		run_case "renaming the denied file away: killed" $d mv /data/secret /data/moved
+		limit "the rename ran before the kill: the file opens under its new name" probe open /data/moved
+		mv /data/moved /data/secret && rm -f /data/newlink /tmp/newsym /data/relsym
+		run_case "renaming a file onto the denied path is left alone (the rule is the path)" ok \
+			sh -c 'echo new >/data/secret.new && mv /data/secret.new /data/secret'
+		run_case "the file renamed onto the denied path is denied at once" $d probe open /data/secret
+	fi
 	# Renames with no file at the target (a new name): nothing to follow.
 	run_case "a rename to a new name and back" ok sh -c 'mv /data/other /data/other.new && mv /data/other.new /data/other'
 }
@@ -426,6 +484,11 @@ if [ "$follow" = agent ]; then want_follow="tier=agent"; else want_follow="tier=
 grep "enforce\[$pid\]: followed class=open op=follow $want_follow" /var/log/messages | grep -q "path=/data/shadow" &&
 	ok "the rule followed the replacement: $(grep "enforce\[$pid\]: followed" /var/log/messages | head -n 1 | sed 's/.*followed/followed/')" ||
 	not_ok "no 'followed ... $want_follow ... path=/data/shadow' line"
+if [ "$expect" = path ]; then
+	grep "enforce\[$pid\]: denied class=open op=open tier=path " /var/log/messages | grep -q " file=/data/newlink path=/data/secret " &&
+		ok "the event of the killed ln names the hardlink it made: file=/data/newlink" ||
+		not_ok "no 'denied class=open ... file=/data/newlink path=/data/secret' line"
+fi
 
 # A catchable signal is no enforcement: a process that ignores it reads the file.
 if [ $sync = no ]; then
@@ -476,6 +539,15 @@ trusted_programs() {
 	run_program "dlopen of a library of the image" ok hello-from-library dlopen-test /usr/lib/libhello.so
 	run_program "a script of the image" ok script-ran /usr/bin/allowed-script.sh
 }
+if [ "$expect" = path ]; then
+	# The exec policy needs the file's filesystem: the path tier cannot serve it.
+	trusted_config enforce
+	enforce --check >/tmp/check.txt
+	rc=$?
+	[ $rc -eq 12 ] && grep -q '^blockers=.*path-canary-failed:exec:0' /tmp/check.txt && grep -qx 'tier.exec=none' /tmp/check.txt &&
+		ok "allow_exec_from with the path tier: REFUSED, path-canary-failed:exec:0" ||
+		not_ok "allow_exec_from with the path tier: rc=$rc $(grep -E '^(posture|blockers)=' /tmp/check.txt)"
+else
 trusted_config enforce
 start_agent
 grep -q "attached: posture=$want_posture tier.open=none tier.exec=$expect " /tmp/agent.log &&
@@ -533,6 +605,8 @@ for what in "op=exec reason=untrusted-fs" "op=mmap reason=untrusted-fs" "op=mmap
 	grep -q "enforce\[$pid\]: audited class=exec $what " /var/log/messages && ok "audit logs 'audited class=exec $what'" ||
 		not_ok "audit did not log 'audited class=exec $what'"
 done
+
+fi
 
 # Audit mode: the same operations succeed and are logged.
 write_config audit signal
