@@ -17,7 +17,10 @@
 #     x86_64-path  ladder restricted to path (the tier for kernels without BTF, whose
 #                  programs have no CO-RE relocation): ENFORCE_SIGNAL, kills by name
 #     x86_64-nobtf the whole ladder with /sys/kernel/btf hidden from libbpf (as on a
-#                  kernel without BTF): every other tier fails to load (ESRCH), path serves
+#                  kernel without BTF): every other tier is named as needing BTF and
+#                  not tried; path serves
+#     x86_64-btf-file  the same, with `btf =` a copy of the kernel's BTF: the
+#                  kprobe tier from the build for kernels without BTF, ENFORCE_SIGNAL
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
 #     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
@@ -36,7 +39,8 @@
 #   armhf (rootfs/fetch-armhf.sh; armhf busybox-static; the armv7 build): Debian
 #   bookworm's armmp 6.1, a 32-bit kernel built without BTF
 #     armhf-nobtf       no btf file: --check names kernel-btf-missing and every tier
-#                       that cannot load without BTF; REFUSED, nothing tried or left
+#                       that cannot load without BTF; the path tier serves,
+#                       ENFORCE_SIGNAL with path-matching
 #     armhf-btf         `btf =` a file pahole made from the kernel's -dbg vmlinux:
 #                       LSM and fmod_ret cannot attach without the kernel's own BTF
 #                       (named); kprobe serves every class, ENFORCE_SIGNAL
@@ -96,7 +100,8 @@ fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=ls
 kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
 tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
-x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=lsm-load-failed:3,fmodret-load-failed:3,kprobe-load-failed:3,tracepoint-load-failed:3,path-matching
+x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
+x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/reliability.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
@@ -133,7 +138,7 @@ armhf)
     # A 32-bit guest under TCG is slow; bpf stays listed (Debian's default).
     bt=enforce_btf=/usr/lib/enforce/vmlinux.btf
     boots <<BOOTS | boot_all vm-test armhf
-armhf-nobtf $out/enforce.cpio.gz $karm $bpf enforce_expect=none enforce_posture=REFUSED enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf
+armhf-nobtf $out/enforce.cpio.gz $karm $bpf enforce_expect=path enforce_cases=core enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 armhf-btf $out/enforce.cpio.gz $karm $bpf $bt enforce_expect=kprobe enforce_cases=core enforce_jit=no enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
 armhf-btf-tracepoint $out/enforce.cpio.gz $karm $bpf $bt enforce_expect=tracepoint enforce_tiers=tracepoint enforce_cases=core enforce_jit=no enforce_posture=AUDIT_ONLY enforce_exec_tier=none enforce_blockers=kernel-btf-missing,tracepoint-needs-kernel-btf:mprotect,tracepoint-attach-failed:mmap:2,class-unenforced:exec
 BOOTS
