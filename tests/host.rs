@@ -171,6 +171,41 @@ fn check_never_claims_enforce_on_this_host() {
     assert_nothing_left();
 }
 
+/// The build of the programs for kernels without their own BTF, relocated against a
+/// BTF file (`btf =`): with /sys/kernel/btf hidden (a read-only tmpfs over it, in a
+/// private mount namespace) and a copy of this kernel's BTF as the file, the
+/// tracepoint tier of that build loads, attaches and passes its canaries here.
+#[test]
+fn a_btf_file_serves_the_build_for_kernels_without_btf() {
+    require_root();
+    let dir = TempDir::new("btf-file");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x").unwrap();
+    let btf = dir.path("vmlinux.btf");
+    std::fs::copy("/sys/kernel/btf/vmlinux", &btf).unwrap();
+    let cfg = dir.config(&format!(
+        "btf = {}\ndeny_open = {}\ndeny_connect = {TEST_ADDR}/32:9\n",
+        btf.display(),
+        secret.display()
+    ));
+    let script = format!("mount -t tmpfs -o ro none /sys/kernel/btf && exec {BIN} --check --config {}", cfg.display());
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_ENFORCE_SIGNAL), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report_value(&report, "btf"), format!("file:{}", btf.display()), "{report}");
+    assert_eq!(report_value(&report, "tier.open"), "tracepoint", "{report}");
+    assert_eq!(report_value(&report, "tier.connect"), "tracepoint", "{report}");
+    let blockers = report_value(&report, "blockers");
+    let unlisted = if report_value(&report, "lsm_list").split(',').any(|l| l == "bpf") { "" } else { "lsm-not-listed," };
+    assert!(
+        blockers.starts_with(&format!("{unlisted}kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,")),
+        "{report}"
+    );
+    assert_eq!(report_value(&report, "lsm.load"), "not-tried", "{report}");
+    assert_eq!(report_value(&report, "tracepoint.canary.open"), "ok", "{report}");
+    assert_nothing_left();
+}
+
 #[test]
 fn check_config_validates_without_bpf() {
     let dir = TempDir::new("cc");

@@ -204,8 +204,8 @@ fn check_forced_to_the_path_tier() {
 
 /// A kernel without BTF, as libbpf sees it: /sys/kernel/btf hidden (a read-only tmpfs
 /// over it, in the private mount namespace only). With the whole ladder allowed, every
-/// other tier's object fails to load (ESRCH: CO-RE relocations need the kernel's BTF)
-/// and the gate falls through to the path tier by itself.
+/// other tier is named as needing BTF and not tried, and the gate falls through to the
+/// path tier by itself.
 #[test]
 fn without_kernel_btf_the_ladder_falls_to_the_path_tier() {
     require_root();
@@ -222,12 +222,16 @@ fn without_kernel_btf_the_ladder_falls_to_the_path_tier() {
     for class in ["open", "exec", "connect"] {
         assert_eq!(report_value(&report, &format!("tier.{class}")), "path", "{report}");
     }
-    let lsm = if report_value(&report, "lsm_list").split(',').any(|l| l == "bpf") { "lsm-load-failed:3" } else { "lsm-not-listed" };
+    let unlisted = if report_value(&report, "lsm_list").split(',').any(|l| l == "bpf") { "" } else { "lsm-not-listed," };
     assert_eq!(
         report_value(&report, "blockers"),
-        format!("{lsm},fmodret-load-failed:3,kprobe-load-failed:3,tracepoint-load-failed:3,path-matching"),
+        format!("{unlisted}kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching"),
         "{report}"
     );
+    assert_eq!(report_value(&report, "btf"), "none", "{report}");
+    for tier in ["lsm", "fmodret", "kprobe", "tracepoint"] {
+        assert_eq!(report_value(&report, &format!("{tier}.load")), "not-tried", "{report}");
+    }
     assert_no_path_programs_left();
     // The same config with the kernel's BTF in view: the path tier is not needed.
     let out = Command::new("unshare").args(["-m", "--propagation", "private", BIN, "--check", "--config"]).arg(&cfg).output().unwrap();
