@@ -355,7 +355,12 @@ else
 		grep -qx "tier.connect=$expect" /tmp/check.txt && grep -qx "hook.follow=$follow" /tmp/check.txt &&
 		grep -qx "hook.exec=$expect" /tmp/check.txt &&
 		ok "--check says $want_posture (exit $want_rc) with $expect for open and connect, exec by $exec_tier (hook.exec=$expect), follow=$follow" ||
-		not_ok "--check: wanted $want_posture/$want_rc with $expect (exec $exec_tier), got rc=$rc"
+		{
+			not_ok "--check: wanted $want_posture/$want_rc with $expect (exec $exec_tier), got rc=$rc"
+			# What libbpf and the verifier said, for the log.
+			enforce -v --check >/dev/null 2>/tmp/check-debug.txt
+			grep -E 'libbpf|tier:' /tmp/check-debug.txt | tail -80
+		}
 fi
 jit=$(param enforce_jit)
 if [ -n "$jit" ]; then
