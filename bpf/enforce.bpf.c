@@ -278,11 +278,17 @@ static __always_inline bool dying(void)
 	return KREAD(current_task(), pending.signal.sig[0]) & (1UL << (9 - 1));
 }
 
-/* The agent: its host PID, started when it says (a PID reused after it died is not). */
+/* The agent: its host PID, started when it says (a PID reused after it died is not).
+ * Its start time in ticks is compared by multiplying rather than by dividing the
+ * nanoseconds: no 64-bit division, which not every JIT compiles (32-bit ARM's). */
 static __always_inline bool is_agent(const struct enforce_handover *h, __u32 pid)
 {
-	return pid == h->agent_tgid &&
-	       KREAD(KREAD(current_task(), group_leader), start_boottime) / TICK_NS == h->agent_start;
+	__u64 started;
+
+	if (pid != h->agent_tgid)
+		return false;
+	started = KREAD(KREAD(current_task(), group_leader), start_boottime);
+	return started >= h->agent_start * TICK_NS && started < (h->agent_start + 1) * TICK_NS;
 }
 
 /*
@@ -388,7 +394,11 @@ static __always_inline __u64 inode_hash(__u64 ino)
  */
 static __always_inline bool inode_maybe_denied(__u64 ino)
 {
+#ifndef ENFORCE_NO_KERNEL_BTF
 	__u32 words = ((struct bpf_map___len *)&inode_filter)->max_entries;
+#else
+	__u32 words = ENFORCE_INODE_FILTER_WORDS_NO_BTF; /* enforce.h */
+#endif
 	__u64 b = inode_hash(ino);
 	__u32 word = (b >> 6) & (words - 1), slot = b & (ENFORCE_FOLLOWED_SLOTS - 1);
 	__u64 *w = bpf_map_lookup_elem(&inode_filter, &word);

@@ -210,6 +210,13 @@ struct enforce_net6_key {
 #define ENFORCE_FILTER_MULT 0x9E3779B97F4A7C15ULL
 #define ENFORCE_FOLLOWED_SLOTS 1024
 #define ENFORCE_NET_FILTER_WORDS 1024
+/*
+ * The programs built for kernels without their own BTF cannot read a map's length
+ * (the verifier allows that map_ptr access only with the kernel's BTF): with them the
+ * agent makes inode_filter this long, 16 bits per inode for 32,768 inodes (a larger
+ * policy only lets more inodes past the filter to the hash lookup).
+ */
+#define ENFORCE_INODE_FILTER_WORDS_NO_BTF 8192
 
 /* Value of both tries. */
 struct enforce_net_rule {

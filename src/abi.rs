@@ -483,6 +483,8 @@ pub const FILTER_MULT: u64 = 0x9E37_79B9_7F4A_7C15;
 pub const FOLLOWED_SLOTS: u32 = 1024;
 /// Words of `net_filter` per family (a bit per /16).
 pub const NET_FILTER_WORDS: u32 = 1024;
+/// Length of `inode_filter` for the programs built for kernels without BTF (enforce.h).
+pub const INODE_FILTER_WORDS_NO_BTF: u32 = 8192;
 
 /// The filter hash `b` of an inode number (enforce.h): its bit in `inode_filter` is bit
 /// `b & 63` of word `(b >> 6) mod words`.
@@ -588,6 +590,7 @@ mod tests {
         assert_eq!(define("ENFORCE_FILTER_MULT"), FILTER_MULT);
         assert_eq!(define("ENFORCE_FOLLOWED_SLOTS"), u64::from(FOLLOWED_SLOTS));
         assert_eq!(define("ENFORCE_NET_FILTER_WORDS"), u64::from(NET_FILTER_WORDS));
+        assert_eq!(define("ENFORCE_INODE_FILTER_WORDS_NO_BTF"), u64::from(INODE_FILTER_WORDS_NO_BTF));
         // 24 bits of hash: enough for any filter the agent makes.
         assert_eq!(inode_hash(u64::MAX) >> 24, 0);
         assert_eq!(inode_hash(1), FILTER_MULT >> 40);

@@ -154,6 +154,11 @@ pub fn set_btf_file(path: Option<&str>) {
     *BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()) = path;
 }
 
+/// Whether a BTF file is set: the objects opened are the build for kernels without BTF.
+pub fn uses_btf_file() -> bool {
+    btf_file().is_some()
+}
+
 fn btf_file() -> Option<std::ffi::CString> {
     BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }

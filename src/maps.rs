@@ -134,7 +134,9 @@ impl Maps {
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
         let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 8)).saturating_add(INODE_SLACK);
         obj.set_max_entries(c"deny_inodes", inodes)?;
-        let filter_words = inode_filter_words(rules.inodes.len());
+        // The programs for kernels without BTF cannot read the filter's length (enforce.h).
+        let filter_words =
+            if bpf::uses_btf_file() { abi::INODE_FILTER_WORDS_NO_BTF } else { inode_filter_words(rules.inodes.len()) };
         obj.set_max_entries(c"inode_filter", filter_words)?;
         // The canaries add one entry per family.
         obj.set_max_entries(c"deny_net4", len(net4).saturating_add(1))?;

@@ -359,7 +359,8 @@ else
 			not_ok "--check: wanted $want_posture/$want_rc with $expect (exec $exec_tier), got rc=$rc"
 			# What libbpf and the verifier said, for the log.
 			enforce -v --check >/dev/null 2>/tmp/check-debug.txt
-			grep -E 'libbpf|tier:' /tmp/check-debug.txt | tail -80
+			grep -E 'libbpf|tier:' /tmp/check-debug.txt | grep -v 'line info' | tail -40
+			sed -n '/BEGIN PROG LOAD LOG/,/END PROG LOAD LOG/p' /tmp/check-debug.txt | tail -60
 		}
 fi
 jit=$(param enforce_jit)
