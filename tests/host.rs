@@ -7,11 +7,10 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs the binary in a private mount namespace, waits, returns (status, stdout, stderr).
@@ -214,85 +213,6 @@ fn check_config_validates_without_bpf() {
     assert_eq!(status.code(), Some(EXIT_OK), "{stderr}");
 }
 
-/// The agent, running in the background; killed and reaped on drop.
-struct Agent {
-    child: Child,
-    /// Its stderr, line by line, from a reader thread (so a wait can time out).
-    lines: std::sync::mpsc::Receiver<String>,
-    log: String,
-}
-
-/// How long a test waits for a line from the agent before it fails.
-const AGENT_WAIT: Duration = Duration::from_secs(30);
-
-impl Agent {
-    fn start(config: &Path) -> Agent {
-        Agent::start_with(config, &[])
-    }
-
-    fn start_with(config: &Path, args: &[&str]) -> Agent {
-        let mut child = Command::new("unshare")
-            .args(["-m", "--propagation", "private", BIN, "--config"])
-            .arg(config)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the agent");
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut agent = Agent { child, lines, log: String::new() };
-        agent.wait_for("attached:");
-        agent
-    }
-
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + AGENT_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push_str(&line);
-                    self.log.push('\n');
-                    if line.contains(needle) {
-                        return;
-                    }
-                }
-                Err(e) => panic!("no {needle:?} from the agent ({e:?}); its log:\n{}", self.log),
-            }
-        }
-    }
-
-    fn signal(&self, sig: rustix::process::Signal) {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), sig).unwrap();
-    }
-
-    /// SIGTERM, then the exit status and the rest of the log.
-    fn stop(mut self) -> (ExitStatus, String) {
-        self.signal(rustix::process::Signal::TERM);
-        let status = self.child.wait().unwrap();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.log.push_str(&line);
-            self.log.push('\n');
-        }
-        (status, std::mem::take(&mut self.log))
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run_child(cmd: &mut Command) -> (ExitStatus, String) {
     let out = cmd.stdin(Stdio::null()).output().expect("spawn test child");

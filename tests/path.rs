@@ -8,11 +8,10 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A loopback address only these tests use.
@@ -65,70 +64,6 @@ fn assert_no_path_programs_left() {
     assert_eq!(path_programs(), Vec::<String>::new(), "path-tier programs are still loaded");
 }
 
-/// The agent in the background; killed and reaped on drop.
-struct Agent {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    log: String,
-}
-
-impl Agent {
-    fn start(config: &Path) -> Agent {
-        let mut child = Command::new("unshare")
-            .args(["-m", "--propagation", "private", BIN, "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the agent");
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut agent = Agent { child, lines, log: String::new() };
-        agent.wait_for("attached:");
-        agent
-    }
-
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    self.log.push_str(&line);
-                    self.log.push('\n');
-                    if line.contains(needle) {
-                        return;
-                    }
-                }
-                Err(e) => panic!("no {needle:?} from the agent ({e:?}); its log:\n{}", self.log),
-            }
-        }
-    }
-
-    fn stop(mut self) -> (ExitStatus, String) {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.log.push_str(&line);
-            self.log.push('\n');
-        }
-        (status, std::mem::take(&mut self.log))
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(cmd: &mut Command) -> (ExitStatus, String) {
     let out = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output().expect("spawn test child");

@@ -121,95 +121,50 @@ fn assert_gone(ids: &[u32]) {
     assert!(left.is_empty(), "programs the agent loaded are still loaded: {left:?}");
 }
 
-/// The agent, running in the background; killed and reaped on drop. Its stderr is
-/// read by a thread, so every wait can have a deadline.
-struct Agent {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: String,
-    /// IDs of the programs it held (at start and at stop).
+/// The agent (tests/common), and the IDs of the programs it held (at start and at
+/// stop), which must all be gone after it stops.
+struct Tracked {
+    agent: Agent,
     programs: Vec<u32>,
 }
 
-impl Agent {
-    /// Starts the agent and waits (up to 30 s) for `attached:`.
-    fn start(config: &Path, env: &[(&str, &Path)]) -> Agent {
-        let mut agent = Agent::spawn(config, env);
-        agent.wait_for("attached:", Duration::from_secs(30));
-        agent.programs = programs_of(agent.child.id());
-        assert!(!agent.programs.is_empty(), "an attached agent holds programs:\n{}", agent.log);
-        agent
+impl core::ops::Deref for Tracked {
+    type Target = Agent;
+    fn deref(&self) -> &Agent {
+        &self.agent
     }
+}
 
-    fn spawn(config: &Path, env: &[(&str, &Path)]) -> Agent {
-        Agent::spawn_cmd(enforce_cmd(&["--config", config.to_str().unwrap()], env))
+impl core::ops::DerefMut for Tracked {
+    fn deref_mut(&mut self) -> &mut Agent {
+        &mut self.agent
+    }
+}
+
+impl Tracked {
+    /// Starts the agent and waits (up to 30 s) for `attached:`.
+    fn start(config: &Path, env: &[(&str, &Path)]) -> Tracked {
+        Tracked::start_cmd(enforce_cmd(&["--config", config.to_str().unwrap()], env))
     }
 
     /// Starts `cmd` (the agent, however it is wrapped) and waits for `attached:`.
-    fn start_cmd(cmd: Command) -> Agent {
-        let mut agent = Agent::spawn_cmd(cmd);
-        agent.wait_for("attached:", Duration::from_secs(30));
-        agent.programs = programs_of(agent.child.id());
-        assert!(!agent.programs.is_empty(), "an attached agent holds programs:\n{}", agent.log);
-        agent
-    }
-
-    fn spawn_cmd(mut cmd: Command) -> Agent {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the agent");
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Agent { child, lines, log: String::new(), programs: Vec::new() }
-    }
-
-    /// Waits for a stderr line containing `needle`; fails after `limit`.
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push_str(&line);
-                    self.log.push('\n');
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("no {needle:?} from the agent within {limit:?}; its log:\n{}", self.log)
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("agent ended before {needle:?}; its log:\n{}", self.log)
-                }
-            }
-        }
-    }
-
-    fn signal(&self, sig: rustix::process::Signal) {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), sig).unwrap();
+    fn start_cmd(cmd: Command) -> Tracked {
+        let mut agent = Agent::spawn(cmd);
+        agent.wait_for("attached:");
+        let programs = programs_of(agent.child.id());
+        assert!(!programs.is_empty(), "an attached agent holds programs:\n{}", agent.log);
+        Tracked { agent, programs }
     }
 
     /// SIGTERM; the exit status, how long the agent took to exit, and its whole log.
     /// Fails if it is not gone within `limit` (it is then killed), or if a program it
     /// held is still loaded afterwards.
     fn stop_within(mut self, limit: Duration) -> (ExitStatus, Duration, String) {
-        self.programs.extend(programs_of(self.child.id()));
+        self.programs.extend(programs_of(self.agent.child.id()));
         let start = Instant::now();
         self.signal(rustix::process::Signal::TERM);
         let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.agent.child.try_wait().unwrap() {
                 break status;
             }
             if start.elapsed() > limit {
@@ -221,23 +176,7 @@ impl Agent {
         let took = start.elapsed();
         self.drain();
         assert_gone(&self.programs);
-        (status, took, std::mem::take(&mut self.log))
-    }
-
-    /// Collects what the reader thread has until the pipe closes (at most 5 s).
-    fn drain(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            self.log.push_str(&line);
-            self.log.push('\n');
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        (status, took, std::mem::take(&mut self.agent.log))
     }
 }
 
@@ -299,11 +238,11 @@ fn a_fifo_on_reload_keeps_the_policy_and_the_agent_answers() {
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
-    let mut agent = Agent::start(&cfg, &[]);
+    let mut agent = Tracked::start(&cfg, &[]);
     // The config path becomes a FIFO nobody writes to.
     mkfifo(&cfg);
     agent.signal(rustix::process::Signal::HUP);
-    agent.wait_for(
+    agent.wait_for_within(
         &format!("reload failed: {}:0: not a regular file but a FIFO (named pipe)", cfg.display()),
         Duration::from_secs(10),
     );
@@ -464,10 +403,10 @@ fn a_bricking_rule_on_reload_keeps_the_policy() {
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
-    let mut agent = Agent::start(&cfg, &[]);
+    let mut agent = Tracked::start(&cfg, &[]);
     dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = /bin/sh\n", secret.display()));
     agent.signal(rustix::process::Signal::HUP);
-    agent.wait_for(
+    agent.wait_for_within(
         &format!("reload failed: {}:4: deny_exec /bin/sh: that is /bin/sh: denying it can leave the device unable to boot", cfg.display()),
         Duration::from_secs(10),
     );
@@ -609,7 +548,7 @@ fn a_stuck_syslog_does_not_stall_the_agent() {
     let secret = dir.path("secret");
     std::fs::write(&secret, "x\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
-    let mut agent = Agent::start(&cfg, &[(SYSLOG_ENV, &syslog.path)]);
+    let mut agent = Tracked::start(&cfg, &[(SYSLOG_ENV, &syslog.path)]);
     // 40 offenders, each killed by the signal tier: 40 event lines nobody can take.
     const DENIALS: usize = 40;
     for i in 0..DENIALS {
@@ -619,7 +558,7 @@ fn a_stuck_syslog_does_not_stall_the_agent() {
     // first few lines, one second each).
     let start = Instant::now();
     agent.signal(rustix::process::Signal::HUP);
-    agent.wait_for("reloaded: posture=ENFORCE_SIGNAL", Duration::from_secs(10));
+    agent.wait_for_within("reloaded: posture=ENFORCE_SIGNAL", Duration::from_secs(10));
     let reload_took = start.elapsed();
     assert!(reload_took < Duration::from_secs(3), "SIGHUP took {reload_took:?} with a stuck syslog:\n{}", agent.log);
     println!("SIGHUP answered in {reload_took:?}");
@@ -687,7 +626,7 @@ fn a_looping_offender_is_coalesced_and_every_event_counted() {
          coalesce_window = 60\ncoalesce_burst = 5\nlog_rate = 10\n",
         secret.display()
     ));
-    let agent = Agent::start(&cfg, &[(SYSLOG_ENV, &syslog.path)]);
+    let agent = Tracked::start(&cfg, &[(SYSLOG_ENV, &syslog.path)]);
 
     // One process opening the file 2000 times.
     const LOOPS: u64 = 2000;
@@ -806,7 +745,7 @@ fn pinned_enforcement_outlives_the_agent_and_is_adopted() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
 
-    let first = Agent::start_cmd(agent_cmd());
+    let first = Tracked::start_cmd(agent_cmd());
     let pinned = listing();
     assert!(pinned.contains("gen-1") && pinned.contains("link-tracepoint-open-0") && pinned.contains("map-events"), "{pinned}");
     let check = run_within(&mut ns.cmd(&[BIN, "--check", "--config", cfg.to_str().unwrap()]), Duration::from_secs(30));
@@ -820,8 +759,8 @@ fn pinned_enforcement_outlives_the_agent_and_is_adopted() {
     assert_killed("cat while no agent runs", cat());
 
     // A restarted agent adopts them: one set of programs at the end.
-    let mut second = Agent::start_cmd(agent_cmd());
-    let adopted = second.wait_for("adopted:", Duration::from_secs(30));
+    let mut second = Tracked::start_cmd(agent_cmd());
+    let adopted = second.wait_for_within("adopted:", Duration::from_secs(30));
     assert!(adopted.contains("adopted: generation 1,") && adopted.contains("replaced by generation 2") && adopted.contains("denied=1 "), "{adopted}");
     assert_gone(&first_programs);
     assert!(second.programs.iter().all(|id| !first_programs.contains(id)));
@@ -848,7 +787,7 @@ fn without_pin_nothing_survives_the_agent() {
     std::fs::write(&secret, "x\n").unwrap();
     let cfg = dir.config(&format!("mode = enforce\ntiers = tracepoint\ndeny_open = {}\n", secret.display()));
     let ns = MountNs::new();
-    let agent = Agent::start_cmd(ns.cmd(&[BIN, "--config", cfg.to_str().unwrap()]));
+    let agent = Tracked::start_cmd(ns.cmd(&[BIN, "--config", cfg.to_str().unwrap()]));
     let programs = agent.programs.clone();
     drop(agent); // SIGKILL
     assert_gone(&programs);
