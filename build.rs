@@ -72,7 +72,7 @@ fn main() {
     compress(&core, &out.join("enforce-core.bpf.o.z"));
     compress(&path, &out.join("path.bpf.o.z"));
 
-    for f in ["bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/vmlinux.h"] {
+    for f in ["bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/shared_maps.h", "bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");

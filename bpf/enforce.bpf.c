@@ -115,28 +115,7 @@ _Static_assert(__builtin_offsetof(struct enforce_event, op) == 68, "event layout
 _Static_assert(__builtin_offsetof(struct enforce_event, file) == 72, "event layout");
 
 /* Capacities below are placeholders: the agent sizes every map to its policy before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ENFORCE_TIER_MAX);
-	__type(key, __u32);
-	__type(value, struct enforce_settings);
-} settings SEC(".maps");
-
-/* Shared by every generation of programs the agent loads and adopts (enforce.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct enforce_handover);
-} handover SEC(".maps");
-
-/* This generation's number, the same for every tier the gate loads in one run. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} generation SEC(".maps");
+#include "shared_maps.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -145,22 +124,6 @@ struct {
 	__type(value, struct enforce_inode_rule);
 } deny_inodes SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct enforce_net4_key);
-	__type(value, struct enforce_net_rule);
-} deny_net4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct enforce_net6_key);
-	__type(value, struct enforce_net_rule);
-} deny_net6 SEC(".maps");
-
 /* allow_exec_from: the filesystems (kernel s_dev) code may run from; value: config line. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -168,18 +131,6 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } exec_allow SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ENFORCE_COUNTER_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
 
 /* The cheap first tests (see enforce.h).  The agent sizes inode_filter to the policy. */
 struct {

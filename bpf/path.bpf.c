@@ -15,10 +15,10 @@
  * every other name of a file (README: limits of the path tier).  Like the tracepoint
  * tier it kills; the syscall still runs, the signal lands on the way back.
  *
- * It declares only the shared maps it uses, as bpf/enforce.bpf.c does (the agent
- * creates those from that source's maps-only object and this object reuses them), and
- * its own: deny_paths, path_scratch and path_agent, names no shared map has, made by
- * the agent only when the ladder brings this tier up.
+ * It declares the shared maps it uses from bpf/shared_maps.h, as bpf/enforce.bpf.c
+ * does (the agent creates them from that source's maps-only object and this object
+ * reuses them), and its own: deny_paths, path_scratch and path_agent, names no shared
+ * map has, made by the agent only when the ladder brings this tier up.
  */
 
 typedef unsigned char __u8;
@@ -124,56 +124,9 @@ struct mmsghdr_user {
 	__u32 msg_len;
 };
 
-/* ---- the shared maps it uses (as bpf/enforce.bpf.c declares them; the agent's, reused) ---- */
+/* ---- the shared maps it uses (the agent's, reused by name) ---- */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ENFORCE_TIER_MAX);
-	__type(key, __u32);
-	__type(value, struct enforce_settings);
-} settings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct enforce_handover);
-} handover SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} generation SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct enforce_net4_key);
-	__type(value, struct enforce_net_rule);
-} deny_net4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct enforce_net6_key);
-	__type(value, struct enforce_net_rule);
-} deny_net6 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ENFORCE_COUNTER_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+#include "shared_maps.h"
 
 /* The path tier's own: denied paths (and their last components), no preallocation. */
 struct {
