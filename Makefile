@@ -28,7 +28,7 @@ ARMV7_CARGO  = $(if $(ARMV7_STD),RUSTC_BOOTSTRAP=1 )$(CARGO)
 # without std's backtrace symbolizer and with its optimize_for_size feature. The
 # symbolizer (gimli, addr2line, miniz_oxide, libunwind) was about 230 kB of a binary
 # that is stripped and so has nothing for it to read; without it the agent stays
-# under 1 MiB with its three BPF objects. A plain `cargo build` (as Buildroot and
+# under 1 MiB with its BPF objects. A plain `cargo build` (as Buildroot and
 # Yocto run it) makes the same program on the prebuilt std, about 240 kB larger.
 SMALL_STD   := -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
 SMALL_CARGO := RUSTC_BOOTSTRAP=1 $(CARGO)
