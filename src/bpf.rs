@@ -219,13 +219,7 @@ impl Object {
     /// Makes every map of this (not yet loaded) object use the same-named map of
     /// `owner` instead of creating its own: all tiers share one set of maps.
     pub fn reuse_maps(&mut self, owner: &Object) -> Result<(), Error> {
-        let mut map = core::ptr::null_mut();
-        loop {
-            // SAFETY: self is live; map is null or a map of self.
-            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
-            if map.is_null() {
-                return Ok(());
-            }
+        for map in self.raw_maps() {
             // SAFETY: map belongs to self and has a NUL-terminated name.
             let name = unsafe { sys::bpf_map__name(map) };
             // SAFETY: owner is live; name is NUL-terminated.
@@ -238,6 +232,7 @@ impl Object {
             // SAFETY: map is a map of self, which is not loaded yet.
             check(unsafe { sys::bpf_map__reuse_fd(map, fd) }, "reuse map", "")?;
         }
+        Ok(())
     }
 
     /// Makes the map `name` of this (not yet loaded) object use the map behind `fd`
@@ -253,13 +248,7 @@ impl Object {
     /// descriptor: what pinning a generation pins.
     pub fn maps(&self) -> Vec<(String, BorrowedFd<'_>)> {
         let mut out = Vec::new();
-        let mut map = core::ptr::null_mut();
-        loop {
-            // SAFETY: self is live; map is null or a map of self.
-            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
-            if map.is_null() {
-                return out;
-            }
+        for map in self.raw_maps() {
             // SAFETY: map is a map of self; its name is NUL-terminated and lives with it.
             let name = unsafe { CStr::from_ptr(sys::bpf_map__name(map)) }.to_string_lossy().into_owned();
             // SAFETY: as above; a loaded map has a descriptor owned by the object, which
@@ -270,6 +259,17 @@ impl Object {
                 out.push((name, unsafe { BorrowedFd::borrow_raw(fd) }));
             }
         }
+        out
+    }
+
+    /// Every map of this object, in its order: libbpf's pointers, valid while it is.
+    fn raw_maps(&self) -> impl Iterator<Item = *mut sys::bpf_map> + '_ {
+        let mut map = core::ptr::null_mut();
+        core::iter::from_fn(move || {
+            // SAFETY: self is live; map is null or a map of self.
+            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
+            (!map.is_null()).then_some(map)
+        })
     }
 
     /// Sets a map's max_entries before load (the ring buffer's size in bytes).
@@ -301,13 +301,7 @@ impl Object {
     #[cfg(test)]
     pub fn map_defs(&self) -> Vec<(String, u32, u32, u32)> {
         let mut out = Vec::new();
-        let mut map = core::ptr::null_mut();
-        loop {
-            // SAFETY: self is live; map is null or a map of self.
-            map = unsafe { sys::bpf_object__next_map(self.ptr.as_ptr(), map) };
-            if map.is_null() {
-                return out;
-            }
+        for map in self.raw_maps() {
             // SAFETY: map is a map of self; its name is NUL-terminated and owned by it.
             let (name, kind, key, value) = unsafe {
                 (
@@ -319,6 +313,7 @@ impl Object {
             };
             out.push((name, kind, key, value));
         }
+        out
     }
 
     /// A map by its C name.
