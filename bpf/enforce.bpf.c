@@ -395,12 +395,18 @@ static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 	return check_inode(inode->i_sb->s_dev, inode->i_ino, op, tier);
 }
 
+#define O_PATH 010000000
+
 /*
  * Untyped pointers (kprobe arguments, what a tracepoint digs out).  Where the kernel
  * has bpf_rdonly_cast (6.2 on), the pointer is cast to its BTF type and read with
  * plain (fault-safe) loads; elsewhere each step is a bpf_probe_read_kernel call.
- * Either way the device is read only for inodes the filter lets through.  Out of
- * line: one copy serves every kprobe and tracepoint program.
+ * Either way the flags and the device are read only for inodes the filter lets
+ * through.  An O_PATH descriptor is not an open (nothing can be read through it; the
+ * kernel calls no file_open hook for it, so only the tracepoint tier, which sees every
+ * new descriptor, meets one): `enforce --check-config` resolving a rule's path that
+ * way must not be killed.  Out of line: one copy serves every kprobe and tracepoint
+ * program.
  */
 static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 {
@@ -409,14 +415,20 @@ static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 
 #ifndef ENFORCE_NO_KERNEL_BTF
 	if (bpf_ksym_exists(bpf_rdonly_cast)) {
-		inode = bpf_core_cast(file, struct file)->f_inode;
+		struct file *f = bpf_core_cast(file, struct file);
+
+		inode = f->f_inode;
 		ino = inode->i_ino;
-		return inode_maybe_denied(ino) && match_inode(inode->i_sb->s_dev, ino, op, tier);
+		if (!inode_maybe_denied(ino) || (op == ENFORCE_OP_OPEN && (f->f_flags & O_PATH)))
+			return false;
+		return match_inode(inode->i_sb->s_dev, ino, op, tier);
 	}
 #endif
 	inode = KREAD(file, f_inode);
 	ino = KREAD(inode, i_ino);
-	return inode_maybe_denied(ino) && match_inode(KREAD(KREAD(inode, i_sb), s_dev), ino, op, tier);
+	if (!inode_maybe_denied(ino) || (op == ENFORCE_OP_OPEN && (KREAD(file, f_flags) & O_PATH)))
+		return false;
+	return match_inode(KREAD(KREAD(inode, i_sb), s_dev), ino, op, tier);
 }
 
 /* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
@@ -1095,12 +1107,8 @@ static __always_inline long sys_ret(struct trace_event_raw_sys_exit *ctx)
 #endif
 }
 
-#define O_PATH 010000000
-
-/* After a successful open-family syscall: is the new descriptor a denied inode?  An
- * O_PATH descriptor is not an open (nothing can be read through it; the kernel calls
- * no file_open hook for it, so the other tiers never see it): `enforce --check-config`
- * resolving a rule's path that way must not be killed. */
+/* After a successful open-family syscall: is the new descriptor a denied inode?  (Not
+ * an O_PATH one: check_file_core.) */
 static __always_inline int tp_opened(long ret)
 {
 	struct file *file;
@@ -1108,7 +1116,7 @@ static __always_inline int tp_opened(long ret)
 	if (ret < 0)
 		return 0;
 	file = current_fd_file(ret);
-	if (file && !(KREAD(file, f_flags) & O_PATH))
+	if (file)
 		check_file_core(file, ENFORCE_OP_OPEN, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }

@@ -261,6 +261,10 @@ fn signal_tier_kills_only_the_denied_operations() {
     assert_killed("open through a symlink", run_child(Command::new("cat").arg(dir.path("symlink"))));
     assert_killed("open through a hardlink", run_child(Command::new("cat").arg(dir.path("hardlink"))));
     assert_ok("open a neighbour", run_child(Command::new("cat").arg(dir.path("public"))));
+    // An O_PATH descriptor reads nothing and is no open: `--check-config` resolving the
+    // rule's path that way is not killed (the tracepoint tier sees every new descriptor).
+    let (status, _, stderr) = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_OK), "--check-config (O_PATH) beside the agent: {status} {stderr}");
 
     let denied = run_child(Command::new(&denied_exe).arg("must not print"));
     assert!(denied.1.is_empty(), "the denied program ran: {:?}", denied.1);
