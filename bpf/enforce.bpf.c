@@ -550,43 +550,16 @@ static __always_inline bool net_maybe_denied(const __u8 *addr, __u32 family6)
 	return w && (*w & (1ULL << (slash16 & 63)));
 }
 
-/* Rule id of the longest IPv4 match for this port, else for every port; 0 = none. */
+/* Rule id of the longest match for this port, else for every port; 0 = none.  The
+ * tries are walked only when the filter says a rule may cover the address. */
 static __always_inline __u32 net4_rule(const __u8 *addr, __u16 port_be)
 {
-	struct enforce_net4_key key = { .prefixlen = 64, .port = port_be };
-	struct enforce_net_rule *rule;
-
-	if (!net_maybe_denied(addr, 0))
-		return 0;
-	__builtin_memcpy(key.addr, addr, 4);
-	rule = bpf_map_lookup_elem(&deny_net4, &key);
-	if (rule)
-		return rule->rule;
-	key.port = 0;
-	rule = bpf_map_lookup_elem(&deny_net4, &key);
-	return rule ? rule->rule : 0;
+	return net_maybe_denied(addr, 0) ? net4_trie_rule(addr, port_be) : 0;
 }
 
 static __always_inline __u32 net6_rule(const __u8 *addr, __u16 port_be)
 {
-	struct enforce_net6_key key = { .prefixlen = 160, .port = port_be };
-	struct enforce_net_rule *rule;
-
-	if (!net_maybe_denied(addr, 1))
-		return 0;
-	__builtin_memcpy(key.addr, addr, 16);
-	rule = bpf_map_lookup_elem(&deny_net6, &key);
-	if (rule)
-		return rule->rule;
-	key.port = 0;
-	rule = bpf_map_lookup_elem(&deny_net6, &key);
-	return rule ? rule->rule : 0;
-}
-
-static __always_inline bool is_v4_mapped(const __u8 *a)
-{
-	return !(a[0] | a[1] | a[2] | a[3] | a[4] | a[5] | a[6] | a[7] | a[8] | a[9]) &&
-	       a[10] == 0xff && a[11] == 0xff;
+	return net_maybe_denied(addr, 1) ? net6_trie_rule(addr, port_be) : 0;
 }
 
 /*

@@ -407,40 +407,6 @@ int enf_path_exec(struct sched_process_exec *ctx)
 
 /* ================= connect and sends: the destination from the caller's memory ================= */
 
-static __always_inline __u32 net4_rule(const __u8 *addr, __u16 port_be)
-{
-	struct enforce_net4_key key = { .prefixlen = 64, .port = port_be };
-	struct enforce_net_rule *rule;
-
-	__builtin_memcpy(key.addr, addr, 4);
-	rule = bpf_map_lookup_elem(&deny_net4, &key);
-	if (rule)
-		return rule->rule;
-	key.port = 0;
-	rule = bpf_map_lookup_elem(&deny_net4, &key);
-	return rule ? rule->rule : 0;
-}
-
-static __always_inline __u32 net6_rule(const __u8 *addr, __u16 port_be)
-{
-	struct enforce_net6_key key = { .prefixlen = 160, .port = port_be };
-	struct enforce_net_rule *rule;
-
-	__builtin_memcpy(key.addr, addr, 16);
-	rule = bpf_map_lookup_elem(&deny_net6, &key);
-	if (rule)
-		return rule->rule;
-	key.port = 0;
-	rule = bpf_map_lookup_elem(&deny_net6, &key);
-	return rule ? rule->rule : 0;
-}
-
-static __always_inline bool is_v4_mapped(const __u8 *a)
-{
-	return !(a[0] | a[1] | a[2] | a[3] | a[4] | a[5] | a[6] | a[7] | a[8] | a[9]) && a[10] == 0xff &&
-	       a[11] == 0xff;
-}
-
 /*
  * A destination of `len` bytes at `uaddr` in the caller's memory, matched as the
  * other tiers match it (an IPv4-mapped IPv6 destination as IPv4).  AF_UNSPEC is
@@ -476,17 +442,17 @@ static __noinline int check_dest(const void *uaddr, int len, __u8 op)
 		ev.family = AF_INET;
 		ev.port = bpf_ntohs(in->sin_port);
 		__builtin_memcpy(ev.addr, in->sin_addr, 4);
-		ev.rule = net4_rule(ev.addr, in->sin_port);
+		ev.rule = net4_trie_rule(ev.addr, in->sin_port);
 	} else if (family == AF_INET6 && len >= SIN6_LEN_RFC2133) {
 		ev.port = bpf_ntohs(sa.sin6_port);
 		if (is_v4_mapped(sa.sin6_addr)) {
 			ev.family = AF_INET;
 			__builtin_memcpy(ev.addr, sa.sin6_addr + 12, 4);
-			ev.rule = net4_rule(ev.addr, sa.sin6_port);
+			ev.rule = net4_trie_rule(ev.addr, sa.sin6_port);
 		} else {
 			ev.family = AF_INET6;
 			__builtin_memcpy(ev.addr, sa.sin6_addr, 16);
-			ev.rule = net6_rule(ev.addr, sa.sin6_port);
+			ev.rule = net6_trie_rule(ev.addr, sa.sin6_port);
 		}
 	}
 	if (!ev.rule)

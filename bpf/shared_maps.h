@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The shared maps both BPF sources use, declared once: bpf/enforce.bpf.c (whose
+ * The shared maps both BPF sources use, and their lookups, declared once: bpf/enforce.bpf.c (whose
  * maps-only build the agent creates them from) and bpf/path.bpf.c (whose object
  * reuses them by name) include this after enforce.h and bpf_helpers.h.  Capacities are
  * placeholders: the agent sizes every map to its policy before load.
@@ -58,5 +58,45 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* ---- lookups in the shared maps ---- */
+
+/* Rule id of the longest IPv4 match in deny_net4 for this port, else for every port;
+ * 0 = none. */
+static __always_inline __u32 net4_trie_rule(const __u8 *addr, __u16 port_be)
+{
+	struct enforce_net4_key key = { .prefixlen = 64, .port = port_be };
+	struct enforce_net_rule *rule;
+
+	__builtin_memcpy(key.addr, addr, 4);
+	rule = bpf_map_lookup_elem(&deny_net4, &key);
+	if (rule)
+		return rule->rule;
+	key.port = 0;
+	rule = bpf_map_lookup_elem(&deny_net4, &key);
+	return rule ? rule->rule : 0;
+}
+
+/* The same in deny_net6. */
+static __always_inline __u32 net6_trie_rule(const __u8 *addr, __u16 port_be)
+{
+	struct enforce_net6_key key = { .prefixlen = 160, .port = port_be };
+	struct enforce_net_rule *rule;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	rule = bpf_map_lookup_elem(&deny_net6, &key);
+	if (rule)
+		return rule->rule;
+	key.port = 0;
+	rule = bpf_map_lookup_elem(&deny_net6, &key);
+	return rule ? rule->rule : 0;
+}
+
+/* An IPv4 address in IPv6 form (::ffff:a.b.c.d): judged by the IPv4 rules. */
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	return !(a[0] | a[1] | a[2] | a[3] | a[4] | a[5] | a[6] | a[7] | a[8] | a[9]) &&
+	       a[10] == 0xff && a[11] == 0xff;
+}
 
 #endif /* ENFORCE_SHARED_MAPS_H */
