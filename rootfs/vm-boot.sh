@@ -6,7 +6,7 @@
 #
 #   rootfs/vm-boot.sh --name NAME --initrd FILE.cpio.gz [--append "EXTRA CMDLINE"]
 #                     [--timeout SECS] [--mem SIZE] [--kernel VMLINUX] [--tail N]
-#                     [--arch x86_64|arm64|armhf] [--smp N] [--accel ACCEL]
+#                     [--arch x86_64|arm64|armhf] [--smp N] [--accel ACCEL] [--icount SHIFT]
 #
 # --arch arm64 boots qemu-system-aarch64 -M virt -cpu cortex-a57 (console ttyAMA0)
 # and needs --kernel (an arm64 Image, from rootfs/fetch-arm64.sh).
@@ -19,8 +19,13 @@
 #
 # --accel is qemu's -accel value (default tcg: multi-threaded TCG, one host thread per
 # vCPU; tcg,thread=single runs every vCPU on one host thread, taking turns).
+# --icount SHIFT adds -icount shift=SHIFT,sleep=off: the guest's clocks count the
+# instructions it executes (2^SHIFT ns each; idle time is skipped) instead of following
+# the host's, so a time measured in the guest is the same on a busy host as on an
+# idle one. It implies tcg,thread=single (qemu has no icount with a thread per vCPU).
 #
-# Environment: ENFORCE_VM_TIMEOUT (default 300), ENFORCE_VM_ACCEL (--accel), ENFORCE_VM_LOGS, ENFORCE_VM_CACHE,
+# Environment: ENFORCE_VM_TIMEOUT (default 300), ENFORCE_VM_ACCEL (--accel),
+#              ENFORCE_VM_ICOUNT (--icount), ENFORCE_VM_LOGS, ENFORCE_VM_CACHE,
 #              ENFORCE_VM_KERNEL (a vmlinux/bzImage to use instead of fetching),
 #              QEMU (default qemu-system-x86_64).
 set -euo pipefail
@@ -34,6 +39,7 @@ mem=256M
 # once; with one, TCG only switches threads at points where the race cannot happen.
 smp=${ENFORCE_VM_SMP:-2}
 accel=${ENFORCE_VM_ACCEL:-tcg}
+icount=${ENFORCE_VM_ICOUNT:-}
 tail_n=${ENFORCE_VM_TAIL:-0}
 qemu=${QEMU:-}
 
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
         --arch) arch=$2; shift 2 ;;
         --smp) smp=$2; shift 2 ;;
         --accel) accel=$2; shift 2 ;;
+        --icount) icount=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "vm-boot: unknown argument '$1'" >&2; usage ;;
     esac
@@ -100,7 +107,12 @@ echo "vm-boot: $name: cmdline $cmdline" >&2
 start=$(date +%s.%N)
 # stdin from /dev/null: qemu must not put a terminal into raw mode.
 # -nic none: the guest only needs lo (and it skips the iPXE option ROM).
-timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel "$accel" -smp "$smp" -m "$mem" -nographic -no-reboot -nic none \
+clock=()
+if [ -n "$icount" ]; then
+    case $icount in *[!0-9]* | ??*) echo "vm-boot: --icount takes a shift of 0 to 9, not '$icount'" >&2; exit 2 ;; esac
+    accel=tcg,thread=single clock=(-icount "shift=$icount,sleep=off")
+fi
+timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" -accel "$accel" "${clock[@]}" -smp "$smp" -m "$mem" -nographic -no-reboot -nic none \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
     </dev/null >"$raw" 2>&1 &
 qpid=$!
