@@ -19,7 +19,10 @@
 # 3. Per tier: start to `attached:` (one rule and RULES rules), `--check` end to end,
 #    stop (SIGTERM to exit), RSS and kernel memory (memlock of the agent's BPF maps,
 #    ring buffer and programs, from /proc/PID/fdinfo) with an empty policy and with
-#    RULES per class; `--check` of the whole ladder (the default config).
+#    RULES per class; `--check` of the whole ladder (the default config); where
+#    --check's time goes (the agent's -v timings) and where stop's time goes (the
+#    kernel stack of the stopping agent and of the stopping floor, sampled from
+#    /proc/PID/stack every 5 ms, with the number of perf events each held).
 # 4. The event path: audited opens of one file (mode = audit, coalesce_window = 0,
 #    log_rate = 0), delivered to a counting stand-in for /dev/log (`probe
 #    syslog-sink`, through ENFORCE_SYSLOG_SOCKET); drops are the agent's exact counts.
@@ -170,6 +173,32 @@ for t in "${tiers[@]}"; do
             sed 's/ in \([0-9.]*\)\([mµ]*s\)/ \1\2/' | paste -sd';' -)
     done
 done
+# Where the stop goes: the agent's kernel stack, sampled every 5 ms from SIGTERM to its
+# exit (one stop of the one-rule agent and one of the floor), and how many perf events
+# (one per syscall tracepoint attached) it holds.
+stack_samples() { # PID: to stdout, each sample ended by "--"
+    while [ -d "/proc/$1" ]; do cat "/proc/$1/stack" 2>/dev/null; echo --; sleep 0.005; done
+}
+stop_sampled() { # KEY [any]
+    local s
+    fig[$1.perf]=$(find "/proc/$agent/fd" -lname 'anon_inode:*perf_event*' 2>/dev/null | wc -l)
+    stack_samples "$agent" >"$work/stacks" &
+    s=$!
+    stop_agent "${2:-}"
+    wait "$s"
+    fig[$1.ms]=$stopped_ms
+    # The frames in most samples: "FRAME N" with N the samples it is in, of fig[KEY.n].
+    fig[$1.n]=$(grep -c -- '^--$' "$work/stacks" || true)
+    fig[$1.frames]=$(sed -n 's/^\[<[0-9a-f]*>\] \([^+]*\)+.*/\1/p' "$work/stacks" | sort | uniq -c | sort -rn |
+        awk '$2 !~ /^(entry_SYSCALL|do_syscall_64|__x64_sys|exit_to_user_mode|syscall_exit|__fput|task_work_run|__wait_rcu_gp)/ { printf "%s %d;", $2, $1; if (++k == 8) exit }')
+}
+for t in "${tiers[@]}"; do
+    start_agent "$work/one-$t.conf"
+    sleep 0.5
+    stop_sampled "$t:stopwhy.one"
+    start_timed "${wrap[@]}" "$floor" "$t"
+    stop_sampled "$t:stopwhy.floor" any
+done
 printf 'deny_open = %s/denied\n' "$work" >"$work/ladder.conf"
 for i in $(seq "$reps"); do
     t0=$(now_us)
@@ -260,6 +289,15 @@ echo
 echo "where --check's time goes (-v, one run each):"
 for t in "${tiers[@]}"; do
     for c in one many; do echo "  $t, $c: ${fig[$t:why.$c]}"; done
+done
+echo
+echo "where stop's time goes: the kernel stack from SIGTERM to exit, sampled every 5 ms;"
+echo "the frames in most samples (samples a frame is in, of all samples taken)"
+for t in "${tiers[@]}"; do
+    for c in one floor; do
+        echo "  $t, $c: ${fig[$t:stopwhy.$c.ms]} ms, ${fig[$t:stopwhy.$c.perf]} perf events held, ${fig[$t:stopwhy.$c.n]} samples:"
+        echo "${fig[$t:stopwhy.$c.frames]}" | tr ';' '\n' | sed '/^$/d; s/^/    /'
+    done
 done
 echo
 echo "profile: kernel ns per run of each program on the loops (bpf_stats), floor vs agent;"
