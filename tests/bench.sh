@@ -177,7 +177,7 @@ done
 # exit (one stop of the one-rule agent and one of the floor), and how many perf events
 # (one per syscall tracepoint attached) it holds.
 stack_samples() { # PID: to stdout, each sample ended by "--"
-    while [ -d "/proc/$1" ]; do cat "/proc/$1/stack" 2>/dev/null; echo --; sleep 0.005; done
+    while [ -d "/proc/$1" ]; do cat "/proc/$1/stack" 2>/dev/null || true; echo --; sleep 0.005; done
 }
 stop_sampled() { # KEY [any]
     local s
@@ -185,12 +185,12 @@ stop_sampled() { # KEY [any]
     stack_samples "$agent" >"$work/stacks" &
     s=$!
     stop_agent "${2:-}"
-    wait "$s"
+    wait "$s" || true
     fig[$1.ms]=$stopped_ms
     # The frames in most samples: "FRAME N" with N the samples it is in, of fig[KEY.n].
     fig[$1.n]=$(grep -c -- '^--$' "$work/stacks" || true)
     fig[$1.frames]=$(sed -n 's/^\[<[0-9a-f]*>\] \([^+]*\)+.*/\1/p' "$work/stacks" | sort | uniq -c | sort -rn |
-        awk '$2 !~ /^(entry_SYSCALL|do_syscall_64|__x64_sys|exit_to_user_mode|syscall_exit|__fput|task_work_run|__wait_rcu_gp)/ { printf "%s %d;", $2, $1; if (++k == 8) exit }')
+        awk '$2 !~ /^(entry_SYSCALL|do_syscall_64|__x64_sys|exit_to_user_mode|syscall_exit|__fput|task_work_run|__wait_rcu_gp|get_signal|do_group_exit|do_exit|arch_do_signal)/ { printf "%s %d;", $2, $1; if (++k == 8) exit }' || true)
 }
 for t in "${tiers[@]}"; do
     start_agent "$work/one-$t.conf"
