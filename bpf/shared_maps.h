@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The shared maps both BPF sources use, and their lookups, declared once: bpf/enforce.bpf.c (whose
- * maps-only build the agent creates them from) and bpf/path.bpf.c (whose object
- * reuses them by name) include this after enforce.h and bpf_helpers.h.  Capacities are
- * placeholders: the agent sizes every map to its policy before load.
+ * The shared maps both BPF sources use, and their lookups, declared once:
+ * bpf/enforce.bpf.c (whose maps-only build the agent creates them from) and
+ * bpf/path.bpf.c (whose object reuses them by name) include this after enforce.h and
+ * bpf_helpers.h.  Capacities are placeholders: the agent sizes every map to its
+ * policy before load.
  */
 #ifndef ENFORCE_SHARED_MAPS_H
 #define ENFORCE_SHARED_MAPS_H
