@@ -22,7 +22,7 @@
 #    RULES per class; `--check` of the whole ladder (the default config); where
 #    --check's time goes (the agent's -v timings) and where stop's time goes (the
 #    kernel stack of the stopping agent and of the stopping floor, sampled from
-#    /proc/PID/stack every 5 ms, with the number of perf events each held).
+#    /proc/PID/stack with 5 ms pauses, with the number of perf events each held).
 # 4. The event path: audited opens of one file (mode = audit, coalesce_window = 0,
 #    log_rate = 0), delivered to a counting stand-in for /dev/log (`probe
 #    syslog-sink`, through ENFORCE_SYSLOG_SOCKET); drops are the agent's exact counts.
@@ -173,7 +173,7 @@ for t in "${tiers[@]}"; do
             sed 's/ in \([0-9.]*\)\([mµ]*s\)/ \1\2/' | paste -sd';' -)
     done
 done
-# Where the stop goes: the agent's kernel stack, sampled every 5 ms from SIGTERM to its
+# Where the stop goes: the agent's kernel stack, read with 5 ms pauses from SIGTERM to its
 # exit (one stop of the one-rule agent and one of the floor), and how many perf events
 # (one per syscall tracepoint attached) it holds.
 stack_samples() { # PID: to stdout, each sample ended by "--"
@@ -291,7 +291,7 @@ for t in "${tiers[@]}"; do
     for c in one many; do echo "  $t, $c: ${fig[$t:why.$c]}"; done
 done
 echo
-echo "where stop's time goes: the kernel stack from SIGTERM to exit, sampled every 5 ms;"
+echo "where stop's time goes: the kernel stack from SIGTERM to exit, read with 5 ms pauses;"
 echo "the frames in most samples (samples a frame is in, of all samples taken)"
 for t in "${tiers[@]}"; do
     for c in one floor; do
