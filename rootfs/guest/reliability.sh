@@ -164,9 +164,9 @@ fi
 looper=$!
 sleep 1
 # The agent's own memory (heap and stack: RssAnon), for the flood below. VmRSS also
-# counts the pages of the ring buffer it has read (a shared mapping of 2 x ringbuf_size, RssShmem), which come
-# in as the consumer first reaches them: a new generation's whole ring may or may not
-# be resident when a sample is taken. Seen: VmRSS 1396 -> 1912 KiB in one flood, flat
+# counts the pages of the ring buffer it has read (a shared mapping of 2 x
+# ringbuf_size, RssShmem), which come in as the consumer first reaches them: a new
+# generation's whole ring may or may not be resident when a sample is taken. Seen: VmRSS 1396 -> 1912 KiB in one flood, flat
 # in the next, with the 516 KiB in the anon_inode:bpf-map mapping (smaps).
 agent_mem() { awk '/^RssAnon:/{print $2}' "/proc/$1/status"; }
 toggle_denied=0 toggle_bad=0 failed_reloads=0
