@@ -637,7 +637,45 @@ static __always_inline bool inet_family(__u16 family)
 	return family == AF_INET || family == AF_INET6;
 }
 
-/* ---- rules follow a rename onto the incoming inode; deleted inodes leave the map ---- */
+/* ---- rules follow a rename onto the incoming inode; lost names are reported; deleted
+ * inodes leave the map ---- */
+
+/*
+ * `incoming` is about to replace `target` (rename over it): if the target is denied,
+ * the incoming inode gets its rules (keeping any of its own) before the rename makes
+ * it visible, so there is no window.  Done in every mode: it keeps the map true.
+ */
+/*
+ * Reports a rule that follows its file (`ev` has the rule, the op and the action):
+ * the canary's always, others only in the acting generation and outside quiet mode
+ * (every generation keeps its own maps true; one reports).  Returns whether it did.
+ */
+static __always_inline bool report_follow(struct enforce_event *ev, __u32 class_of_open, __u64 dev, __u64 ino,
+					  __u32 tier)
+{
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	__u32 zero = 0, *gen = bpf_map_lookup_elem(&generation, &zero);
+	struct enforce_handover *h = bpf_map_lookup_elem(&handover, &zero);
+
+	if (!s || !h || !gen ||
+	    (ev->rule != ENFORCE_RULE_CANARY && (s->mode == ENFORCE_MODE_QUIET || *gen != h->generation)))
+		return false;
+	ev->class = class_of_open ? ENFORCE_CLASS_OPEN : ENFORCE_CLASS_EXEC;
+	ev->op = ENFORCE_OP_FOLLOW;
+	ev->tier = tier;
+	ev->dev = dev;
+	ev->ino = ino;
+	ev->pid = bpf_get_current_pid_tgid() >> 32;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	/* A lost name is counted apart (ENFORCE_COUNTER_UNLINKED): its record is not an
+	 * event of the totals, so losing it is not counted as a dropped one. */
+	if (ev->action == ENFORCE_ACTION_UNLINKED)
+		bpf_ringbuf_output(&events, ev, sizeof(*ev), 0);
+	else
+		report(ev);
+	return true;
+}
 
 /*
  * `incoming` is about to replace `target` (rename over it): if the target is denied,
@@ -650,10 +688,7 @@ static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
 	struct enforce_inode_rule *rule = inode_maybe_denied(target_ino) ? bpf_map_lookup_elem(&deny_inodes, &target) : NULL;
 	struct enforce_inode_rule merged, *own;
-	struct enforce_settings *s;
-	struct enforce_handover *h;
 	struct enforce_event ev = {};
-	__u32 zero = 0, *gen;
 	__u32 slot = inode_hash(ino) & (ENFORCE_FOLLOWED_SLOTS - 1);
 	__u64 *flag;
 
@@ -676,25 +711,32 @@ static __noinline void follow(__u64 target_dev, __u64 target_ino, __u64 dev, __u
 		return;
 	}
 	ev.rule = merged.open_rule ? merged.open_rule : merged.exec_rule;
-	s = bpf_map_lookup_elem(&settings, &tier);
-	h = bpf_map_lookup_elem(&handover, &zero);
-	gen = bpf_map_lookup_elem(&generation, &zero);
-	/* Every generation moves its own rule; only the acting one reports it. */
-	if (!s || !h || !gen ||
-	    (ev.rule != ENFORCE_RULE_CANARY && (s->mode == ENFORCE_MODE_QUIET || *gen != h->generation)))
-		return;
-	if (ev.rule != ENFORCE_RULE_CANARY)
-		count(ENFORCE_COUNTER_FOLLOWED);
-	ev.class = merged.open_rule ? ENFORCE_CLASS_OPEN : ENFORCE_CLASS_EXEC;
-	ev.op = ENFORCE_OP_FOLLOW;
 	ev.action = ENFORCE_ACTION_FOLLOWED;
-	ev.tier = tier;
-	ev.dev = dev;
-	ev.ino = ino;
-	ev.pid = bpf_get_current_pid_tgid() >> 32;
-	ev.uid = (__u32)bpf_get_current_uid_gid();
-	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	report(&ev);
+	if (report_follow(&ev, merged.open_rule, dev, ino, tier) && ev.rule != ENFORCE_RULE_CANARY)
+		count(ENFORCE_COUNTER_FOLLOWED);
+}
+
+/*
+ * A denied inode loses a name (unlink, or a rename that moves it away): the rule's
+ * path may next name a new file, which only the agent can find, by re-resolving the
+ * path and watching its directory until then (src/follow.rs).  The hooks run before
+ * the name goes, so the agent watches until the path names another inode.  Counted in
+ * every mode and generation, so that a report lost to a full ring buffer is noticed.
+ */
+static __noinline void unlinked(__u64 dev, __u64 ino, __u32 tier)
+{
+	struct enforce_inode_key key = { .dev = dev, .ino = ino };
+	struct enforce_inode_rule *rule = bpf_map_lookup_elem(&deny_inodes, &key);
+	struct enforce_event ev = {};
+
+	if (!rule)
+		return;
+	ev.rule = rule->open_rule ? rule->open_rule : rule->exec_rule;
+	if ((rule->open_rule && rule->open_rule != ENFORCE_RULE_CANARY) ||
+	    (rule->exec_rule && rule->exec_rule < ENFORCE_RULE_ALLOW_CANARY))
+		count(ENFORCE_COUNTER_UNLINKED);
+	ev.action = ENFORCE_ACTION_UNLINKED;
+	report_follow(&ev, rule->open_rule, dev, ino, tier);
 }
 
 /* An inode is being freed: if it was deleted (no links), its entry can never match
@@ -752,10 +794,15 @@ static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *
 	struct inode *target = KREAD(new_dentry, d_inode), *incoming = KREAD(old_dentry, d_inode);
 	__u64 tdev, tino, idev, iino;
 
-	if (!target || !incoming) /* a new name, or a negative dentry */
+	if (!incoming) /* a negative dentry */
+		return;
+	iino = KREAD(incoming, i_ino);
+	/* A denied inode moved away from its name (an exchange leaves a denied one there). */
+	if (!(flags & RENAME_EXCHANGE) && inode_maybe_denied(iino))
+		unlinked(KREAD(KREAD(incoming, i_sb), s_dev), iino, tier);
+	if (!target) /* a new name */
 		return;
 	tino = KREAD(target, i_ino);
-	iino = KREAD(incoming, i_ino);
 	/* The devices are read only when one side may be denied (cheap first test). */
 	if (!inode_maybe_denied(tino) && !((flags & RENAME_EXCHANGE) && inode_maybe_denied(iino)))
 		return;
@@ -764,6 +811,19 @@ static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *
 	follow(tdev, tino, idev, iino, tier);
 	if (flags & RENAME_EXCHANGE)
 		follow(idev, iino, tdev, tino, tier);
+}
+
+/* An unlink, for the LSM, fmod_ret and kprobe tiers. */
+static __always_inline void on_unlink(struct dentry *dentry, __u32 tier)
+{
+	struct inode *inode = KREAD(dentry, d_inode);
+	__u64 ino;
+
+	if (!inode)
+		return;
+	ino = KREAD(inode, i_ino);
+	if (inode_maybe_denied(ino))
+		unlinked(KREAD(KREAD(inode, i_sb), s_dev), ino, tier);
 }
 
 static __always_inline bool on_mprotect(struct vm_area_struct *vma, unsigned long prot, __u32 tier)
@@ -855,6 +915,14 @@ int BPF_PROG(enf_lsm_rename, struct inode *old_dir, struct dentry *old_dentry, s
 	return ret;
 }
 
+SEC("lsm/inode_unlink")
+int BPF_PROG(enf_lsm_unlink, struct inode *dir, struct dentry *dentry, int ret)
+{
+	if (!ret)
+		on_unlink(dentry, ENFORCE_TIER_LSM);
+	return ret;
+}
+
 SEC("lsm/inode_free_security")
 int BPF_PROG(enf_lsm_free, struct inode *inode)
 {
@@ -921,6 +989,13 @@ int BPF_PROG(enf_fmr_rename, struct inode *old_dir, struct dentry *old_dentry, s
 	     struct dentry *new_dentry, unsigned int flags)
 {
 	on_rename(old_dentry, new_dentry, flags, ENFORCE_TIER_FMODRET);
+	return 0;
+}
+
+SEC("fentry/security_inode_unlink")
+int BPF_PROG(enf_fmr_unlink, struct inode *dir, struct dentry *dentry)
+{
+	on_unlink(dentry, ENFORCE_TIER_FMODRET);
 	return 0;
 }
 
@@ -1015,6 +1090,13 @@ int BPF_KPROBE(enf_kp_rename, struct inode *old_dir, struct dentry *old_dentry, 
 	return 0;
 }
 #endif
+
+SEC("kprobe/security_inode_unlink")
+int BPF_KPROBE(enf_kp_unlink, struct inode *dir, struct dentry *dentry)
+{
+	on_unlink(dentry, ENFORCE_TIER_KPROBE);
+	return 0;
+}
 
 SEC("kprobe/security_inode_free")
 int BPF_KPROBE(enf_kp_free, struct inode *inode)

@@ -60,6 +60,8 @@ enum enforce_action {
 	ENFORCE_ACTION_DENIED = 1,   /* the operation failed with EPERM, or the offender was signalled */
 	ENFORCE_ACTION_AUDITED = 2,  /* audit mode: allowed and logged */
 	ENFORCE_ACTION_FOLLOWED = 3, /* a denied inode was replaced by rename: the rule moved along */
+	ENFORCE_ACTION_UNLINKED = 4, /* a denied inode lost a name (unlink, rename away): the agent
+				      * re-resolves the rule's path, which a new file may take */
 };
 
 /* The rungs of the ladder, strongest first; also the index of a tier's settings. */
@@ -86,7 +88,8 @@ enum enforce_counter {
 	ENFORCE_COUNTER_DROPPED = 2, /* events lost because the ring buffer was full */
 	ENFORCE_COUNTER_FOLLOWED = 3,      /* rules copied to an inode renamed over a denied one */
 	ENFORCE_COUNTER_FOLLOW_FAILED = 4, /* ...that could not be copied: the map was full */
-	ENFORCE_COUNTER_MAX = 5,
+	ENFORCE_COUNTER_UNLINKED = 5,      /* names a denied inode lost, in every mode and generation */
+	ENFORCE_COUNTER_MAX = 6,
 };
 
 /* One entry of the `settings` array map per tier (index enum enforce_tier). */

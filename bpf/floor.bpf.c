@@ -27,6 +27,7 @@ EMPTY("lsm/socket_connect", fl_lsm_connect)
 EMPTY("lsm/socket_sendmsg", fl_lsm_send)
 EMPTY("lsm/inode_rename", fl_lsm_rename)
 EMPTY("lsm/inode_free_security", fl_lsm_free)
+EMPTY("lsm/inode_unlink", fl_lsm_unlink)
 
 /* fmodret */
 EMPTY("fmod_ret/security_file_open", fl_fmr_open)
@@ -37,6 +38,7 @@ EMPTY("fmod_ret/security_socket_connect", fl_fmr_connect)
 EMPTY("fmod_ret/security_socket_sendmsg", fl_fmr_send)
 EMPTY("fentry/security_inode_rename", fl_fmr_rename)
 EMPTY("fentry/security_inode_free", fl_fmr_free)
+EMPTY("fentry/security_inode_unlink", fl_fmr_unlink)
 
 /* kprobe */
 EMPTY("kprobe/security_file_open", fl_kp_open)
@@ -47,6 +49,7 @@ EMPTY("kprobe/security_socket_connect", fl_kp_connect)
 EMPTY("kprobe/security_socket_sendmsg", fl_kp_send)
 EMPTY("kprobe/security_inode_rename", fl_kp_rename)
 EMPTY("kprobe/security_inode_free", fl_kp_free)
+EMPTY("kprobe/security_inode_unlink", fl_kp_unlink)
 
 /* tracepoint */
 EMPTY("tracepoint/syscalls/sys_exit_open", fl_tp_open)

@@ -57,6 +57,9 @@ pub const ACTION_DENIED: u8 = 1;
 pub const ACTION_AUDITED: u8 = 2;
 /// `enum enforce_action`: a denied inode was replaced by rename; the rule moved along.
 pub const ACTION_FOLLOWED: u8 = 3;
+/// `enum enforce_action`: a denied inode lost a name (unlink, rename away); the agent
+/// re-resolves the rule's path.
+pub const ACTION_UNLINKED: u8 = 4;
 
 /// `enum enforce_tier`: BPF-LSM.
 pub const TIER_LSM: u8 = 1;
@@ -143,9 +146,12 @@ pub const COUNTER_DROPPED: u32 = 2;
 pub const COUNTER_FOLLOWED: u32 = 3;
 /// Index of the per-CPU counter of rules that could not follow (the map was full).
 pub const COUNTER_FOLLOW_FAILED: u32 = 4;
+/// Index of the per-CPU counter of names denied inodes lost (every mode, every
+/// generation: a report lost to a full ring buffer is still noticed).
+pub const COUNTER_UNLINKED: u32 = 5;
 /// Number of counters.
 #[allow(dead_code)] // mirrors the header; the agent reads the counters by index
-pub const COUNTER_MAX: u32 = 5;
+pub const COUNTER_MAX: u32 = 6;
 
 /// `enforce_event.family` of an IPv4 destination (Linux AF_INET; not in the header).
 pub const AF_INET: u16 = 2;
@@ -574,6 +580,26 @@ mod tests {
         assert!(PathKey::new(&[b'a'; 255]).is_some());
         assert_eq!(PathKey::new(&[b'a'; 256]), None, "no room for the NUL");
         assert_eq!(PathKey::new(b"/a\0b"), None, "a NUL inside");
+    }
+
+    #[test]
+    fn enum_values_match_the_c_header() {
+        let header = include_str!("../bpf/enforce.h");
+        let has = |name: &str, v: u32| assert!(header.contains(&format!("\t{name} = {v},")), "{name} = {v}");
+        for (name, v) in [("DENIED", ACTION_DENIED), ("AUDITED", ACTION_AUDITED), ("FOLLOWED", ACTION_FOLLOWED), ("UNLINKED", ACTION_UNLINKED)] {
+            has(&format!("ENFORCE_ACTION_{name}"), u32::from(v));
+        }
+        for (name, v) in [
+            ("DENIED", COUNTER_DENIED),
+            ("AUDITED", COUNTER_AUDITED),
+            ("DROPPED", COUNTER_DROPPED),
+            ("FOLLOWED", COUNTER_FOLLOWED),
+            ("FOLLOW_FAILED", COUNTER_FOLLOW_FAILED),
+            ("UNLINKED", COUNTER_UNLINKED),
+            ("MAX", COUNTER_MAX),
+        ] {
+            has(&format!("ENFORCE_COUNTER_{name}"), v);
+        }
     }
 
     #[test]

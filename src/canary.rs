@@ -8,7 +8,8 @@
 //! tier must kill the child with the configured signal, and in both cases the tier
 //! must have reported it on the ring buffer, so the proof names the hook and the tier
 //! that acted. Follow needs no child: a rename over the canary file must move its rule
-//! to the incoming inode and drop the replaced one. The path tier knows files by name:
+//! to the incoming inode and drop the replaced one, and unlinking the file must be
+//! reported. The path tier knows files by name:
 //! its file canaries name the memfd as `/proc/AGENT/fd/N` (what the child opens or
 //! executes), and a second child must also be killed for `link`ing that name. Objects,
 //! rules and children are cleaned up whatever happens.
@@ -491,11 +492,21 @@ fn follow_canary(maps: &Maps, tier: Tier) -> Result<Step, Errno> {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    if !followed || !forgotten {
-        log::warn!("{} tier, follow canary: rule followed: {followed}; replaced inode forgotten: {forgotten}", tier.name());
+    // The denied file now at "a" loses its name: reported, so that the agent would
+    // watch the path for a new file.
+    let (unlinked, seen_unlink) = watching(maps, || rustix::fs::unlink(dir.0.join("a")))?;
+    unlinked?;
+    let reported_as = |seen: &Seen, action: Action| seen.iter().any(|&(t, op, a, _)| t == tier && op == Hook::Follow && a == action);
+    let (moved, lost) = (reported_as(&seen, Action::Followed), reported_as(&seen_unlink, Action::Unlinked));
+    if !followed || !forgotten || !moved || !lost {
+        log::warn!(
+            "{} tier, follow canary: rule followed: {followed}, reported: {moved}; replaced inode forgotten: \
+             {forgotten}; lost name reported: {lost}",
+            tier.name()
+        );
         return Ok(Step::Failed(0));
     }
-    Ok(if reported(&seen, tier, Hook::Follow, Reason::Rule) { Step::Ok } else { Step::Failed(0) })
+    Ok(Step::Ok)
 }
 
 #[cfg(test)]

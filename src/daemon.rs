@@ -8,7 +8,7 @@ use core::sync::atomic::Ordering;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
-use crate::abi;
+use crate::abi::{self, InodeKey};
 use crate::bpf::{self, Requests, RingBuffer};
 use crate::config::Policy;
 use crate::eventlog::EventLog;
@@ -39,6 +39,21 @@ fn dropped(enf: &Enforcement) -> Result<u64, bpf::Error> {
     enf.maps.map(c"counters")?.sum_percpu_u64(abi::COUNTER_DROPPED)
 }
 
+/// Reads the counter of names denied files lost (see `follow.rs`).
+fn unlinked(enf: &Enforcement) -> Result<u64, bpf::Error> {
+    enf.maps.map(c"counters")?.sum_percpu_u64(abi::COUNTER_UNLINKED)
+}
+
+/// The `unlinked` reports of one wait: the inodes that lost names, deduplicated, and
+/// how many reports there were.
+#[derive(Default)]
+struct LostNames {
+    gone: heapless::Vec<InodeKey, 64>,
+    reports: u64,
+    /// More inodes than `gone` holds.
+    overflow: bool,
+}
+
 /// Warns about events lost since the last warning.
 fn warn_lost(seen: &mut u64, now: u64) {
     if now > *seen {
@@ -47,13 +62,20 @@ fn warn_lost(seen: &mut u64, now: u64) {
     }
 }
 
-/// Writes one event to syslog. Canary events are the agent's own self-test.
-fn deliver(record: &[u8], policy: &Policy, log: &mut EventLog) {
+/// Writes one event to syslog. Canary events are the agent's own self-test. Returns
+/// the inode of an `unlinked` report, which the watcher must see.
+fn deliver(record: &[u8], policy: &Policy, log: &mut EventLog) -> Option<InodeKey> {
     match events::decode(record) {
         Ok(ev) if ev.rule == abi::RULE_CANARY => log::debug!("canary event: {ev}"),
-        Ok(ev) => log.event(&ev, policy),
+        Ok(ev) => {
+            log.event(&ev, policy);
+            if let (events::Action::Unlinked, events::Object::File { dev, ino }) = (ev.action, ev.object) {
+                return Some(InodeKey { dev, ino });
+            }
+        }
         Err(e) => log::warn!("undecodable ring buffer record ({} bytes): {e:?}", record.len()),
     }
+    None
 }
 
 /// Blocks until a stop or reload is requested, delivering events and following
@@ -62,11 +84,21 @@ fn deliver(record: &[u8], policy: &Policy, log: &mut EventLog) {
 pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Requests) -> Result<Ending, bpf::Error> {
     let events_map = enf.maps.map(c"events")?;
     let mut seen_dropped = dropped(enf)?;
+    let mut seen_unlinked = unlinked(enf)?;
     let mut watcher = Watcher::new(policy, &enf.maps, enf.follow_in_kernel)
         .map_err(|errno| bpf::Error { op: "watch", what: "rule directories", errno })?;
     // The callback runs only inside `rb.consume`, so the loop's own borrows never overlap it.
     let sink = RefCell::new(log);
-    let mut rb = RingBuffer::new(&events_map, |record| deliver(record, policy, &mut sink.borrow_mut()))?;
+    let lost_names = RefCell::new(LostNames::default());
+    let mut rb = RingBuffer::new(&events_map, |record| {
+        if let Some(key) = deliver(record, policy, &mut sink.borrow_mut()) {
+            let mut l = lost_names.borrow_mut();
+            l.reports += 1;
+            if !l.gone.contains(&key) && l.gone.push(key).is_err() {
+                l.overflow = true;
+            }
+        }
+    })?;
     let wait = Timespec { tv_sec: i64::from(POLL_MS / 1000), tv_nsec: 0 };
     let ending = loop {
         if requests.stop.load(Ordering::SeqCst) {
@@ -83,13 +115,25 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
         }
         let moved = !fds[1].revents().is_empty();
         rb.consume_n(BATCH).map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
-        if moved {
-            for f in watcher.handle(&enf.maps) {
-                let line = AgentFollowed { class: f.class, key: f.key, path: f.path, rule: f.rule.line };
-                sink.borrow_mut().notice(format_args!("{line}"));
+        let mut followed = if moved { watcher.handle(&enf.maps) } else { heapless::Vec::new() };
+        // Names lost: the counter also counts what no report reached us for (and may
+        // count a report this consume came too early for: it is handled next time).
+        let now_unlinked = unlinked(enf)?;
+        if now_unlinked != seen_unlinked || lost_names.borrow().reports > 0 {
+            let l = lost_names.take();
+            let lost = l.overflow || now_unlinked - seen_unlinked > l.reports;
+            seen_unlinked = now_unlinked;
+            for f in watcher.lost_names(&l.gone, lost, &enf.maps) {
+                let _ = followed.push(f); // a notice or two fewer; every rule moved
             }
         }
-        watcher.tick(&enf.maps);
+        for f in watcher.tick(&enf.maps) {
+            let _ = followed.push(f);
+        }
+        for f in followed {
+            let line = AgentFollowed { class: f.class, key: f.key, path: f.path, rule: f.rule.line };
+            sink.borrow_mut().notice(format_args!("{line}"));
+        }
         warn_lost(&mut seen_dropped, dropped(enf)?);
         sink.borrow_mut().tick(policy);
     };
@@ -119,7 +163,9 @@ pub fn retire(mut enf: Enforcement, policy: &Policy, log: &mut EventLog) -> Resu
     }
     settle();
     let events_map = enf.maps.map(c"events")?;
-    let mut rb = RingBuffer::new(&events_map, |record| deliver(record, policy, log))?;
+    let mut rb = RingBuffer::new(&events_map, |record| {
+        deliver(record, policy, log);
+    })?;
     let _ = rb.consume();
     drop(rb);
     enf.maps.counters()
@@ -155,6 +201,7 @@ pub fn retire_pinned(pinned: Pinned, log: &mut EventLog) -> Adopted {
                         events::Action::Denied => d.denied += 1,
                         events::Action::Audited => d.audited += 1,
                         events::Action::Followed => d.followed += 1,
+                        events::Action::Unlinked => {}
                     }
                     log.event(&ev, &no_paths);
                 }

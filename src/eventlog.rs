@@ -89,6 +89,11 @@ impl EventLog {
 
     /// One event from the ring buffer; `policy` names the paths of its rules.
     pub fn event(&mut self, ev: &crate::events::Event, policy: &Policy) {
+        if ev.action == Action::Unlinked {
+            // Rare, and each one changes what the agent watches: never coalesced.
+            self.notice(format_args!("{}", line_of(policy, ev)));
+            return;
+        }
         let EventLog { syslog, coalescer, .. } = self;
         coalescer.offer(ev, syslog::now_ms(), &mut |line| write(syslog, policy, line));
     }

@@ -8,8 +8,9 @@
 //! ACTION class=CLASS op=OP tier=TIER [signal=SIG] pid=N uid=N comm=NAME OBJECT [path=PATH] rule=N
 //! ```
 //!
-//! - ACTION: `denied`, `audited`, or `followed` (a rule moved to the inode that
-//!   replaced a denied file by rename);
+//! - ACTION: `denied`, `audited`, `followed` (a rule moved to the inode that
+//!   replaced a denied file by rename), or `unlinked` (a denied file lost a name by
+//!   unlink or rename: the agent watches the rule's path until a new file takes it);
 //! - CLASS: `open`, `exec`, `connect`; OP: what the hook saw: `open`; `exec`, `mmap`
 //!   (a file mapped executable), `mprotect` (a file mapping made executable);
 //!   `connect`, `send` (a send with a destination); `follow`;
@@ -46,6 +47,9 @@ pub enum Action {
     Audited,
     /// A rule followed a rename onto the incoming inode.
     Followed,
+    /// A denied file lost a name (unlink, rename away): the agent re-resolves the
+    /// rule's path, and watches it until a new file takes it.
+    Unlinked,
 }
 
 impl Action {
@@ -55,6 +59,7 @@ impl Action {
             Action::Denied => "denied",
             Action::Audited => "audited",
             Action::Followed => "followed",
+            Action::Unlinked => "unlinked",
         }
     }
 }
@@ -199,6 +204,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         abi::ACTION_DENIED => Action::Denied,
         abi::ACTION_AUDITED => Action::Audited,
         abi::ACTION_FOLLOWED => Action::Followed,
+        abi::ACTION_UNLINKED => Action::Unlinked,
         v => return Err(DecodeError::Action(v)),
     };
     let tier = u8_at(offset_of!(Raw, tier));
@@ -452,6 +458,8 @@ mod tests {
         assert!(line(&raw).starts_with("audited class=exec op=mmap tier=kprobe pid=9 "), "{}", line(&raw));
         let raw = Raw { op: abi::OP_FOLLOW, action: abi::ACTION_FOLLOWED, tier: abi::TIER_FMODRET, ..raw };
         assert!(line(&raw).starts_with("followed class=exec op=follow tier=fmodret pid=9 "), "{}", line(&raw));
+        let raw = Raw { action: abi::ACTION_UNLINKED, ..raw };
+        assert!(line(&raw).starts_with("unlinked class=exec op=follow tier=fmodret pid=9 "), "{}", line(&raw));
     }
 
     #[test]
@@ -510,7 +518,7 @@ mod tests {
         for class in [0, 4, 255] {
             assert_eq!(decode(&Raw { class, ..base }.to_bytes()), Err(DecodeError::Class(class)));
         }
-        for action in [0, 4] {
+        for action in [0, 5] {
             assert_eq!(decode(&Raw { action, ..base }.to_bytes()), Err(DecodeError::Action(action)));
         }
         for tier in [0, 6] {

@@ -1,10 +1,15 @@
 //! The agent's own rule following. Rules name files, resolved to inodes; when a denied
 //! file is replaced, the rule must reach the new inode. Where a kernel program does it
 //! at the rename (the `follow` hook of lsm, fmodret and kprobe), there is no window.
-//! Where none does (the tracepoint tier), and for a file replaced by unlink and create
-//! (which no hook sees as a replacement), the agent watches the parent directory of
-//! every configured path and re-resolves the path when a name in it changes: the new
-//! inode is denied from then on, with a window between the change and the update.
+//! A file replaced by unlink and create no hook sees as a replacement: the agent
+//! re-resolves the path, with a window between the change and the update.
+//!
+//! Where the kernel's follow hook runs, it also reports every name a denied file loses
+//! (unlink, rename away), and only then does the agent watch the path's directory,
+//! until the path names another file. A directory watch is not free: while any inode
+//! of a filesystem is watched, every open and close on it takes fsnotify's slow path
+//! (about 3 % of an open+close, measured). Without the hook (the tracepoint tier) the
+//! agent watches the parent directory of every configured path, all the time.
 //!
 //! Without the kernel's follow hook nothing removes the entry of a deleted inode, and
 //! the filesystem may give its number to an unrelated new file, which the stale entry
@@ -35,6 +40,9 @@ const SWEEP: Duration = Duration::from_secs(1);
 /// would be 20,000 `fstat`s a second. Checking late is safe: a pinned inode keeps its
 /// number until it is swept, so no other file can take it meanwhile.
 const SWEEP_BATCH: usize = 1024;
+/// After reports of lost names were lost: when to look at every path again (the
+/// hooks report before a name goes; by then it is gone).
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 /// Descriptors kept free for everything else when the pins raise the agent's limit.
 const SPARE_FDS: u64 = 256;
 
@@ -47,10 +55,13 @@ struct Pin {
 /// One configured path (16 bytes: a policy may have 20,000 of them).
 struct Watched<'p> {
     rule: &'p PathRule,
-    /// The watch of its parent directory.
+    /// The watch of its parent directory; NO_WATCH while the path is not watched.
     wd: i32,
     class: Class,
 }
+
+/// `Watched::wd` of a path whose directory is not watched.
+const NO_WATCH: i32 = -1;
 
 /// A rule the agent moved to a new inode; the caller logs it.
 pub struct Followed<'p> {
@@ -59,6 +70,15 @@ pub struct Followed<'p> {
     /// The rule's path.
     pub path: &'p str,
     pub key: InodeKey,
+}
+
+/// What a path named when it was re-resolved.
+#[derive(Clone, Copy)]
+struct Resolved {
+    /// Its inode; None when nothing has the name.
+    now: Option<InodeKey>,
+    /// Whether that inode got the rule just now.
+    added: bool,
 }
 
 /// The watches (and pins) of one policy.
@@ -72,18 +92,28 @@ pub struct Watcher<'p> {
     /// Inodes replaced at their path but still linked elsewhere: still denied, still
     /// pinned, until they are deleted too.
     retired: Vec<(Class, u32, Pin)>,
-    /// No kernel program forgets deleted inodes: the agent pins and sweeps.
+    /// No kernel program follows replacements or forgets deleted inodes: the agent
+    /// watches every directory from the start, pins and sweeps. Otherwise it watches
+    /// only the paths in `waiting`.
     pinning: bool,
+    /// Without pinning: the paths (indexes of `watched`) whose file lost its name, and
+    /// the inode that lost it (None: the path named nothing when looked at). Each is
+    /// watched until it names another inode. The hooks report before the name goes, so
+    /// a path that still names the reported inode waits too.
+    waiting: Vec<(usize, Option<InodeKey>)>,
+    /// When to look at every path again after reports were lost.
+    look_again_at: Option<Instant>,
     last_sweep: Instant,
     /// Where the next periodic sweep of `watched` starts.
     cursor: usize,
 }
 
 impl<'p> Watcher<'p> {
-    /// Watches the parent directory of every `deny_open` and `deny_exec` path (a
-    /// directory that cannot be watched is logged and skipped); pins their inodes when
-    /// `kernel_forgets` is false.
-    pub fn new(policy: &'p Policy, maps: &Maps, kernel_forgets: bool) -> Result<Watcher<'p>, Errno> {
+    /// Lists every `deny_open` and `deny_exec` path. When the kernel does not follow
+    /// (`kernel_follows` false), watches the parent directory of each (a directory that
+    /// cannot be watched is logged and skipped) and pins their inodes; otherwise
+    /// watches nothing until a file loses its name ([`Watcher::lost_names`]).
+    pub fn new(policy: &'p Policy, maps: &Maps, kernel_follows: bool) -> Result<Watcher<'p>, Errno> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
         let mut w = Watcher {
             fd,
@@ -91,7 +121,9 @@ impl<'p> Watcher<'p> {
             watched: Vec::with_capacity(policy.open.len() + policy.exec.len()),
             pins: Vec::new(),
             retired: Vec::new(),
-            pinning: !kernel_forgets,
+            pinning: !kernel_follows,
+            waiting: Vec::new(),
+            look_again_at: None,
             last_sweep: Instant::now(),
             cursor: 0,
         };
@@ -102,17 +134,15 @@ impl<'p> Watcher<'p> {
             let path = policy.path(rule);
             let Some(parent) = Path::new(path).parent() else { continue };
             let wd = match last {
+                _ if kernel_follows => NO_WATCH,
                 Some((dir, wd)) if dir == parent => wd,
-                _ => {
-                    let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
-                    match inotify::add_watch(&w.fd, parent, flags) {
-                        Ok(wd) => wd,
-                        Err(e) => {
-                            log::warn!("cannot watch {} for replacements of {path}: {e}", parent.display());
-                            continue;
-                        }
+                _ => match w.add_watch(parent) {
+                    Ok(wd) => wd,
+                    Err(e) => {
+                        log::warn!("cannot watch {} for replacements of {path}: {e}", parent.display());
+                        continue;
                     }
-                }
+                },
             };
             last = Some((parent, wd));
             w.watched.push(Watched { rule, wd, class });
@@ -144,6 +174,59 @@ impl<'p> Watcher<'p> {
         self.fd.as_fd()
     }
 
+    fn add_watch(&self, dir: &Path) -> Result<i32, Errno> {
+        let flags = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::DELETE | WatchFlags::ONLYDIR;
+        inotify::add_watch(&self.fd, dir, flags)
+    }
+
+    /// The kernel reported that denied files lost names: `gone` are their inodes, and
+    /// `lost` says that reports were lost (the ring buffer was full, or another
+    /// generation acted). Re-resolves every path not watched yet: one that names a new
+    /// file gets the rule at once (returned); one that names nothing or a `gone` inode
+    /// (the name is about to go) is watched until it names another inode. With
+    /// reports lost, only the paths that name nothing are watched, and every path is
+    /// looked at again a second later, when the names those reports were about are
+    /// gone. Never blocks.
+    pub fn lost_names(&mut self, gone: &[InodeKey], lost: bool, maps: &Maps) -> heapless::Vec<Followed<'p>, 16> {
+        let mut out = heapless::Vec::new();
+        if self.pinning {
+            return out; // every directory is watched already
+        }
+        log::debug!("{} name(s) of denied files lost{}: re-resolving the rule paths", gone.len(), if lost { " (reports lost)" } else { "" });
+        if lost {
+            self.look_again_at = Some(Instant::now() + LOOK_AGAIN);
+        }
+        for i in 0..self.watched.len() {
+            if self.watched[i].wd != NO_WATCH {
+                continue;
+            }
+            let unlinking = match self.recheck(i, maps, &mut out) {
+                Ok(Resolved { now: None, .. }) => None,
+                // Still denied and reported: its name is about to go.
+                Ok(Resolved { now: Some(key), added: false }) if gone.contains(&key) => Some(key),
+                Ok(_) => continue,
+                Err(e) => {
+                    log::warn!("re-resolving {}: {e}", self.policy.path(self.watched[i].rule));
+                    continue;
+                }
+            };
+            let parent = Path::new(self.policy.path(self.watched[i].rule)).parent().unwrap_or(Path::new("/"));
+            match self.add_watch(parent) {
+                Ok(wd) => self.watched[i].wd = wd,
+                Err(e) => {
+                    log::warn!("cannot watch {} for a new {}: {e}", parent.display(), self.policy.path(self.watched[i].rule));
+                    continue;
+                }
+            }
+            self.waiting.push((i, unlinking));
+            // A file made before the watch: look once more.
+            if let Err(e) = self.recheck(i, maps, &mut out) {
+                log::warn!("re-resolving {}: {e}", self.policy.path(self.watched[i].rule));
+            }
+        }
+        out
+    }
+
     /// Reads the pending directory events and re-resolves every rule whose name
     /// changed; returns what moved. Never blocks.
     pub fn handle(&mut self, maps: &Maps) -> heapless::Vec<Followed<'p>, 16> {
@@ -172,16 +255,11 @@ impl<'p> Watcher<'p> {
         for i in 0..self.watched.len() {
             let w = &self.watched[i];
             let name = Path::new(self.policy.path(w.rule)).file_name().map(OsStr::as_bytes).unwrap_or_default();
-            if !(overflow || changed.iter().any(|(wd, n)| *wd == w.wd && n.as_slice() == name)) {
+            if w.wd == NO_WATCH || !(overflow || changed.iter().any(|(wd, n)| *wd == w.wd && n.as_slice() == name)) {
                 continue;
             }
-            match self.resolve(i, maps) {
-                Ok(Some(key)) => {
-                    let w = &self.watched[i];
-                    let _ = out.push(Followed { class: w.class, rule: w.rule, path: self.policy.path(w.rule), key });
-                }
-                Ok(None) => {}
-                Err(e) => log::warn!("re-resolving {}: {e}", self.policy.path(self.watched[i].rule)),
+            if let Err(e) = self.recheck(i, maps, &mut out) {
+                log::warn!("re-resolving {}: {e}", self.policy.path(self.watched[i].rule));
             }
         }
         if !changed.is_empty() || overflow {
@@ -190,11 +268,46 @@ impl<'p> Watcher<'p> {
         out
     }
 
-    /// Once a second (and after directory events): drops the entries of pinned inodes
-    /// that have been deleted, then their pins.
-    pub fn tick(&mut self, maps: &Maps) {
+    /// Re-resolves path `i`, adds what moved to `out`, and ends its wait once it names
+    /// a new file: one that just got the rule, or an inode other than the one that
+    /// lost the name (a new file may get a deleted one's number). Returns what it names.
+    fn recheck(&mut self, i: usize, maps: &Maps, out: &mut heapless::Vec<Followed<'p>, 16>) -> Result<Resolved, Errno> {
+        let resolved = self.resolve(i, maps)?;
+        let Resolved { now, added } = resolved;
+        let w = &self.watched[i];
+        if let (true, Some(key)) = (added, now) {
+            let _ = out.push(Followed { class: w.class, rule: w.rule, path: self.policy.path(w.rule), key });
+        }
+        if let Some(at) = self.waiting.iter().position(|&(j, gone)| j == i && now.is_some() && (added || now != gone)) {
+            self.waiting.swap_remove(at);
+            self.unwatch(i);
+        }
+        Ok(resolved)
+    }
+
+    /// Stops watching path `i`'s directory, unless another waiting path shares it.
+    fn unwatch(&mut self, i: usize) {
+        let wd = core::mem::replace(&mut self.watched[i].wd, NO_WATCH);
+        if wd != NO_WATCH && !self.watched.iter().any(|w| w.wd == wd) {
+            if let Err(e) = inotify::remove_watch(&self.fd, wd) {
+                log::debug!("removing the watch of {}: {e}", self.policy.path(self.watched[i].rule));
+            }
+        }
+    }
+
+    /// Called after every wait. Once a second (and after directory events): drops the
+    /// entries of pinned inodes that have been deleted, then their pins. A second look
+    /// after lost reports (their names are gone by then); returns what moved.
+    pub fn tick(&mut self, maps: &Maps) -> heapless::Vec<Followed<'p>, 16> {
         if self.pinning && self.last_sweep.elapsed() >= SWEEP {
             self.sweep_some(maps, SWEEP_BATCH);
+        }
+        match self.look_again_at {
+            Some(at) if Instant::now() >= at => {
+                self.look_again_at = None;
+                self.lost_names(&[], false, maps)
+            }
+            _ => heapless::Vec::new(),
         }
     }
 
@@ -233,33 +346,46 @@ impl<'p> Watcher<'p> {
         }
     }
 
-    /// Gives rule `i` to the inode its path names now, if that inode lacks it; returns
-    /// the inode when it was a new one.
-    fn resolve(&mut self, i: usize, maps: &Maps) -> Result<Option<InodeKey>, Errno> {
+    /// Gives rule `i` to the inode its path names now, if that inode lacks it.
+    fn resolve(&mut self, i: usize, maps: &Maps) -> Result<Resolved, Errno> {
         let w = &self.watched[i];
-        let fd = match rustix::fs::open(self.policy.path(w.rule), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+        let path = self.policy.path(w.rule);
+        if !self.pinning {
+            // Looked up by name: no descriptor to keep.
+            let key = match rules::inode_key(path) {
+                Ok(key) => key,
+                Err(Errno::NOENT) => return Ok(Resolved { now: None, added: false }),
+                Err(e) => return Err(e),
+            };
+            let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
+            if holds(&map, key, w.class).map_err(|e| e.errno)? {
+                return Ok(Resolved { now: Some(key), added: false });
+            }
+            maps.mark_inode(key.ino).map_err(|e| e.errno)?; // before its entry: the filter must let it through
+            let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
+            return Ok(Resolved { now: Some(key), added });
+        }
+        let fd = match rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None), // removed; a later create comes back here
+            Err(Errno::NOENT) => return Ok(Resolved { now: None, added: false }), // a later create comes back here
             Err(e) => return Err(e),
         };
         let key = rules::inode_key_of(&fd)?;
         let pinned = self.pins.get(i).and_then(Option::as_ref);
         if pinned.is_some_and(|p| rules::inode_key_of(p).ok() == Some(key)) {
-            return Ok(None);
+            return Ok(Resolved { now: Some(key), added: false });
         }
         let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
         maps.mark_inode(key.ino).map_err(|e| e.errno)?; // before its entry: the filter must let it through
         let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
-        if self.pinning {
-            let (class, line) = (w.class, w.rule.line);
-            if let Some(old) = self.pins[i].replace(fd) {
-                // Replaced at its path; deleted (swept) or still linked elsewhere.
-                if let Ok(old_key) = rules::inode_key_of(&old) {
-                    self.retired.push((class, line, Pin { key: old_key, fd: old }));
-                }
+        let (class, line) = (w.class, w.rule.line);
+        if let Some(old) = self.pins[i].replace(fd) {
+            // Replaced at its path; deleted (swept) or still linked elsewhere.
+            if let Ok(old_key) = rules::inode_key_of(&old) {
+                self.retired.push((class, line, Pin { key: old_key, fd: old }));
             }
         }
-        Ok(added.then_some(key))
+        Ok(Resolved { now: Some(key), added })
     }
 }
 
@@ -287,6 +413,16 @@ fn room_for_pins(pins: usize) -> usize {
     let Some(current) = current else { return pins }; // no limit
     let open = std::fs::read_dir("/proc/self/fd").map_or(64, |d| d.count()) as u64;
     usize::try_from(current.saturating_sub(open + SPARE_FDS)).unwrap_or(usize::MAX).min(pins)
+}
+
+/// Whether `key`'s entry denies `class` (by any rule).
+fn holds(map: &Map<'_>, key: InodeKey, class: Class) -> Result<bool, bpf::Error> {
+    let mut raw = [0u8; InodeRule::SIZE];
+    if !map.lookup(&key.to_bytes(), &mut raw)? {
+        return Ok(false);
+    }
+    let value = InodeRule::from_bytes(raw);
+    Ok(if class == Class::Exec { value.exec_rule != 0 } else { value.open_rule != 0 })
 }
 
 /// Puts rule `line` of `class` on `key`'s entry; false when it was there already.
@@ -327,4 +463,130 @@ fn forget(map: &Map<'_>, pin: Pin, class: Class, line: u32) {
         Err(e) => log::warn!("forgetting a deleted inode: {e}"),
     }
     drop(pin);
+}
+
+/// The agent's half of following, on this machine's kernel: real maps and inotify,
+/// with the kernel's reports of lost names stood in for by direct calls (the hooks
+/// that make them are proven in the VM, rootfs/guest/run.sh). Needs root (BPF maps).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    use crate::abi::InodeRule;
+    use crate::maps::Rules;
+
+    /// A scratch directory removed on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("enforce-follow-{name}.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.0.join(name).to_str().unwrap().to_owned()
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The directory watches the watcher holds, as the kernel lists them.
+    fn watches(w: &Watcher<'_>) -> usize {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", w.fd.as_raw_fd())).unwrap();
+        info.lines().filter(|l| l.starts_with("inotify wd:")).count()
+    }
+
+    fn denied(maps: &Maps, path: &str) -> bool {
+        holds(&maps.map(c"deny_inodes").unwrap(), rules::inode_key(path).unwrap(), Class::Open).unwrap()
+    }
+
+    /// Replaces `path` by unlink and create. The old file stays open (returned), so the
+    /// new one cannot get its inode number: no kernel program forgets the old entry here.
+    fn recreate(path: &str) -> std::fs::File {
+        let old = std::fs::File::open(path).unwrap();
+        std::fs::remove_file(path).unwrap();
+        std::fs::write(path, "new\n").unwrap();
+        old
+    }
+
+    /// A policy denying `a` and `b` of `dir`, and maps holding both.
+    fn setup(dir: &TempDir) -> (Box<Policy>, Maps) {
+        let (a, b) = (dir.path("a"), dir.path("b"));
+        std::fs::write(&a, "a\n").unwrap();
+        std::fs::write(&b, "b\n").unwrap();
+        let policy = crate::config::parse(&format!("deny_open = {a}\ndeny_open = {b}\n")).unwrap();
+        let rule = |line| InodeRule { open_rule: line, exec_rule: 0 };
+        let inodes = vec![(rules::inode_key(&a).unwrap(), rule(1)), (rules::inode_key(&b).unwrap(), rule(2))];
+        let rules = Rules { inodes: &inodes, net: &[], ringbuf_size: 4096, exec_allow: &Default::default(), deny_anon_exec: false };
+        let maps = Maps::create(&rules, None, 1).unwrap();
+        (policy, maps)
+    }
+
+    #[test]
+    fn with_the_kernel_following_a_directory_is_watched_only_while_a_path_waits() {
+        let dir = TempDir::new("lazy");
+        let (a, b) = (dir.path("a"), dir.path("b"));
+        let (policy, maps) = setup(&dir);
+        let mut w = Watcher::new(&policy, &maps, true).unwrap();
+        assert_eq!(watches(&w), 0, "nothing watched before a name is lost");
+        let key_a = rules::inode_key(&a).unwrap();
+
+        // Reported before the name goes: the path still names the reported inode.
+        assert!(w.lost_names(&[key_a], false, &maps).is_empty());
+        assert_eq!(watches(&w), 1, "watched until the path names another file");
+        assert_eq!(w.handle(&maps).len(), 0, "no event yet");
+        assert_eq!(watches(&w), 1);
+        let _old = recreate(&a);
+        let moved = w.handle(&maps);
+        assert_eq!(moved.len(), 1);
+        assert_eq!((moved[0].path, moved[0].key), (a.as_str(), rules::inode_key(&a).unwrap()));
+        assert!(denied(&maps, &a), "the new file has the rule");
+        assert_eq!(watches(&w), 0, "the watch went with the wait");
+
+        // A report about some other inode leaves paths that name denied files alone.
+        assert!(w.lost_names(&[InodeKey { dev: 0, ino: 1 }], false, &maps).is_empty());
+        assert_eq!(watches(&w), 0);
+
+        // Unlinked and made again before the agent looked: the rule at once, no watch.
+        let old = rules::inode_key(&a).unwrap();
+        let _older = recreate(&a);
+        let moved = w.lost_names(&[old], false, &maps);
+        assert_eq!(moved.len(), 1);
+        assert!(denied(&maps, &a));
+        assert_eq!(watches(&w), 0);
+
+        // Reports were lost: a path that names nothing is watched, the others not.
+        let _old_b = std::fs::File::open(&b).unwrap();
+        std::fs::remove_file(&b).unwrap();
+        assert!(w.lost_names(&[], true, &maps).is_empty());
+        assert_eq!(watches(&w), 1);
+        std::fs::write(&b, "new\n").unwrap();
+        let moved = w.handle(&maps);
+        assert_eq!(moved.len(), 1);
+        assert!(denied(&maps, &b));
+        assert_eq!(watches(&w), 0);
+    }
+
+    #[test]
+    fn without_the_kernel_following_every_directory_is_watched_all_along() {
+        let dir = TempDir::new("eager");
+        let a = dir.path("a");
+        let (policy, maps) = setup(&dir);
+        let mut w = Watcher::new(&policy, &maps, false).unwrap();
+        assert_eq!(watches(&w), 1, "one watch for the directory of both rules");
+        assert!(w.lost_names(&[rules::inode_key(&a).unwrap()], true, &maps).is_empty(), "no reports to act on");
+        let _old = recreate(&a);
+        let moved = w.handle(&maps);
+        assert_eq!(moved.len(), 1);
+        assert!(denied(&maps, &a));
+        assert_eq!(watches(&w), 1, "still watched");
+    }
 }

@@ -52,9 +52,11 @@ pub enum Hook {
     Connect = 4,
     /// A send with a destination address (sendto, sendmsg, sendmmsg, TCP Fast Open).
     Send = 5,
-    /// A denied file is replaced by rename: the rule moves to the incoming inode, and
-    /// entries of deleted inodes leave the map. Not a denial, so no class needs it to
-    /// be enforced; without it the agent re-resolves paths itself, with a window.
+    /// A denied file is replaced by rename: the rule moves to the incoming inode; a
+    /// denied file that loses a name (unlink, rename away) is reported, so the agent
+    /// watches its path until a new file takes it; entries of deleted inodes leave the
+    /// map. Not a denial, so no class needs it to be enforced; without it the agent
+    /// watches every rule's directory and re-resolves paths itself, with a window.
     Follow = 6,
 }
 
@@ -284,7 +286,7 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
             &[p(c"enf_lsm_mprotect", Lsm)],
             &[p(c"enf_lsm_connect", Lsm)],
             &[p(c"enf_lsm_send", Lsm)],
-            &[p(c"enf_lsm_rename", Lsm), p(c"enf_lsm_free", Lsm)],
+            &[p(c"enf_lsm_rename", Lsm), p(c"enf_lsm_unlink", Lsm), p(c"enf_lsm_free", Lsm)],
         ],
     },
     TierSpec {
@@ -296,7 +298,7 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
             &[p(c"enf_fmr_mprotect", FmodRet)],
             &[p(c"enf_fmr_connect", FmodRet)],
             &[p(c"enf_fmr_send", FmodRet)],
-            &[p(c"enf_fmr_rename", Fentry), p(c"enf_fmr_free", Fentry)],
+            &[p(c"enf_fmr_rename", Fentry), p(c"enf_fmr_unlink", Fentry), p(c"enf_fmr_free", Fentry)],
         ],
     },
     TierSpec {
@@ -308,7 +310,7 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
             &[p(c"enf_kp_mprotect", Kprobe)],
             &[p(c"enf_kp_connect", Kprobe)],
             &[p(c"enf_kp_send", Kprobe)],
-            &[p(c"enf_kp_rename", Kprobe), p(c"enf_kp_free", Kprobe)],
+            &[p(c"enf_kp_rename", Kprobe), p(c"enf_kp_unlink", Kprobe), p(c"enf_kp_free", Kprobe)],
         ],
     },
     TierSpec {
