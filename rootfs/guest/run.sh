@@ -67,6 +67,8 @@ ln -s /data /linkdir
 mount --bind /data /mnt/bind
 cp /bin/probe /opt/denied/tool
 echo shadow >/data/shadow
+echo unlinked >/data/unlinked
+echo renamed >/data/renamed
 echo handle >/tmp/handle-secret # tmpfs: open_by_handle_at needs a filesystem that exports handles
 printf '#!/bin/sh\necho script-ran\n' >/opt/denied/script.sh
 printf '#!/bin/sh\necho script-ran\n' >/usr/bin/allowed-script.sh
@@ -115,6 +117,8 @@ deny_open = /tmp/handle-secret
 deny_exec = /opt/denied/dynecho
 deny_exec = /opt/denied/script.sh
 ${3:-}
+deny_open = /data/unlinked
+deny_open = /data/renamed
 EOF
 }
 
@@ -217,6 +221,11 @@ run_case_rc() {
 
 # The routes around a rule that the synchronous tiers and kprobe cover (the
 # tracepoint tier's limits are asserted as such). Each has an allowed control.
+# inotify_watches PID: the directory watches PID holds (every inotify descriptor's).
+inotify_watches() {
+	cat /proc/$1/fdinfo/* 2>/dev/null | grep -c '^inotify wd:'
+}
+
 routes() {
 	d=denied
 	# Sends with a destination: UDP sendto and sendmsg, TCP Fast Open.
@@ -316,6 +325,41 @@ routes() {
 		run_case "renaming a file onto the denied path is left alone (the rule is the path)" ok \
 			sh -c 'echo new >/data/secret.new && mv /data/secret.new /data/secret'
 		run_case "the file renamed onto the denied path is denied at once" $d probe open /data/secret
+	fi
+	# A denied file loses its name (unlink, or renamed away) and a new file takes the
+	# path: no hook sees a replacement, the agent re-resolves the path. Where the
+	# kernel's follow hook runs, it reports the lost name and the agent watches the
+	# directory only until then (a watch slows every open on the filesystem).
+	watches=$(inotify_watches $agent)
+	case $follow in
+	agent) [ "$watches" -gt 0 ] && ok "the agent watches the rules' directories all the time ($watches watches)" ||
+		not_ok "no directory watch in the $expect tier, whose agent re-resolves paths itself" ;;
+	*) [ "$watches" -eq 0 ] && ok "no directory watch while no denied file lost a name" ||
+		not_ok "$watches directory watch(es) before any denied file lost a name" ;;
+	esac
+	if [ $sync = yes ]; then want=1 text="denied after"; else want=137 text=""; fi
+	# (The path tier kills the maker of a new name for a denied file: no rename away.)
+	for how in unlink rename; do
+		[ $how = rename ] && [ "$expect" = path ] && continue
+		case $how in unlink) file=/data/unlinked ;; rename) file=/data/renamed ;; esac
+		out=$(probe lose-name-wait $how $file 5000 2>&1)
+		rc=$?
+		case "$out" in *"$text"*) [ $rc -eq $want ] ;; *) false ;; esac &&
+			ok "a denied file lost its name ($how), a new one made at its path: denied once the agent re-resolves (a window): ${out:-killed}" ||
+			not_ok "a denied file lost its name ($how), a new one at its path: wanted rc=$want and '$text', rc=$rc: $out"
+	done
+	rm -f /data/renamed.away
+	if [ "$follow" != agent ]; then
+		i=0
+		while [ "$(inotify_watches $agent)" -gt 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		watches=$(inotify_watches $agent)
+		[ "$watches" -eq 0 ] && ok "the watches went once the new files were denied" ||
+			not_ok "$watches directory watch(es) left after the new files were denied"
+		run_case "an allowed file unlinked: no watch" ok sh -c 'echo x >/data/plain && rm /data/plain'
+		sleep 0.5
+		watches=$(inotify_watches $agent)
+		[ "$watches" -eq 0 ] && ok "no watch after an allowed file was unlinked" ||
+			not_ok "$watches directory watch(es) after an allowed file was unlinked"
 	fi
 	# Renames with no file at the target (a new name): nothing to follow.
 	run_case "a rename to a new name and back" ok sh -c 'mv /data/other /data/other.new && mv /data/other.new /data/other'
@@ -490,6 +534,13 @@ if [ "$follow" = agent ]; then want_follow="tier=agent"; else want_follow="tier=
 grep "enforce\[$pid\]: followed class=open op=follow $want_follow" /var/log/messages | grep -q "path=/data/shadow" &&
 	ok "the rule followed the replacement: $(grep "enforce\[$pid\]: followed" /var/log/messages | head -n 1 | sed 's/.*followed/followed/')" ||
 	not_ok "no 'followed ... $want_follow ... path=/data/shadow' line"
+if [ "$follow" != agent ]; then
+	for f in unlinked renamed; do
+		grep "enforce\[$pid\]: unlinked class=open op=follow tier=$follow " /var/log/messages | grep -q " path=/data/$f " &&
+			ok "the lost name of /data/$f was reported: $(grep "enforce\[$pid\]: unlinked .* path=/data/$f " /var/log/messages | head -n 1 | sed 's/.*enforce\[[0-9]*\]: //')" ||
+			not_ok "no 'unlinked class=open op=follow tier=$follow ... path=/data/$f' line"
+	done
+fi
 if [ "$expect" = path ]; then
 	grep "enforce\[$pid\]: denied class=open op=open tier=path " /var/log/messages | grep -q " file=/data/newlink path=/data/secret " &&
 		ok "the event of the killed ln names the hardlink it made: file=/data/newlink" ||

@@ -107,6 +107,45 @@ pub fn cmd_rename_replace(target: &str, n: &str) -> ! {
     exit_with(&format!("rename-replace: EPERM x {n}"), 1)
 }
 
+/// `lose-name-wait unlink|rename TARGET MS`: TARGET loses its name (unlinked, or
+/// renamed to TARGET.away), a new file is created at TARGET, and TARGET is opened every
+/// millisecond until it is denied or MS ms have passed: how long the new file stayed
+/// open to everyone. Exit 1 with `denied after X ms`, 3 with `still openable after MS ms`.
+pub fn cmd_lose_name_wait(how: &str, target: &str, ms: &str) -> ! {
+    let ms: u64 = ms.parse().unwrap_or_else(|_| crate::usage());
+    let c = cstr(target);
+    let gone = match how {
+        "unlink" => unsafe { libc::unlink(c.as_ptr()) },
+        "rename" => unsafe { libc::rename(c.as_ptr(), cstr(&format!("{target}.away")).as_ptr()) },
+        _ => crate::usage(),
+    };
+    if gone < 0 {
+        exit_with(&format!("lose-name-wait: {how} {target}: {}", errno_name(errno())), 1);
+    }
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644) };
+    if fd < 0 {
+        exit_with(&format!("lose-name-wait: create {target}: {}", errno_name(errno())), 1);
+    }
+    let body = b"new file\n";
+    let written = unsafe { libc::write(fd, body.as_ptr() as *const libc::c_void, body.len()) };
+    drop(Fd(fd));
+    if written != body.len() as isize {
+        exit_with(&format!("lose-name-wait: write {target}: {}", errno_name(errno())), 1);
+    }
+    let start = Instant::now();
+    loop {
+        match open_ro(target) {
+            Ok(_) => {}
+            Err(libc::EPERM) => exit_with(&format!("lose-name-wait: denied after {} ms", start.elapsed().as_millis()), 1),
+            Err(e) => finish("lose-name-wait", Err(e)),
+        }
+        if start.elapsed() >= Duration::from_millis(ms) {
+            exit_with(&format!("lose-name-wait: still openable after {ms} ms"), 3);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// `rename-replace-wait TARGET MS`: one replacement, then open TARGET every
 /// millisecond until it is denied or MS ms have passed: how long the new file stayed
 /// open to everyone (an agent that re-resolves the path after an inotify event

@@ -3,8 +3,8 @@
 //! Every subcommand prints one result line (`<what>: ok` or `<what>: ERRNO`) and
 //! exits 0 on success, 1 on failure (2 on a usage error). An operation denied by
 //! BPF-LSM shows as `EPERM`; one caught by a signal tier prints nothing (killed).
-//! The attack cases (race-connect, rename-replace, rename-replace-wait) exit 3 when
-//! the attack got through. Besides `open32` (rootfs/compat), the cases that avoid a
+//! The attack cases (race-connect, rename-replace, rename-replace-wait,
+//! lose-name-wait) exit 3 when the attack got through. Besides `open32` (rootfs/compat), the cases that avoid a
 //! plain syscall live in modules: `net` (sends without connect, the connect race),
 //! `uring` (io_uring), `mem` (executable mappings, memfd exec), `files` (open by
 //! handle, ignored signals, atomic replace).
@@ -50,6 +50,10 @@
 //! probe rename-replace-wait TARGET MS
 //!                               one replacement, then an open every ms: exit 1 "denied
 //!                               after X ms", or 3 "still openable after MS ms"
+//! probe lose-name-wait unlink|rename TARGET MS
+//!                               TARGET unlinked (or renamed to TARGET.away), a new file
+//!                               made at TARGET, then an open every ms: exit 1 "denied
+//!                               after X ms", or 3 "still openable after MS ms"
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
@@ -92,7 +96,7 @@ pub(crate) fn usage() -> ! {
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
-         rename-replace-wait TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
+         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
          open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
          syslog-sink PATH IDLE_MS"
     );
@@ -526,6 +530,7 @@ fn main() {
         ["ignore-term", "open", path] => files::cmd_ignore_term_open(path),
         ["rename-replace", target, n] => files::cmd_rename_replace(target, n),
         ["rename-replace-wait", target, ms] => files::cmd_rename_replace_wait(target, ms),
+        ["lose-name-wait", how, target, ms] => files::cmd_lose_name_wait(how, target, ms),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
