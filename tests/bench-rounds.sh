@@ -11,7 +11,7 @@
 #   tests/bench-rounds.sh rounds WORK ENFORCE PROBE FLOOR ROUNDS TIER...
 #       ROUNDS rounds; each runs the same loops (open+close of an allowed file in a
 #       directory without rules, and of one beside the denied file, whose directory
-#       the agent watches; TCP connect to a closed loopback port; fork+exec+wait of a
+#       the tracepoint tier's agent watches all along; TCP connect to a closed loopback port; fork+exec+wait of a
 #       program) with no programs attached, then per TIER with the empty programs of
 #       that tier (floor), the agent with one rule per class (one) and with RULES per
 #       class (many), each given a second to settle after it attached. The order of
