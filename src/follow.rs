@@ -112,7 +112,8 @@ impl<'p> Watcher<'p> {
     /// Lists every `deny_open` and `deny_exec` path. When the kernel does not follow
     /// (`kernel_follows` false), watches the parent directory of each (a directory that
     /// cannot be watched is logged and skipped) and pins their inodes; otherwise
-    /// watches nothing until a file loses its name ([`Watcher::lost_names`]).
+    /// watches nothing until a file loses its name ([`Watcher::lost_names`]), but looks
+    /// at every path once, at the first [`Watcher::tick`].
     pub fn new(policy: &'p Policy, maps: &Maps, kernel_follows: bool) -> Result<Watcher<'p>, Errno> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
         let mut w = Watcher {
@@ -123,7 +124,10 @@ impl<'p> Watcher<'p> {
             retired: Vec::new(),
             pinning: !kernel_follows,
             waiting: Vec::new(),
-            look_again_at: None,
+            // Once at the start (the first tick): a file may have lost its name since
+            // the rules were resolved, or while a reload was tried and failed (the
+            // watcher of the policy kept is a new one).
+            look_again_at: kernel_follows.then(Instant::now),
             last_sweep: Instant::now(),
             cursor: 0,
         };
@@ -571,6 +575,23 @@ mod tests {
         std::fs::write(&b, "new\n").unwrap();
         let moved = w.handle(&maps);
         assert_eq!(moved.len(), 1);
+        assert!(denied(&maps, &b));
+        assert_eq!(watches(&w), 0);
+    }
+
+    #[test]
+    fn with_the_kernel_following_the_first_tick_looks_at_every_path() {
+        let dir = TempDir::new("first-tick");
+        let b = dir.path("b");
+        let (policy, maps) = setup(&dir);
+        let mut w = Watcher::new(&policy, &maps, true).unwrap();
+        let _old_b = std::fs::File::open(&b).unwrap(); // (see recreate)
+        std::fs::remove_file(&b).unwrap(); // before the watcher looked, unreported
+        assert!(w.tick(&maps).is_empty());
+        assert_eq!(watches(&w), 1, "the path that names nothing is watched");
+        assert!(w.tick(&maps).is_empty());
+        std::fs::write(&b, "new\n").unwrap();
+        assert_eq!(w.handle(&maps).len(), 1);
         assert!(denied(&maps, &b));
         assert_eq!(watches(&w), 0);
     }
