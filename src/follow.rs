@@ -479,28 +479,7 @@ mod tests {
 
     use crate::abi::InodeRule;
     use crate::maps::Rules;
-
-    /// A scratch directory removed on drop.
-    struct TempDir(std::path::PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!("enforce-follow-{name}.{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.0.join(name).to_str().unwrap().to_owned()
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::scratch::TempDir;
 
     /// The directory watches the watcher holds, as the kernel lists them.
     fn watches(w: &Watcher<'_>) -> usize {
@@ -536,7 +515,7 @@ mod tests {
 
     #[test]
     fn with_the_kernel_following_a_directory_is_watched_only_while_a_path_waits() {
-        let dir = TempDir::new("lazy");
+        let dir = TempDir::new("follow-lazy");
         let (a, b) = (dir.path("a"), dir.path("b"));
         let (policy, maps) = setup(&dir);
         let mut w = Watcher::new(&policy, &maps, true).unwrap();
@@ -581,7 +560,7 @@ mod tests {
 
     #[test]
     fn with_the_kernel_following_the_first_tick_looks_at_every_path() {
-        let dir = TempDir::new("first-tick");
+        let dir = TempDir::new("follow-first-tick");
         let b = dir.path("b");
         let (policy, maps) = setup(&dir);
         let mut w = Watcher::new(&policy, &maps, true).unwrap();
@@ -598,7 +577,7 @@ mod tests {
 
     #[test]
     fn without_the_kernel_following_every_directory_is_watched_all_along() {
-        let dir = TempDir::new("eager");
+        let dir = TempDir::new("follow-eager");
         let a = dir.path("a");
         let (policy, maps) = setup(&dir);
         let mut w = Watcher::new(&policy, &maps, false).unwrap();

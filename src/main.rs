@@ -29,6 +29,8 @@ mod posture;
 mod probe;
 mod report;
 mod rules;
+#[cfg(test)]
+mod scratch;
 mod syslog;
 mod targets;
 mod tiers;

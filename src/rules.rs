@@ -285,30 +285,8 @@ pub fn net_keys(rule: &NetRule) -> NetKey {
 mod tests {
     use super::*;
     use crate::config;
+    use crate::scratch::TempDir;
     use std::os::unix::fs::MetadataExt;
-    use std::path::PathBuf;
-
-    /// A scratch directory removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!("enforce-rules-{name}.{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.0.join(name).to_str().unwrap().to_owned()
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     /// userspace makedev, as glibc and musl define it.
     fn makedev(major: u64, minor: u64) -> u64 {
@@ -335,7 +313,7 @@ mod tests {
 
     #[test]
     fn links_resolve_to_the_same_key() {
-        let dir = TempDir::new("links");
+        let dir = TempDir::new("rules-links");
         let file = dir.path("file");
         std::fs::write(&file, "x").unwrap();
         std::fs::hard_link(&file, dir.path("hardlink")).unwrap();
@@ -409,7 +387,7 @@ mod tests {
 
     #[test]
     fn real_files_merge_through_links() {
-        let dir = TempDir::new("merge");
+        let dir = TempDir::new("rules-merge");
         let file = dir.path("file");
         std::fs::write(&file, "x").unwrap();
         std::os::unix::fs::symlink(&file, dir.path("symlink")).unwrap();

@@ -397,6 +397,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use crate::scratch::TempDir;
+
     fn framed(facility: Facility, severity: Severity, secs: i64, msg: &str) -> String {
         let mut s = String::new();
         frame(&mut s, facility, severity, secs, "enforce", 42, msg).unwrap();
@@ -492,24 +494,6 @@ mod tests {
         assert_eq!(buf.as_str(), "abcdefg");
     }
 
-    /// A directory for sockets, removed on drop.
-    struct SockDir(PathBuf);
-
-    impl SockDir {
-        fn new(name: &str) -> SockDir {
-            let dir = std::env::temp_dir().join(format!("enforce-syslog-{name}.{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            SockDir(dir)
-        }
-    }
-
-    impl Drop for SockDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn recv(server: &UnixDatagram) -> String {
         server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 2 * MAX_DATAGRAM];
@@ -519,7 +503,7 @@ mod tests {
 
     #[test]
     fn sends_to_a_socket_and_reconnects() {
-        let dir = SockDir::new("send");
+        let dir = TempDir::new("syslog-send");
         let path = dir.0.join("log");
         let server = UnixDatagram::bind(&path).unwrap();
         let mut log = Syslog::open(&path, Facility::Auth, "my-ident");
@@ -543,7 +527,7 @@ mod tests {
 
     #[test]
     fn held_lines_go_out_in_order_in_batches() {
-        let dir = SockDir::new("held");
+        let dir = TempDir::new("syslog-held");
         let path = dir.0.join("log");
         let server = UnixDatagram::bind(&path).unwrap();
         server.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
@@ -573,7 +557,7 @@ mod tests {
 
     #[test]
     fn held_lines_a_stuck_daemon_does_not_take_are_counted() {
-        let dir = SockDir::new("held-stuck");
+        let dir = TempDir::new("syslog-held-stuck");
         let path = dir.0.join("log");
         let _server = stuck_server(&path);
         let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
@@ -590,7 +574,7 @@ mod tests {
 
     #[test]
     fn falls_back_to_stderr_and_picks_up_a_late_daemon() {
-        let dir = SockDir::new("fallback");
+        let dir = TempDir::new("syslog-fallback");
         let path = dir.0.join("log");
         let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
         assert!(log.sock.is_none());
@@ -643,7 +627,7 @@ mod tests {
 
     #[test]
     fn a_stuck_daemon_costs_a_bounded_time_and_nothing_goes_to_stderr() {
-        let dir = SockDir::new("stuck");
+        let dir = TempDir::new("syslog-stuck");
         let path = dir.0.join("log");
         let _server = stuck_server(&path);
         let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
@@ -658,7 +642,7 @@ mod tests {
 
     #[test]
     fn a_slow_daemon_gets_a_moment_to_catch_up() {
-        let dir = SockDir::new("slow");
+        let dir = TempDir::new("syslog-slow");
         let path = dir.0.join("log");
         let server = stuck_server(&path);
         let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
