@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fetch Debian bookworm's x86_64 6.1 kernel for the VM tests and print the path
+# Fetch Debian bookworm's x86_64 6.1 kernel (or another) for the VM tests and print the path
 # of an ELF vmlinux (PVH-bootable by `qemu-system-x86_64 -kernel`).
 #
 #   rootfs/fetch-kernel.sh            -> prints e.g. ~/.cache/enforce-vm/6.1.0-56-amd64/vmlinux
@@ -9,7 +9,8 @@
 #
 # Environment:
 #   ENFORCE_VM_CACHE           cache dir (default $HOME/.cache/enforce-vm)
-#   ENFORCE_VM_KERNEL_PACKAGE  concrete package (default: what linux-image-amd64 depends on)
+#   ENFORCE_VM_KERNEL_PACKAGE  concrete package (default: what linux-image-amd64 depends on),
+#                              e.g. linux-image-6.12.100+deb12-amd64 (zstd-compressed)
 #
 # Layout of the cache:
 #   debs/linux-image-<ver>_*.deb     the downloaded package (~70 MB)
@@ -87,22 +88,39 @@ dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.tmp" ./boot ||
 bz=$dir.tmp/boot/vmlinuz-$ver
 [ -s "$bz" ] || die "$deb has no boot/vmlinuz-$ver"
 
-# 3. bzImage -> ELF vmlinux: decompress the xz payload (first offset whose
-#    stream decompresses to an ELF wins).
-found=
+# 3. bzImage -> ELF vmlinux: decompress the xz payload (6.1) or the zstd one (6.12)
+#    (first offset whose stream decompresses to an ELF wins). zstd goes on past its
+#    frame into what follows it and fails there: the frame's output is whole, so its
+#    status is not what says; the ELF header and the section headers' end do.
+is_elf() {
+    [ "$(head -c4 "$1" | od -An -tx1 | tr -d ' \n')" = "7f454c46" ] || return 1
+    # e_shoff + e_shnum * e_shentsize: the end of the section headers, the file's end.
+    python3 -c 'import struct,sys,os
+d=open(sys.argv[1],"rb").read(64); off,=struct.unpack_from("<Q",d,40); ent,n=struct.unpack_from("<HH",d,58)
+sys.exit(0 if off+ent*n<=os.path.getsize(sys.argv[1]) else 1)' "$1"
+}
+found= how=
 for byte in $(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$bz" | cut -d: -f1); do
-    if tail -c "+$((byte + 1))" "$bz" | xz -dc --single-stream >"$dir.tmp/vmlinux" 2>/dev/null &&
-       [ "$(head -c4 "$dir.tmp/vmlinux" | od -An -tx1 | tr -d ' \n')" = "7f454c46" ]; then
-        found=$byte
+    if tail -c "+$((byte + 1))" "$bz" | xz -dc --single-stream >"$dir.tmp/vmlinux" 2>/dev/null && is_elf "$dir.tmp/vmlinux"; then
+        found=$byte how=xz
         break
     fi
 done
-[ -n "$found" ] || die "no xz-compressed ELF payload found in $bz"
+if [ -z "$found" ] && command -v zstd >/dev/null; then
+    for byte in $(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$bz" | cut -d: -f1); do
+        tail -c "+$((byte + 1))" "$bz" | zstd -dc >"$dir.tmp/vmlinux" 2>/dev/null || true
+        if is_elf "$dir.tmp/vmlinux"; then
+            found=$byte how=zstd
+            break
+        fi
+    done
+fi
+[ -n "$found" ] || die "no xz- or zstd-compressed ELF payload found in $bz"
 echo "$ver" >"$dir.tmp/version"
 dpkg-deb -f "$deb" Package Version >"$dir.tmp/package"
 
 rm -rf "$dir"
 mv "$dir.tmp" "$dir"
 echo "$ver" >"$cache/kernel-version"
-log "kernel $ver ready (xz payload at byte $found)"
+log "kernel $ver ready ($how payload at byte $found)"
 echo "$vmlinux"
