@@ -19,7 +19,8 @@
 #
 # Environment: BENCH_VM_ROUNDS (15), BENCH_VM_RULES (10000), BENCH_VM_N ("20000,2000,40":
 # opens, connects, execs per sample), BENCH_VM_BOOTS ("lsm nobpf"), BENCH_VM_ICOUNT (0:
-# the -icount shift; "off" for TCG's own timing), ENFORCE_VM_TIMEOUT (7200 here).
+# the -icount shift; "off" for TCG's own timing), ENFORCE_VM_TIMEOUT (7200 here),
+# ENFORCE_VM_KERNEL_PACKAGE (another Debian kernel: rootfs/fetch-kernel.sh).
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 ENFORCE PROBE FLOOR" >&2; exit 2; }
 bin=$1 probe=$2 floor=$3
