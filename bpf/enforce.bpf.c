@@ -641,11 +641,6 @@ static __always_inline bool inet_family(__u16 family)
  * inodes leave the map ---- */
 
 /*
- * `incoming` is about to replace `target` (rename over it): if the target is denied,
- * the incoming inode gets its rules (keeping any of its own) before the rename makes
- * it visible, so there is no window.  Done in every mode: it keeps the map true.
- */
-/*
  * Reports a rule that follows its file (`ev` has the rule, the op and the action):
  * the canary's always, others only in the acting generation and outside quiet mode
  * (every generation keeps its own maps true; one reports).  Returns whether it did.

@@ -121,7 +121,7 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
         let now_unlinked = unlinked(enf)?;
         if now_unlinked != seen_unlinked || lost_names.borrow().reports > 0 {
             let l = lost_names.take();
-            let lost = l.overflow || now_unlinked - seen_unlinked > l.reports;
+            let lost = l.overflow || now_unlinked.saturating_sub(seen_unlinked) > l.reports;
             seen_unlinked = now_unlinked;
             for f in watcher.lost_names(&l.gone, lost, &enf.maps) {
                 let _ = followed.push(f); // a notice or two fewer; every rule moved

@@ -196,7 +196,7 @@ impl<'p> Watcher<'p> {
         if self.pinning {
             return out; // every directory is watched already
         }
-        log::debug!("{} name(s) of denied files lost{}: re-resolving the rule paths", gone.len(), if lost { " (reports lost)" } else { "" });
+        log::debug!("re-resolving the rule paths: {} reported lost name(s){}", gone.len(), if lost { ", and reports lost" } else { "" });
         if lost {
             self.look_again_at = Some(Instant::now() + LOOK_AGAIN);
         }
