@@ -500,6 +500,15 @@ mod tests {
         old
     }
 
+    /// A new file made at the waiting `path`: the watch reports it, it gets the rule,
+    /// and the watch goes.
+    fn made_and_followed(w: &mut Watcher<'_>, maps: &Maps, path: &str) {
+        std::fs::write(path, "new\n").unwrap();
+        assert_eq!(w.handle(maps).len(), 1);
+        assert!(denied(maps, path));
+        assert_eq!(watches(w), 0);
+    }
+
     /// A policy denying `a` and `b` of `dir`, and maps holding both.
     fn setup(dir: &TempDir) -> (Box<Policy>, Maps) {
         let (a, b) = (dir.path("a"), dir.path("b"));
@@ -551,11 +560,7 @@ mod tests {
         std::fs::remove_file(&b).unwrap();
         assert!(w.lost_names(&[], true, &maps).is_empty());
         assert_eq!(watches(&w), 1);
-        std::fs::write(&b, "new\n").unwrap();
-        let moved = w.handle(&maps);
-        assert_eq!(moved.len(), 1);
-        assert!(denied(&maps, &b));
-        assert_eq!(watches(&w), 0);
+        made_and_followed(&mut w, &maps, &b);
     }
 
     #[test]
@@ -569,10 +574,7 @@ mod tests {
         assert!(w.tick(&maps).is_empty());
         assert_eq!(watches(&w), 1, "the path that names nothing is watched");
         assert!(w.tick(&maps).is_empty());
-        std::fs::write(&b, "new\n").unwrap();
-        assert_eq!(w.handle(&maps).len(), 1);
-        assert!(denied(&maps, &b));
-        assert_eq!(watches(&w), 0);
+        made_and_followed(&mut w, &maps, &b);
     }
 
     #[test]
