@@ -67,26 +67,47 @@ pub fn cmd_ignore_term_open(path: &str) -> ! {
     finish(&format!("open {path}"), open_ro(path).and_then(|fd| read_some(&fd)))
 }
 
+/// Creates `path` (`flags` add O_TRUNC or O_EXCL) holding `body`. Errors name the step.
+fn write_new(path: &str, flags: i32, body: &str) -> Result<(), String> {
+    let step = |s: String, e: i32| format!("{s}: {}", errno_name(e));
+    let fd = unsafe { libc::open(cstr(path).as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | flags, 0o644) };
+    if fd < 0 {
+        return Err(step(format!("create {path}"), errno()));
+    }
+    let fd = Fd(fd);
+    if unsafe { libc::write(fd.0, body.as_ptr() as *const libc::c_void, body.len()) } != body.len() as isize {
+        return Err(step(format!("write {path}"), errno()));
+    }
+    Ok(())
+}
+
 /// Writes a new file `TARGET.tmp.<tag>` next to TARGET and renames it over TARGET,
 /// as passwd(1) and package managers replace a file. Errors name the step.
 fn replace(target: &str, tag: &str) -> Result<(), String> {
     let tmp = format!("{target}.tmp.{tag}");
-    let step = |s: String, e: i32| format!("{s}: {}", errno_name(e));
-    let c = cstr(&tmp);
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o644) };
-    if fd < 0 {
-        return Err(step(format!("create {tmp}"), errno()));
-    }
-    let fd = Fd(fd);
-    let body = format!("replacement {tag}\n");
-    if unsafe { libc::write(fd.0, body.as_ptr() as *const libc::c_void, body.len()) } != body.len() as isize {
-        return Err(step(format!("write {tmp}"), errno()));
-    }
-    drop(fd);
-    if unsafe { libc::rename(c.as_ptr(), cstr(target).as_ptr()) } < 0 {
-        return Err(step(format!("rename {tmp}"), errno()));
+    write_new(&tmp, libc::O_TRUNC, &format!("replacement {tag}\n"))?;
+    if unsafe { libc::rename(cstr(&tmp).as_ptr(), cstr(target).as_ptr()) } < 0 {
+        return Err(format!("rename {tmp}: {}", errno_name(errno())));
     }
     Ok(())
+}
+
+/// Opens `target` every millisecond until it is denied or `ms` ms have passed: how
+/// long a new file there stayed open to everyone. Exit 1 with `WHAT: denied after X
+/// ms`, 3 with `WHAT: still openable after MS ms`.
+fn open_until_denied(what: &str, target: &str, ms: u64) -> ! {
+    let start = Instant::now();
+    loop {
+        match open_ro(target) {
+            Ok(_) => {}
+            Err(libc::EPERM) => exit_with(&format!("{what}: denied after {} ms", start.elapsed().as_millis()), 1),
+            Err(e) => finish(what, Err(e)),
+        }
+        if start.elapsed() >= Duration::from_millis(ms) {
+            exit_with(&format!("{what}: still openable after {ms} ms"), 3);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// `rename-replace TARGET N`: N times, replace TARGET by a rename and open it at once
@@ -122,28 +143,10 @@ pub fn cmd_lose_name_wait(how: &str, target: &str, ms: &str) -> ! {
     if gone < 0 {
         exit_with(&format!("lose-name-wait: {how} {target}: {}", errno_name(errno())), 1);
     }
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644) };
-    if fd < 0 {
-        exit_with(&format!("lose-name-wait: create {target}: {}", errno_name(errno())), 1);
+    if let Err(e) = write_new(target, libc::O_EXCL, "new file\n") {
+        exit_with(&format!("lose-name-wait: {e}"), 1);
     }
-    let body = b"new file\n";
-    let written = unsafe { libc::write(fd, body.as_ptr() as *const libc::c_void, body.len()) };
-    drop(Fd(fd));
-    if written != body.len() as isize {
-        exit_with(&format!("lose-name-wait: write {target}: {}", errno_name(errno())), 1);
-    }
-    let start = Instant::now();
-    loop {
-        match open_ro(target) {
-            Ok(_) => {}
-            Err(libc::EPERM) => exit_with(&format!("lose-name-wait: denied after {} ms", start.elapsed().as_millis()), 1),
-            Err(e) => finish("lose-name-wait", Err(e)),
-        }
-        if start.elapsed() >= Duration::from_millis(ms) {
-            exit_with(&format!("lose-name-wait: still openable after {ms} ms"), 3);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    open_until_denied("lose-name-wait", target, ms)
 }
 
 /// `rename-replace-wait TARGET MS`: one replacement, then open TARGET every
@@ -156,18 +159,5 @@ pub fn cmd_rename_replace_wait(target: &str, ms: &str) -> ! {
     if let Err(e) = replace(target, "wait") {
         exit_with(&format!("rename-replace-wait {e}"), 1);
     }
-    let start = Instant::now();
-    loop {
-        match open_ro(target) {
-            Ok(_) => {}
-            Err(libc::EPERM) => {
-                exit_with(&format!("rename-replace-wait: denied after {} ms", start.elapsed().as_millis()), 1)
-            }
-            Err(e) => finish("rename-replace-wait", Err(e)),
-        }
-        if start.elapsed() >= Duration::from_millis(ms) {
-            exit_with(&format!("rename-replace-wait: still openable after {ms} ms"), 3);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    open_until_denied("rename-replace-wait", target, ms)
 }
