@@ -149,7 +149,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENFORCE_NET_FILTER_WORDS);
+	__uint(max_entries, 4 * ENFORCE_NET_FILTER_WORDS);
 	__type(key, __u32);
 	__type(value, __u64);
 } net_filter SEC(".maps");
@@ -539,27 +539,34 @@ static __always_inline bool writable_exec(unsigned long prot, unsigned long flag
 
 /* ---- connect and send ---- */
 
-/* Whether some rule of the family (0: IPv4, 1: IPv6) covers part of the /16 that
- * `addr` starts with (net_filter, enforce.h): otherwise the tries are not walked. */
-static __always_inline bool net_maybe_denied(const __u8 *addr, __u32 family6)
+/* Whether some rule of the family (0: IPv4, 1: IPv6) and kind (0: for one port, 1:
+ * for every port) covers part of the /16 that `addr` starts with (net_filter,
+ * enforce.h): otherwise that kind's trie lookup is not made. */
+static __always_inline bool net_maybe_denied(const __u8 *addr, __u32 family6, __u32 every_port)
 {
 	__u32 slash16 = ((__u32)addr[0] << 8) | addr[1];
-	__u32 word = family6 * ENFORCE_NET_FILTER_WORDS + (slash16 >> 6);
+	__u32 word = (every_port * 2 + family6) * ENFORCE_NET_FILTER_WORDS + (slash16 >> 6);
 	__u64 *w = bpf_map_lookup_elem(&net_filter, &word);
 
 	return w && (*w & (1ULL << (slash16 & 63)));
 }
 
-/* Rule id of the longest match for this port, else for every port; 0 = none.  The
- * tries are walked only when the filter says a rule may cover the address. */
+/* Rule id of the longest match for this port, else for every port; 0 = none.  Each
+ * lookup is made only when the filter says a rule of its kind may cover the address:
+ * a blocklist of networks (every port) does not walk its trie for a destination
+ * whose /16 holds only rules for single ports, nor the other way round. */
 static __always_inline __u32 net4_rule(const __u8 *addr, __u16 port_be)
 {
-	return net_maybe_denied(addr, 0) ? net4_trie_rule(addr, port_be) : 0;
+	__u32 rule = net_maybe_denied(addr, 0, 0) ? net4_trie_lookup(addr, port_be) : 0;
+
+	return rule || !net_maybe_denied(addr, 0, 1) ? rule : net4_trie_lookup(addr, 0);
 }
 
 static __always_inline __u32 net6_rule(const __u8 *addr, __u16 port_be)
 {
-	return net_maybe_denied(addr, 1) ? net6_trie_rule(addr, port_be) : 0;
+	__u32 rule = net_maybe_denied(addr, 1, 0) ? net6_trie_lookup(addr, port_be) : 0;
+
+	return rule || !net_maybe_denied(addr, 1, 1) ? rule : net6_trie_lookup(addr, 0);
 }
 
 /*

@@ -205,10 +205,12 @@ struct enforce_net6_key {
  * Different inodes may share a bit: a bit says "look it up", never "denied". Bits are
  * never cleared while the maps live.
  *
- * `net_filter` has a bit per /16 of each family (ENFORCE_NET_FILTER_WORDS words for
- * IPv4, then as many for the first 16 bits of IPv6 addresses): set when some rule's
- * prefix covers part of that /16. A destination whose /16 bit is clear is not looked
- * up in the tries. Only the agent writes it.
+ * `net_filter` has a bit per /16 of each family and kind of rule, in four arrays of
+ * ENFORCE_NET_FILTER_WORDS words: IPv4 rules for one port, IPv6 rules for one port,
+ * IPv4 rules for every port, IPv6 rules for every port (an IPv6 address's /16 is its
+ * first 16 bits). A bit is set when some rule of that kind's prefix covers part of
+ * that /16. A destination whose bit of a kind is clear is not looked up in the tries
+ * for that kind. Only the agent writes it.
  */
 #define ENFORCE_FILTER_MULT 0x9E3779B97F4A7C15ULL
 #define ENFORCE_FOLLOWED_SLOTS 1024

@@ -62,35 +62,43 @@ struct {
 
 /* ---- lookups in the shared maps ---- */
 
-/* Rule id of the longest IPv4 match in deny_net4 for this port, else for every port;
- * 0 = none. */
-static __always_inline __u32 net4_trie_rule(const __u8 *addr, __u16 port_be)
+/* Rule id of the longest IPv4 match in deny_net4 for exactly this port (0: the rules
+ * for every port); 0 = none. */
+static __always_inline __u32 net4_trie_lookup(const __u8 *addr, __u16 port_be)
 {
 	struct enforce_net4_key key = { .prefixlen = 64, .port = port_be };
 	struct enforce_net_rule *rule;
 
 	__builtin_memcpy(key.addr, addr, 4);
 	rule = bpf_map_lookup_elem(&deny_net4, &key);
-	if (rule)
-		return rule->rule;
-	key.port = 0;
-	rule = bpf_map_lookup_elem(&deny_net4, &key);
 	return rule ? rule->rule : 0;
 }
 
 /* The same in deny_net6. */
-static __always_inline __u32 net6_trie_rule(const __u8 *addr, __u16 port_be)
+static __always_inline __u32 net6_trie_lookup(const __u8 *addr, __u16 port_be)
 {
 	struct enforce_net6_key key = { .prefixlen = 160, .port = port_be };
 	struct enforce_net_rule *rule;
 
 	__builtin_memcpy(key.addr, addr, 16);
 	rule = bpf_map_lookup_elem(&deny_net6, &key);
-	if (rule)
-		return rule->rule;
-	key.port = 0;
-	rule = bpf_map_lookup_elem(&deny_net6, &key);
 	return rule ? rule->rule : 0;
+}
+
+/* Rule id of the longest IPv4 match for this port, else for every port; 0 = none. */
+static __always_inline __u32 net4_trie_rule(const __u8 *addr, __u16 port_be)
+{
+	__u32 rule = net4_trie_lookup(addr, port_be);
+
+	return rule ? rule : net4_trie_lookup(addr, 0);
+}
+
+/* The same for IPv6. */
+static __always_inline __u32 net6_trie_rule(const __u8 *addr, __u16 port_be)
+{
+	__u32 rule = net6_trie_lookup(addr, port_be);
+
+	return rule ? rule : net6_trie_lookup(addr, 0);
 }
 
 /* An IPv4 address in IPv6 form (::ffff:a.b.c.d): judged by the IPv4 rules. */

@@ -333,7 +333,7 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
     let port = holder.local_addr().map_err(io_errno)?.port();
     let key = Net4Key { prefixlen: 64, port: port.to_be(), _pad: 0, addr: [127, 0, 0, 1] };
     let value = NetRule { rule: abi::RULE_CANARY };
-    maps.mark_net4(key.addr).map_err(|e| e.errno)?;
+    maps.mark_net4_port(key.addr).map_err(|e| e.errno)?;
     let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
     let target = format!("127.0.0.1:{port}");
     let (outcome, seen) = watching(maps, || run_child(hook.name(), target.as_ref(), None))?;

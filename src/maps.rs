@@ -46,12 +46,13 @@ pub fn inode_filter_bit(ino: u64, words: u32) -> (u32, u64) {
     ((b >> 6) as u32 & (words - 1), 1 << (b & 63))
 }
 
-/// The bits of `net_filter` a rule covers: the first /16 of its prefix in its family's
-/// half, and how many /16s follow from there (a prefix shorter than /16 covers many).
-pub fn net_filter_bits(v6: bool, addr: &[u8], cidr: u32) -> (u32, u32) {
+/// The bits of `net_filter` a rule covers: the first /16 of its prefix in the array of
+/// its family and kind (for one port, or `every_port`), and how many /16s follow from
+/// there (a prefix shorter than /16 covers many). The arrays' order is enforce.h's.
+pub fn net_filter_bits(v6: bool, every_port: bool, addr: &[u8], cidr: u32) -> (u32, u32) {
     let first = u32::from(addr[0]) << 8 | u32::from(addr[1]);
     let count = if cidr >= 16 { 1 } else { 1 << (16 - cidr) };
-    let base = if v6 { abi::NET_FILTER_WORDS * 64 } else { 0 };
+    let base = (u32::from(every_port) * 2 + u32::from(v6)) * abi::NET_FILTER_WORDS * 64;
     (base + (first & !(count - 1)), count)
 }
 
@@ -195,19 +196,19 @@ impl Maps {
         self.update_words(c"inode_filter", &filter)?;
         self.map(c"deny_inodes")?.update_many(&keys, &values, rules.inodes.len())?;
 
-        let mut net_filter = vec![0u64; 2 * abi::NET_FILTER_WORDS as usize];
+        let mut net_filter = vec![0u64; 4 * abi::NET_FILTER_WORDS as usize];
         let (mut k4, mut v4, mut k6, mut v6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for key in rules.net {
             let (first, count) = match key {
                 NetKey::V4(k, v) => {
                     k4.extend_from_slice(&k.to_bytes());
                     v4.extend_from_slice(&v.to_bytes());
-                    net_filter_bits(false, &k.addr, k.prefixlen - 32)
+                    net_filter_bits(false, k.port == 0, &k.addr, k.prefixlen - 32)
                 }
                 NetKey::V6(k, v) => {
                     k6.extend_from_slice(&k.to_bytes());
                     v6.extend_from_slice(&v.to_bytes());
-                    net_filter_bits(true, &k.addr, k.prefixlen - 32)
+                    net_filter_bits(true, k.port == 0, &k.addr, k.prefixlen - 32)
                 }
             };
             set_bits(&mut net_filter, first, count);
@@ -248,9 +249,10 @@ impl Maps {
         self.set_word_bit(c"inode_filter", word, bit)
     }
 
-    /// Lets the /16 of an IPv4 address through the net filter (the connect canaries).
-    pub fn mark_net4(&self, addr: [u8; 4]) -> Result<(), bpf::Error> {
-        let (first, _) = net_filter_bits(false, &addr, 32);
+    /// Lets the /16 of an IPv4 address through the net filter for rules of one port
+    /// (the connect canaries).
+    pub fn mark_net4_port(&self, addr: [u8; 4]) -> Result<(), bpf::Error> {
+        let (first, _) = net_filter_bits(false, false, &addr, 32);
         self.set_word_bit(c"net_filter", first / 64, 1 << (first % 64))
     }
 
@@ -393,19 +395,23 @@ mod tests {
 
     #[test]
     fn net_filters_cover_each_rules_slash16s() {
-        assert_eq!(net_filter_bits(false, &[10, 1, 2, 0], 24), (10 << 8 | 1, 1));
-        assert_eq!(net_filter_bits(false, &[10, 1, 0, 0], 16), (10 << 8 | 1, 1));
-        assert_eq!(net_filter_bits(false, &[10, 0, 0, 0], 8), (10 << 8, 256));
-        assert_eq!(net_filter_bits(false, &[0, 0, 0, 0], 0), (0, 65536));
-        assert_eq!(net_filter_bits(false, &[192, 168, 0, 0], 13), (192 << 8 | 168, 8));
-        let v6 = abi::NET_FILTER_WORDS * 64;
-        assert_eq!(net_filter_bits(true, &[0x20, 0x01, 0x0d, 0xb8], 32), (v6 + 0x2001, 1));
-        assert_eq!(net_filter_bits(true, &[0xfc, 0, 0, 0], 7), (v6 + 0xfc00, 512));
-        let mut words = vec![0u64; 2 * abi::NET_FILTER_WORDS as usize];
-        let (first, count) = net_filter_bits(false, &[0, 0, 0, 0], 0);
+        assert_eq!(net_filter_bits(false, false, &[10, 1, 2, 0], 24), (10 << 8 | 1, 1));
+        assert_eq!(net_filter_bits(false, false, &[10, 1, 0, 0], 16), (10 << 8 | 1, 1));
+        assert_eq!(net_filter_bits(false, false, &[10, 0, 0, 0], 8), (10 << 8, 256));
+        assert_eq!(net_filter_bits(false, false, &[0, 0, 0, 0], 0), (0, 65536));
+        assert_eq!(net_filter_bits(false, false, &[192, 168, 0, 0], 13), (192 << 8 | 168, 8));
+        let array = abi::NET_FILTER_WORDS * 64; // bits per family and kind
+        assert_eq!(net_filter_bits(true, false, &[0x20, 0x01, 0x0d, 0xb8], 32), (array + 0x2001, 1));
+        assert_eq!(net_filter_bits(true, false, &[0xfc, 0, 0, 0], 7), (array + 0xfc00, 512));
+        // Rules for every port: the third (IPv4) and fourth (IPv6) arrays.
+        assert_eq!(net_filter_bits(false, true, &[10, 1, 2, 0], 24), (2 * array + (10 << 8 | 1), 1));
+        assert_eq!(net_filter_bits(true, true, &[0xfc, 0, 0, 0], 7), (3 * array + 0xfc00, 512));
+        let words_of = |n: usize| n * abi::NET_FILTER_WORDS as usize;
+        let mut words = vec![0u64; words_of(4)];
+        let (first, count) = net_filter_bits(false, true, &[0, 0, 0, 0], 0);
         set_bits(&mut words, first, count);
-        assert!(words[..abi::NET_FILTER_WORDS as usize].iter().all(|&w| w == u64::MAX), "/0 covers all of IPv4");
-        assert!(words[abi::NET_FILTER_WORDS as usize..].iter().all(|&w| w == 0), "and none of IPv6");
+        assert!(words[words_of(2)..words_of(3)].iter().all(|&w| w == u64::MAX), "/0 covers all of IPv4 for every port");
+        assert!(words[..words_of(2)].iter().chain(&words[words_of(3)..]).all(|&w| w == 0), "and nothing else");
     }
 
     #[test]

@@ -229,6 +229,10 @@ fn assert_ok(what: &str, (status, _): (ExitStatus, String)) {
 
 /// A loopback address only this test uses, so the connect rule touches nobody else.
 const TEST_ADDR: &str = "127.86.75.31";
+/// A network denied on every port (its own /16), an address in it, and one beside it.
+const TEST_NET: &str = "127.87.75.0/24";
+const TEST_NET_DENIED: &str = "127.87.75.9";
+const TEST_NET_NEIGHBOUR: &str = "127.87.76.9";
 
 #[test]
 fn signal_tier_kills_only_the_denied_operations() {
@@ -247,8 +251,12 @@ fn signal_tier_kills_only_the_denied_operations() {
     let allowed_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
     let denied_port = denied_listener.local_addr().unwrap().port();
     let allowed_port = allowed_listener.local_addr().unwrap().port();
+    // A network denied on every port, and a neighbour of its /16 that is not.
+    let every_port_listener = TcpListener::bind((TEST_NET_DENIED, 0)).unwrap();
+    let neighbour_listener = TcpListener::bind((TEST_NET_NEIGHBOUR, 0)).unwrap();
     let cfg = dir.config(&format!(
-        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\ndeny_connect = {TEST_ADDR}/32:{denied_port}\n",
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\ndeny_connect = {TEST_ADDR}/32:{denied_port}\n\
+         deny_connect = {TEST_NET}\n",
         secret.display(),
         denied_exe.display()
     ));
@@ -273,17 +281,20 @@ fn signal_tier_kills_only_the_denied_operations() {
     assert_eq!(allowed.1, "hello\n");
     assert_ok("exec of another binary", allowed);
 
-    let connect = |port: u16| run_child(Command::new("bash").arg("-c").arg(format!("exec 3<>/dev/tcp/{TEST_ADDR}/{port}")));
-    assert_killed("connect to the denied address:port", connect(denied_port));
-    assert_ok("connect to another port", connect(allowed_port));
+    let connect = |addr: &str, port: u16| run_child(Command::new("bash").arg("-c").arg(format!("exec 3<>/dev/tcp/{addr}/{port}")));
+    assert_killed("connect to the denied address:port", connect(TEST_ADDR, denied_port));
+    assert_ok("connect to another port", connect(TEST_ADDR, allowed_port));
+    let port_of = |l: &TcpListener| l.local_addr().unwrap().port();
+    assert_killed("connect into the network denied on every port", connect(TEST_NET_DENIED, port_of(&every_port_listener)));
+    assert_ok("connect beside that network", connect(TEST_NET_NEIGHBOUR, port_of(&neighbour_listener)));
 
     let (status, log) = agent.stop();
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
-    assert!(log.contains("stopped: denied=6"), "six denials counted:\n{log}");
+    assert!(log.contains("stopped: denied=7"), "seven denials counted:\n{log}");
     assert_nothing_left();
     // Detached: the file opens again.
     assert_ok("open after stop", run_child(Command::new("cat").arg(&secret)));
-    drop((denied_listener, allowed_listener));
+    drop((denied_listener, allowed_listener, every_port_listener, neighbour_listener));
 }
 
 #[test]
