@@ -4,6 +4,7 @@
 
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -99,7 +100,7 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
             }
         }
     })?;
-    let wait = Timespec { tv_sec: i64::from(POLL_MS / 1000), tv_nsec: 0 };
+    let longest = Duration::from_millis(POLL_MS as u64);
     let ending = loop {
         if requests.stop.load(Ordering::SeqCst) {
             break Ending::Stop;
@@ -109,6 +110,10 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
         }
         let (events_fd, watch_fd) = (rb.epoll_fd(), watcher.fd());
         let mut fds = [PollFd::from_borrowed_fd(events_fd, PollFlags::IN), PollFd::from_borrowed_fd(watch_fd, PollFlags::IN)];
+        // No longer than the watcher's next look is due (its first look at once:
+        // a file may have lost its name before the agent attached).
+        let bound = watcher.due().map_or(longest, |at| at.saturating_duration_since(Instant::now()).min(longest));
+        let wait = Timespec { tv_sec: bound.as_secs() as i64, tv_nsec: i64::from(bound.subsec_nanos()) };
         match rustix::event::poll(&mut fds, Some(&wait)) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),

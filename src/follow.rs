@@ -299,6 +299,12 @@ impl<'p> Watcher<'p> {
         }
     }
 
+    /// When [`Watcher::tick`] has something to do next that no event announces (a
+    /// second look, the first one at once): the caller waits no longer than that.
+    pub fn due(&self) -> Option<Instant> {
+        self.look_again_at
+    }
+
     /// Called after every wait. Once a second (and after directory events): drops the
     /// entries of pinned inodes that have been deleted, then their pins. A second look
     /// after lost reports (their names are gone by then); returns what moved.
@@ -569,11 +575,13 @@ mod tests {
         let b = dir.path("b");
         let (policy, maps) = setup(&dir);
         let mut w = Watcher::new(&policy, &maps, true).unwrap();
+        assert!(w.due().is_some_and(|at| at <= Instant::now()), "the first look is due at once");
         let _old_b = std::fs::File::open(&b).unwrap(); // (see recreate)
         std::fs::remove_file(&b).unwrap(); // before the watcher looked, unreported
         assert!(w.tick(&maps).is_empty());
         assert_eq!(watches(&w), 1, "the path that names nothing is watched");
         assert!(w.tick(&maps).is_empty());
+        assert_eq!(w.due(), None, "nothing more to look at");
         made_and_followed(&mut w, &maps, &b);
     }
 
@@ -583,6 +591,7 @@ mod tests {
         let a = dir.path("a");
         let (policy, maps) = setup(&dir);
         let mut w = Watcher::new(&policy, &maps, false).unwrap();
+        assert_eq!(w.due(), None, "no look to make: every directory is watched");
         assert_eq!(watches(&w), 1, "one watch for the directory of both rules");
         assert!(w.lost_names(&[rules::inode_key(&a).unwrap()], true, &maps).is_empty(), "no reports to act on");
         let _old = recreate(&a);
