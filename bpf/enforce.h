@@ -174,8 +174,9 @@ struct enforce_inode_rule {
 /*
  * Keys of the `deny_net4` / `deny_net6` LPM tries.  The port comes first so a
  * rule with a port is prefix = 32 + CIDR bits; a rule for every port stores
- * port 0.  A lookup is made twice: with the destination port, then with 0.
- * `port` and `addr` are in network byte order, `_pad` is always zero.
+ * port 0.  A destination is looked up with its port, then with 0, each only where
+ * `net_filter` says a rule of that kind may cover it.  `port` and `addr` are in
+ * network byte order, `_pad` is always zero.
  */
 struct enforce_net4_key {
 	__u32 prefixlen;

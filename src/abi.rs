@@ -487,7 +487,7 @@ pub const FILTER_MULT: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Slots of `followed_inodes` (only the BPF programs write them; pinned by a test).
 #[cfg(test)]
 pub const FOLLOWED_SLOTS: u32 = 1024;
-/// Words of `net_filter` per family (a bit per /16).
+/// Words of `net_filter` per family and kind of rule (a bit per /16).
 pub const NET_FILTER_WORDS: u32 = 1024;
 /// Length of `inode_filter` for the programs built for kernels without BTF (enforce.h).
 pub const INODE_FILTER_WORDS_NO_BTF: u32 = 8192;
