@@ -19,9 +19,9 @@ use crate::gate::Enforcement;
 use crate::maps::Counters;
 use crate::pin::{self, Pinned};
 
-/// How long one wait on the ring buffer lasts; bounds how late a stop request (that
+/// How long one wait on the ring buffer lasts at most; bounds how late a stop request (that
 /// raced with the start of a wait) and the drop counter are noticed.
-const POLL_MS: i32 = 1000;
+const POLL: Duration = Duration::from_secs(1);
 
 /// Records handed to the event log per wait. Between batches the loop answers stop
 /// and reload requests: a kernel side producing as fast as the agent consumes (a
@@ -100,7 +100,6 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
             }
         }
     })?;
-    let longest = Duration::from_millis(POLL_MS as u64);
     let ending = loop {
         if requests.stop.load(Ordering::SeqCst) {
             break Ending::Stop;
@@ -112,7 +111,7 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
         let mut fds = [PollFd::from_borrowed_fd(events_fd, PollFlags::IN), PollFd::from_borrowed_fd(watch_fd, PollFlags::IN)];
         // No longer than the watcher's next look is due (its first look at once:
         // a file may have lost its name before the agent attached).
-        let bound = watcher.due().map_or(longest, |at| at.saturating_duration_since(Instant::now()).min(longest));
+        let bound = watcher.due().map_or(POLL, |at| at.saturating_duration_since(Instant::now()).min(POLL));
         let wait = Timespec { tv_sec: bound.as_secs() as i64, tv_nsec: i64::from(bound.subsec_nanos()) };
         match rustix::event::poll(&mut fds, Some(&wait)) {
             Ok(_) | Err(Errno::INTR) => {}
