@@ -104,7 +104,7 @@ static __always_inline struct task_struct *current_task(void)
 char LICENSE[] SEC("license") = "GPL";
 
 /* The layout both sides agree on; src/abi.rs pins the same numbers. */
-_Static_assert(sizeof(struct enforce_settings) == 32, "settings layout");
+_Static_assert(sizeof(struct enforce_settings) == 16, "settings layout");
 _Static_assert(sizeof(struct enforce_handover) == 24, "handover layout");
 _Static_assert(sizeof(struct enforce_inode_key) == 16, "inode key layout");
 _Static_assert(sizeof(struct enforce_inode_rule) == 8, "inode rule layout");
@@ -207,21 +207,6 @@ static __always_inline void report(struct enforce_event *ev)
 		count(ENFORCE_COUNTER_DROPPED);
 }
 
-/* A child of a process running the agent's binary: a canary of this agent, of a
- * reload, or of an `enforce --check` beside it.  Its operations are some gate's proof:
- * only that gate's own canary rules act on them.  Read only once a rule matched. */
-static __always_inline bool canary_child(const struct enforce_settings *s)
-{
-	struct mm_struct *mm = KREAD(KREAD(current_task(), real_parent), mm);
-	struct file *exe = mm ? KREAD(mm, exe_file) : NULL;
-	struct inode *inode;
-
-	if (!exe)
-		return false;
-	inode = KREAD(exe, f_inode);
-	return KREAD(inode, i_ino) == s->agent_ino && KREAD(KREAD(inode, i_sb), s_dev) == s->agent_dev;
-}
-
 /* SIGKILL is already queued for this thread: an earlier hook of the same operation
  * (the exec whose ELF loader now maps the file) has killed it; do not count it twice. */
 static __always_inline bool dying(void)
@@ -267,7 +252,8 @@ static __always_inline bool acting(const struct enforce_settings *s, __u32 tier,
  * A rule matched: fill in who did it, report, count, and say whether to deny; a
  * signal tier sends its signal here.  The canary rule is acted on in every mode (it
  * proves the hook runs); in quiet mode nothing else is, nor by a generation that does
- * not act (the hand-over, above).  The agent itself is never denied, and a signal
+ * not act (the hand-over, above), nor on a gate's canary child (canary_tasks: another
+ * gate's proof is not a policy matter).  The agent itself is never denied, and a signal
  * tier never signals PID 1 (killing init panics the machine): that is reported as
  * audited.  An operation whose task already has SIGKILL pending (an earlier hook, or
  * the other generation, killed it) is denied without a second report.  A full ring
@@ -286,7 +272,7 @@ static __noinline bool act(struct enforce_event *ev, __u32 tier)
 
 	if (!s || !h || is_agent(h, pid))
 		return false;
-	if (!canary && (s->mode == ENFORCE_MODE_QUIET || canary_child(s) || !acting(s, tier, h)))
+	if (!canary && (s->mode == ENFORCE_MODE_QUIET || canary_task(pid) || !acting(s, tier, h)))
 		return false;
 	deny = canary || s->mode == ENFORCE_MODE_ENFORCE;
 	if (dying())

@@ -12,6 +12,8 @@
 
 #define ENFORCE_COMM_LEN 16
 #define ENFORCE_FILE_LEN 64
+/* Entries of `canary_tasks`: the canary children of every gate on the machine at once. */
+#define ENFORCE_CANARY_TASKS 64
 
 /*
  * Rule id of the agent's canaries: always acted on (denied or signalled) whatever
@@ -98,13 +100,6 @@ struct enforce_settings {
 	__u32 signal;      /* signal tiers: the signal to send (SIGKILL by default) */
 	__u32 flags;       /* enum enforce_flags */
 	__u32 canary_tgid; /* the canary child of the anonymous-memory canary, 0 = none */
-	/*
-	 * The agent's own binary, kernel dev encoding and inode: the children of any
-	 * process running it are canaries (of this agent, a reload, or an
-	 * `enforce --check` beside it), never a policy matter but for their own canary.
-	 */
-	__u64 agent_dev;
-	__u64 agent_ino;
 };
 
 /*

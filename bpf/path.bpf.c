@@ -61,7 +61,7 @@ enum {
 
 char LICENSE[] SEC("license") = "GPL";
 
-_Static_assert(sizeof(struct enforce_settings) == 32, "settings layout");
+_Static_assert(sizeof(struct enforce_settings) == 16, "settings layout");
 _Static_assert(sizeof(struct enforce_handover) == 24, "handover layout");
 _Static_assert(sizeof(struct enforce_path_agent) == 24, "path agent layout");
 _Static_assert(sizeof(struct enforce_event) == 136, "event layout");
@@ -202,13 +202,8 @@ static __always_inline bool acting(const struct enforce_settings *s, const struc
 }
 
 /*
- * A rule matched: the same decision as the other tiers' act() (bpf/enforce.bpf.c) but
- * for what needs the task struct.  canary_child() (the children of a process running
- * the agent's binary are left to their own gate's canary rules) needs the parent's
- * executable: here no process is taken for a canary child, so another gate's canary
- * child that also breaks this generation's rules is acted on here too (it is killed
- * either way: its own gate's canary kills it); the reverse, exempting a process by a
- * guess, would be a way around the policy.  dying() (an earlier hook already killed
+ * A rule matched: the same decision as the other tiers' act() (bpf/enforce.bpf.c),
+ * canary children included, but for what needs the task struct.  dying() (an earlier hook already killed
  * the task) needs its pending signals: this tier has one program per operation, so
  * nothing counts an operation twice within a generation.
  */
@@ -223,7 +218,7 @@ static __noinline bool act(struct enforce_event *ev)
 
 	if (!s || !h || is_agent(h, pid))
 		return false;
-	if (!canary && (s->mode == ENFORCE_MODE_QUIET || !acting(s, h)))
+	if (!canary && (s->mode == ENFORCE_MODE_QUIET || canary_task(pid) || !acting(s, h)))
 		return false;
 	deny = canary || s->mode == ENFORCE_MODE_ENFORCE;
 	if (pid == 1)

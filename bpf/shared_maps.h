@@ -60,7 +60,28 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/*
+ * The canary children of every gate on the machine (this agent's, a reload's, an
+ * `enforce --check` beside it), by host tgid: their operations are some gate's proof,
+ * acted on only by that gate's canary rules.  A gate names its child here (in every
+ * such map it finds) after the fork and before the child acts, and removes it before
+ * reaping the child, so an entry never names another process.  Only root can write
+ * it: nothing a process can do to itself or its parent makes it a canary.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENFORCE_CANARY_TASKS);
+	__type(key, __u32);
+	__type(value, __u32);
+} canary_tasks SEC(".maps");
+
 /* ---- lookups in the shared maps ---- */
+
+/* Whether process `tgid` is a gate's canary child (canary_tasks). */
+static __always_inline bool canary_task(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&canary_tasks, &tgid) != NULL;
+}
 
 /* Rule id of the longest IPv4 match in deny_net4 for exactly this port (0: the rules
  * for every port); 0 = none. */

@@ -176,11 +176,6 @@ pub struct Settings {
     pub flags: u32,
     /// The anonymous-memory canary's child, 0 = none.
     pub canary_tgid: u32,
-    /// The agent's binary (kernel dev encoding): children of processes running it
-    /// are canaries.
-    pub agent_dev: u64,
-    /// The agent's binary's inode.
-    pub agent_ino: u64,
 }
 
 impl Settings {
@@ -194,8 +189,6 @@ impl Settings {
         put(&mut b, core::mem::offset_of!(Self, signal), &self.signal.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, flags), &self.flags.to_ne_bytes());
         put(&mut b, core::mem::offset_of!(Self, canary_tgid), &self.canary_tgid.to_ne_bytes());
-        put(&mut b, core::mem::offset_of!(Self, agent_dev), &self.agent_dev.to_ne_bytes());
-        put(&mut b, core::mem::offset_of!(Self, agent_ino), &self.agent_ino.to_ne_bytes());
         b
     }
 }
@@ -507,13 +500,11 @@ mod tests {
     /// on x86_64, and what clang gives for the BPF target: change the header, change these.
     #[test]
     fn layout_matches_the_c_header() {
-        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (32, 8));
+        assert_eq!((size_of::<Settings>(), align_of::<Settings>()), (16, 4));
         assert_eq!(offset_of!(Settings, mode), 0);
         assert_eq!(offset_of!(Settings, signal), 4);
         assert_eq!(offset_of!(Settings, flags), 8);
         assert_eq!(offset_of!(Settings, canary_tgid), 12);
-        assert_eq!(offset_of!(Settings, agent_dev), 16);
-        assert_eq!(offset_of!(Settings, agent_ino), 24);
 
         assert_eq!((size_of::<Handover>(), align_of::<Handover>()), (24, 8));
         assert_eq!(offset_of!(Handover, generation), 0);
@@ -630,16 +621,12 @@ mod tests {
             signal: 9,
             flags: FLAG_DENY_ANON,
             canary_tgid: 77,
-            agent_dev: 0x0080_0001,
-            agent_ino: 99,
         };
         let b = s.to_bytes();
         assert_eq!(b[0..4], 2u32.to_ne_bytes());
         assert_eq!(b[4..8], 9u32.to_ne_bytes());
         assert_eq!(b[8..12], 2u32.to_ne_bytes());
         assert_eq!(b[12..16], 77u32.to_ne_bytes());
-        assert_eq!(b[16..24], 0x0080_0001u64.to_ne_bytes());
-        assert_eq!(b[24..32], 99u64.to_ne_bytes());
 
         let h = Handover { generation: 7, flags: HANDOVER_EXACT, agent_tgid: 0x0a0b_0c0d, _pad: 0, agent_start: 1 << 40 };
         let hb = h.to_bytes();

@@ -570,6 +570,45 @@ pub const MAP_ARRAY: u32 = sys::BPF_MAP_TYPE_ARRAY;
 pub const MAP_PERCPU_ARRAY: u32 = sys::BPF_MAP_TYPE_PERCPU_ARRAY;
 /// `BPF_MAP_TYPE_RINGBUF` (key and value sizes are 0).
 pub const MAP_RINGBUF: u32 = sys::BPF_MAP_TYPE_RINGBUF;
+/// `BPF_MAP_TYPE_HASH`.
+pub const MAP_HASH: u32 = sys::BPF_MAP_TYPE_HASH;
+
+/// The kernel's description of the map behind `fd`.
+fn map_info(fd: BorrowedFd<'_>) -> Result<sys::bpf_map_info, Error> {
+    let mut info = sys::bpf_map_info::default();
+    let mut len = size_of::<sys::bpf_map_info>() as u32;
+    // SAFETY: info is a zeroed bpf_map_info of len bytes; the kernel writes at most that.
+    check(unsafe { sys::bpf_map_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) }, "map info", "map")?;
+    Ok(info)
+}
+
+/// Every map loaded on the machine, by anyone, named `name` and of `shape` (walking
+/// the kernel's map ids needs CAP_SYS_ADMIN). A map that goes away meanwhile is left out.
+pub fn maps_named(name: &CStr, shape: MapShape) -> Result<Vec<FdMap>, Error> {
+    let mut found = Vec::new();
+    let mut id = 0u32;
+    loop {
+        let mut next = 0u32;
+        // SAFETY: next is a valid u32 the kernel writes.
+        let ret = unsafe { sys::bpf_map_get_next_id(id, &mut next) };
+        match check(ret, "list maps", "map id") {
+            Ok(_) => id = next,
+            Err(e) if e.errno == Errno::NOENT => return Ok(found),
+            Err(e) => return Err(e),
+        }
+        // SAFETY: plain call; a non-negative return is a new descriptor nothing else owns.
+        let Ok(fd) = check(unsafe { sys::bpf_map_get_fd_by_id(id) }, "open map", "map id") else { continue };
+        // SAFETY: as above.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let Ok(info) = map_info(fd.as_fd()) else { continue };
+        // SAFETY: the kernel NUL-terminates the name within its 16 bytes.
+        let its = unsafe { CStr::from_ptr(info.name.as_ptr()) };
+        let its_shape = MapShape { map_type: info.type_, key_size: info.key_size, value_size: info.value_size };
+        if its == name && its_shape == shape {
+            found.push(FdMap { fd, shape });
+        }
+    }
+}
 
 /// A map reached by its descriptor alone (a pinned one, or one shared between
 /// objects), whose kind and sizes were checked when it was opened: every access
@@ -584,10 +623,7 @@ impl FdMap {
     /// Takes `fd` if its map has `shape` (EINVAL otherwise: a map of another layout,
     /// e.g. pinned by another version).
     pub fn new(fd: OwnedFd, shape: MapShape) -> Result<FdMap, Error> {
-        let mut info = sys::bpf_map_info::default();
-        let mut len = size_of::<sys::bpf_map_info>() as u32;
-        // SAFETY: info is a zeroed bpf_map_info of len bytes; the kernel writes at most that.
-        check(unsafe { sys::bpf_map_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) }, "map info", "pinned map")?;
+        let info = map_info(fd.as_fd())?;
         let found = MapShape { map_type: info.type_, key_size: info.key_size, value_size: info.value_size };
         if found != shape {
             log::debug!("pinned map: found {found:?}, wanted {shape:?}");
@@ -618,6 +654,15 @@ impl FdMap {
         // SAFETY: both buffers have exactly the map's key and value sizes (checked).
         let ret = unsafe { sys::bpf_map_update_elem(self.fd.as_raw_fd(), key.as_ptr().cast(), value.as_ptr().cast(), 0) };
         check(ret, "update map", "pinned map")?;
+        Ok(())
+    }
+
+    /// Removes one entry.
+    pub fn delete(&self, key: &[u8]) -> Result<(), Error> {
+        self.sizes(key, self.shape.value_size as usize)?;
+        // SAFETY: the key buffer has exactly the map's key size (checked).
+        let ret = unsafe { sys::bpf_map_delete_elem(self.fd.as_raw_fd(), key.as_ptr().cast()) };
+        check(ret, "delete from map", "map")?;
         Ok(())
     }
 

@@ -7,7 +7,9 @@
 //! tiny static program. A synchronous tier must fail the operation with EPERM, a signal
 //! tier must kill the child with the configured signal, and in both cases the tier
 //! must have reported it on the ring buffer, so the proof names the hook and the tier
-//! that acted. Follow needs no child: a rename over the canary file must move its rule
+//! that acted. The child is named in the `canary_tasks` map of every gate on the
+//! machine before it acts and removed before it is reaped, so no other policy acts on
+//! it and its pid is never reused while named. Follow needs no child: a rename over the canary file must move its rule
 //! to the incoming inode and drop the replaced one, and unlinking the file must be
 //! reported. The path tier knows files by name:
 //! its file canaries name the memfd as `/proc/AGENT/fd/N` (what the child opens or
@@ -303,14 +305,14 @@ fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8, proof: Proof) ->
         maps.mark_inode(key.ino).map_err(|e| e.errno)?;
         Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
     };
-    let (outcome, seen) = watching(maps, || run_child(hook.name(), path.as_os_str(), None))?;
+    let (outcome, seen) = watching(maps, || run_child(maps, hook.name(), path.as_os_str(), None))?;
     let step = judge(tier, signal, outcome?, reported(&seen, tier, hook, proof.reason()));
     if tier != Tier::Path || step != Step::Ok {
         return Ok(step);
     }
     // The path tier's hook also guards the file's other names: a hardlink to it (the
     // same programs cover symlink and rename), which must be killed too.
-    let (outcome, seen) = watching(maps, || run_child("link", path.as_os_str(), None))?;
+    let (outcome, seen) = watching(maps, || run_child(maps, "link", path.as_os_str(), None))?;
     Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, proof.reason())))
 }
 
@@ -320,7 +322,7 @@ fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8, proof: Proof) ->
 fn anon_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, Errno> {
     let op = if hook == Hook::Mmap { "anon-mmap" } else { "anon-mprotect" };
     let (outcome, seen) = watching(maps, || {
-        run_child(op, "-".as_ref(), Some(&|pid| maps.set_canary_child(tier, pid).map_err(|e| e.errno)))
+        run_child(maps, op, "-".as_ref(), Some(&|pid| maps.set_canary_child(tier, pid).map_err(|e| e.errno)))
     })?;
     maps.set_canary_child(tier, 0).map_err(|e| e.errno)?;
     Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, Reason::Anon)))
@@ -336,7 +338,7 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
     maps.mark_net4_port(key.addr).map_err(|e| e.errno)?;
     let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
     let target = format!("127.0.0.1:{port}");
-    let (outcome, seen) = watching(maps, || run_child(hook.name(), target.as_ref(), None))?;
+    let (outcome, seen) = watching(maps, || run_child(maps, hook.name(), target.as_ref(), None))?;
     drop(holder);
     Ok(judge(tier, signal, outcome?, reported(&seen, tier, hook, Reason::Rule)))
 }
@@ -344,53 +346,120 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
 /// What the agent does with a child's pid before the child may act.
 type Ready<'a> = &'a dyn Fn(u32) -> Result<(), Errno>;
 
-/// Spawns this binary as the canary child for `op` and waits for it. With `ready`,
-/// the child waits for a byte on its stdin, sent once `ready` has seen its pid.
-fn run_child(op: &str, target: &std::ffi::OsStr, ready: Option<Ready<'_>>) -> Result<Outcome, Errno> {
+/// A canary child named in `canary_tasks`: in this gate's map and in every other one
+/// on the machine (another agent's, the generation a reload replaces, a pinned set), so
+/// that only this gate's canary rules act on it. Dropped, it is removed from them all:
+/// that must happen before the child is reaped, while its pid is still its own.
+struct Named<'m> {
+    own: bpf::Map<'m>,
+    others: Vec<bpf::FdMap>,
+    key: [u8; 4],
+}
+
+/// `canary_tasks`: a host tgid, and a value nothing reads.
+const CANARY_TASKS: bpf::MapShape = bpf::MapShape { map_type: bpf::MAP_HASH, key_size: 4, value_size: 4 };
+
+impl<'m> Named<'m> {
+    fn new(maps: &'m Maps, pid: u32) -> Result<Named<'m>, Errno> {
+        let key = pid.to_ne_bytes();
+        let value = 1u32.to_ne_bytes();
+        let own = maps.map(c"canary_tasks").map_err(|e| e.errno)?;
+        own.update(&key, &value).map_err(|e| e.errno)?;
+        let mut others = bpf::maps_named(c"canary_tasks", CANARY_TASKS).unwrap_or_else(|e| {
+            log::debug!("canary: other gates' canary_tasks not reached: {e}");
+            Vec::new()
+        });
+        // Another gate's map that cannot take the child (full, or gone) is left out: at
+        // worst that gate acts on the child too, which makes this proof fail, not pass.
+        others.retain(|m| m.update(&key, &value).map_err(|e| log::debug!("canary: {e}")).is_ok());
+        Ok(Named { own, others, key })
+    }
+}
+
+impl Drop for Named<'_> {
+    fn drop(&mut self) {
+        let gone = |r: Result<(), bpf::Error>| match r {
+            Ok(()) | Err(bpf::Error { errno: Errno::NOENT, .. }) => {}
+            Err(e) => log::warn!("canary: {e}"),
+        };
+        gone(self.own.delete(&self.key));
+        for m in &self.others {
+            gone(m.delete(&self.key));
+        }
+    }
+}
+
+/// Spawns this binary as the canary child for `op` and waits for it. The child waits
+/// for a byte on its stdin, sent once it is named in `canary_tasks` and `ready` (if
+/// any) has seen its pid.
+fn run_child(maps: &Maps, op: &str, target: &std::ffi::OsStr, ready: Option<Ready<'_>>) -> Result<Outcome, Errno> {
     let mut child = Command::new("/proc/self/exe")
         .arg(format!("--{CHILD_ARG}"))
         .arg(op)
         .arg(target)
-        .stdin(if ready.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(io_errno)?;
-    if let Some(ready) = ready {
-        let go = ready(child.id()).and_then(|()| child.stdin.take().ok_or(Errno::PIPE)?.write_all(b"g").map_err(io_errno));
-        if let Err(e) = go {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
+    let pid = child.id();
+    let named = Named::new(maps, pid);
+    let go = named.as_ref().map_err(|e| *e).and_then(|_| {
+        ready.map_or(Ok(()), |ready| ready(pid))?;
+        child.stdin.take().ok_or(Errno::PIPE)?.write_all(b"g").map_err(io_errno)
+    });
+    if let Err(e) = go {
+        let _ = child.kill();
+        exited(pid, false);
+        drop(named);
+        let _ = child.wait();
+        return Err(e);
     }
-    wait(child)
+    let finished = wait(&mut child, pid);
+    drop(named);
+    let status = child.wait().map_err(io_errno)?;
+    Ok(if finished { Outcome::of(status) } else { Outcome::Other })
 }
 
-/// Waits for a child, killing it after CHILD_TIMEOUT; always reaps it.
-fn wait(mut child: Child) -> Result<Outcome, Errno> {
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(Outcome::of(status)),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                log::warn!("a canary child did not finish within {CHILD_TIMEOUT:?}");
-                return Ok(Outcome::Other);
-            }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io_errno(e));
-            }
-        }
+/// Whether child `pid` has exited, without reaping it; `poll`: do not block.
+fn exited(pid: u32, poll: bool) -> bool {
+    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+    let Some(pid) = Pid::from_raw(pid as i32) else { return true };
+    let mut options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+    if poll {
+        options |= WaitIdOptions::NOHANG;
     }
+    !matches!(waitid(WaitId::Pid(pid), options), Ok(None))
+}
+
+/// Waits until the child has exited (false: it was killed after CHILD_TIMEOUT); leaves
+/// it to be reaped (see [`Named`]).
+fn wait(child: &mut Child, pid: u32) -> bool {
+    let deadline = Instant::now() + CHILD_TIMEOUT;
+    while !exited(pid, true) {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            exited(pid, false);
+            log::warn!("a canary child did not finish within {CHILD_TIMEOUT:?}");
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
 }
 
 /// The canary child: do `op`'s operation on `target`, say how it went in the exit code.
+/// It acts only once the gate has named it as its canary (a byte on stdin).
 pub fn child_main(op: &str, target: &std::ffi::OsStr) -> i32 {
+    let mut go = [0u8];
+    match std::io::Read::read_exact(&mut std::io::stdin(), &mut go) {
+        Ok(()) => operate(op, target),
+        Err(e) => CHILD_ERRNO + io_errno(e).raw_os_error().min(150),
+    }
+}
+
+/// The canary child's operation `op` on `target`, its outcome as an exit code.
+fn operate(op: &str, target: &std::ffi::OsStr) -> i32 {
     let hook = op;
     let result = match op {
         "open" => File::open(target).map(drop).map_err(io_errno),
@@ -404,15 +473,8 @@ pub fn child_main(op: &str, target: &std::ffi::OsStr) -> i32 {
         "exec" => Err(io_errno(std::os::unix::process::CommandExt::exec(&mut Command::new(target)))),
         "mmap" => File::open(target).map_err(io_errno).and_then(|f| bpf::map_executable(Some(f.as_fd()))),
         "mprotect" => File::open(target).map_err(io_errno).and_then(|f| bpf::protect_executable(Some(f.as_fd()))),
-        "anon-mmap" | "anon-mprotect" => {
-            // Only once the agent has named this process as the canary.
-            let mut go = [0u8];
-            match std::io::Read::read_exact(&mut std::io::stdin(), &mut go) {
-                Err(e) => Err(io_errno(e)),
-                Ok(()) if op == "anon-mmap" => bpf::map_executable(None),
-                Ok(()) => bpf::protect_executable(None),
-            }
-        }
+        "anon-mmap" => bpf::map_executable(None),
+        "anon-mprotect" => bpf::protect_executable(None),
         "connect" | "send" => match target.to_str().and_then(|t| t.parse::<SocketAddr>().ok()) {
             Some(addr) if hook == "connect" => TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map(drop).map_err(io_errno),
             Some(addr) => UdpSocket::bind(("127.0.0.1", 0)).and_then(|s| s.send_to(b"canary", addr)).map(drop).map_err(io_errno),
@@ -549,13 +611,13 @@ mod tests {
 
     #[test]
     fn child_reports_errors_as_exit_codes() {
-        assert_eq!(child_main("open", "/proc/self/status".as_ref()), 0);
-        assert_eq!(child_main("open", "/nonexistent/enforce".as_ref()), CHILD_ERRNO + 2);
-        assert_eq!(child_main("connect", "not an address".as_ref()), CHILD_ERRNO + 22);
-        assert_eq!(child_main("bogus", "x".as_ref()), CHILD_ERRNO + 22);
+        assert_eq!(operate("open", "/proc/self/status".as_ref()), 0);
+        assert_eq!(operate("open", "/nonexistent/enforce".as_ref()), CHILD_ERRNO + 2);
+        assert_eq!(operate("connect", "not an address".as_ref()), CHILD_ERRNO + 22);
+        assert_eq!(operate("bogus", "x".as_ref()), CHILD_ERRNO + 22);
         // The path tier's link canary never makes a name: /proc/PID/fd/ takes none.
         let memfd = canary_memfd().unwrap();
-        assert_ne!(child_main("link", fd_path(&memfd).as_os_str()), 0);
+        assert_ne!(operate("link", fd_path(&memfd).as_os_str()), 0);
         assert!(!std::path::Path::new(&format!("{}.link", fd_path(&memfd).display())).exists());
     }
 
@@ -564,8 +626,8 @@ mod tests {
         let memfd = canary_memfd().unwrap();
         let status = Command::new(fd_path(&memfd)).status().unwrap();
         assert_eq!(status.code(), Some(0), "{status}");
-        assert_eq!(child_main("mmap", fd_path(&memfd).as_os_str()), 0);
-        assert_eq!(child_main("mprotect", fd_path(&memfd).as_os_str()), 0);
+        assert_eq!(operate("mmap", fd_path(&memfd).as_os_str()), 0);
+        assert_eq!(operate("mprotect", fd_path(&memfd).as_os_str()), 0);
     }
 
     #[test]

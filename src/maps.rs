@@ -117,8 +117,6 @@ pub struct Maps {
     names: Option<Object>,
     /// `FLAG_*`: the exec policy, the same for every tier.
     flags: u32,
-    /// The agent's own binary (see `enforce_settings.agent_dev`).
-    agent: abi::InodeKey,
     tiers: [Cell<TierSettings>; TIER_COUNT],
     /// Length of `inode_filter`.
     filter_words: u32,
@@ -155,10 +153,8 @@ impl Maps {
         if rules.deny_anon_exec {
             flags |= abi::FLAG_DENY_ANON;
         }
-        // The binary this process runs: /proc/self/exe names it even once replaced.
-        let agent = crate::rules::inode_key("/proc/self/exe").unwrap_or_default();
         let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
-        let maps = Maps { obj, names: None, flags, agent, tiers: core::array::from_fn(|_| Cell::new(quiet)), filter_words };
+        let maps = Maps { obj, names: None, flags, tiers: core::array::from_fn(|_| Cell::new(quiet)), filter_words };
         let created = started.elapsed();
         maps.fill(rules)?;
         maps.stamp(shared.is_none(), generation)?;
@@ -334,8 +330,6 @@ impl Maps {
             signal: u32::from(t.signal),
             flags: self.flags,
             canary_tgid: t.canary_tgid,
-            agent_dev: self.agent.dev,
-            agent_ino: self.agent.ino,
         };
         self.map(c"settings")?.update(&u32::from(tier.abi()).to_ne_bytes(), &settings.to_bytes())?;
         self.tiers[tier as usize].set(t);

@@ -476,3 +476,86 @@ impl Drop for Removed {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// The agent's binary is world-executable, so being a child of a process that runs it
+/// proves nothing. An unprivileged user forks a child, then execs the binary in the
+/// parent under PTRACE_TRACEME (stopped before its first instruction, and so for as
+/// long as the attacker likes): the child's open of a denied file and exec of a denied
+/// program are still killed and logged.
+#[test]
+fn a_child_of_the_agents_binary_run_by_anyone_is_not_exempt() {
+    require_root();
+    let dir = TempDir::new("canary-exempt");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    let denied_exe = dir.path("denied-echo");
+    std::fs::copy("/bin/echo", &denied_exe).unwrap();
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\n",
+        secret.display(),
+        denied_exe.display()
+    ));
+    let mut agent = Agent::start(&cfg);
+    let attacks = [
+        ("open", format!("open(my $f, '<', '{}') and print \"read-secret\\n\"", secret.display()), "denied class=open op=open"),
+        ("exec", format!("exec('{}', 'ran-denied')", denied_exe.display()), "denied class=exec op=exec"),
+    ];
+    for (what, act, event) in attacks {
+        // The child waits until its parent runs the agent's binary, then acts. 101 is
+        // x86_64's ptrace, 0 PTRACE_TRACEME.
+        let script = format!(
+            "$| = 1; if (fork() == 0) {{ select(undef, undef, undef, 0.01) while readlink('/proc/' . getppid() . '/exe') ne '{BIN}'; \
+             {act}; exit 0 }} syscall(101, 0, 0, 0, 0) == 0 or die 'ptrace'; exec('{BIN}', '--check-config', '--config', '/dev/null')"
+        );
+        let mut attacker = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-e", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the attacker");
+        let mut out = attacker.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut s);
+            let _ = tx.send(s);
+        });
+        // The child is killed (the agent's event) or gets through (then the parent,
+        // stopped, is what keeps the output open: killed below).
+        let started = Instant::now();
+        let mut killed = false;
+        while !killed && started.elapsed() < Duration::from_secs(10) {
+            if let Some(line) = agent.next_line(Duration::from_millis(200)) {
+                killed = line.contains(event) && line.contains("uid=65534");
+            }
+        }
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+        let output = rx.recv_timeout(AGENT_WAIT).unwrap_or_default();
+        assert!(!output.contains("read-secret") && !output.contains("ran-denied"), "{what}: the child got through: {output:?}\n{}", agent.log);
+        assert!(killed, "{what}: no denial logged for the child\n{}", agent.log);
+    }
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=2"), "{log}");
+    assert_nothing_left();
+}
+
+/// A gate's canary children are named to every agent on the machine: `--check` beside
+/// an agent whose allow list would audit the canaries' exec of a memfd leaves nothing
+/// in that agent's log or counters.
+#[test]
+fn check_beside_an_agent_is_not_audited_by_it() {
+    require_root();
+    let dir = TempDir::new("check-beside");
+    let cfg = dir.config("mode = audit\nallow_exec_from = /\n");
+    let agent = Agent::start(&cfg);
+    let (status, stdout, stderr) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_AUDIT_ONLY), "{stdout}{stderr}");
+    assert!(stdout.lines().any(|l| l == "tier.exec=tracepoint"), "the exec canaries ran: {stdout}");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 audited=0 "), "the agent acted on the other gate's canaries:\n{log}");
+    assert_nothing_left();
+}

@@ -363,6 +363,12 @@ routes() {
 	fi
 	# Renames with no file at the target (a new name): nothing to follow.
 	run_case "a rename to a new name and back" ok sh -c 'mv /data/other /data/other.new && mv /data/other.new /data/other'
+	# Anyone can run the agent's binary: a child of a process running it (stopped
+	# under ptrace, as nobody) is acted on like any other process.
+	for op in "open /data/secret" "exec /opt/denied/tool open /data/other" "connect 127.0.0.2 8080"; do
+		# shellcheck disable=SC2086
+		run_case_rc "as nobody, a child of a stopped /bin/enforce: ${op%% *} denied" 0 "ok (" probe stopped-parent /bin/enforce $op
+	done
 }
 
 baseline=$(probe bpf-count)

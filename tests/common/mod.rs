@@ -128,6 +128,14 @@ impl Agent {
         }
     }
 
+    /// The next stderr line within `limit`, if one comes (kept in the log too).
+    pub fn next_line(&mut self, limit: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(limit).ok()?;
+        self.log.push_str(&line);
+        self.log.push('\n');
+        Some(line)
+    }
+
     pub fn signal(&self, sig: rustix::process::Signal) {
         rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), sig).unwrap();
     }

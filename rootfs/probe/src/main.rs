@@ -55,6 +55,10 @@
 //!                               made at TARGET, then an open every ms: exit 1 "denied
 //!                               after X ms", or 3 "still openable after MS ms"
 //! probe listen ADDR PORT        bind+listen, prints ok, then accepts and closes forever
+//! probe stopped-parent AGENT OP ARGS..
+//!                               as nobody, `probe OP ARGS..` run by a child whose parent
+//!                               execs AGENT and is stopped there (PTRACE_TRACEME): exit 3
+//!                               "got through: LINE" when OP succeeded, else 0 (parent.rs)
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
 //! probe bench open PATH N       N× open+close; prints "WALL CPU": ns per operation of
@@ -79,6 +83,7 @@ mod files;
 mod flood;
 mod mem;
 mod net;
+mod parent;
 mod uring;
 
 use std::ffi::CString;
@@ -96,7 +101,7 @@ pub(crate) fn usage() -> ! {
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
-         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
+         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
          open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
          syslog-sink PATH IDLE_MS"
     );
@@ -532,6 +537,7 @@ fn main() {
         ["rename-replace-wait", target, ms] => files::cmd_rename_replace_wait(target, ms),
         ["lose-name-wait", how, target, ms] => files::cmd_lose_name_wait(how, target, ms),
         ["listen", addr, port] => cmd_listen(addr, port),
+        ["stopped-parent", agent, ..] => parent::cmd_stopped_parent(agent, &args[2..]),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
         ["sleep-exit", code, _] => cmd_sleep_exit(code, args.get(2)),
