@@ -71,7 +71,9 @@ impl Kind {
 
 /// Kernel pseudo-filesystems (statfs `f_type`), by name. Their inodes are made by the
 /// kernel for processes and kernel objects and go away with them.
-const PSEUDO_FILESYSTEMS: [(u32, &str); 16] = [
+/// mqueue's files are POSIX message queues: `mq_open` reaches them without the open
+/// hooks' file being the queue's, so a rule on one would be a promise not kept.
+const PSEUDO_FILESYSTEMS: [(u32, &str); 17] = [
     (0x0000_9fa0, "proc"),
     (0x6265_6572, "sysfs"),
     (0x6462_6720, "debugfs"),
@@ -88,6 +90,7 @@ const PSEUDO_FILESYSTEMS: [(u32, &str); 16] = [
     (0xf97c_ff8c, "selinuxfs"),
     (0x4341_5d53, "smackfs"),
     (0x4249_4e4d, "binfmt_misc"),
+    (0x1980_0202, "mqueue"),
 ];
 
 /// The pseudo-filesystem with this statfs magic, if it is one.
@@ -286,7 +289,7 @@ mod tests {
 
     #[test]
     fn pseudo_filesystems_are_refused_first() {
-        for (magic, name) in [(0x9fa0, "proc"), (0x6265_6572, "sysfs"), (0x6367_7270, "cgroup2"), (0x1cd1, "devpts")] {
+        for (magic, name) in [(0x9fa0, "proc"), (0x6265_6572, "sysfs"), (0x6367_7270, "cgroup2"), (0x1cd1, "devpts"), (0x1980_0202, "mqueue")] {
             for kind in [Kind::Regular, Kind::Directory] {
                 let t = Target { kind, fs_magic: magic, ..file(0o755) };
                 let e = judge(false, &t).unwrap_err();

@@ -295,6 +295,16 @@ fn rules_that_cannot_mean_their_path_are_refused_naming_the_line() {
         assert!(line.starts_with(&format!("enforce: {}:2: ", cfg.display())), "{rule}: {line}");
         assert!(line.contains(needle), "{rule}: {line:?} should contain {needle:?}");
     }
+    // A POSIX message queue (mq_open reads it without an open of that file): refused
+    // like the other pseudo-filesystems, on an mqueue mounted in a private namespace.
+    let mq = dir.path("mq");
+    std::fs::create_dir(&mq).unwrap();
+    let cfg = dir.config(&format!("# line 1\ndeny_open = {}/queue\n", mq.display()));
+    let script = format!("mount -t mqueue none {0} && : >{0}/queue && exec {BIN} --check-config --config {1}", mq.display(), cfg.display());
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert!(error_line(&stderr).contains("/queue: on mqueue, a kernel pseudo-filesystem"), "{stderr}");
     // Accepted, with the meaning README gives them: that node, that FIFO, that file.
     for rule in ["deny_open = /dev/null".to_owned(), format!("deny_open = {}", fifo.display()), format!("deny_open = {}", text.display())] {
         let (code, stderr, _) = check_rule(&dir, &rule);
