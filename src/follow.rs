@@ -30,9 +30,11 @@ use rustix::io::Errno;
 use crate::abi::{InodeKey, InodeRule};
 use crate::bpf::{self, Map};
 use crate::config::{PathRule, Policy};
+use crate::guard::{self, Protected};
 use crate::ladder::Class;
 use crate::maps::Maps;
 use crate::rules;
+use crate::targets;
 
 /// How often pinned inodes are checked for having been deleted.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -89,6 +91,11 @@ pub struct Watcher<'p> {
     /// When pinning, per watched path: the inode its path named when last resolved,
     /// held open (its key is read back from it when needed).
     pins: Vec<Option<OwnedFd>>,
+    /// The bricking guard's files, read when the watcher is made: no rule follows onto
+    /// one (unless `allow_dangerous_rules`), as none may name one at start.
+    protected: Vec<Protected>,
+    /// The inodes a path was refused on (rule index, inode), each warned about once.
+    refused: Vec<(usize, InodeKey)>,
     /// Inodes replaced at their path but still linked elsewhere: still denied, still
     /// pinned, until they are deleted too.
     retired: Vec<(Class, u32, Pin)>,
@@ -121,6 +128,8 @@ impl<'p> Watcher<'p> {
             policy,
             watched: Vec::with_capacity(policy.open.len() + policy.exec.len()),
             pins: Vec::new(),
+            protected: guard::Facts::read().protected,
+            refused: Vec::new(),
             retired: Vec::new(),
             pinning: !kernel_follows,
             waiting: Vec::new(),
@@ -356,17 +365,29 @@ impl<'p> Watcher<'p> {
         }
     }
 
-    /// Gives rule `i` to the inode its path names now, if that inode lacks it.
+    /// Gives rule `i` to the inode its path names now, if that inode lacks it and the
+    /// start-up checks would accept a rule on it; a refused inode counts as nothing
+    /// at the path (it stays watched, for a file that can take the rule).
     fn resolve(&mut self, i: usize, maps: &Maps) -> Result<Resolved, Errno> {
         let w = &self.watched[i];
         let path = self.policy.path(w.rule);
+        let fd = match rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(Resolved { now: None, added: false }), // a later create comes back here
+            Err(e) => return Err(e),
+        };
+        let target = targets::target_of_fd(&fd)?;
+        let key = target.key;
+        if let Err(reason) = self.admissible(w.class, &target) {
+            if !self.refused.contains(&(i, key)) {
+                self.refused.push((i, key));
+                let name = if w.class == Class::Exec { "deny_exec" } else { "deny_open" };
+                log::warn!("follow refused: line {}: {name} {path} now names {reason}; the rule stays where it was", w.rule.line);
+            }
+            return Ok(Resolved { now: None, added: false });
+        }
         if !self.pinning {
-            // Looked up by name: no descriptor to keep.
-            let key = match rules::inode_key(path) {
-                Ok(key) => key,
-                Err(Errno::NOENT) => return Ok(Resolved { now: None, added: false }),
-                Err(e) => return Err(e),
-            };
+            // Nothing to keep open: the kernel forgets deleted inodes.
             let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
             if holds(&map, key, w.class).map_err(|e| e.errno)? {
                 return Ok(Resolved { now: Some(key), added: false });
@@ -375,12 +396,6 @@ impl<'p> Watcher<'p> {
             let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
             return Ok(Resolved { now: Some(key), added });
         }
-        let fd = match rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(Resolved { now: None, added: false }), // a later create comes back here
-            Err(e) => return Err(e),
-        };
-        let key = rules::inode_key_of(&fd)?;
         let pinned = self.pins.get(i).and_then(Option::as_ref);
         if pinned.is_some_and(|p| rules::inode_key_of(p).ok() == Some(key)) {
             return Ok(Resolved { now: Some(key), added: false });
@@ -396,6 +411,16 @@ impl<'p> Watcher<'p> {
             }
         }
         Ok(Resolved { now: Some(key), added })
+    }
+
+    /// Why a rule of `class` may not follow onto `t` (what `targets::check_with` says at
+    /// start), if it may not.
+    fn admissible(&self, class: Class, t: &targets::Target) -> Result<(), String> {
+        targets::judge(class == Class::Exec, t)?;
+        match self.protected.iter().find(|p| p.key == t.key) {
+            Some(p) if !self.policy.allow_dangerous_rules => Err(format!("{}: denying it can leave the device unable to boot or be repaired", p.what)),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 //! Every refusal names the rule's line: the caller prints `FILE:LINE: reason`.
 
 use core::fmt;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use rustix::fs::{FileType, Mode, OFlags};
@@ -114,8 +115,13 @@ pub struct Target {
 /// FIFO either) and reads its kind, mode, filesystem and inode from that one open.
 pub fn target(path: &str) -> Result<Target, Errno> {
     let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
-    let st = rustix::fs::fstat(&fd)?;
-    let fs = rustix::fs::fstatfs(&fd)?;
+    target_of_fd(&fd)
+}
+
+/// The same facts of the file behind `fd`.
+pub fn target_of_fd(fd: &impl AsFd) -> Result<Target, Errno> {
+    let st = rustix::fs::fstat(fd)?;
+    let fs = rustix::fs::fstatfs(fd)?;
     #[allow(clippy::unnecessary_cast)]
     let fs_magic = fs.f_type as u32;
     Ok(target_of(&st, fs_magic))

@@ -384,6 +384,43 @@ fn the_agent_follows_a_replaced_file() {
     assert_nothing_left();
 }
 
+/// Following never puts a rule where the start-up checks would refuse one: a rule's
+/// path replaced by a symlink to a directory, or to the agent's own binary (the
+/// bricking guard), keeps the rule where it was and says why, once; a regular file
+/// that takes the path afterwards gets it.
+#[test]
+fn following_refuses_what_a_rule_may_not_name() {
+    require_root();
+    let dir = TempDir::new("follow-refused");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "old\n").unwrap();
+    std::fs::create_dir(dir.path("subdir")).unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let mut agent = Agent::start(&cfg);
+    assert!(agent.log.contains(" follow=agent "), "{}", agent.log);
+    let replace_by_symlink = |to: &Path| {
+        let tmp = dir.path("secret.tmp");
+        std::os::unix::fs::symlink(to, &tmp).unwrap();
+        std::fs::rename(&tmp, &secret).unwrap();
+    };
+    replace_by_symlink(&dir.path("subdir"));
+    let line = agent.wait_for("follow refused:");
+    assert!(line.contains(&format!("line 3: deny_open {} now names a directory", secret.display())), "{line}");
+    replace_by_symlink(Path::new(BIN));
+    let line = agent.wait_for("follow refused:");
+    assert!(line.contains("the agent's own binary"), "{line}");
+    assert_ok("the agent's binary is still readable", run_child(Command::new("cat").arg(BIN).stdout(Stdio::null())));
+    // A regular file at the path again: followed.
+    std::fs::write(dir.path("secret.new"), "new\n").unwrap();
+    std::fs::rename(dir.path("secret.new"), &secret).unwrap();
+    agent.wait_for("followed class=open op=follow tier=agent");
+    assert_killed("the regular file that took the path", run_child(Command::new("cat").arg(&secret)));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert_eq!(log.matches("follow refused:").count(), 2, "each refusal said once:\n{log}");
+    assert_nothing_left();
+}
+
 /// Without the kernel's follow hook (tracepoint tier) the agent pins the inodes it
 /// denies, so a deleted file's number is not reused while its rule exists, and drops
 /// the rule once the file is gone: a new, unrelated file is never denied.
