@@ -94,6 +94,8 @@ static __always_inline struct task_struct *current_task(void)
 #define READ_IMPLIES_EXEC 0x0400000
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define SIGKILL 9
 #define TICK_NS 10000000 /* one clock tick of /proc/PID/stat (USER_HZ = 100) */
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
@@ -373,11 +375,50 @@ static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tie
 	return inode_maybe_denied(ino) && match_inode(dev, ino, op, tier);
 }
 
-/* Typed arguments (LSM, fmod_ret, tp_btf): plain loads. */
+#ifndef ENFORCE_MAPS_ONLY
+extern int LINUX_KERNEL_VERSION __kconfig;
+
+/*
+ * The file an overlayfs file stands for: the real (upper or lower) file the overlay
+ * opened, whose inode is what the rules name and what the hooks see when the overlay
+ * opens it (the overlay's own inode is another, made per mount, by anyone who can
+ * mount one: an unprivileged user in a user namespace).  Its private_data is the
+ * real file, or from 6.13 a struct whose first member is it; NULL until the overlay's
+ * open has run (the file_open hooks, which see the real file's own open next).
+ * Overlays stack: two levels here.  Any other file is itself.
+ */
+static __always_inline struct file *real_file(struct file *file)
+{
+	for (int i = 0; i < 2; i++) {
+		struct inode *inode = KREAD(file, f_inode);
+		void *priv;
+
+		if (!inode || KREAD(KREAD(inode, i_sb), s_magic) != OVERLAYFS_SUPER_MAGIC ||
+		    (KREAD(inode, i_mode) & S_IFMT) != S_IFREG)
+			break;
+		priv = KREAD(file, private_data);
+		if (!priv)
+			break;
+		if (LINUX_KERNEL_VERSION >= KERNEL_VERSION(6, 13, 0) && bpf_probe_read_kernel(&priv, sizeof(priv), priv))
+			break;
+		if (!priv)
+			break;
+		file = priv;
+	}
+	return file;
+}
+#endif
+
+static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier);
+
+/* Typed arguments (LSM, fmod_ret, tp_btf): plain loads; a file on overlayfs through
+ * check_file_core, which finds the real file. */
 static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 {
 	struct inode *inode = file->f_inode;
 
+	if (inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
+		return check_file_core(file, op, tier);
 	return check_inode(inode->i_sb->s_dev, inode->i_ino, op, tier);
 }
 
@@ -404,6 +445,10 @@ static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 		struct file *f = bpf_core_cast(file, struct file);
 
 		inode = f->f_inode;
+		if (inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC) {
+			f = bpf_core_cast(real_file(file), struct file);
+			inode = f->f_inode;
+		}
 		ino = inode->i_ino;
 		if (!inode_maybe_denied(ino) || (op == ENFORCE_OP_OPEN && (f->f_flags & O_PATH)))
 			return false;
@@ -411,6 +456,10 @@ static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 	}
 #endif
 	inode = KREAD(file, f_inode);
+	if (KREAD(KREAD(inode, i_sb), s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		file = real_file(file);
+		inode = KREAD(file, f_inode);
+	}
 	ino = KREAD(inode, i_ino);
 	if (!inode_maybe_denied(ino) || (op == ENFORCE_OP_OPEN && (KREAD(file, f_flags) & O_PATH)))
 		return false;
@@ -472,16 +521,20 @@ static __always_inline bool check_exec(__u64 dev, __u64 ino, const char *name, _
 	return untrusted(dev, ino, name, HOW(op, tier, canary));
 }
 
+static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier);
+
 static __always_inline bool check_exec_file(struct file *file, const char *name, __u8 op, __u32 tier)
 {
 	struct inode *inode = file->f_inode;
 
+	if (inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
+		return check_exec_file_core(file, name, op, tier);
 	return check_exec(inode->i_sb->s_dev, inode->i_ino, name, op, tier);
 }
 
 static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier)
 {
-	struct inode *inode = KREAD(file, f_inode);
+	struct inode *inode = KREAD(real_file(file), f_inode);
 
 	return check_exec(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), name, op, tier);
 }

@@ -87,18 +87,28 @@ case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
     open32=$top/target/compat/open32-i386 cpu=x86_64
+    # overlayfs is a module of the default kernel: from its .deb, for the overlay cases
+    # (enforce_overlay=1); it loads on that kernel only.
+    kver=$(cat "${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}/kernel-version")
+    ovl=$out/modules/$kver/overlay.ko
+    if [ ! -s "$ovl" ]; then
+        mkdir -p "$out/modules/$kver"
+        dpkg-deb --fsys-tarfile "${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}"/debs/linux-image-"$kver"_*.deb |
+            tar -xO "./lib/modules/$kver/kernel/fs/overlayfs/overlay.ko" >"$ovl.tmp" && mv "$ovl.tmp" "$ovl"
+    fi
     # The loader route needs a dynamic program: this machine's echo and its glibc.
     image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
-        /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho
+        /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho \
+        "$ovl=/lib/modules/overlay.ko"
     # The capacity test: 10,000 rules per class, in every tier (rootfs/guest/scale.sh).
     "$here/mkinitramfs.sh" "$out/scale.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/scale.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
     boots <<BOOTS | boot_all vm-test x86_64
 scale $out/scale.cpio.gz - $bpf
-lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm enforce_jit=yes
-fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
-kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
-tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded
+lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm enforce_jit=yes enforce_overlay=1
+fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed enforce_overlay=1
+kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded enforce_overlay=1
+tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded enforce_overlay=1
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf

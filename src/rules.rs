@@ -39,11 +39,135 @@ pub fn inode_key_of(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
     Ok(key_of_stat(&rustix::fs::fstat(fd)?))
 }
 
+/// overlayfs's statfs magic.
+pub const OVERLAYFS_MAGIC: u32 = 0x794c_7630;
+
+/// The identity of a regular file on overlayfs: the real (upper or lower) file the
+/// overlay opens for it, which is the inode the hooks see (`stat` through the overlay
+/// reports a device of the overlay's own). Found as overlayfs finds it: the file's
+/// path below the mount point, in the upper layer first, then in each lower layer
+/// (the mount's options in /proc/self/mountinfo), taking the one with the inode number
+/// the overlay reports; layers that are overlays themselves are looked through too.
+pub fn overlay_real_key(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
+    use std::os::fd::AsRawFd;
+    let st = rustix::fs::fstat(fd.as_fd())?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())).map_err(io_errno)?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(io_errno)?;
+    let path = path.to_str().ok_or(Errno::INVAL)?;
+    real_in_layers(&mountinfo, path, st.st_ino as u64, 0)
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_io_error(&e).unwrap_or(Errno::IO)
+}
+
+fn real_in_layers(mountinfo: &str, path: &str, ino: u64, depth: u32) -> Result<InodeKey, Errno> {
+    let (mount_point, layers) = overlay_layers(mountinfo, path).ok_or(Errno::NOENT)?;
+    let rel = path[mount_point.len()..].trim_start_matches('/');
+    let mut first = None;
+    for layer in layers {
+        let candidate = format!("{}/{rel}", layer.trim_end_matches('/'));
+        let Ok(cst) = rustix::fs::lstat(candidate.as_str()) else { continue };
+        if rustix::fs::FileType::from_raw_mode(cst.st_mode) != rustix::fs::FileType::RegularFile {
+            continue; // a whiteout (a character device) or a directory: not this file
+        }
+        let is_overlay = rustix::fs::statfs(candidate.as_str()).is_ok_and(|f| f.f_type as u32 == OVERLAYFS_MAGIC);
+        let key = if is_overlay && depth < 2 { real_in_layers(mountinfo, &candidate, ino, depth + 1)? } else { key_of_stat(&cst) };
+        if cst.st_ino as u64 == ino {
+            return Ok(key);
+        }
+        first.get_or_insert(key);
+    }
+    // The overlay maps inode numbers (xino): the topmost layer holding the file.
+    first.ok_or(Errno::NOENT)
+}
+
+/// The overlay mount holding `path` (the longest mount point above it) and its layers,
+/// upper first: (mount point, [upperdir, lowerdir...]).
+fn overlay_layers(mountinfo: &str, path: &str) -> Option<(String, Vec<String>)> {
+    let mut best: Option<(String, Vec<String>)> = None;
+    for line in mountinfo.lines() {
+        let (left, right) = line.split_once(" - ")?;
+        let mount_point = unescape(left.split(' ').nth(4)?);
+        let mut right = right.split(' ');
+        if right.next() != Some("overlay") {
+            continue;
+        }
+        let options = right.nth(1).unwrap_or("");
+        let under = path == mount_point || path.starts_with(&format!("{}/", mount_point.trim_end_matches('/')));
+        if !under || best.as_ref().is_some_and(|(m, _)| m.len() > mount_point.len()) {
+            continue;
+        }
+        let mut upper = Vec::new();
+        let mut lower = Vec::new();
+        for option in split_unescaped(options, ',') {
+            if let Some(dir) = option.strip_prefix("upperdir=") {
+                upper.push(unescape(dir));
+            } else if let Some(dirs) = option.strip_prefix("lowerdir=") {
+                lower.extend(split_unescaped(dirs, ':').into_iter().filter(|d| !d.is_empty()).map(|d| unescape(&d)));
+            }
+        }
+        upper.extend(lower);
+        best = Some((mount_point, upper));
+    }
+    best
+}
+
+/// `s` split at `sep` where it is not escaped with a backslash (overlayfs escapes
+/// commas and colons in its layer paths); the escapes stay for [`unescape`].
+fn split_unescaped(s: &str, sep: char) -> Vec<String> {
+    let (mut parts, mut cur, mut escaped) = (Vec::new(), String::new(), false);
+    for c in s.chars() {
+        if c == sep && !escaped {
+            parts.push(core::mem::take(&mut cur));
+            continue;
+        }
+        escaped = c == '\\' && !escaped;
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+}
+
+/// mountinfo's escapes: `\NNN` (octal: space, tab, newline, backslash) and `\c` for
+/// another character.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let (mut out, mut i) = (Vec::with_capacity(b.len()), 0);
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') << 6 | (b[i + 2] - b'0') << 3 | (b[i + 3] - b'0'));
+            i += 4;
+        } else if b[i] == b'\\' && i + 1 < b.len() {
+            out.push(b[i + 1]);
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The key of what `stat` returned.
 pub fn key_of_stat(st: &rustix::fs::Stat) -> InodeKey {
     #[allow(clippy::useless_conversion)] // u32 on some architectures, u64 on others
     let (dev, ino) = (u64::from(st.st_dev), u64::from(st.st_ino));
     InodeKey { dev: kernel_dev(dev), ino }
+}
+
+#[cfg(test)]
+#[test]
+fn overlay_layers_come_from_mountinfo_upper_first() {
+    let mi = "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+              40 22 0:40 / /mnt/ovl rw - overlay overlay rw,lowerdir=/rom:/l\\:2,upperdir=/overlay/upper,workdir=/overlay/work\n\
+              41 40 0:41 / /mnt/ovl/sub rw - tmpfs tmpfs rw\n\
+              42 22 0:42 / /mnt/a\\040b rw - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z";
+    let (m, layers) = overlay_layers(mi, "/mnt/ovl/etc/shadow").unwrap();
+    assert_eq!((m.as_str(), layers), ("/mnt/ovl", vec!["/overlay/upper".to_owned(), "/rom".into(), "/l:2".into()]));
+    assert_eq!(overlay_layers(mi, "/mnt/ovlx/f"), None);
+    assert_eq!(overlay_layers(mi, "/mnt/a b/f").unwrap().0, "/mnt/a b");
+    assert_eq!(overlay_layers(mi, "/etc/passwd"), None);
 }
 
 /// Why a path rule could not become a map entry.

@@ -124,7 +124,16 @@ pub fn target_of_fd(fd: &impl AsFd) -> Result<Target, Errno> {
     let fs = rustix::fs::fstatfs(fd)?;
     #[allow(clippy::unnecessary_cast)]
     let fs_magic = fs.f_type as u32;
-    Ok(target_of(&st, fs_magic))
+    real(target_of(&st, fs_magic), fd)
+}
+
+/// A regular file on overlayfs is named by the real file underneath (see
+/// `rules::overlay_real_key`); any other target is what it is.
+fn real(mut t: Target, fd: &impl AsFd) -> Result<Target, Errno> {
+    if t.fs_magic == rules::OVERLAYFS_MAGIC && t.kind == Kind::Regular {
+        t.key = rules::overlay_real_key(fd)?;
+    }
+    Ok(t)
 }
 
 fn target_of(st: &rustix::fs::Stat, fs_magic: u32) -> Target {
@@ -148,7 +157,11 @@ impl Resolver {
         #[allow(clippy::useless_conversion)]
         let dev = u64::from(st.st_dev);
         if let Some(&(_, magic)) = self.fs_of_dev.iter().find(|(d, _)| *d == dev) {
-            return Ok(target_of(&st, magic));
+            let t = target_of(&st, magic);
+            if magic == rules::OVERLAYFS_MAGIC && t.kind == Kind::Regular {
+                return target(path); // through a descriptor, for the real file
+            }
+            return Ok(t);
         }
         let t = target(path)?;
         #[allow(clippy::useless_conversion)]

@@ -596,3 +596,95 @@ fn check_beside_an_agent_is_not_audited_by_it() {
     assert!(log.contains("stopped: denied=0 audited=0 "), "the agent acted on the other gate's canaries:\n{log}");
     assert_nothing_left();
 }
+
+/// An unprivileged user mounts an overlay whose lower layer is the rules' directory
+/// (in a user namespace of its own): the open and the exec through the overlay reach
+/// the same real files and are killed; a neighbour through the overlay is not.
+#[test]
+fn an_overlay_of_the_rules_directory_is_no_way_around() {
+    require_root();
+    let dir = TempDir::new("overlay-userns");
+    let lower = dir.path("lower");
+    std::fs::create_dir(&lower).unwrap();
+    let secret = lower.join("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::fs::write(lower.join("public"), "public\n").unwrap();
+    let denied_exe = lower.join("denied-echo");
+    std::fs::copy("/bin/echo", &denied_exe).unwrap();
+    // The attacker's own directories for the overlay's upper layer and mount point.
+    let own = dir.path("own");
+    std::fs::create_dir(&own).unwrap();
+    rustix::fs::chown(&own, Some(rustix::process::Uid::from_raw(65534)), Some(rustix::process::Gid::from_raw(65534))).unwrap();
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\n",
+        secret.display(),
+        denied_exe.display()
+    ));
+    let agent = Agent::start(&cfg);
+    let through_overlay = |act: &str| {
+        let script = format!(
+            "cd {own} && mkdir -p u w m && mount -t overlay overlay -o lowerdir={lower},upperdir=u,workdir=w m && {act}",
+            own = own.display(),
+            lower = lower.display()
+        );
+        run_child(Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "-Urm", "sh", "-c", &script]))
+    };
+    // The shell runs the act in a child: its death by SIGKILL is the shell's exit 137.
+    let killed = |what: &str, (status, out): (ExitStatus, String)| {
+        assert!(status.code() == Some(137) && out.is_empty(), "{what}: expected the reader killed, got {status} {out:?}");
+    };
+    killed("open through the overlay", through_overlay("cat m/secret"));
+    killed("exec through the overlay", through_overlay("m/denied-echo ran"));
+    let (status, out) = through_overlay("cat m/public");
+    assert!(status.success() && out == "public\n", "a neighbour through the overlay: {status} {out:?}");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=2 "), "{log}");
+    assert_nothing_left();
+}
+
+/// Unmounts a mount point on drop (lazily: a test that failed may leave it busy).
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+/// Rules that name files through an overlay, as on a device whose root is one: the
+/// rule is on the real file underneath (lower or upper), so the file is denied through
+/// the overlay and through the layer it comes from; a neighbour is not.
+#[test]
+fn a_rule_on_an_overlay_path_names_the_real_file() {
+    require_root();
+    let dir = TempDir::new("overlay-root");
+    let (lower, upper, work, merged) = (dir.path("lower"), dir.path("upper"), dir.path("work"), dir.path("merged"));
+    for d in [&lower, &upper, &work, &merged] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(lower.join("secret"), "lower secret\n").unwrap();
+    std::fs::write(lower.join("public"), "public\n").unwrap();
+    std::fs::copy("/bin/echo", lower.join("denied-echo")).unwrap();
+    std::fs::write(upper.join("upper-secret"), "upper secret\n").unwrap();
+    let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    let status = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&merged).status().unwrap();
+    assert!(status.success(), "mount the overlay");
+    let _mounted = Mounted(merged.clone());
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {0}/secret\ndeny_open = {0}/upper-secret\ndeny_exec = {0}/denied-echo\n",
+        merged.display()
+    ));
+    let agent = Agent::start(&cfg);
+    assert_killed("open through the overlay", run_child(Command::new("cat").arg(merged.join("secret"))));
+    assert_killed("open of the lower file itself", run_child(Command::new("cat").arg(lower.join("secret"))));
+    assert_killed("open of an upper file through the overlay", run_child(Command::new("cat").arg(merged.join("upper-secret"))));
+    assert_killed("open of the upper file itself", run_child(Command::new("cat").arg(upper.join("upper-secret"))));
+    let (status, out) = run_child(Command::new(merged.join("denied-echo")).arg("ran"));
+    assert!(status.signal() == Some(9) && out.is_empty(), "exec through the overlay: {status} {out:?}");
+    assert_ok("a neighbour through the overlay", run_child(Command::new("cat").arg(merged.join("public"))));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=5 "), "{log}");
+    assert_nothing_left();
+}

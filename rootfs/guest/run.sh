@@ -20,6 +20,8 @@
 #                           the nothing-left check); the routes, signal=TERM,
 #                           trusted-exec and audit sessions are not run, and the guest
 #                           says so
+#   enforce_overlay=1       load /lib/modules/overlay.ko and run the overlay cases (an
+#                           unprivileged user's overlay of the rules' directories)
 #   enforce_hide_btf=1      hide the kernel's BTF (/sys/kernel/btf) from libbpf, as on a
 #                           kernel built without it: only the path tier can load;
 #                           with enforce_btf, the kernel's BTF is first copied there
@@ -56,6 +58,10 @@ exec_tier=${exec_tier:-$expect}
 # the agent does it (the path tier needs none: its rules are names).
 case $expect in tracepoint | path) follow=agent ;; *) follow=$expect ;; esac
 echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/kernel/security/lsm)"
+
+if [ "$(param enforce_overlay)" = 1 ]; then
+	insmod /lib/modules/overlay.ko && echo "guest: overlayfs loaded" || echo "guest: insmod overlay.ko failed"
+fi
 
 # Objects to deny and their neighbours.
 mkdir -p /data /mnt/bind /opt/denied
@@ -363,6 +369,29 @@ routes() {
 	fi
 	# Renames with no file at the target (a new name): nothing to follow.
 	run_case "a rename to a new name and back" ok sh -c 'mv /data/other /data/other.new && mv /data/other.new /data/other'
+	# An overlay of the rules' directories, mounted by nobody in a user namespace of
+	# its own: the files through it are the same real files, denied; a neighbour is not.
+	if [ "$(param enforce_overlay)" = 1 ]; then
+		mkdir -p /tmp/ovl-own && chown 65534:65534 /tmp/ovl-own
+		for lower in /data /opt/denied; do
+			probe as-nobody unshare -Urm sh -c "cd /tmp/ovl-own && mkdir -p u$lower w$lower m$lower &&
+				mount -t overlay overlay -o lowerdir=$lower,upperdir=u$lower,workdir=w$lower m$lower" ||
+				not_ok "as nobody: no overlay of $lower in a user namespace"
+		done
+		# (Its shell's stderr is dropped: busybox sh may say "Killed" for the probe.)
+		ovl() { probe as-nobody unshare -Urm sh -c "cd /tmp/ovl-own && for l in data opt/denied; do
+			mount -t overlay overlay -o lowerdir=/\$l,upperdir=u/\$l,workdir=w/\$l m/\$l || exit 99; done && exec $*" 2>/dev/null; }
+		run_case "as nobody, open through its own overlay of /data" $d ovl probe open m/data/secret
+		run_case "as nobody, exec through its own overlay of /opt/denied" $d ovl probe exec m/opt/denied/tool open /data/other
+		run_case "as nobody, mmap-exec through its own overlay of /opt/denied" $d ovl probe mmap-exec m/opt/denied/tool
+		run_case "as nobody, open a neighbour through its own overlay" ok ovl probe open m/data/other
+		# A copy-up (touch) of the denied file into the attacker's upper layer, then an
+		# open: nobody cannot copy up a file it does not own (the copy keeps the owner,
+		# who has no uid in its namespace), so the open still reaches the denied file.
+		copy_up_open() { probe as-nobody unshare -Urm sh -c "cd /tmp/ovl-own && mkdir -p cu cw cm &&
+			mount -t overlay overlay -o lowerdir=/data,upperdir=cu,workdir=cw cm && { (touch cm/secret); exec probe open cm/secret; }" 2>/dev/null; }
+		run_case "as nobody, a copy-up of root's denied file through its own overlay is refused; the open is denied" $d copy_up_open
+	fi
 	# Anyone can run the agent's binary: a child of a process running it (stopped
 	# under ptrace, as nobody) is acted on like any other process.
 	for op in "open /data/secret" "exec /opt/denied/tool open /data/other" "connect 127.0.0.2 8080"; do

@@ -59,6 +59,7 @@
 //!                               as nobody, `probe OP ARGS..` run by a child whose parent
 //!                               execs AGENT and is stopped there (PTRACE_TRACEME): exit 3
 //!                               "got through: LINE" when OP succeeded, else 0 (parent.rs)
+//! probe as-nobody CMD ARGS..     CMD run as nobody (uid and gid 65534, no groups)
 //! probe bpf-count               progs=N links=N (loaded BPF programs and links)
 //! probe sleep-exit N [SECS]     sleeps SECS (default 0) and exits with code N
 //! probe bench open PATH N       N× open+close; prints "WALL CPU": ns per operation of
@@ -101,7 +102,7 @@ pub(crate) fn usage() -> ! {
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
-         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
+         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | as-nobody CMD ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
          open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
          syslog-sink PATH IDLE_MS"
     );
@@ -538,6 +539,7 @@ fn main() {
         ["lose-name-wait", how, target, ms] => files::cmd_lose_name_wait(how, target, ms),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["stopped-parent", agent, ..] => parent::cmd_stopped_parent(agent, &args[2..]),
+        ["as-nobody", ..] => parent::cmd_as_nobody(&args[1..]),
         ["bpf-count"] => cmd_bpf_count(),
         ["sleep-exit", code] => cmd_sleep_exit(code, None),
         ["sleep-exit", code, _] => cmd_sleep_exit(code, args.get(2)),

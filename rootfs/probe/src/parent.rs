@@ -72,3 +72,22 @@ pub fn cmd_stopped_parent(agent: &str, op: &[String]) -> ! {
     println!("stopped-parent {}: ok ({})", op[0], if line.is_empty() { "killed" } else { line });
     exit(0)
 }
+
+/// `probe as-nobody CMD ARGS..`: CMD run as nobody (uid and gid 65534, no groups).
+pub fn cmd_as_nobody(cmd: &[String]) -> ! {
+    if cmd.is_empty() {
+        usage();
+    }
+    let args: Vec<CString> = cmd.iter().map(|a| cstr(a)).collect();
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+            println!("as-nobody: cannot become nobody");
+            exit(1);
+        }
+        libc::execvp(args[0].as_ptr(), ptrs.as_ptr());
+    }
+    println!("as-nobody: cannot run {}", cmd[0]);
+    exit(1)
+}
