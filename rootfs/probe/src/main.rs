@@ -35,6 +35,7 @@
 //! probe mmap-exec PATH          the first page of PATH mmap'd PROT_READ|PROT_EXEC (what
 //!                               ld.so does with a program it is given); noexec mount: EPERM
 //! probe mprotect-exec PATH      the first page mmap'd PROT_READ, then mprotect'd +PROT_EXEC
+//! probe pkey-mprotect-exec PATH the same through pkey_mprotect(2), key -1
 //! probe anon-exec               anonymous mmap PROT_READ|PROT_WRITE|PROT_EXEC
 //! probe wx-mprotect             anonymous RW page gets a `ret`, mprotect to R|X, called
 //! probe memfd-exec PATH [ARGS..]
@@ -100,7 +101,7 @@ pub(crate) fn usage() -> ! {
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
          race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | \
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
-         mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
+         mmap-exec PATH | mprotect-exec PATH | pkey-mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
          rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | as-nobody CMD ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
          open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
@@ -529,6 +530,7 @@ fn main() {
         ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),
         ["mmap-exec", path] => mem::cmd_mmap_exec(path),
         ["mprotect-exec", path] => mem::cmd_mprotect_exec(path),
+        ["pkey-mprotect-exec", path] => mem::cmd_pkey_mprotect_exec(path),
         ["anon-exec"] => mem::cmd_anon_exec(),
         ["wx-mprotect"] => mem::cmd_wx_mprotect(),
         ["memfd-exec", path, ..] => mem::cmd_memfd_exec(path, &args[2..]),

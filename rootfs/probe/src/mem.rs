@@ -44,6 +44,16 @@ pub fn cmd_mprotect_exec(path: &str) -> ! {
     finish(&format!("mprotect-exec {path}"), res)
 }
 
+/// `pkey-mprotect-exec PATH`: the same through pkey_mprotect(2) with no key (-1),
+/// which any user may call, where the kernel has it.
+pub fn cmd_pkey_mprotect_exec(path: &str) -> ! {
+    let res = open_ro(path).and_then(|fd| mmap(libc::PROT_READ, libc::MAP_PRIVATE, fd.0)).and_then(|p| {
+        let ret = unsafe { libc::syscall(libc::SYS_pkey_mprotect, p, page(), libc::PROT_READ | libc::PROT_EXEC, -1) };
+        if ret == 0 { Ok(()) } else { Err(crate::errno()) }
+    });
+    finish(&format!("pkey-mprotect-exec {path}"), res)
+}
+
 const ANON: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
 
 /// `anon-exec`: anonymous memory mapped writable and executable at once.
