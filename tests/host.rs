@@ -297,6 +297,47 @@ fn signal_tier_kills_only_the_denied_operations() {
     drop((denied_listener, allowed_listener, every_port_listener, neighbour_listener));
 }
 
+/// A destination in a page the caller never touched (issue 22, item 3): the tracepoint
+/// programs cannot read it, and that must never mean "allowed". A connect is judged
+/// again at exit by the socket's peer; a send, which leaves no such state, kills its
+/// caller, and only while the policy has connect rules. Each such read is counted.
+#[test]
+fn an_unreadable_destination_is_never_allowed() {
+    require_root();
+    let dir = TempDir::new("unreadable");
+    let denied_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let allowed_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let denied = denied_listener.local_addr().unwrap().port().to_string();
+    let allowed = allowed_listener.local_addr().unwrap().port().to_string();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_connect = {TEST_ADDR}/32:{denied}\n"));
+    let agent = Agent::start(&cfg);
+    assert!(agent.log.contains("tier.connect=tracepoint"), "{}", agent.log);
+    assert_killed("connect, sockaddr untouched", run_child(&mut probe(&["connect-untouched", TEST_ADDR, &denied])));
+    assert_ok("connect elsewhere, sockaddr untouched", run_child(&mut probe(&["connect-untouched", TEST_ADDR, &allowed])));
+    for how in ["sendto", "sendmsg", "sendmmsg", "sendmsg-hdr"] {
+        assert_killed(&format!("{how}, destination untouched"), run_child(&mut probe(&["send-untouched", how, TEST_ADDR, &denied])));
+    }
+    assert_ok("sendto, destination readable", run_child(&mut probe(&["udp-send", "sendto", TEST_ADDR, &allowed])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=connect op=connect tier=tracepoint signal=KILL"), "{log}");
+    assert!(log.contains("denied class=connect op=send reason=unreadable tier=tracepoint signal=KILL"), "{log}");
+    // One connect judged at exit, four sends killed; six reads failed.
+    assert!(log.contains("stopped: denied=5 ") && log.contains(" unreadable=6"), "{log}");
+    assert_nothing_left();
+
+    // No connect rule: nothing is killed for an address it cannot read.
+    let cfg = dir.config("mode = enforce\nfallback = signal\n");
+    let agent = Agent::start(&cfg);
+    assert!(agent.log.contains("tier.connect=tracepoint"), "{}", agent.log);
+    assert_ok("sendto without connect rules", run_child(&mut probe(&["send-untouched", "sendto", TEST_ADDR, &denied])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 ") && log.contains(" unreadable=0"), "{log}");
+    assert_nothing_left();
+    drop((denied_listener, allowed_listener));
+}
+
 #[test]
 fn lsm_list_seam_without_bpf_reports_not_listed() {
     require_root();
