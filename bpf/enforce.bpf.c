@@ -82,7 +82,6 @@ static __always_inline struct task_struct *current_task(void)
 #endif
 
 #define EPERM 1
-#define EINPROGRESS 115
 #define AF_UNSPEC 0
 #define AF_INET 2
 #define AF_INET6 10
@@ -308,6 +307,37 @@ static __noinline bool act(struct enforce_event *ev, __u32 tier)
 	if (ev->signal)
 		bpf_send_signal(ev->signal);
 	return deny;
+}
+
+/*
+ * A destination the program could not read from the caller's memory: a page not
+ * present, which a tracepoint may not fault in (the kernel's own copy, made after it,
+ * faults it in and reads it).  Not reading it must never mean "allowed".  Counted, and
+ * true, while the policy has connect rules (a device without them is never acted on
+ * for it) and the tier is not quiet.
+ */
+static __always_inline bool unreadable_counted(__u32 tier)
+{
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+
+	if (!s || !(s->flags & ENFORCE_FLAG_CONNECT_RULES) || s->mode == ENFORCE_MODE_QUIET)
+		return false;
+	count(ENFORCE_COUNTER_UNREADABLE);
+	return true;
+}
+
+/* ...and where no state of the kernel's tells the destination afterwards (a send):
+ * the caller is signalled, whatever it named. */
+static __noinline bool unreadable_dest(__u8 op, __u32 tier)
+{
+	struct enforce_event ev = {};
+
+	if (!unreadable_counted(tier))
+		return false;
+	ev.class = ENFORCE_CLASS_CONNECT;
+	ev.op = op;
+	ev.reason = ENFORCE_REASON_UNREADABLE;
+	return act(&ev, tier);
 }
 
 /* An LSM or fmod_ret verdict.  barrier_var keeps clang from folding the two constants
@@ -607,7 +637,8 @@ static __noinline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int len, _
 	return ev->rule;
 }
 
-/* Copy a sockaddr of `len` bytes (never more than given, never more than needed). */
+/* Copy a sockaddr of `len` bytes (never more than given, never more than needed): 0,
+ * or < 0 when it could not be read, or 1 when it is too short to be an inet address. */
 static __always_inline int copy_sockaddr(struct sockaddr_in6 *dst, const void *src, int len, bool user)
 {
 	if (len >= (int)sizeof(struct sockaddr_in6))
@@ -619,7 +650,7 @@ static __always_inline int copy_sockaddr(struct sockaddr_in6 *dst, const void *s
 	if (len >= (int)sizeof(struct sockaddr_in))
 		return user ? bpf_probe_read_user(dst, sizeof(struct sockaddr_in), src)
 			    : bpf_probe_read_kernel(dst, sizeof(struct sockaddr_in), src);
-	return -1;
+	return 1;
 }
 
 /* Check a destination address: the kernel's copy (synchronous tiers, kprobe) or the
@@ -1319,7 +1350,8 @@ static __always_inline bool take_connect_fd(__u32 *fd)
 /*
  * connect: the address is checked at entry, from the caller's memory, which also
  * catches connects that fail; and again at exit from the socket's peer, which is what
- * the kernel really connected to (a thread may change the caller's copy in between).
+ * the kernel really connected to (a thread may change the caller's copy in between,
+ * or the copy may be in a page the program cannot read).
  */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
@@ -1327,11 +1359,13 @@ int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
 	int len = (int)ctx->args[2];
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
+	int err = copy_sockaddr(&sa, (void *)ctx->args[1], len, true);
 
-	if (copy_sockaddr(&sa, (void *)ctx->args[1], len, true))
-		return 0;
-	if (!match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
-		/* Nothing matched here: look again at what the kernel connected to. */
+	if (err || !match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
+		/* Nothing matched here, or nothing could be read: look at what the kernel
+		 * connected to. */
+		if (err < 0)
+			unreadable_counted(ENFORCE_TIER_TRACEPOINT);
 		stash_connect_fd(ctx->args[0]);
 		return 0;
 	}
@@ -1375,13 +1409,11 @@ int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u32 fd;
-	long ret;
 	int len;
 
+	/* Whatever connect(2) returned: an interrupted one (EINTR) goes on connecting, and
+	 * a socket has a denied peer only when something tried to reach it. */
 	if (!take_connect_fd(&fd))
-		return 0;
-	ret = sys_ret(ctx);
-	if (ret != 0 && ret != -EINPROGRESS)
 		return 0;
 	len = socket_peer(current_fd_file(fd), &sa);
 	if (len < 0 || !match_sockaddr(&sa, len, AF_UNSPEC, &ev))
@@ -1406,8 +1438,14 @@ static __always_inline void tp_send(int fd, const void *addr, int len)
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u16 unspec_as = AF_UNSPEC;
+	int err;
 
-	if (!addr || copy_sockaddr(&sa, addr, len, true))
+	if (!addr)
+		return;
+	err = copy_sockaddr(&sa, addr, len, true);
+	if (err < 0)
+		unreadable_dest(ENFORCE_OP_SEND, ENFORCE_TIER_TRACEPOINT);
+	if (err)
 		return;
 	if (sa.sin6_family == AF_UNSPEC)
 		unspec_as = unspec_family(fd);
@@ -1432,8 +1470,11 @@ int enf_tp_sendmsg(struct trace_event_raw_sys_enter *ctx)
 
 	/* The caller's layout is the kernel's (4-byte pointers on 32-bit ARM): its size is
 	 * read, and the fields are loaded at their relocated offsets and sizes. */
-	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (void *)ctx->args[1]))
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (void *)ctx->args[1])) {
+		/* The header, and so the destination, could not be read. */
+		unreadable_dest(ENFORCE_OP_SEND, ENFORCE_TIER_TRACEPOINT);
 		return 0;
+	}
 	tp_send((int)ctx->args[0], msg.msg_name, msg.msg_namelen);
 	return 0;
 }
@@ -1449,8 +1490,10 @@ static long sendmmsg_one(__u32 i, struct sendmmsg_walk *walk)
 	/* msg_hdr is the first member of mmsghdr; the stride is the kernel's size. */
 	const void *hdr = (const void *)walk->vec + i * bpf_core_type_size(struct mmsghdr);
 
-	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), hdr))
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), hdr)) {
+		unreadable_dest(ENFORCE_OP_SEND, ENFORCE_TIER_TRACEPOINT);
 		return 1;
+	}
 	tp_send(walk->fd, msg.msg_name, msg.msg_namelen);
 	return 0;
 }

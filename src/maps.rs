@@ -79,6 +79,8 @@ pub struct Counters {
     pub dropped: u64,
     pub followed: u64,
     pub follow_failed: u64,
+    /// Paths and destinations a program could not read from the caller's memory.
+    pub unreadable: u64,
 }
 
 impl AddAssign for Counters {
@@ -88,6 +90,7 @@ impl AddAssign for Counters {
         self.dropped += o.dropped;
         self.followed += o.followed;
         self.follow_failed += o.follow_failed;
+        self.unreadable += o.unreadable;
     }
 }
 
@@ -155,6 +158,7 @@ impl Maps {
         if rules.deny_anon_exec {
             flags |= abi::FLAG_DENY_ANON;
         }
+        flags |= class_flags(rules);
         // The binary this process runs: /proc/self/exe names it even once replaced.
         let agent = crate::rules::inode_key("/proc/self/exe").unwrap_or_default();
         let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
@@ -351,8 +355,25 @@ impl Maps {
             dropped: map.sum_percpu_u64(abi::COUNTER_DROPPED)?,
             followed: map.sum_percpu_u64(abi::COUNTER_FOLLOWED)?,
             follow_failed: map.sum_percpu_u64(abi::COUNTER_FOLLOW_FAILED)?,
+            unreadable: map.sum_percpu_u64(abi::COUNTER_UNREADABLE)?,
         })
     }
+}
+
+/// `FLAG_*_RULES`: the classes the policy has deny rules for, the only ones whose
+/// unreadable paths and destinations the programs act on.
+fn class_flags(rules: &Rules<'_>) -> u32 {
+    let mut flags = 0;
+    if rules.inodes.iter().any(|(_, r)| r.open_rule != 0) {
+        flags |= abi::FLAG_OPEN_RULES;
+    }
+    if rules.inodes.iter().any(|(_, r)| r.exec_rule != 0) {
+        flags |= abi::FLAG_EXEC_RULES;
+    }
+    if !rules.net.is_empty() {
+        flags |= abi::FLAG_CONNECT_RULES;
+    }
+    flags
 }
 
 /// A ring buffer must be a power-of-two multiple of the page size: on kernels with

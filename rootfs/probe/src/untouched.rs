@@ -53,7 +53,7 @@ pub fn cmd_connect(addr: &str, port: &str) -> ! {
         let page = Untouched::new()?;
         let sa = page.put(0, &bytes_of(&st)[..len as usize])?;
         let fd = socket(fam, libc::SOCK_STREAM)?;
-        if unsafe { libc::connect(fd.0, sa as *const libc::sockaddr, len) } < 0 {
+        if unsafe { libc::syscall(libc::SYS_connect, fd.0, sa, len) } < 0 {
             return Err(errno());
         }
         Ok(())
@@ -77,16 +77,18 @@ pub fn cmd_send(how: &str, addr: &str, port: &str) -> ! {
         m.msg_namelen = len;
         m.msg_iov = &iov as *const _ as *mut libc::iovec;
         m.msg_iovlen = 1;
+        // Raw system calls: musl's sendmsg and sendmmsg copy the header in user space
+        // (to clear its padding), which would touch the page.
         let r = match how {
-            "sendto" => unsafe { libc::sendto(fd.0, iov.iov_base, iov.iov_len, 0, sa as *const libc::sockaddr, len) },
-            "sendmsg" => unsafe { libc::sendmsg(fd.0, &m, 0) },
+            "sendto" => unsafe { libc::syscall(libc::SYS_sendto, fd.0, iov.iov_base, iov.iov_len, 0, sa, len) },
+            "sendmsg" => unsafe { libc::syscall(libc::SYS_sendmsg, fd.0, &m as *const libc::msghdr, 0) },
             "sendmsg-hdr" => {
                 let hdr = page.put(256, bytes_of(&m))?;
-                unsafe { libc::sendmsg(fd.0, hdr as *const libc::msghdr, 0) }
+                unsafe { libc::syscall(libc::SYS_sendmsg, fd.0, hdr, 0) }
             }
             "sendmmsg" => {
                 let mut v = [libc::mmsghdr { msg_hdr: m, msg_len: 0 }];
-                unsafe { libc::sendmmsg(fd.0, v.as_mut_ptr(), 1, 0) as isize }
+                unsafe { libc::syscall(libc::SYS_sendmmsg, fd.0, v.as_mut_ptr(), 1, 0) }
             }
             _ => usage(),
         };
@@ -105,7 +107,7 @@ pub fn cmd_open(path: &str) -> ! {
     let res = (|| {
         let page = Untouched::new()?;
         let p = page.put(0, c.as_bytes_with_nul())?;
-        let fd = unsafe { libc::open(p as *const libc::c_char, libc::O_RDONLY | libc::O_CLOEXEC) };
+        let fd = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, p, libc::O_RDONLY | libc::O_CLOEXEC) } as i32;
         if fd < 0 {
             return Err(errno());
         }
