@@ -35,6 +35,13 @@
 //!                               one UDP datagram, unconnected, its destination in such a
 //!                               page (sendmsg-hdr: the msghdr there too)
 //! probe open-untouched PATH     open(PATH, O_RDONLY), the path string in such a page
+//! probe clone-files-open PATH  a clone(CLONE_FILES) child opens PATH; once it is gone the
+//!                               parent reads PATH through a descriptor left in the table
+//!                               they shared: exit 3 when it could, 0 when none was left
+//! probe clone-vm-exec PATH      a clone(CLONE_VM) child maps PATH executable; once it is
+//!                               gone the parent calls the mapping's first byte (x86: a
+//!                               file starting with `ret`): exit 3 when it ran, 0 when no
+//!                               executable mapping was left
 //! probe uring-open PATH         open(PATH, O_RDONLY) as IORING_OP_OPENAT (io_uring)
 //! probe uring-connect ADDR PORT TCP connect as IORING_OP_CONNECT (no timeout: loopback)
 //! probe uring-sendmsg ADDR PORT one UDP datagram as IORING_OP_SENDMSG, msg_name set;
@@ -87,6 +94,7 @@ mod files;
 mod flood;
 mod mem;
 mod net;
+mod shared;
 mod untouched;
 mod uring;
 
@@ -103,6 +111,7 @@ pub(crate) fn usage() -> ! {
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
          race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | connect-untouched ADDR PORT | \
          send-untouched sendto|sendmsg|sendmmsg|sendmsg-hdr ADDR PORT | open-untouched PATH | \
+         clone-files-open PATH | clone-vm-exec PATH | \
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
@@ -531,6 +540,8 @@ fn main() {
         ["connect-untouched", addr, port] => untouched::cmd_connect(addr, port),
         ["send-untouched", how, addr, port] => untouched::cmd_send(how, addr, port),
         ["open-untouched", path] => untouched::cmd_open(path),
+        ["clone-files-open", path] => shared::cmd_clone_files_open(path),
+        ["clone-vm-exec", path] => shared::cmd_clone_vm_exec(path),
         ["uring-open", path] => uring::cmd_open(path),
         ["uring-connect", addr, port] => uring::cmd_connect(addr, port),
         ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),
