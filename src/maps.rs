@@ -388,6 +388,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn class_flags_name_the_classes_with_rules() {
+        let allow = Default::default();
+        let rules = |inodes, net| Rules { inodes, net, ringbuf_size: 4096, exec_allow: &allow, deny_anon_exec: false };
+        let key = abi::InodeKey { dev: 1, ino: 2 };
+        let open = vec![(key, abi::InodeRule { open_rule: 3, exec_rule: 0 })];
+        let exec = vec![(key, abi::InodeRule { open_rule: 0, exec_rule: 4 })];
+        let net = [crate::rules::NetKey::V4(abi::Net4Key { prefixlen: 64, port: 0, _pad: 0, addr: [10, 0, 0, 1] }, abi::NetRule { rule: 5 })];
+        let none = Vec::new();
+        assert_eq!(class_flags(&rules(&none, &[])), 0, "no rules: nothing unreadable is acted on");
+        assert_eq!(class_flags(&rules(&open, &[])), abi::FLAG_OPEN_RULES);
+        assert_eq!(class_flags(&rules(&exec, &net)), abi::FLAG_EXEC_RULES | abi::FLAG_CONNECT_RULES);
+    }
+
+    #[test]
     fn inode_filters_grow_with_the_policy() {
         assert_eq!(inode_filter_words(0), 64);
         assert_eq!(inode_filter_words(1), 64);
