@@ -99,6 +99,10 @@ static __always_inline struct task_struct *current_task(void)
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
 #define SENDMMSG_ARM_MAX 32 /* 32-bit ARM: the messages of one sendmmsg checked (no bpf_loop) */
 #define RENAME_EXCHANGE (1 << 1)
+#define CLONE_VM 0x00000100
+#define CLONE_FILES 0x00000400
+#define CLONE_VFORK 0x00004000
+#define CLONE_THREAD 0x00010000
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -1306,6 +1310,79 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 #endif
+
+/*
+ * A clone that makes a new process (not a thread) share the caller's descriptor table
+ * (CLONE_FILES) or memory (CLONE_VM): this tier kills only the process that opens or
+ * maps a denied file, and what it opened or mapped would stay in the table or memory
+ * the other one goes on using.  So the caller is killed here, while the policy has
+ * rules that could put such a thing there (open rules: the table; exec rules, the
+ * allow list or allow_anon_exec = no: the memory); with the signal pending, fork makes
+ * no child (copy_process gives up on a pending signal).  A vfork child (CLONE_VM with
+ * CLONE_VFORK) is left alone: its parent waits for it (README: limits).  `files`: the program for the
+ * descriptor table (open hook), else the one for memory (mmap hook).
+ */
+static __noinline bool shared_clone(__u64 flags, bool files)
+{
+	__u32 tier = ENFORCE_TIER_TRACEPOINT;
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	struct enforce_event ev = {};
+
+	if (!s || (flags & CLONE_THREAD))
+		return false;
+	if (files) {
+		if (!(flags & CLONE_FILES) || !(s->flags & ENFORCE_FLAG_OPEN_RULES))
+			return false;
+		ev.class = ENFORCE_CLASS_OPEN;
+		ev.op = ENFORCE_OP_OPEN;
+	} else {
+		if (!(flags & CLONE_VM) || (flags & CLONE_VFORK) ||
+		    !(s->flags & (ENFORCE_FLAG_EXEC_RULES | ENFORCE_FLAG_ALLOW_LIST | ENFORCE_FLAG_DENY_ANON)))
+			return false;
+		ev.class = ENFORCE_CLASS_EXEC;
+		ev.op = ENFORCE_OP_MMAP;
+	}
+	ev.reason = ENFORCE_REASON_SHARED;
+	return act(&ev, tier);
+}
+
+/* clone3's flags are the first field of its arguments, in the caller's memory; ones
+ * that cannot be read are taken for sharing ones. */
+static __always_inline __u64 clone3_flags(const void *uargs)
+{
+	__u64 flags;
+
+	return bpf_probe_read_user(&flags, sizeof(flags), uargs) ? CLONE_FILES | CLONE_VM : flags;
+}
+
+/* clone's flags are its first argument on every architecture. */
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enf_tp_clone_files(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(ctx->args[0], true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enf_tp_clone3_files(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(clone3_flags((const void *)ctx->args[0]), true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enf_tp_clone_vm(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(ctx->args[0], false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enf_tp_clone3_vm(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(clone3_flags((const void *)ctx->args[0]), false);
+	return 0;
+}
 
 /* The descriptor of this thread's connect, kept from entry to exit. */
 static __always_inline void stash_connect_fd(__u32 fd)

@@ -50,6 +50,9 @@ enum enforce_reason {
 	ENFORCE_REASON_UNREADABLE = 3, /* signal tiers: the path or destination in the caller's memory
 					* could not be read (a page not present): the caller is
 					* signalled, whatever it named (no object in the event) */
+	ENFORCE_REASON_SHARED = 4, /* signal tiers: a clone that would make a new process share
+				    * the caller's descriptor table (class open) or memory (class
+				    * exec): the caller is signalled (no object in the event) */
 };
 
 /* enforce_settings.flags: the exec policy, and which classes have rules. */

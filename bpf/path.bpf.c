@@ -58,6 +58,8 @@ enum {
 #define SIN6_LEN_RFC2133 24
 #define UIO_MAXIOV 1024
 #define SIGKILL 9
+#define CLONE_FILES 0x00000400
+#define CLONE_THREAD 0x00010000
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -424,6 +426,44 @@ int enf_path_creat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), EN
 
 ALIAS_PROGRAMS(open, ENFORCE_CLASS_OPEN)
 ALIAS_PROGRAMS(exec, ENFORCE_CLASS_EXEC)
+
+/*
+ * A clone that makes a new process (not a thread) share the caller's descriptor table:
+ * this tier kills only the process that opens a denied file, and the descriptor would
+ * stay in the table the other one goes on using.  So the caller is killed here while
+ * the policy has open rules; with the signal pending, fork makes no child.  (This tier
+ * sees no executable mapping, so a shared memory (CLONE_VM) holds nothing it denied.)
+ */
+static __noinline int shared_clone(__u64 flags)
+{
+	__u32 tier = ENFORCE_TIER_PATH;
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	struct enforce_event ev = {};
+
+	if (!s || (flags & CLONE_THREAD) || !(flags & CLONE_FILES) || !(s->flags & ENFORCE_FLAG_OPEN_RULES))
+		return 0;
+	ev.class = ENFORCE_CLASS_OPEN;
+	ev.op = ENFORCE_OP_OPEN;
+	ev.reason = ENFORCE_REASON_SHARED;
+	act(&ev);
+	return 0;
+}
+
+/* clone's flags are its first argument on every architecture. */
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enf_path_clone(struct sys_enter *ctx) { return shared_clone(ctx->args[0]); }
+
+/* clone3's are the first field of its arguments; ones that cannot be read are taken
+ * for sharing ones. */
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enf_path_clone3(struct sys_enter *ctx)
+{
+	__u64 flags;
+
+	if (bpf_probe_read_user(&flags, sizeof(flags), ARG_PTR(ctx, 0)))
+		flags = CLONE_FILES;
+	return shared_clone(flags);
+}
 
 /* ================= exec: the file name the kernel reports ================= */
 

@@ -26,6 +26,9 @@ pub const REASON_ANON: u8 = 2;
 /// `enum enforce_reason`: a signal tier could not read the path or destination from the
 /// caller's memory, and signalled it.
 pub const REASON_UNREADABLE: u8 = 3;
+/// `enum enforce_reason`: a signal tier killed a clone that would make a new process
+/// share the caller's descriptor table (class open) or memory (class exec).
+pub const REASON_SHARED: u8 = 4;
 
 /// `enum enforce_flags`: exec only from the filesystems in `exec_allow`.
 pub const FLAG_ALLOW_LIST: u32 = 1;
@@ -613,7 +616,7 @@ mod tests {
         ] {
             has(&format!("ENFORCE_COUNTER_{name}"), v);
         }
-        for (name, v) in [("RULE", REASON_RULE), ("UNTRUSTED", REASON_UNTRUSTED), ("ANON", REASON_ANON), ("UNREADABLE", REASON_UNREADABLE)] {
+        for (name, v) in [("RULE", REASON_RULE), ("UNTRUSTED", REASON_UNTRUSTED), ("ANON", REASON_ANON), ("UNREADABLE", REASON_UNREADABLE), ("SHARED", REASON_SHARED)] {
             has(&format!("ENFORCE_REASON_{name}"), u32::from(v));
         }
         for (name, v) in [

@@ -21,11 +21,12 @@
 //!   matches names, not inodes), `addr=IP port=N` for connect
 //!   and send (IPv6 in the standard form without brackets; IPv4-mapped as IPv4);
 //!   none with `reason=unreadable` (a signal tier could not read the path or
-//!   destination from the caller's memory);
+//!   destination from the caller's memory) or `reason=shared-clone` (it killed a clone
+//!   that would share the caller's descriptor table or memory with a new process);
 //! - `path=`: the configured path of the file rule that matched (bytes outside
 //!   printable ASCII, and spaces, as `\xNN`);
 //! - `rule=`: the config line of the matching rule (for a reason, the config line it
-//!   comes from; `reason=unreadable`: the class's first rule).
+//!   comes from; `reason=unreadable` and `shared-clone`: the class's first rule).
 //!
 //! ```text
 //! denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 path=/etc/shadow rule=12
@@ -79,6 +80,9 @@ pub enum Reason {
     /// A signal tier could not read the path or destination from the caller's memory
     /// while the policy has rules of the class: the caller is signalled.
     Unreadable,
+    /// A signal tier killed a clone that would make a new process share the caller's
+    /// descriptor table (class open) or memory (class exec).
+    Shared,
 }
 
 impl Reason {
@@ -89,6 +93,7 @@ impl Reason {
             Reason::Untrusted => Some("untrusted-fs"),
             Reason::Anon => Some("anon-exec"),
             Reason::Unreadable => Some("unreadable"),
+            Reason::Shared => Some("shared-clone"),
         }
     }
 }
@@ -107,7 +112,8 @@ pub enum Object {
     Memory,
     /// The path tier matched a name (the rule's `path=`): it knows no inode.
     Name,
-    /// The path or destination could not be read (reason Unreadable).
+    /// The path or destination could not be read (reason Unreadable), or there is
+    /// none (reason Shared).
     Unknown,
     /// Connect: the destination.
     Net {
@@ -225,10 +231,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         abi::REASON_UNTRUSTED => Reason::Untrusted,
         abi::REASON_ANON => Reason::Anon,
         abi::REASON_UNREADABLE => Reason::Unreadable,
+        abi::REASON_SHARED => Reason::Shared,
         v => return Err(DecodeError::Reason(v)),
     };
     let object = match class {
-        _ if reason == Reason::Unreadable => Object::Unknown,
+        _ if matches!(reason, Reason::Unreadable | Reason::Shared) => Object::Unknown,
         Class::Open | Class::Exec => {
             Object::File { dev: u64_at(offset_of!(Raw, dev)), ino: u64_at(offset_of!(Raw, ino)) }
         }
@@ -575,7 +582,7 @@ mod tests {
         assert!(ev.file.is_empty(), "only an untrusted file is named");
         let line = Line { event: &ev, path: None, rule: Some(3) }.to_string();
         assert_eq!(line, "denied class=exec op=mprotect reason=anon-exec tier=lsm pid=123 uid=0 comm=cat rule=3");
-        assert_eq!(decode(&Raw { reason: 4, ..raw }.to_bytes()), Err(DecodeError::Reason(4)));
+        assert_eq!(decode(&Raw { reason: 5, ..raw }.to_bytes()), Err(DecodeError::Reason(5)));
         // Nothing could be read: no object, not even a family.
         let raw = Raw { op: abi::OP_SEND, reason: abi::REASON_UNREADABLE, family: 0, ..file_event(abi::CLASS_CONNECT, abi::TIER_TRACEPOINT, 9) };
         let ev = decode(&raw.to_bytes()).unwrap();

@@ -338,6 +338,49 @@ fn an_unreadable_destination_is_never_allowed() {
     drop((denied_listener, allowed_listener));
 }
 
+/// A child that shares its parent's descriptor table (CLONE_FILES) or memory
+/// (CLONE_VM) without being its thread (issue 22, item 4): killing the child that
+/// opens or maps a denied file would leave the descriptor or mapping to the parent. So
+/// the tracepoint tier kills the process that asks for such a child, while the policy
+/// has rules of the class, and with the signal pending no child is made. A vfork
+/// (posix_spawn, which `Command` uses) is left alone.
+#[test]
+fn a_clone_sharing_the_table_or_memory_kills_its_maker() {
+    require_root();
+    let dir = TempDir::new("shared-clone");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    // x86_64: a file whose first byte is `ret`, run by calling its mapping.
+    let code = dir.path("ret.bin");
+    std::fs::write(&code, [0xc3u8]).unwrap();
+    std::fs::set_permissions(&code, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\n",
+        secret.display(),
+        code.display()
+    ));
+    let agent = Agent::start(&cfg);
+    let (secret, code) = (secret.to_str().unwrap(), code.to_str().unwrap());
+    assert_killed("the maker of a CLONE_FILES child", run_child(&mut probe(&["clone-files-open", secret])));
+    assert_killed("the maker of a CLONE_VM child", run_child(&mut probe(&["clone-vm-exec", code])));
+    assert_ok("a program started by posix_spawn (vfork)", run_child(Command::new("cat").arg(dir.path("enforce.conf"))));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=open op=open reason=shared-clone tier=tracepoint signal=KILL"), "{log}");
+    assert!(log.contains("denied class=exec op=mmap reason=shared-clone tier=tracepoint signal=KILL"), "{log}");
+    // Two makers killed; no child was made to open or map anything.
+    assert!(log.contains("stopped: denied=2 "), "{log}");
+    assert_nothing_left();
+
+    // Without file rules, such a clone is left alone.
+    let agent = Agent::start(&dir.config(&format!("mode = enforce\nfallback = signal\ndeny_connect = {TEST_ADDR}/32:9\n")));
+    assert_eq!(run_child(&mut probe(&["clone-files-open", secret])).0.code(), Some(3), "no open rule: the clone runs");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 "), "{log}");
+    assert_nothing_left();
+}
+
 #[test]
 fn lsm_list_seam_without_bpf_reports_not_listed() {
     require_root();

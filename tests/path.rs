@@ -341,6 +341,24 @@ fn path_tier_kills_what_it_cannot_read() {
     drop(listener);
 }
 
+/// A CLONE_FILES child (issue 22, item 4): killing it for opening a denied file would
+/// leave the descriptor in the table its parent shares, so the process that asks for
+/// such a child is killed while the policy has open rules, and no child is made.
+#[test]
+fn path_tier_kills_the_maker_of_a_child_sharing_its_table() {
+    require_root();
+    let f = files("path-shared");
+    let cfg = f.dir.config(&format!("mode = enforce\ntiers = path\ndeny_open = {}\n", f.secret.display()));
+    let agent = Agent::start(&cfg);
+    killed("the maker of a CLONE_FILES child", run(&mut probe(&["clone-files-open", f.secret.to_str().unwrap()])));
+    allowed("a program started by posix_spawn (vfork)", run(Command::new("cat").arg(f.dir.path("public"))));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=open op=open reason=shared-clone tier=path signal=KILL"), "{log}");
+    assert!(log.contains("stopped: denied=1 "), "{log}");
+    assert_no_path_programs_left();
+}
+
 /// Audit mode: the same operations run, and what would have been killed is logged.
 #[test]
 fn path_tier_audit_mode_logs_and_allows() {

@@ -293,6 +293,16 @@ routes() {
 		run_case "open of the denied file, path in an untouched page" $d probe open-untouched /data/secret
 	fi
 	run_case "open of another file, path in an untouched page" ok probe open-untouched /data/other
+	# A clone(CLONE_FILES) child (another process) opens the denied file; its parent then
+	# looks in the table they share for the descriptor (exit 3 when it reads the file).
+	case $expect in
+	lsm | fmodret) run_case_rc "a CLONE_FILES child's denied open leaves its parent no descriptor" 0 "no descriptor" \
+		probe clone-files-open /data/secret ;;
+	kprobe) run_case_rc "documented limit of the kprobe tier: the parent of a killed CLONE_FILES child reads its descriptor" 3 \
+		"the parent read" probe clone-files-open /data/secret ;;
+	tracepoint | path) run_case_rc "the maker of a CLONE_FILES child is killed, and no child is made" 137 "" \
+		probe clone-files-open /data/secret ;;
+	esac
 	# Exec around bprm_check: the loader, mmap and mprotect of a denied file, scripts.
 	if [ "$expect" = path ]; then
 		# A file behind a descriptor has no name the path tier can read.
