@@ -196,6 +196,15 @@ struct {
 } connect_fds SEC(".maps");
 #endif
 
+/* tracepoint tier: the memory of vfork children killed for a mapping (their waiting
+ * parents'), until the parent returns from its clone or vfork (vfork_returned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u32);
+} vfork_poisoned SEC(".maps");
+
 static __always_inline void count(__u32 counter)
 {
 	__u64 *n = bpf_map_lookup_elem(&counters, &counter);
@@ -1253,6 +1262,43 @@ int enf_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 }
 #endif
 
+/*
+ * A mapping was denied: the task is being killed, but the mapping is made (the syscall
+ * runs).  In a vfork child the memory is its waiting parent's, which would resume with
+ * the mapping when the child dies: the memory is noted, and the parent is killed as it
+ * returns from its clone or vfork, before it runs again (vfork_returned).
+ */
+static __always_inline void mapped_in_vfork_child(void)
+{
+	struct task_struct *t = current_task();
+	__u64 mm;
+	__u32 one = 1;
+
+	if (!KREAD(t, vfork_done))
+		return;
+	mm = (__u64)KREAD(t, mm);
+	bpf_map_update_elem(&vfork_poisoned, &mm, &one, BPF_ANY);
+}
+
+/* A clone or vfork returns: to a parent whose vfork child was killed for a mapping in
+ * their memory, that parent is killed.  One program on sys_exit_vfork, sys_exit_clone
+ * and sys_exit_clone3 (src/ladder.rs). */
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int enf_tp_vforked(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 mm = (__u64)KREAD(current_task(), mm);
+	struct enforce_event ev = {};
+
+	if (!bpf_map_lookup_elem(&vfork_poisoned, &mm))
+		return 0;
+	bpf_map_delete_elem(&vfork_poisoned, &mm);
+	ev.class = ENFORCE_CLASS_EXEC;
+	ev.op = ENFORCE_OP_MMAP;
+	ev.reason = ENFORCE_REASON_SHARED;
+	act(&ev, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 {
@@ -1261,13 +1307,15 @@ int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 
 	if (!maps_exec(prot))
 		return 0;
-	if (((flags & MAP_ANONYMOUS) || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT))
+	if (((flags & MAP_ANONYMOUS) || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT)) {
+		mapped_in_vfork_child();
 		return 0;
+	}
 	if (flags & MAP_ANONYMOUS)
 		return 0;
 	file = current_fd_file((int)ctx->args[4]);
-	if (file)
-		check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
+	if (file && check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT))
+		mapped_in_vfork_child();
 	return 0;
 }
 
@@ -1303,10 +1351,12 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_inode, &found, 0))
 		return 0;
-	if (found.anon && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
+	if (found.anon && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT)) {
+		mapped_in_vfork_child();
 		return 0;
-	if (found.ino)
-		check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT);
+	}
+	if (found.ino && check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
+		mapped_in_vfork_child();
 	return 0;
 }
 #endif

@@ -343,7 +343,8 @@ fn an_unreadable_destination_is_never_allowed() {
 /// opens or maps a denied file would leave the descriptor or mapping to the parent. So
 /// the tracepoint tier kills the process that asks for such a child, while the policy
 /// has rules of the class, and with the signal pending no child is made. A vfork
-/// (posix_spawn, which `Command` uses) is left alone.
+/// (posix_spawn, which `Command` uses) is left alone, but when the vfork child is
+/// killed for a mapping in the memory it shares, its parent is killed as it resumes.
 #[test]
 fn a_clone_sharing_the_table_or_memory_kills_its_maker() {
     require_root();
@@ -364,12 +365,14 @@ fn a_clone_sharing_the_table_or_memory_kills_its_maker() {
     assert_killed("the maker of a CLONE_FILES child", run_child(&mut probe(&["clone-files-open", secret])));
     assert_killed("the maker of a CLONE_VM child", run_child(&mut probe(&["clone-vm-exec", code])));
     assert_ok("a program started by posix_spawn (vfork)", run_child(Command::new("cat").arg(dir.path("enforce.conf"))));
+    assert_killed("the parent of a vfork child killed for a mapping", run_child(&mut probe(&["vfork-map-exec", code])));
     let (status, log) = agent.stop();
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");
     assert!(log.contains("denied class=open op=open reason=shared-clone tier=tracepoint signal=KILL"), "{log}");
     assert!(log.contains("denied class=exec op=mmap reason=shared-clone tier=tracepoint signal=KILL"), "{log}");
-    // Two makers killed; no child was made to open or map anything.
-    assert!(log.contains("stopped: denied=2 "), "{log}");
+    // Two makers killed (no child was made to open or map anything), a vfork child
+    // and its parent.
+    assert!(log.contains("stopped: denied=4 "), "{log}");
     assert_nothing_left();
 
     // Without file rules, such a clone is left alone.

@@ -42,6 +42,7 @@
 //!                               gone the parent calls the mapping's first byte (x86: a
 //!                               file starting with `ret`): exit 3 when it ran, 0 when no
 //!                               executable mapping was left
+//! probe vfork-map-exec PATH     the same with a vfork child (CLONE_VM|CLONE_VFORK)
 //! probe uring-open PATH         open(PATH, O_RDONLY) as IORING_OP_OPENAT (io_uring)
 //! probe uring-connect ADDR PORT TCP connect as IORING_OP_CONNECT (no timeout: loopback)
 //! probe uring-sendmsg ADDR PORT one UDP datagram as IORING_OP_SENDMSG, msg_name set;
@@ -111,7 +112,7 @@ pub(crate) fn usage() -> ! {
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
          race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | connect-untouched ADDR PORT | \
          send-untouched sendto|sendmsg|sendmmsg|sendmsg-hdr ADDR PORT | open-untouched PATH | \
-         clone-files-open PATH | clone-vm-exec PATH | \
+         clone-files-open PATH | clone-vm-exec PATH | vfork-map-exec PATH | \
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
@@ -541,7 +542,8 @@ fn main() {
         ["send-untouched", how, addr, port] => untouched::cmd_send(how, addr, port),
         ["open-untouched", path] => untouched::cmd_open(path),
         ["clone-files-open", path] => shared::cmd_clone_files_open(path),
-        ["clone-vm-exec", path] => shared::cmd_clone_vm_exec(path),
+        ["clone-vm-exec", path] => shared::cmd_clone_vm_exec(path, false),
+        ["vfork-map-exec", path] => shared::cmd_clone_vm_exec(path, true),
         ["uring-open", path] => uring::cmd_open(path),
         ["uring-connect", addr, port] => uring::cmd_connect(addr, port),
         ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),

@@ -85,13 +85,15 @@ extern "C" fn map_child(arg: *mut libc::c_void) -> i32 {
 /// parent finds the mapping in the memory they shared (/proc/self/maps) and calls its
 /// first byte, which the file must make a function that returns (x86: `ret`). Exit 3
 /// when the call returned (the code ran), 0 when no executable mapping was left.
-pub fn cmd_clone_vm_exec(path: &str) -> ! {
-    let what = format!("clone-vm-exec {path}");
+/// `vfork-map-exec PATH`: the same with CLONE_VM|CLONE_VFORK (the parent waits).
+pub fn cmd_clone_vm_exec(path: &str, vfork: bool) -> ! {
+    let what = format!("{} {path}", if vfork { "vfork-map-exec" } else { "clone-vm-exec" });
     let fd = unsafe { libc::open(cstr(path).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         finish(&what, Err(errno()));
     }
-    let status = clone_and_wait(libc::CLONE_VM, map_child, fd as usize as *mut libc::c_void)
+    let flags = if vfork { libc::CLONE_VM | libc::CLONE_VFORK } else { libc::CLONE_VM };
+    let status = clone_and_wait(flags, map_child, fd as usize as *mut libc::c_void)
         .unwrap_or_else(|e| finish(&what, Err(e)));
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     let start = maps.lines().find(|l| l.ends_with(path) && l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')));
