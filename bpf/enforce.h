@@ -52,7 +52,8 @@ enum enforce_reason {
 					* signalled, whatever it named (no object in the event) */
 	ENFORCE_REASON_SHARED = 4, /* signal tiers: a clone that would make a new process share
 				    * the caller's descriptor table (class open) or memory (class
-				    * exec): the caller is signalled (no object in the event) */
+				    * exec), or the parent of a vfork child killed for a mapping in
+				    * their memory: it is signalled (no object in the event) */
 };
 
 /* enforce_settings.flags: the exec policy, and which classes have rules. */

@@ -27,7 +27,8 @@ pub const REASON_ANON: u8 = 2;
 /// caller's memory, and signalled it.
 pub const REASON_UNREADABLE: u8 = 3;
 /// `enum enforce_reason`: a signal tier killed a clone that would make a new process
-/// share the caller's descriptor table (class open) or memory (class exec).
+/// share the caller's descriptor table (class open) or memory (class exec), or the
+/// parent of a vfork child killed for a mapping in their memory.
 pub const REASON_SHARED: u8 = 4;
 
 /// `enum enforce_flags`: exec only from the filesystems in `exec_allow`.

@@ -81,7 +81,8 @@ pub enum Reason {
     /// while the policy has rules of the class: the caller is signalled.
     Unreadable,
     /// A signal tier killed a clone that would make a new process share the caller's
-    /// descriptor table (class open) or memory (class exec).
+    /// descriptor table (class open) or memory (class exec), or the parent of a vfork
+    /// child killed for a mapping in their memory.
     Shared,
 }
 
