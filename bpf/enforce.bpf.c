@@ -82,7 +82,6 @@ static __always_inline struct task_struct *current_task(void)
 #endif
 
 #define EPERM 1
-#define EINPROGRESS 115
 #define AF_UNSPEC 0
 #define AF_INET 2
 #define AF_INET6 10
@@ -102,6 +101,10 @@ static __always_inline struct task_struct *current_task(void)
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
 #define SENDMMSG_ARM_MAX 32 /* 32-bit ARM: the messages of one sendmmsg checked (no bpf_loop) */
 #define RENAME_EXCHANGE (1 << 1)
+#define CLONE_VM 0x00000100
+#define CLONE_FILES 0x00000400
+#define CLONE_VFORK 0x00004000
+#define CLONE_THREAD 0x00010000
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -194,6 +197,15 @@ struct {
 	__type(value, __u32);
 } connect_fds SEC(".maps");
 #endif
+
+/* tracepoint tier: the memory of vfork children killed for a mapping (their waiting
+ * parents'), until the parent returns from its clone or vfork (vfork_returned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u32);
+} vfork_poisoned SEC(".maps");
 
 static __always_inline void count(__u32 counter)
 {
@@ -296,6 +308,37 @@ static __noinline bool act(struct enforce_event *ev, __u32 tier)
 	if (ev->signal)
 		bpf_send_signal(ev->signal);
 	return deny;
+}
+
+/*
+ * A destination the program could not read from the caller's memory: a page not
+ * present, which a tracepoint may not fault in (the kernel's own copy, made after it,
+ * faults it in and reads it).  Not reading it must never mean "allowed".  Counted, and
+ * true, while the policy has connect rules (a device without them is never acted on
+ * for it) and the tier is not quiet.
+ */
+static __always_inline bool unreadable_counted(__u32 tier)
+{
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+
+	if (!s || !(s->flags & ENFORCE_FLAG_CONNECT_RULES) || s->mode == ENFORCE_MODE_QUIET)
+		return false;
+	count(ENFORCE_COUNTER_UNREADABLE);
+	return true;
+}
+
+/* ...and where no state of the kernel's tells the destination afterwards (a send):
+ * the caller is signalled, whatever it named. */
+static __noinline bool unreadable_dest(__u8 op, __u32 tier)
+{
+	struct enforce_event ev = {};
+
+	if (!unreadable_counted(tier))
+		return false;
+	ev.class = ENFORCE_CLASS_CONNECT;
+	ev.op = op;
+	ev.reason = ENFORCE_REASON_UNREADABLE;
+	return act(&ev, tier);
 }
 
 /* An LSM or fmod_ret verdict.  barrier_var keeps clang from folding the two constants
@@ -646,7 +689,8 @@ static __noinline __u32 match_sockaddr(const struct sockaddr_in6 *sa, int len, _
 	return ev->rule;
 }
 
-/* Copy a sockaddr of `len` bytes (never more than given, never more than needed). */
+/* Copy a sockaddr of `len` bytes (never more than given, never more than needed): 0,
+ * or < 0 when it could not be read, or 1 when it is too short to be an inet address. */
 static __always_inline int copy_sockaddr(struct sockaddr_in6 *dst, const void *src, int len, bool user)
 {
 	if (len >= (int)sizeof(struct sockaddr_in6))
@@ -658,7 +702,7 @@ static __always_inline int copy_sockaddr(struct sockaddr_in6 *dst, const void *s
 	if (len >= (int)sizeof(struct sockaddr_in))
 		return user ? bpf_probe_read_user(dst, sizeof(struct sockaddr_in), src)
 			    : bpf_probe_read_kernel(dst, sizeof(struct sockaddr_in), src);
-	return -1;
+	return 1;
 }
 
 /* Check a destination address: the kernel's copy (synchronous tiers, kprobe) or the
@@ -1257,6 +1301,43 @@ int enf_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 }
 #endif
 
+/*
+ * A mapping was denied: the task is being killed, but the mapping is made (the syscall
+ * runs).  In a vfork child the memory is its waiting parent's, which would resume with
+ * the mapping when the child dies: the memory is noted, and the parent is killed as it
+ * returns from its clone or vfork, before it runs again (vfork_returned).
+ */
+static __always_inline void mapped_in_vfork_child(void)
+{
+	struct task_struct *t = current_task();
+	__u64 mm;
+	__u32 one = 1;
+
+	if (!KREAD(t, vfork_done))
+		return;
+	mm = (__u64)KREAD(t, mm);
+	bpf_map_update_elem(&vfork_poisoned, &mm, &one, BPF_ANY);
+}
+
+/* A clone or vfork returns: to a parent whose vfork child was killed for a mapping in
+ * their memory, that parent is killed.  One program on sys_exit_vfork, sys_exit_clone
+ * and sys_exit_clone3 (src/ladder.rs). */
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int enf_tp_vforked(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 mm = (__u64)KREAD(current_task(), mm);
+	struct enforce_event ev = {};
+
+	if (!bpf_map_lookup_elem(&vfork_poisoned, &mm))
+		return 0;
+	bpf_map_delete_elem(&vfork_poisoned, &mm);
+	ev.class = ENFORCE_CLASS_EXEC;
+	ev.op = ENFORCE_OP_MMAP;
+	ev.reason = ENFORCE_REASON_SHARED;
+	act(&ev, ENFORCE_TIER_TRACEPOINT);
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 {
@@ -1265,13 +1346,15 @@ int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 
 	if (!maps_exec(prot))
 		return 0;
-	if (((flags & MAP_ANONYMOUS) || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT))
+	if (((flags & MAP_ANONYMOUS) || writable_exec(prot, flags)) && anon_exec(ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT)) {
+		mapped_in_vfork_child();
 		return 0;
+	}
 	if (flags & MAP_ANONYMOUS)
 		return 0;
 	file = current_fd_file((int)ctx->args[4]);
-	if (file)
-		check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
+	if (file && check_exec_file_core(file, file_name(file), ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT))
+		mapped_in_vfork_child();
 	return 0;
 }
 
@@ -1307,13 +1390,88 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_inode, &found, 0))
 		return 0;
-	if (found.anon && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
+	if (found.anon && anon_exec(ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT)) {
+		mapped_in_vfork_child();
 		return 0;
-	if (found.ino)
-		check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT);
+	}
+	if (found.ino && check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
+		mapped_in_vfork_child();
 	return 0;
 }
 #endif
+
+/*
+ * A clone that makes a new process (not a thread) share the caller's descriptor table
+ * (CLONE_FILES) or memory (CLONE_VM): this tier kills only the process that opens or
+ * maps a denied file, and what it opened or mapped would stay in the table or memory
+ * the other one goes on using.  So the caller is killed here, while the policy has
+ * rules that could put such a thing there (open rules: the table; exec rules, the
+ * allow list or allow_anon_exec = no: the memory); with the signal pending, fork makes
+ * no child (copy_process gives up on a pending signal).  A vfork child (CLONE_VM with
+ * CLONE_VFORK) is left alone: its parent waits for it (README: limits).  `files`: the program for the
+ * descriptor table (open hook), else the one for memory (mmap hook).
+ */
+static __noinline bool shared_clone(__u64 flags, bool files)
+{
+	__u32 tier = ENFORCE_TIER_TRACEPOINT;
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	struct enforce_event ev = {};
+
+	if (!s || (flags & CLONE_THREAD))
+		return false;
+	if (files) {
+		if (!(flags & CLONE_FILES) || !(s->flags & ENFORCE_FLAG_OPEN_RULES))
+			return false;
+		ev.class = ENFORCE_CLASS_OPEN;
+		ev.op = ENFORCE_OP_OPEN;
+	} else {
+		if (!(flags & CLONE_VM) || (flags & CLONE_VFORK) ||
+		    !(s->flags & (ENFORCE_FLAG_EXEC_RULES | ENFORCE_FLAG_ALLOW_LIST | ENFORCE_FLAG_DENY_ANON)))
+			return false;
+		ev.class = ENFORCE_CLASS_EXEC;
+		ev.op = ENFORCE_OP_MMAP;
+	}
+	ev.reason = ENFORCE_REASON_SHARED;
+	return act(&ev, tier);
+}
+
+/* clone3's flags are the first field of its arguments, in the caller's memory; ones
+ * that cannot be read are taken for sharing ones. */
+static __always_inline __u64 clone3_flags(const void *uargs)
+{
+	__u64 flags;
+
+	return bpf_probe_read_user(&flags, sizeof(flags), uargs) ? CLONE_FILES | CLONE_VM : flags;
+}
+
+/* clone's flags are its first argument on every architecture. */
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enf_tp_clone_files(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(ctx->args[0], true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enf_tp_clone3_files(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(clone3_flags((const void *)ctx->args[0]), true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enf_tp_clone_vm(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(ctx->args[0], false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enf_tp_clone3_vm(struct trace_event_raw_sys_enter *ctx)
+{
+	shared_clone(clone3_flags((const void *)ctx->args[0]), false);
+	return 0;
+}
 
 /* The descriptor of this thread's connect, kept from entry to exit. */
 static __always_inline void stash_connect_fd(__u32 fd)
@@ -1358,7 +1516,8 @@ static __always_inline bool take_connect_fd(__u32 *fd)
 /*
  * connect: the address is checked at entry, from the caller's memory, which also
  * catches connects that fail; and again at exit from the socket's peer, which is what
- * the kernel really connected to (a thread may change the caller's copy in between).
+ * the kernel really connected to (a thread may change the caller's copy in between,
+ * or the copy may be in a page the program cannot read).
  */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
@@ -1366,11 +1525,13 @@ int enf_tp_connect(struct trace_event_raw_sys_enter *ctx)
 	int len = (int)ctx->args[2];
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
+	int err = copy_sockaddr(&sa, (void *)ctx->args[1], len, true);
 
-	if (copy_sockaddr(&sa, (void *)ctx->args[1], len, true))
-		return 0;
-	if (!match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
-		/* Nothing matched here: look again at what the kernel connected to. */
+	if (err || !match_sockaddr(&sa, len, AF_UNSPEC, &ev)) {
+		/* Nothing matched here, or nothing could be read: look at what the kernel
+		 * connected to. */
+		if (err < 0)
+			unreadable_counted(ENFORCE_TIER_TRACEPOINT);
 		stash_connect_fd(ctx->args[0]);
 		return 0;
 	}
@@ -1414,13 +1575,11 @@ int enf_tp_connected(struct trace_event_raw_sys_exit *ctx)
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u32 fd;
-	long ret;
 	int len;
 
+	/* Whatever connect(2) returned: an interrupted one (EINTR) goes on connecting, and
+	 * a socket has a denied peer only when something tried to reach it. */
 	if (!take_connect_fd(&fd))
-		return 0;
-	ret = sys_ret(ctx);
-	if (ret != 0 && ret != -EINPROGRESS)
 		return 0;
 	len = socket_peer(current_fd_file(fd), &sa);
 	if (len < 0 || !match_sockaddr(&sa, len, AF_UNSPEC, &ev))
@@ -1445,8 +1604,14 @@ static __always_inline void tp_send(int fd, const void *addr, int len)
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u16 unspec_as = AF_UNSPEC;
+	int err;
 
-	if (!addr || copy_sockaddr(&sa, addr, len, true))
+	if (!addr)
+		return;
+	err = copy_sockaddr(&sa, addr, len, true);
+	if (err < 0)
+		unreadable_dest(ENFORCE_OP_SEND, ENFORCE_TIER_TRACEPOINT);
+	if (err)
 		return;
 	if (sa.sin6_family == AF_UNSPEC)
 		unspec_as = unspec_family(fd);
@@ -1471,8 +1636,11 @@ int enf_tp_sendmsg(struct trace_event_raw_sys_enter *ctx)
 
 	/* The caller's layout is the kernel's (4-byte pointers on 32-bit ARM): its size is
 	 * read, and the fields are loaded at their relocated offsets and sizes. */
-	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (void *)ctx->args[1]))
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (void *)ctx->args[1])) {
+		/* The header, and so the destination, could not be read. */
+		unreadable_dest(ENFORCE_OP_SEND, ENFORCE_TIER_TRACEPOINT);
 		return 0;
+	}
 	tp_send((int)ctx->args[0], msg.msg_name, msg.msg_namelen);
 	return 0;
 }
@@ -1488,8 +1656,10 @@ static long sendmmsg_one(__u32 i, struct sendmmsg_walk *walk)
 	/* msg_hdr is the first member of mmsghdr; the stride is the kernel's size. */
 	const void *hdr = (const void *)walk->vec + i * bpf_core_type_size(struct mmsghdr);
 
-	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), hdr))
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), hdr)) {
+		unreadable_dest(ENFORCE_OP_SEND, ENFORCE_TIER_TRACEPOINT);
 		return 1;
+	}
 	tp_send(walk->fd, msg.msg_name, msg.msg_namelen);
 	return 0;
 }

@@ -49,12 +49,24 @@ enum enforce_reason {
 	ENFORCE_REASON_RULE = 0,      /* a deny rule matched (or the canary's) */
 	ENFORCE_REASON_UNTRUSTED = 1, /* allow_exec_from: the file is on no allowed filesystem */
 	ENFORCE_REASON_ANON = 2,      /* allow_anon_exec = no: anonymous or modified memory made executable */
+	ENFORCE_REASON_UNREADABLE = 3, /* signal tiers: the path or destination in the caller's memory
+					* could not be read (a page not present): the caller is
+					* signalled, whatever it named (no object in the event) */
+	ENFORCE_REASON_SHARED = 4, /* signal tiers: a clone that would make a new process share
+				    * the caller's descriptor table (class open) or memory (class
+				    * exec), or the parent of a vfork child killed for a mapping in
+				    * their memory: it is signalled (no object in the event) */
 };
 
-/* enforce_settings.flags: the exec policy. */
+/* enforce_settings.flags: the exec policy, and which classes have rules. */
 enum enforce_flags {
 	ENFORCE_FLAG_ALLOW_LIST = 1, /* exec only from the filesystems in exec_allow */
 	ENFORCE_FLAG_DENY_ANON = 2,  /* no executable anonymous (or written private) memory */
+	/* The policy has deny rules of the class: only then is a path or destination that
+	 * cannot be read acted on (ENFORCE_REASON_UNREADABLE). */
+	ENFORCE_FLAG_OPEN_RULES = 4,
+	ENFORCE_FLAG_EXEC_RULES = 8,
+	ENFORCE_FLAG_CONNECT_RULES = 16,
 };
 
 /* What the agent did about it. */
@@ -91,7 +103,9 @@ enum enforce_counter {
 	ENFORCE_COUNTER_FOLLOWED = 3,      /* rules copied to an inode renamed over a denied one */
 	ENFORCE_COUNTER_FOLLOW_FAILED = 4, /* ...that could not be copied: the map was full */
 	ENFORCE_COUNTER_UNLINKED = 5,      /* names a denied inode lost, in every mode and generation */
-	ENFORCE_COUNTER_MAX = 6,
+	ENFORCE_COUNTER_UNREADABLE = 6,    /* paths and destinations a program could not read from the
+					    * caller's memory while rules of their class exist */
+	ENFORCE_COUNTER_MAX = 7,
 };
 
 /* One entry of the `settings` array map per tier (index enum enforce_tier). */

@@ -58,6 +58,8 @@ enum {
 #define SIN6_LEN_RFC2133 24
 #define UIO_MAXIOV 1024
 #define SIGKILL 9
+#define CLONE_FILES 0x00000400
+#define CLONE_THREAD 0x00010000
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -239,6 +241,40 @@ static __noinline bool act(struct enforce_event *ev)
 	return deny;
 }
 
+/*
+ * A path or destination this tier could not read from the caller's memory: a page
+ * not present, which a tracepoint may not fault in (the kernel's own copy, made after
+ * it, faults it in and reads it).  Counted while the policy has rules of the class
+ * (never otherwise) and the tier is not quiet; returns whether it was.
+ */
+static __always_inline bool unreadable_counted(__u8 class)
+{
+	__u32 tier = ENFORCE_TIER_PATH;
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	__u32 flag = class == ENFORCE_CLASS_OPEN   ? ENFORCE_FLAG_OPEN_RULES
+		     : class == ENFORCE_CLASS_EXEC ? ENFORCE_FLAG_EXEC_RULES
+						   : ENFORCE_FLAG_CONNECT_RULES;
+
+	if (!s || !(s->flags & flag) || s->mode == ENFORCE_MODE_QUIET)
+		return false;
+	count(ENFORCE_COUNTER_UNREADABLE);
+	return true;
+}
+
+/* A destination: not reading it must never mean "allowed", and this tier has no state
+ * of the kernel's to look at instead, so the caller is signalled, whatever it named. */
+static __noinline bool unreadable_dest(__u8 op)
+{
+	struct enforce_event ev = {};
+
+	if (!unreadable_counted(ENFORCE_CLASS_CONNECT))
+		return false;
+	ev.class = ENFORCE_CLASS_CONNECT;
+	ev.op = op;
+	ev.reason = ENFORCE_REASON_UNREADABLE;
+	return act(&ev);
+}
+
 /* ---- paths ---- */
 
 /* 1 when the bytes a and b are equal, else 0, in 64-bit arithmetic and opaque to
@@ -337,6 +373,11 @@ static __noinline int user_path(const void *upath, __u8 class, const void *newna
 	len = bpf_probe_read_user_str(s->path.path, sizeof(s->path.path), upath);
 	if (len > 0)
 		act_on(path_rule(s, len), class, newname);
+	else if (len < 0)
+		/* Only counted: the strings of a program not yet run (the dynamic loader's
+		 * own paths) are in pages it has not touched, so signalling here would kill
+		 * ordinary programs at start (README: limits of the path tier). */
+		unreadable_counted(class);
 	return 0;
 }
 
@@ -381,6 +422,44 @@ int enf_path_creat(struct sys_enter *ctx) { return user_path(ARG_PTR(ctx, 0), EN
 ALIAS_PROGRAMS(open, ENFORCE_CLASS_OPEN)
 ALIAS_PROGRAMS(exec, ENFORCE_CLASS_EXEC)
 
+/*
+ * A clone that makes a new process (not a thread) share the caller's descriptor table:
+ * this tier kills only the process that opens a denied file, and the descriptor would
+ * stay in the table the other one goes on using.  So the caller is killed here while
+ * the policy has open rules; with the signal pending, fork makes no child.  (This tier
+ * sees no executable mapping, so a shared memory (CLONE_VM) holds nothing it denied.)
+ */
+static __noinline int shared_clone(__u64 flags)
+{
+	__u32 tier = ENFORCE_TIER_PATH;
+	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
+	struct enforce_event ev = {};
+
+	if (!s || (flags & CLONE_THREAD) || !(flags & CLONE_FILES) || !(s->flags & ENFORCE_FLAG_OPEN_RULES))
+		return 0;
+	ev.class = ENFORCE_CLASS_OPEN;
+	ev.op = ENFORCE_OP_OPEN;
+	ev.reason = ENFORCE_REASON_SHARED;
+	act(&ev);
+	return 0;
+}
+
+/* clone's flags are its first argument on every architecture. */
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enf_path_clone(struct sys_enter *ctx) { return shared_clone(ctx->args[0]); }
+
+/* clone3's are the first field of its arguments; ones that cannot be read are taken
+ * for sharing ones. */
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enf_path_clone3(struct sys_enter *ctx)
+{
+	__u64 flags;
+
+	if (bpf_probe_read_user(&flags, sizeof(flags), ARG_PTR(ctx, 0)))
+		flags = CLONE_FILES;
+	return shared_clone(flags);
+}
+
 /* ================= exec: the file name the kernel reports ================= */
 
 /* The new image is in place and has not run an instruction: the kernel's own copy of
@@ -413,19 +492,20 @@ static __noinline int check_dest(const void *uaddr, int len, __u8 op)
 	struct sockaddr_in6 sa = {};
 	struct enforce_event ev = {};
 	__u16 family;
+	long err;
 
 	if (!uaddr)
 		return 0;
-	if (len >= (int)sizeof(struct sockaddr_in6)) {
-		if (bpf_probe_read_user(&sa, sizeof(struct sockaddr_in6), uaddr))
-			return 0;
-	} else if (len >= SIN6_LEN_RFC2133) {
-		if (bpf_probe_read_user(&sa, SIN6_LEN_RFC2133, uaddr))
-			return 0;
-	} else if (len >= (int)sizeof(struct sockaddr_in)) {
-		if (bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr))
-			return 0;
-	} else {
+	if (len >= (int)sizeof(struct sockaddr_in6))
+		err = bpf_probe_read_user(&sa, sizeof(struct sockaddr_in6), uaddr);
+	else if (len >= SIN6_LEN_RFC2133)
+		err = bpf_probe_read_user(&sa, SIN6_LEN_RFC2133, uaddr);
+	else if (len >= (int)sizeof(struct sockaddr_in))
+		err = bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr);
+	else
+		return 0;
+	if (err) {
+		unreadable_dest(op);
 		return 0;
 	}
 	family = sa.sin6_family;
@@ -476,8 +556,11 @@ __noinline int enf_path_send_msghdr(unsigned long umsg)
 {
 	struct msghdr_user msg;
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)umsg))
+	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)umsg)) {
+		/* The header, and so the destination, could not be read. */
+		unreadable_dest(ENFORCE_OP_SEND);
 		return 1;
+	}
 	check_dest((const void *)(unsigned long)msg.msg_name, msg.msg_namelen, ENFORCE_OP_SEND);
 	return 0;
 }

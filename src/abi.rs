@@ -23,11 +23,24 @@ pub const REASON_RULE: u8 = 0;
 pub const REASON_UNTRUSTED: u8 = 1;
 /// `enum enforce_reason`: allow_anon_exec = no.
 pub const REASON_ANON: u8 = 2;
+/// `enum enforce_reason`: a signal tier could not read the path or destination from the
+/// caller's memory, and signalled it.
+pub const REASON_UNREADABLE: u8 = 3;
+/// `enum enforce_reason`: a signal tier killed a clone that would make a new process
+/// share the caller's descriptor table (class open) or memory (class exec), or the
+/// parent of a vfork child killed for a mapping in their memory.
+pub const REASON_SHARED: u8 = 4;
 
 /// `enum enforce_flags`: exec only from the filesystems in `exec_allow`.
 pub const FLAG_ALLOW_LIST: u32 = 1;
 /// `enum enforce_flags`: no executable anonymous (or written private) memory.
 pub const FLAG_DENY_ANON: u32 = 2;
+/// `enum enforce_flags`: the policy has deny_open rules.
+pub const FLAG_OPEN_RULES: u32 = 4;
+/// `enum enforce_flags`: the policy has deny_exec rules.
+pub const FLAG_EXEC_RULES: u32 = 8;
+/// `enum enforce_flags`: the policy has deny_connect rules.
+pub const FLAG_CONNECT_RULES: u32 = 16;
 
 /// `enum enforce_class`: an open.
 pub const CLASS_OPEN: u8 = 1;
@@ -149,9 +162,12 @@ pub const COUNTER_FOLLOW_FAILED: u32 = 4;
 /// Index of the per-CPU counter of names denied inodes lost (every mode, every
 /// generation: a report lost to a full ring buffer is still noticed).
 pub const COUNTER_UNLINKED: u32 = 5;
+/// Index of the per-CPU counter of paths and destinations a program could not read
+/// from the caller's memory while rules of their class exist.
+pub const COUNTER_UNREADABLE: u32 = 6;
 /// Number of counters.
 #[allow(dead_code)] // mirrors the header; the agent reads the counters by index
-pub const COUNTER_MAX: u32 = 6;
+pub const COUNTER_MAX: u32 = 7;
 
 /// `enforce_event.family` of an IPv4 destination (Linux AF_INET; not in the header).
 pub const AF_INET: u16 = 2;
@@ -587,9 +603,22 @@ mod tests {
             ("FOLLOWED", COUNTER_FOLLOWED),
             ("FOLLOW_FAILED", COUNTER_FOLLOW_FAILED),
             ("UNLINKED", COUNTER_UNLINKED),
+            ("UNREADABLE", COUNTER_UNREADABLE),
             ("MAX", COUNTER_MAX),
         ] {
             has(&format!("ENFORCE_COUNTER_{name}"), v);
+        }
+        for (name, v) in [("RULE", REASON_RULE), ("UNTRUSTED", REASON_UNTRUSTED), ("ANON", REASON_ANON), ("UNREADABLE", REASON_UNREADABLE), ("SHARED", REASON_SHARED)] {
+            has(&format!("ENFORCE_REASON_{name}"), u32::from(v));
+        }
+        for (name, v) in [
+            ("ALLOW_LIST", FLAG_ALLOW_LIST),
+            ("DENY_ANON", FLAG_DENY_ANON),
+            ("OPEN_RULES", FLAG_OPEN_RULES),
+            ("EXEC_RULES", FLAG_EXEC_RULES),
+            ("CONNECT_RULES", FLAG_CONNECT_RULES),
+        ] {
+            has(&format!("ENFORCE_FLAG_{name}"), v);
         }
     }
 

@@ -397,6 +397,16 @@ impl Policy {
         // In config order, so sorted by line: a binary search, whatever the rule count.
         rules.binary_search_by_key(&line, |r| r.line).ok().map(|i| self.path(&rules[i]))
     }
+
+    /// The config line of the first rule of `class` (what an event about a path or
+    /// destination that could not be read names); None when the class has none.
+    pub fn first_rule_line(&self, class: Class) -> Option<u32> {
+        match class {
+            Class::Open => self.open.first().map(|r| r.line),
+            Class::Exec => self.exec.first().map(|r| r.line),
+            Class::Connect => self.connect.first().map(|r| r.line),
+        }
+    }
 }
 
 impl Default for Policy {

@@ -230,6 +230,7 @@ pub fn retire_pinned(pinned: Pinned, log: &mut EventLog) -> Adopted {
                 dropped: read(abi::COUNTER_DROPPED),
                 followed: read(abi::COUNTER_FOLLOWED),
                 follow_failed: read(abi::COUNTER_FOLLOW_FAILED),
+                unreadable: read(abi::COUNTER_UNREADABLE),
             };
         }
         Err(e) => log::warn!("{}: counters: {e}", pinned.path.display()),

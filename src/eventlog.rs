@@ -72,6 +72,7 @@ fn line_of<'a>(policy: &'a Policy, ev: &'a crate::events::Event) -> crate::event
         (Reason::Rule, _) => (None, None),
         (Reason::Untrusted, _) => (None, policy.allow_exec_from.first().map(|r| r.line)),
         (Reason::Anon, _) => (None, policy.allow_anon_exec),
+        (Reason::Unreadable | Reason::Shared, _) => (None, policy.first_rule_line(ev.class)),
     };
     crate::events::Line { event: ev, path, rule }
 }

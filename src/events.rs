@@ -20,9 +20,13 @@
 //! - OBJECT: `dev=MAJOR:MINOR ino=N` for file operations (none in the `path` tier, which
 //!   matches names, not inodes), `addr=IP port=N` for connect
 //!   and send (IPv6 in the standard form without brackets; IPv4-mapped as IPv4);
+//!   none with `reason=unreadable` (a signal tier could not read the path or
+//!   destination from the caller's memory) or `reason=shared-clone` (it killed a clone
+//!   that would share the caller's descriptor table or memory with a new process);
 //! - `path=`: the configured path of the file rule that matched (bytes outside
 //!   printable ASCII, and spaces, as `\xNN`);
-//! - `rule=`: the config line of the matching rule.
+//! - `rule=`: the config line of the matching rule (for a reason, the config line it
+//!   comes from; `reason=unreadable` and `shared-clone`: the class's first rule).
 //!
 //! ```text
 //! denied class=open op=open tier=lsm pid=123 uid=0 comm=cat dev=8:1 ino=1234 path=/etc/shadow rule=12
@@ -73,6 +77,13 @@ pub enum Reason {
     Untrusted,
     /// allow_anon_exec = no: anonymous or written memory made executable.
     Anon,
+    /// A signal tier could not read the path or destination from the caller's memory
+    /// while the policy has rules of the class: the caller is signalled.
+    Unreadable,
+    /// A signal tier killed a clone that would make a new process share the caller's
+    /// descriptor table (class open) or memory (class exec), or the parent of a vfork
+    /// child killed for a mapping in their memory.
+    Shared,
 }
 
 impl Reason {
@@ -82,6 +93,8 @@ impl Reason {
             Reason::Rule => None,
             Reason::Untrusted => Some("untrusted-fs"),
             Reason::Anon => Some("anon-exec"),
+            Reason::Unreadable => Some("unreadable"),
+            Reason::Shared => Some("shared-clone"),
         }
     }
 }
@@ -100,6 +113,9 @@ pub enum Object {
     Memory,
     /// The path tier matched a name (the rule's `path=`): it knows no inode.
     Name,
+    /// The path or destination could not be read (reason Unreadable), or there is
+    /// none (reason Shared).
+    Unknown,
     /// Connect: the destination.
     Net {
         /// Destination address (IPv4-mapped IPv6 as IPv4).
@@ -215,9 +231,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         abi::REASON_RULE => Reason::Rule,
         abi::REASON_UNTRUSTED => Reason::Untrusted,
         abi::REASON_ANON => Reason::Anon,
+        abi::REASON_UNREADABLE => Reason::Unreadable,
+        abi::REASON_SHARED => Reason::Shared,
         v => return Err(DecodeError::Reason(v)),
     };
     let object = match class {
+        _ if matches!(reason, Reason::Unreadable | Reason::Shared) => Object::Unknown,
         Class::Open | Class::Exec => {
             Object::File { dev: u64_at(offset_of!(Raw, dev)), ino: u64_at(offset_of!(Raw, ino)) }
         }
@@ -295,7 +314,7 @@ impl fmt::Display for Line<'_> {
         match ev.object {
             Object::File { dev, ino } => write!(f, " dev={}:{} ino={ino}", dev >> 20, dev & 0xf_ffff)?,
             Object::Net { addr, port } => write!(f, " addr={addr} port={port}")?,
-            Object::Memory | Object::Name => {}
+            Object::Memory | Object::Name | Object::Unknown => {}
         }
         if !ev.file.is_empty() {
             write!(f, " file={}", ev.file)?;
@@ -564,7 +583,13 @@ mod tests {
         assert!(ev.file.is_empty(), "only an untrusted file is named");
         let line = Line { event: &ev, path: None, rule: Some(3) }.to_string();
         assert_eq!(line, "denied class=exec op=mprotect reason=anon-exec tier=lsm pid=123 uid=0 comm=cat rule=3");
-        assert_eq!(decode(&Raw { reason: 3, ..raw }.to_bytes()), Err(DecodeError::Reason(3)));
+        assert_eq!(decode(&Raw { reason: 5, ..raw }.to_bytes()), Err(DecodeError::Reason(5)));
+        // Nothing could be read: no object, not even a family.
+        let raw = Raw { op: abi::OP_SEND, reason: abi::REASON_UNREADABLE, family: 0, ..file_event(abi::CLASS_CONNECT, abi::TIER_TRACEPOINT, 9) };
+        let ev = decode(&raw.to_bytes()).unwrap();
+        assert_eq!(ev.object, Object::Unknown);
+        let line = Line { event: &ev, path: None, rule: Some(5) }.to_string();
+        assert_eq!(line, "denied class=connect op=send reason=unreadable tier=tracepoint signal=KILL pid=123 uid=0 comm=cat rule=5");
     }
 
     #[test]

@@ -456,11 +456,12 @@ fn run(config: &Path) -> u8 {
             c += earlier;
             events.flush(&policy);
             let line = format!(
-                "stopped: denied={} audited={} dropped={} followed={}{}",
+                "stopped: denied={} audited={} dropped={} followed={} unreadable={}{}",
                 c.denied,
                 c.audited,
                 c.dropped,
                 c.followed,
+                c.unreadable,
                 events.totals()
             );
             announce(&mut events.syslog, syslog::Severity::Info, &line);

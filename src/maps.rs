@@ -79,6 +79,8 @@ pub struct Counters {
     pub dropped: u64,
     pub followed: u64,
     pub follow_failed: u64,
+    /// Paths and destinations a program could not read from the caller's memory.
+    pub unreadable: u64,
 }
 
 impl AddAssign for Counters {
@@ -88,6 +90,7 @@ impl AddAssign for Counters {
         self.dropped += o.dropped;
         self.followed += o.followed;
         self.follow_failed += o.follow_failed;
+        self.unreadable += o.unreadable;
     }
 }
 
@@ -153,6 +156,7 @@ impl Maps {
         if rules.deny_anon_exec {
             flags |= abi::FLAG_DENY_ANON;
         }
+        flags |= class_flags(rules);
         let quiet = TierSettings { mode: Mode::Quiet, signal: 0, canary_tgid: 0 };
         let maps = Maps { obj, names: None, flags, tiers: core::array::from_fn(|_| Cell::new(quiet)), filter_words };
         let created = started.elapsed();
@@ -345,8 +349,25 @@ impl Maps {
             dropped: map.sum_percpu_u64(abi::COUNTER_DROPPED)?,
             followed: map.sum_percpu_u64(abi::COUNTER_FOLLOWED)?,
             follow_failed: map.sum_percpu_u64(abi::COUNTER_FOLLOW_FAILED)?,
+            unreadable: map.sum_percpu_u64(abi::COUNTER_UNREADABLE)?,
         })
     }
+}
+
+/// `FLAG_*_RULES`: the classes the policy has deny rules for, the only ones whose
+/// unreadable paths and destinations the programs act on.
+fn class_flags(rules: &Rules<'_>) -> u32 {
+    let mut flags = 0;
+    if rules.inodes.iter().any(|(_, r)| r.open_rule != 0) {
+        flags |= abi::FLAG_OPEN_RULES;
+    }
+    if rules.inodes.iter().any(|(_, r)| r.exec_rule != 0) {
+        flags |= abi::FLAG_EXEC_RULES;
+    }
+    if !rules.net.is_empty() {
+        flags |= abi::FLAG_CONNECT_RULES;
+    }
+    flags
 }
 
 /// A ring buffer must be a power-of-two multiple of the page size: on kernels with
@@ -359,6 +380,20 @@ fn ringbuf_bytes(configured: u32, page_size: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_flags_name_the_classes_with_rules() {
+        let allow = Default::default();
+        let rules = |inodes, net| Rules { inodes, net, ringbuf_size: 4096, exec_allow: &allow, deny_anon_exec: false };
+        let key = abi::InodeKey { dev: 1, ino: 2 };
+        let open = vec![(key, abi::InodeRule { open_rule: 3, exec_rule: 0 })];
+        let exec = vec![(key, abi::InodeRule { open_rule: 0, exec_rule: 4 })];
+        let net = [crate::rules::NetKey::V4(abi::Net4Key { prefixlen: 64, port: 0, _pad: 0, addr: [10, 0, 0, 1] }, abi::NetRule { rule: 5 })];
+        let none = Vec::new();
+        assert_eq!(class_flags(&rules(&none, &[])), 0, "no rules: nothing unreadable is acted on");
+        assert_eq!(class_flags(&rules(&open, &[])), abi::FLAG_OPEN_RULES);
+        assert_eq!(class_flags(&rules(&exec, &net)), abi::FLAG_EXEC_RULES | abi::FLAG_CONNECT_RULES);
+    }
 
     #[test]
     fn inode_filters_grow_with_the_policy() {

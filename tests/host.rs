@@ -297,6 +297,93 @@ fn signal_tier_kills_only_the_denied_operations() {
     drop((denied_listener, allowed_listener, every_port_listener, neighbour_listener));
 }
 
+/// A destination in a page the caller never touched (issue 22, item 3): the tracepoint
+/// programs cannot read it, and that must never mean "allowed". A connect is judged
+/// again at exit by the socket's peer; a send, which leaves no such state, kills its
+/// caller, and only while the policy has connect rules. Each such read is counted.
+#[test]
+fn an_unreadable_destination_is_never_allowed() {
+    require_root();
+    let dir = TempDir::new("unreadable");
+    let denied_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let allowed_listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let denied = denied_listener.local_addr().unwrap().port().to_string();
+    let allowed = allowed_listener.local_addr().unwrap().port().to_string();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_connect = {TEST_ADDR}/32:{denied}\n"));
+    let agent = Agent::start(&cfg);
+    assert!(agent.log.contains("tier.connect=tracepoint"), "{}", agent.log);
+    assert_killed("connect, sockaddr untouched", run_child(&mut probe(&["connect-untouched", TEST_ADDR, &denied])));
+    assert_ok("connect elsewhere, sockaddr untouched", run_child(&mut probe(&["connect-untouched", TEST_ADDR, &allowed])));
+    for how in ["sendto", "sendmsg", "sendmmsg", "sendmsg-hdr"] {
+        assert_killed(&format!("{how}, destination untouched"), run_child(&mut probe(&["send-untouched", how, TEST_ADDR, &denied])));
+    }
+    assert_ok("sendto, destination readable", run_child(&mut probe(&["udp-send", "sendto", TEST_ADDR, &allowed])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=connect op=connect tier=tracepoint signal=KILL"), "{log}");
+    assert!(log.contains("denied class=connect op=send reason=unreadable tier=tracepoint signal=KILL"), "{log}");
+    // One connect judged at exit, four sends killed; six reads failed.
+    assert!(log.contains("stopped: denied=5 ") && log.contains(" unreadable=6"), "{log}");
+    assert_nothing_left();
+
+    // No connect rule: nothing is killed for an address it cannot read.
+    let cfg = dir.config("mode = enforce\nfallback = signal\n");
+    let agent = Agent::start(&cfg);
+    assert!(agent.log.contains("tier.connect=tracepoint"), "{}", agent.log);
+    assert_ok("sendto without connect rules", run_child(&mut probe(&["send-untouched", "sendto", TEST_ADDR, &denied])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 ") && log.contains(" unreadable=0"), "{log}");
+    assert_nothing_left();
+    drop((denied_listener, allowed_listener));
+}
+
+/// A child that shares its parent's descriptor table (CLONE_FILES) or memory
+/// (CLONE_VM) without being its thread (issue 22, item 4): killing the child that
+/// opens or maps a denied file would leave the descriptor or mapping to the parent. So
+/// the tracepoint tier kills the process that asks for such a child, while the policy
+/// has rules of the class, and with the signal pending no child is made. A vfork
+/// (posix_spawn, which `Command` uses) is left alone, but when the vfork child is
+/// killed for a mapping in the memory it shares, its parent is killed as it resumes.
+#[test]
+fn a_clone_sharing_the_table_or_memory_kills_its_maker() {
+    require_root();
+    let dir = TempDir::new("shared-clone");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    // x86_64: a file whose first byte is `ret`, run by calling its mapping.
+    let code = dir.path("ret.bin");
+    std::fs::write(&code, [0xc3u8]).unwrap();
+    std::fs::set_permissions(&code, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}\n",
+        secret.display(),
+        code.display()
+    ));
+    let agent = Agent::start(&cfg);
+    let (secret, code) = (secret.to_str().unwrap(), code.to_str().unwrap());
+    assert_killed("the maker of a CLONE_FILES child", run_child(&mut probe(&["clone-files-open", secret])));
+    assert_killed("the maker of a CLONE_VM child", run_child(&mut probe(&["clone-vm-exec", code])));
+    assert_ok("a program started by posix_spawn (vfork)", run_child(Command::new("cat").arg(dir.path("enforce.conf"))));
+    assert_killed("the parent of a vfork child killed for a mapping", run_child(&mut probe(&["vfork-map-exec", code])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=open op=open reason=shared-clone tier=tracepoint signal=KILL"), "{log}");
+    assert!(log.contains("denied class=exec op=mmap reason=shared-clone tier=tracepoint signal=KILL"), "{log}");
+    // Two makers killed (no child was made to open or map anything), a vfork child
+    // and its parent.
+    assert!(log.contains("stopped: denied=4 "), "{log}");
+    assert_nothing_left();
+
+    // Without file rules, such a clone is left alone.
+    let agent = Agent::start(&dir.config(&format!("mode = enforce\nfallback = signal\ndeny_connect = {TEST_ADDR}/32:9\n")));
+    assert_eq!(run_child(&mut probe(&["clone-files-open", secret])).0.code(), Some(3), "no open rule: the clone runs");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 "), "{log}");
+    assert_nothing_left();
+}
+
 #[test]
 fn lsm_list_seam_without_bpf_reports_not_listed() {
     require_root();

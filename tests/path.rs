@@ -299,6 +299,66 @@ fn path_tier_kills_named_operations_and_misses_other_names() {
     drop((denied_listener, allowed_listener, udp));
 }
 
+/// A destination in a page the caller never touched (issue 22, item 3): the path
+/// tier cannot read it, so it cannot tell which address it names, and kills the
+/// caller while the policy has connect rules (never otherwise). An open's path in
+/// such a page is only counted: the dynamic loader's own paths are in pages a new
+/// program has not touched, and killing there would kill ordinary programs (README:
+/// limits of the path tier).
+#[test]
+fn path_tier_kills_what_it_cannot_read() {
+    require_root();
+    let f = files("path-unreadable");
+    let listener = TcpListener::bind((TEST_ADDR, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let secret = f.secret.to_str().unwrap();
+    let cfg = f.dir.config(&format!("mode = enforce\ntiers = path\ndeny_open = {secret}\ndeny_connect = {TEST_ADDR}/32:{port}\n"));
+    let agent = Agent::start(&cfg);
+    assert!(agent.log.contains("tier.open=path tier.exec=none tier.connect=path"), "{}", agent.log);
+    allowed("limit: open, path untouched", run(&mut probe(&["open-untouched", secret])));
+    killed("open, path readable", run(&mut probe(&["open", secret])));
+    killed("connect, sockaddr untouched", run(&mut probe(&["connect-untouched", TEST_ADDR, &port])));
+    for how in ["sendto", "sendmsg", "sendmmsg", "sendmsg-hdr"] {
+        killed(&format!("{how}, destination untouched"), run(&mut probe(&["send-untouched", how, TEST_ADDR, &port])));
+    }
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=connect op=connect reason=unreadable tier=path signal=KILL"), "{log}");
+    assert!(log.contains("denied class=connect op=send reason=unreadable tier=path signal=KILL"), "{log}");
+    assert!(!log.contains("class=open op=open reason=unreadable"), "{log}");
+    assert!(log.contains("stopped: denied=6 "), "{log}");
+    // Five destinations and the open's path; other programs' opens may add to it.
+    let unreadable: u64 = log.split(" unreadable=").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    assert!(unreadable >= 6, "{log}");
+
+    // Rules of no class: nothing is killed or counted for what it cannot read.
+    let agent = Agent::start(&f.dir.config("mode = enforce\ntiers = path\n"));
+    allowed("sendto without connect rules", run(&mut probe(&["send-untouched", "sendto", TEST_ADDR, &port])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 ") && log.contains(" unreadable=0"), "{log}");
+    assert_no_path_programs_left();
+    drop(listener);
+}
+
+/// A CLONE_FILES child (issue 22, item 4): killing it for opening a denied file would
+/// leave the descriptor in the table its parent shares, so the process that asks for
+/// such a child is killed while the policy has open rules, and no child is made.
+#[test]
+fn path_tier_kills_the_maker_of_a_child_sharing_its_table() {
+    require_root();
+    let f = files("path-shared");
+    let cfg = f.dir.config(&format!("mode = enforce\ntiers = path\ndeny_open = {}\n", f.secret.display()));
+    let agent = Agent::start(&cfg);
+    killed("the maker of a CLONE_FILES child", run(&mut probe(&["clone-files-open", f.secret.to_str().unwrap()])));
+    allowed("a program started by posix_spawn (vfork)", run(Command::new("cat").arg(f.dir.path("public"))));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=open op=open reason=shared-clone tier=path signal=KILL"), "{log}");
+    assert!(log.contains("stopped: denied=1 "), "{log}");
+    assert_no_path_programs_left();
+}
+
 /// Audit mode: the same operations run, and what would have been killed is logged.
 #[test]
 fn path_tier_audit_mode_logs_and_allows() {

@@ -268,6 +268,47 @@ routes() {
 	else
 		run_case_rc "racing connect is killed before it uses the denied port" 137 "" probe race-connect 127.0.0.2 8080 8081 300
 	fi
+	# A destination or path in a page the caller never touched (a fresh shared memfd
+	# mapping, filled through the file): the hooks of lsm, fmodret and kprobe read the
+	# kernel's copy; a tracepoint program cannot read it (no page faults there).
+	run_case "connect, sockaddr in an untouched page (denied)" $d probe connect-untouched 127.0.0.2 8080
+	for how in sendto sendmsg sendmmsg sendmsg-hdr; do
+		run_case "udp $how, destination in an untouched page (denied)" $d probe send-untouched $how 127.0.0.2 8080
+	done
+	case $expect in
+	lsm | fmodret | kprobe)
+		run_case "connect, sockaddr in an untouched page (other port)" ok probe connect-untouched 127.0.0.2 8081
+		run_case "udp sendto, destination in an untouched page (other port)" ok probe send-untouched sendto 127.0.0.2 8081
+		;;
+	tracepoint)
+		# connect is judged at exit by the socket's peer; a send leaves no such state.
+		run_case "connect, sockaddr in an untouched page (other port)" ok probe connect-untouched 127.0.0.2 8081
+		run_case_rc "udp sendto, destination in an untouched page: killed whatever it names" 137 "" \
+			probe send-untouched sendto 127.0.0.2 8081
+		;;
+	path)
+		run_case_rc "connect, sockaddr in an untouched page: killed whatever it names" 137 "" \
+			probe connect-untouched 127.0.0.2 8081
+		run_case_rc "udp sendto, destination in an untouched page: killed whatever it names" 137 "" \
+			probe send-untouched sendto 127.0.0.2 8081
+		;;
+	esac
+	if [ "$expect" = path ]; then
+		limit "open of the denied file, path in an untouched page (only counted)" probe open-untouched /data/secret
+	else
+		run_case "open of the denied file, path in an untouched page" $d probe open-untouched /data/secret
+	fi
+	run_case "open of another file, path in an untouched page" ok probe open-untouched /data/other
+	# A clone(CLONE_FILES) child (another process) opens the denied file; its parent then
+	# looks in the table they share for the descriptor (exit 3 when it reads the file).
+	case $expect in
+	lsm | fmodret) run_case_rc "a CLONE_FILES child's denied open leaves its parent no descriptor" 0 "no descriptor" \
+		probe clone-files-open /data/secret ;;
+	kprobe) run_case_rc "documented limit of the kprobe tier: the parent of a killed CLONE_FILES child reads its descriptor" 3 \
+		"the parent read" probe clone-files-open /data/secret ;;
+	tracepoint | path) run_case_rc "the maker of a CLONE_FILES child is killed, and no child is made" 137 "" \
+		probe clone-files-open /data/secret ;;
+	esac
 	# Exec around bprm_check: the loader, mmap and mprotect of a denied file, scripts.
 	if [ "$expect" = path ]; then
 		# A file behind a descriptor has no name the path tier can read.

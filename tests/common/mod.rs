@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_enforce");
 
+/// The attack helper (rootfs/probe, built by `make probe`, which `make host-test` runs).
+pub const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rootfs/probe/target/x86_64-unknown-linux-musl/release/probe");
+
+/// `PROBE` with `args`; fails when it has not been built.
+pub fn probe(args: &[&str]) -> std::process::Command {
+    assert!(Path::new(PROBE).exists(), "{PROBE} is missing: run `make probe`");
+    let mut cmd = Command::new(PROBE);
+    cmd.args(args);
+    cmd
+}
+
 /// Exit codes from README.md.
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ENFORCE_SIGNAL: i32 = 10;

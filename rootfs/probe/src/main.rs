@@ -6,7 +6,7 @@
 //! The attack cases (race-connect, rename-replace, rename-replace-wait,
 //! lose-name-wait) exit 3 when the attack got through. Besides `open32` (rootfs/compat), the cases that avoid a
 //! plain syscall live in modules: `net` (sends without connect, the connect race),
-//! `uring` (io_uring), `mem` (executable mappings, memfd exec), `files` (open by
+//! `untouched` (arguments in a page never touched), `uring` (io_uring), `mem` (executable mappings, memfd exec), `files` (open by
 //! handle, ignored signals, atomic replace).
 //!
 //! ```text
@@ -27,6 +27,22 @@
 //!                               connect(2); exit 3 with "connected to the denied port
 //!                               after N tries", or 0 with "ok (N tries, M connects to the
 //!                               allowed port)"; needs listeners on both ports
+//! probe connect-untouched ADDR PORT
+//!                               blocking TCP connect, the sockaddr in a page this process
+//!                               never touched (a fresh shared memfd mapping filled through
+//!                               the file): a tracepoint program cannot read it
+//! probe send-untouched sendto|sendmsg|sendmmsg|sendmsg-hdr ADDR PORT
+//!                               one UDP datagram, unconnected, its destination in such a
+//!                               page (sendmsg-hdr: the msghdr there too)
+//! probe open-untouched PATH     open(PATH, O_RDONLY), the path string in such a page
+//! probe clone-files-open PATH  a clone(CLONE_FILES) child opens PATH; once it is gone the
+//!                               parent reads PATH through a descriptor left in the table
+//!                               they shared: exit 3 when it could, 0 when none was left
+//! probe clone-vm-exec PATH      a clone(CLONE_VM) child maps PATH executable; once it is
+//!                               gone the parent calls the mapping's first byte (x86: a
+//!                               file starting with `ret`): exit 3 when it ran, 0 when no
+//!                               executable mapping was left
+//! probe vfork-map-exec PATH     the same with a vfork child (CLONE_VM|CLONE_VFORK)
 //! probe uring-open PATH         open(PATH, O_RDONLY) as IORING_OP_OPENAT (io_uring)
 //! probe uring-connect ADDR PORT TCP connect as IORING_OP_CONNECT (no timeout: loopback)
 //! probe uring-sendmsg ADDR PORT one UDP datagram as IORING_OP_SENDMSG, msg_name set;
@@ -86,6 +102,8 @@ mod flood;
 mod mem;
 mod net;
 mod parent;
+mod shared;
+mod untouched;
 mod uring;
 
 use std::ffi::CString;
@@ -99,7 +117,9 @@ pub(crate) fn usage() -> ! {
     eprintln!(
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
          udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
-         race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | \
+         race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | connect-untouched ADDR PORT | \
+         send-untouched sendto|sendmsg|sendmmsg|sendmsg-hdr ADDR PORT | open-untouched PATH | \
+         clone-files-open PATH | clone-vm-exec PATH | vfork-map-exec PATH | \
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | pkey-mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
@@ -525,6 +545,12 @@ fn main() {
         ["udp-send", rest @ ..] => net::cmd_udp_send(rest),
         ["tfo", addr, port] => net::cmd_tfo(addr, port),
         ["race-connect", addr, denied, allowed, tries] => net::cmd_race_connect(addr, denied, allowed, tries),
+        ["connect-untouched", addr, port] => untouched::cmd_connect(addr, port),
+        ["send-untouched", how, addr, port] => untouched::cmd_send(how, addr, port),
+        ["open-untouched", path] => untouched::cmd_open(path),
+        ["clone-files-open", path] => shared::cmd_clone_files_open(path),
+        ["clone-vm-exec", path] => shared::cmd_clone_vm_exec(path, false),
+        ["vfork-map-exec", path] => shared::cmd_clone_vm_exec(path, true),
         ["uring-open", path] => uring::cmd_open(path),
         ["uring-connect", addr, port] => uring::cmd_connect(addr, port),
         ["uring-sendmsg", addr, port] => uring::cmd_sendmsg(addr, port),
