@@ -334,7 +334,8 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
                 tp(c"enf_tp_vforked", c"sys_exit_clone"),
                 tp(c"enf_tp_vforked", c"sys_exit_clone3"),
             ],
-            &[typed(c"enf_tp_mprotect", Syscall)],
+            // pkey_mprotect(2) takes mprotect's first three arguments.
+            &[typed(c"enf_tp_mprotect", Syscall), Program { target: Some(c"sys_enter_pkey_mprotect"), ..typed(c"enf_tp_mprotect", Syscall) }],
             &[p(c"enf_tp_connect", Syscall), p(c"enf_tp_connected", Syscall)],
             &[p(c"enf_tp_sendto", Syscall), p(c"enf_tp_sendmsg", Syscall), p(c"enf_tp_sendmmsg", Syscall)],
             &[],

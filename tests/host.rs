@@ -775,3 +775,24 @@ fn a_rule_on_an_overlay_path_names_the_real_file() {
     assert!(log.contains("stopped: denied=5 "), "{log}");
     assert_nothing_left();
 }
+
+/// pkey_mprotect(2) makes a mapping executable as mprotect(2) does, and any user may
+/// call it (key -1 needs no protection-key hardware): the tracepoint tier checks it
+/// like mprotect; another file's mapping is left alone.
+#[test]
+fn pkey_mprotect_is_checked_like_mprotect() {
+    require_root();
+    let dir = TempDir::new("pkey");
+    let denied = dir.path("denied-echo");
+    std::fs::copy("/bin/echo", &denied).unwrap();
+    let allowed = dir.path("allowed-echo");
+    std::fs::copy("/bin/echo", &allowed).unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_exec = {}\n", denied.display()));
+    let agent = Agent::start(&cfg);
+    assert_killed("pkey_mprotect(PROT_EXEC) of the denied file", run_child(&mut probe(&["pkey-mprotect-exec", denied.to_str().unwrap()])));
+    assert_ok("pkey_mprotect(PROT_EXEC) of another file", run_child(&mut probe(&["pkey-mprotect-exec", allowed.to_str().unwrap()])));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=exec op=mprotect "), "{log}");
+    assert_nothing_left();
+}
