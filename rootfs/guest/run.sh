@@ -315,10 +315,12 @@ routes() {
 		limit "ld.so runs a denied dynamic program (it maps it, exec names ld.so)" $loader /opt/denied/dynecho dyn-ran
 		limit "PROT_EXEC mapping of the denied binary" probe mmap-exec /opt/denied/tool
 		limit "mprotect to exec of the denied binary" probe mprotect-exec /opt/denied/tool
+		limit "pkey_mprotect to exec of the denied binary" probe pkey-mprotect-exec /opt/denied/tool
 	else
 		run_program "ld.so runs a denied dynamic program" $d dyn-ran $loader /opt/denied/dynecho dyn-ran
 		run_case "PROT_EXEC mapping of the denied binary" $d probe mmap-exec /opt/denied/tool
 		run_case "mprotect to exec of the denied binary" $d probe mprotect-exec /opt/denied/tool
+		run_case "pkey_mprotect to exec of the denied binary" $d probe pkey-mprotect-exec /opt/denied/tool
 	fi
 	run_program "ld.so runs an allowed dynamic program" ok dyn-ran $loader /usr/bin/dynecho dyn-ran
 	run_case "PROT_EXEC mapping of another binary" ok probe mmap-exec /bin/probe
