@@ -21,6 +21,9 @@
 #                  not tried; path serves
 #     x86_64-btf-file  the same, with `btf =` a copy of the kernel's BTF: the
 #                  kprobe tier from the build for kernels without BTF, ENFORCE_SIGNAL
+#   x86_64, Debian bullseye 5.10 (rootfs/fetch-kernel.sh 5.10), the oldest LTS served:
+#     x86_64-5.10-bpf    lsm=...,bpf: lsm, ENFORCE
+#     x86_64-5.10-nobpf  bpf not in lsm=: fmodret, ENFORCE
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
 #     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
@@ -86,6 +89,7 @@ bpf=lsm=lockdown,capability,bpf
 case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
+    k510=$("$here/fetch-kernel.sh" 5.10)
     open32=$top/target/compat/open32-i386 cpu=x86_64
     # The loader route needs a dynamic program: this machine's echo and its glibc.
     image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
@@ -102,6 +106,8 @@ tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
+x86_64-5.10-bpf $out/enforce.cpio.gz $k510 $bpf enforce_expect=lsm
+x86_64-5.10-nobpf $out/enforce.cpio.gz $k510 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/reliability.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
