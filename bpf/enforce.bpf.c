@@ -179,19 +179,25 @@ struct {
 	__type(key, int);
 	__type(value, struct connect_pending);
 } connect_fds SEC(".maps");
+
+/* Task storage came in 5.11: before it, the hash below (the agent creates only the
+ * map this kernel can have: src/tiers.rs). */
+#define HAVE_TASK_STORAGE bpf_core_enum_value_exists(enum bpf_map_type, BPF_MAP_TYPE_TASK_STORAGE)
 #else
 /* Without the kernel's BTF there is no task storage (bpf_task_storage_get takes a
- * BTF-typed task): a hash by thread, one entry for the length of one connect.  Its
- * buckets are allocated up front (16 bytes each); with more connects in flight at
- * once than it holds, the rest are checked at entry only. */
+ * BTF-typed task). */
+#define HAVE_TASK_STORAGE 0
+#endif
+/* A hash by thread, one entry for the length of one connect.  Its buckets are
+ * allocated up front (16 bytes each); with more connects in flight at once than it
+ * holds, the rest are checked at entry only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u32);
-} connect_fds SEC(".maps");
-#endif
+} connect_fds_hash SEC(".maps");
 
 static __always_inline void count(__u32 counter)
 {
@@ -1279,40 +1285,45 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 /* The descriptor of this thread's connect, kept from entry to exit. */
 static __always_inline void stash_connect_fd(__u32 fd)
 {
-#ifndef ENFORCE_NO_KERNEL_BTF
-	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
-							 BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (p) {
-		p->fd = fd;
-		p->pending = 1;
-	}
-#else
 	__u64 id = bpf_get_current_pid_tgid();
 
-	bpf_map_update_elem(&connect_fds, &id, &fd, BPF_ANY);
+#ifndef ENFORCE_NO_KERNEL_BTF
+	if (HAVE_TASK_STORAGE) {
+		struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
+								 BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (p) {
+			p->fd = fd;
+			p->pending = 1;
+		}
+		return;
+	}
 #endif
+	bpf_map_update_elem(&connect_fds_hash, &id, &fd, BPF_ANY);
 }
 
 /* Takes the descriptor stash_connect_fd() kept, if any. */
 static __always_inline bool take_connect_fd(__u32 *fd)
 {
-#ifndef ENFORCE_NO_KERNEL_BTF
-	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
-
-	if (!p || !p->pending)
-		return false;
-	*fd = p->fd;
-	p->pending = 0;
-#else
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 *stashed = bpf_map_lookup_elem(&connect_fds, &id);
+	__u32 *stashed;
 
+#ifndef ENFORCE_NO_KERNEL_BTF
+	if (HAVE_TASK_STORAGE) {
+		struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
+
+		if (!p || !p->pending)
+			return false;
+		*fd = p->fd;
+		p->pending = 0;
+		return true;
+	}
+#endif
+	stashed = bpf_map_lookup_elem(&connect_fds_hash, &id);
 	if (!stashed)
 		return false;
 	*fd = *stashed;
-	bpf_map_delete_elem(&connect_fds, &id);
-#endif
+	bpf_map_delete_elem(&connect_fds_hash, &id);
 	return true;
 }
 

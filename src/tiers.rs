@@ -77,6 +77,8 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let started = std::time::Instant::now();
     let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
+        // The connect stash this kernel can have (HAVE_TASK_STORAGE in bpf/enforce.bpf.c).
+        obj.skip_map(if task_storage() { c"connect_fds_hash" } else { c"connect_fds" })?;
         obj.load()?;
         Ok(obj)
     });
@@ -108,6 +110,12 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         out.active = Some(Active { tier, links, _obj: obj });
     }
     out
+}
+
+/// Whether the kernel has task storage, probed once.
+fn task_storage() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(bpf::kernel_has_task_storage)
 }
 
 /// Attaches every program of one hook, all or nothing. A syscall tracepoint the
