@@ -98,7 +98,7 @@ static __always_inline struct task_struct *current_task(void)
 #define TICK_NS 10000000 /* one clock tick of /proc/PID/stat (USER_HZ = 100) */
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
-#define SENDMMSG_ARM_MAX 32 /* 32-bit ARM: the messages of one sendmmsg checked (no bpf_loop) */
+#define SENDMMSG_BOUNDED_MAX 32 /* without bpf_loop: the messages of one sendmmsg checked */
 #define RENAME_EXCHANGE (1 << 1)
 
 char LICENSE[] SEC("license") = "GPL";
@@ -183,6 +183,9 @@ struct {
 /* Task storage came in 5.11: before it, the hash below (the agent creates only the
  * map this kernel can have: src/tiers.rs). */
 #define HAVE_TASK_STORAGE bpf_core_enum_value_exists(enum bpf_map_type, BPF_MAP_TYPE_TASK_STORAGE)
+/* Whether the running kernel has a helper: CO-RE resolves it at load time to a
+ * constant, so the verifier never walks the branch that calls a missing one. */
+#define HAVE_HELPER(name) bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_##name)
 #else
 /* Without the kernel's BTF there is no task storage (bpf_task_storage_get takes a
  * BTF-typed task). */
@@ -1129,30 +1132,34 @@ static __always_inline struct file *current_fd_file(long fd)
 	__u64 file = 0;
 
 #ifndef ENFORCE_NO_KERNEL_BTF
-	/* Through an untrusted cast where there is one: a pointer loaded from a trusted one
-	 * makes the verifier (6.2 on) search the kernel's whole BTF by name for a
-	 * "__safe_trusted" variant, a linear search per load and path that took a quarter
-	 * of --check's time on 6.18 (perf: btf_nested_type_is_trusted). */
-	if (bpf_ksym_exists(bpf_rdonly_cast))
-		fdt = bpf_core_cast(bpf_get_current_task_btf(), struct task_struct)->files->fdt;
-	else
-		fdt = bpf_get_current_task_btf()->files->fdt;
+	/* bpf_get_current_task_btf came in 5.11: before it, the reads below the #endif. */
+	if (HAVE_HELPER(get_current_task_btf)) {
+		/* Through an untrusted cast where there is one: a pointer loaded from a trusted one
+		 * makes the verifier (6.2 on) search the kernel's whole BTF by name for a
+		 * "__safe_trusted" variant, a linear search per load and path that took a quarter
+		 * of --check's time on 6.18 (perf: btf_nested_type_is_trusted). */
+		if (bpf_ksym_exists(bpf_rdonly_cast))
+			fdt = bpf_core_cast(bpf_get_current_task_btf(), struct task_struct)->files->fdt;
+		else
+			fdt = bpf_get_current_task_btf()->files->fdt;
 
-	if (fd < 0 || fd >= fdt->max_fds)
-		return NULL;
-	/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
-	 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
-	 * the slot is read with one plain load instead of a bpf_probe_read_kernel call
-	 * (64-bit kernels: the cast's array stride is the BPF side's pointer size). */
-	if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0 && ptr_size == 8)
-		return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
-	slot = (unsigned long)fdt->fd;
-#else
-	fdt = KREAD(KREAD(current_task(), files), fdt);
-	if (!fdt || fd < 0 || fd >= KREAD(fdt, max_fds))
-		return NULL;
-	slot = (unsigned long)KREAD(fdt, fd);
+		if (fd < 0 || fd >= fdt->max_fds)
+			return NULL;
+		/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
+		 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
+		 * the slot is read with one plain load instead of a bpf_probe_read_kernel call
+		 * (64-bit kernels: the cast's array stride is the BPF side's pointer size). */
+		if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0 && ptr_size == 8)
+			return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
+		slot = (unsigned long)fdt->fd;
+	} else
 #endif
+	{
+		fdt = KREAD(KREAD(current_task(), files), fdt);
+		if (!fdt || fd < 0 || fd >= KREAD(fdt, max_fds))
+			return NULL;
+		slot = (unsigned long)KREAD(fdt, fd);
+	}
 	/* The array's stride is the kernel's pointer size (4 bytes on 32-bit ARM). */
 	bpf_probe_read_kernel(&file, ptr_size, (const void *)(slot + fd * ptr_size));
 	return (struct file *)file;
@@ -1478,12 +1485,27 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	 * and the interpreter refuses callbacks ("callbacks are not allowed in non-JITed
 	 * programs"), so no bpf_loop: a bounded loop over the first messages only.
 	 */
-	for (__u32 i = 0; i < SENDMMSG_ARM_MAX && i < vlen; i++)
+	for (__u32 i = 0; i < SENDMMSG_BOUNDED_MAX && i < vlen; i++)
 		if (sendmmsg_one(i, &walk))
 			break;
 #else
 	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
 #endif
+	return 0;
+}
+
+/* The same for kernels without bpf_loop (before 5.17), which refuse a program that
+ * names a callback even where it never runs: the agent loads this one instead there
+ * (src/tiers.rs). The first messages only. */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enf_tp_sendmmsg_bounded(struct trace_event_raw_sys_enter *ctx)
+{
+	struct sendmmsg_walk walk = { .vec = (void *)ctx->args[1], .fd = (int)ctx->args[0] };
+	__u32 vlen = ctx->args[2];
+
+	for (__u32 i = 0; i < SENDMMSG_BOUNDED_MAX && i < vlen; i++)
+		if (sendmmsg_one(i, &walk))
+			break;
 	return 0;
 }
 

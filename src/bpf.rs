@@ -430,6 +430,21 @@ pub fn kernel_has_task_storage() -> bool {
     unsafe { sys::libbpf_probe_bpf_map_type(sys::BPF_MAP_TYPE_TASK_STORAGE, core::ptr::null()) == 1 }
 }
 
+/// Whether the kernel has the `bpf_find_vma` helper (5.17 on).
+pub fn kernel_has_find_vma() -> bool {
+    tracepoint_helper(sys::BPF_FUNC_find_vma)
+}
+
+/// Whether the kernel has the `bpf_loop` helper (5.17 on).
+pub fn kernel_has_bpf_loop() -> bool {
+    tracepoint_helper(sys::BPF_FUNC_loop)
+}
+
+fn tracepoint_helper(id: sys::bpf_func_id) -> bool {
+    // SAFETY: a plain probe; no options.
+    unsafe { sys::libbpf_probe_bpf_helper(sys::BPF_PROG_TYPE_TRACEPOINT, id, core::ptr::null()) == 1 }
+}
+
 /// A map inside a loaded [`Object`].
 pub struct Map<'a> {
     ptr: NonNull<sys::bpf_map>,

@@ -84,7 +84,9 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         crate::bpf::set_btf_file(None);
         Btf::None
     };
-    let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), btf, ..Facts::default() };
+    // Only asked where it decides something: without kernel BTF nothing calls it.
+    let no_find_vma = btf == Btf::Kernel && !crate::bpf::kernel_has_find_vma();
+    let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), btf, no_find_vma, ..Facts::default() };
     let outcome = |facts: Facts, enforcement| Outcome {
         lsm_list: lsm_list.clone(),
         kernel: probe::kernel_release(),

@@ -73,7 +73,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         // kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
-    let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
+    let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| variant(p.name) == name));
     let started = std::time::Instant::now();
     let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
@@ -95,7 +95,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let jited: Result<Vec<bool>, _> = wanted
         .iter()
         .flat_map(|&h| spec.programs[h as usize].iter())
-        .map(|p| obj.program(p.name).and_then(|prog| prog.jited()))
+        .map(|p| obj.program(variant(p.name)).and_then(|prog| prog.jited()))
         .collect();
     out.jited = jited.map(|all| all.iter().all(|&j| j)).map_err(|e| log::debug!("{e}")).ok();
     let mut links: [Vec<Link>; HOOK_COUNT] = Default::default();
@@ -112,6 +112,17 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     out
 }
 
+/// The program loaded for the table's `name` on this kernel: without bpf_loop (before
+/// 5.17) the sendmmsg walk by a bounded loop, whose limit the README names.
+fn variant(name: &'static core::ffi::CStr) -> &'static core::ffi::CStr {
+    static HAS_LOOP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if name == c"enf_tp_sendmmsg" && !*HAS_LOOP.get_or_init(bpf::kernel_has_bpf_loop) {
+        c"enf_tp_sendmmsg_bounded"
+    } else {
+        name
+    }
+}
+
 /// Whether the kernel has task storage, probed once.
 fn task_storage() -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -126,7 +137,7 @@ fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<
     let mut links = Vec::new();
     let mut missing = 0;
     for p in programs {
-        let attached = obj.program(p.name).and_then(|prog| match p.target {
+        let attached = obj.program(variant(p.name)).and_then(|prog| match p.target {
             Some(target) => prog.attach_tracepoint(c"syscalls", target),
             None => prog.attach(),
         });
