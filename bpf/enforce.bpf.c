@@ -98,7 +98,7 @@ static __always_inline struct task_struct *current_task(void)
 #define TICK_NS 10000000 /* one clock tick of /proc/PID/stat (USER_HZ = 100) */
 #define SIN6_LEN_RFC2133 24 /* sockaddr_in6 without sin6_scope_id: the kernel accepts it */
 #define UIO_MAXIOV 1024     /* the kernel's limit on sendmmsg's vlen */
-#define SENDMMSG_BOUNDED_MAX 32 /* without bpf_loop: the messages of one sendmmsg checked */
+#define SENDMMSG_ARM_MAX 32 /* 32-bit ARM: the messages of one sendmmsg checked (no bpf_loop) */
 #define RENAME_EXCHANGE (1 << 1)
 
 char LICENSE[] SEC("license") = "GPL";
@@ -191,13 +191,13 @@ struct {
  * BTF-typed task). */
 #define HAVE_TASK_STORAGE 0
 #endif
-/* A hash by thread, one entry for the length of one connect.  Its buckets are
- * allocated up front (16 bytes each); with more connects in flight at once than it
- * holds, the rest are checked at entry only. */
+/* A hash by thread, one entry for the length of one connect; with more connects in
+ * flight at once than it holds, the rest are checked at entry only.  Preallocated
+ * (about 64 kB): before 6.1 a tracing program's run-time allocation from a hash is
+ * unsafe, and the verifier says so with a kernel warning. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u32);
 } connect_fds_hash SEC(".maps");
@@ -1485,7 +1485,7 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	 * and the interpreter refuses callbacks ("callbacks are not allowed in non-JITed
 	 * programs"), so no bpf_loop: a bounded loop over the first messages only.
 	 */
-	for (__u32 i = 0; i < SENDMMSG_BOUNDED_MAX && i < vlen; i++)
+	for (__u32 i = 0; i < SENDMMSG_ARM_MAX && i < vlen; i++)
 		if (sendmmsg_one(i, &walk))
 			break;
 #else
@@ -1494,17 +1494,29 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-/* The same for kernels without bpf_loop (before 5.17), which refuse a program that
- * names a callback even where it never runs: the agent loads this one instead there
- * (src/tiers.rs). The first messages only. */
+/* One message of a sendmmsg at `hdr`: a global function, which the verifier checks
+ * once, not once per message of the loop below (as bpf/path.bpf.c does). */
+__noinline int enf_tp_sendmmsg_msg(unsigned long hdr, int fd)
+{
+	struct user_msghdr msg;
+
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (const void *)hdr))
+		return 1;
+	tp_send(fd, msg.msg_name, msg.msg_namelen);
+	return 0;
+}
+
+/* The same walk for kernels without bpf_loop (before 5.17), which refuse a program
+ * that names a callback even where it never runs: the agent loads this one instead
+ * there (src/tiers.rs). A bounded loop over every message the kernel takes. */
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int enf_tp_sendmmsg_bounded(struct trace_event_raw_sys_enter *ctx)
 {
-	struct sendmmsg_walk walk = { .vec = (void *)ctx->args[1], .fd = (int)ctx->args[0] };
+	unsigned long vec = ctx->args[1];
 	__u32 vlen = ctx->args[2];
 
-	for (__u32 i = 0; i < SENDMMSG_BOUNDED_MAX && i < vlen; i++)
-		if (sendmmsg_one(i, &walk))
+	for (__u32 i = 0; i < UIO_MAXIOV && i < vlen; i++)
+		if (enf_tp_sendmmsg_msg(vec + i * bpf_core_type_size(struct mmsghdr), (int)ctx->args[0]))
 			break;
 	return 0;
 }

@@ -113,7 +113,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
 }
 
 /// The program loaded for the table's `name` on this kernel: without bpf_loop (before
-/// 5.17) the sendmmsg walk by a bounded loop, whose limit the README names.
+/// 5.17) the sendmmsg walk by a bounded loop.
 fn variant(name: &'static core::ffi::CStr) -> &'static core::ffi::CStr {
     static HAS_LOOP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if name == c"enf_tp_sendmmsg" && !*HAS_LOOP.get_or_init(bpf::kernel_has_bpf_loop) {
