@@ -24,6 +24,11 @@
 #   x86_64, Debian bullseye 5.10 (rootfs/fetch-kernel.sh 5.10), the oldest LTS served:
 #     x86_64-5.10-bpf    lsm=...,bpf: lsm, ENFORCE
 #     x86_64-5.10-nobpf  bpf not in lsm=: fmodret, ENFORCE
+#     x86_64-5.10-kprobe      restricted to kprobe: ENFORCE_SIGNAL
+#     x86_64-5.10-tracepoint  restricted to tracepoint: no bpf_find_vma (5.17), so no
+#                  mprotect program (asserted as a limit): AUDIT_ONLY, exec class none
+#     x86_64-5.10-path        restricted to path: ENFORCE_SIGNAL
+#     Every 5.10 boot names tracepoint-needs-find-vma:mprotect.
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
 #     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
@@ -106,8 +111,11 @@ tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
-x86_64-5.10-bpf $out/enforce.cpio.gz $k510 $bpf enforce_expect=lsm
-x86_64-5.10-nobpf $out/enforce.cpio.gz $k510 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
+x86_64-5.10-bpf $out/enforce.cpio.gz $k510 $bpf enforce_expect=lsm enforce_blockers=tracepoint-needs-find-vma:mprotect
+x86_64-5.10-nobpf $out/enforce.cpio.gz $k510 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed,tracepoint-needs-find-vma:mprotect
+x86_64-5.10-kprobe $out/enforce.cpio.gz $k510 $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
+x86_64-5.10-tracepoint $out/enforce.cpio.gz $k510 $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_posture=AUDIT_ONLY enforce_exec_tier=none enforce_limits=mprotect enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-needs-find-vma:mprotect,class-unenforced:exec
+x86_64-5.10-path $out/enforce.cpio.gz $k510 $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/reliability.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
