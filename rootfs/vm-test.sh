@@ -35,6 +35,8 @@
 #     arm64-6.12-bpf    bookworm-backports 6.12 with bpf: lsm, ENFORCE
 #     arm64-6.12-nobpf  the same without bpf: fmodret, ENFORCE
 #     arm64-6.1-path    bookworm 6.1, ladder restricted to path: ENFORCE_SIGNAL
+#     arm64-5.10        bullseye 5.10 with bpf listed: no BPF trampolines either, so
+#                       kprobe, ENFORCE_SIGNAL
 #   x86_64, the reliability proofs (rootfs/guest/reliability.sh), on the same kernel:
 #     rel-lsm         lsm: reload under fire (100 reloads, enforce and audit mode), a
 #                     full ring buffer, 1,000,000 denied opens, pinning and adoption
@@ -128,6 +130,7 @@ BOOTS
 arm64)
     k61=$("$here/fetch-arm64.sh" kernel 6.1)
     k612=$("$here/fetch-arm64.sh" kernel 6.12)
+    k510=$("$here/fetch-arm64.sh" kernel 5.10)
     open32=$top/target/compat/open32-arm cpu=aarch64
     glibc=$("$here/fetch-arm64.sh" glibc)
     BUSYBOX=$("$here/fetch-arm64.sh" busybox) image "$out/enforce.cpio.gz" \
@@ -137,6 +140,7 @@ arm64)
 arm64-6.1 $out/enforce.cpio.gz $k61 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524
 arm64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm
 arm64-6.12-nobpf $out/enforce.cpio.gz $k612 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
+arm64-5.10 $out/enforce.cpio.gz $k510 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524,tracepoint-needs-find-vma:mprotect
 arm64-6.1-path $out/enforce.cpio.gz $k61 $bpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 BOOTS
     ;;
