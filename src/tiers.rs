@@ -77,8 +77,8 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let started = std::time::Instant::now();
     let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
-        // The connect stash this kernel can have (HAVE_TASK_STORAGE in bpf/enforce.bpf.c).
-        obj.skip_map(if task_storage() { c"connect_fds_hash" } else { c"connect_fds" })?;
+        // The connect stash the programs use (HAVE_TASK_STORAGE in bpf/enforce.bpf.c).
+        obj.skip_map(if stash_in_task_storage() { c"connect_fds_hash" } else { c"connect_fds" })?;
         obj.load()?;
         Ok(obj)
     });
@@ -123,10 +123,12 @@ fn variant(name: &'static core::ffi::CStr) -> &'static core::ffi::CStr {
     }
 }
 
-/// Whether the kernel has task storage, probed once.
-fn task_storage() -> bool {
+/// Whether the programs keep a connect in flight in task storage: the build for
+/// kernels with their own BTF does where the kernel has it (probed once); the build
+/// for kernels without (loaded with a BTF file) never does.
+fn stash_in_task_storage() -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(bpf::kernel_has_task_storage)
+    !bpf::uses_btf_file() && *HAS.get_or_init(bpf::kernel_has_task_storage)
 }
 
 /// Attaches every program of one hook, all or nothing. A syscall tracepoint the
