@@ -84,9 +84,7 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         crate::bpf::set_btf_file(None);
         Btf::None
     };
-    // Only asked where it decides something: without kernel BTF nothing calls it.
-    let no_find_vma = btf == Btf::Kernel && !crate::bpf::kernel_has_find_vma();
-    let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), btf, no_find_vma, ..Facts::default() };
+    let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), btf, ..Facts::default() };
     let outcome = |facts: Facts, enforcement| Outcome {
         lsm_list: lsm_list.clone(),
         kernel: probe::kernel_release(),
@@ -100,6 +98,9 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         facts.unprivileged = true;
         return outcome(facts, None);
     }
+    // Asked only with the privilege a probe needs, and only where it decides something
+    // (without kernel BTF nothing that calls it is tried).
+    facts.no_find_vma = btf == Btf::Kernel && !crate::bpf::kernel_has_find_vma();
     let needed = wanted.hooks();
     if !LADDER.iter().any(|&t| wanted.may_try(t) && needed.iter().any(|&h| facts.available(t, h))) {
         // Nothing could load with the BTF there is: the blockers say why, and nothing
