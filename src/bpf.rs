@@ -317,8 +317,9 @@ impl Object {
     }
 
     /// Leaves the map `name` of this (not yet loaded) object uncreated, if it has one:
-    /// a map type the kernel lacks. libbpf poisons the programs' references to it,
-    /// which the verifier accepts only where they are dead code.
+    /// one its programs do not use on this kernel (or of a type it lacks). libbpf
+    /// poisons the programs' references to it, which the verifier accepts only where
+    /// they are dead code.
     pub fn skip_map(&mut self, name: &'static CStr) -> Result<(), Error> {
         let Ok(m) = self.map(name) else { return Ok(()) };
         // SAFETY: m points into self, which is open and not yet loaded.
@@ -497,7 +498,6 @@ impl<'a> Map<'a> {
         // type (ENOTSUPP: LPM tries) writes no count back, so `n` says nothing here. Per
         // entry from the first is safe either way: an update replaces, and an entry's
         // own error comes back from its own update.
-        let _ = n;
         if !unsupported.iter().any(|e| -ret == e.raw_os_error()) {
             check(ret, "update map", name_str(self.name))?;
         }
