@@ -184,19 +184,28 @@ struct {
 	__type(key, int);
 	__type(value, struct connect_pending);
 } connect_fds SEC(".maps");
+
+/* Task storage came in 5.11: before it, the hash below (the agent creates only the
+ * map this kernel can have: src/tiers.rs). */
+#define HAVE_TASK_STORAGE bpf_core_enum_value_exists(enum bpf_map_type, BPF_MAP_TYPE_TASK_STORAGE)
+/* Whether the running kernel has a helper: CO-RE resolves it at load time to a
+ * constant, so the verifier never walks the branch that calls a missing one. */
+#define HAVE_HELPER(name) bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_##name)
 #else
 /* Without the kernel's BTF there is no task storage (bpf_task_storage_get takes a
- * BTF-typed task): a hash by thread, one entry for the length of one connect.  Its
- * buckets are allocated up front (16 bytes each); with more connects in flight at
- * once than it holds, the rest are checked at entry only. */
+ * BTF-typed task). */
+#define HAVE_TASK_STORAGE 0
+#endif
+/* A hash by thread, one entry for the length of one connect; with more connects in
+ * flight at once than it holds, the rest are checked at entry only.  Preallocated
+ * (about 64 kB): before 6.1 a tracing program's run-time allocation from a hash is
+ * unsafe, and the verifier says so with a kernel warning. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u32);
-} connect_fds SEC(".maps");
-#endif
+} connect_fds_hash SEC(".maps");
 
 /* tracepoint tier: the memory of vfork children killed for a mapping (their waiting
  * parents'), until the parent returns from its clone or vfork (vfork_returned). */
@@ -1206,30 +1215,34 @@ static __always_inline struct file *current_fd_file(long fd)
 	__u64 file = 0;
 
 #ifndef ENFORCE_NO_KERNEL_BTF
-	/* Through an untrusted cast where there is one: a pointer loaded from a trusted one
-	 * makes the verifier (6.2 on) search the kernel's whole BTF by name for a
-	 * "__safe_trusted" variant, a linear search per load and path that took a quarter
-	 * of --check's time on 6.18 (perf: btf_nested_type_is_trusted). */
-	if (bpf_ksym_exists(bpf_rdonly_cast))
-		fdt = bpf_core_cast(bpf_get_current_task_btf(), struct task_struct)->files->fdt;
-	else
-		fdt = bpf_get_current_task_btf()->files->fdt;
+	/* bpf_get_current_task_btf came in 5.11: before it, the reads below the #endif. */
+	if (HAVE_HELPER(get_current_task_btf)) {
+		/* Through an untrusted cast where there is one: a pointer loaded from a trusted one
+		 * makes the verifier (6.2 on) search the kernel's whole BTF by name for a
+		 * "__safe_trusted" variant, a linear search per load and path that took a quarter
+		 * of --check's time on 6.18 (perf: btf_nested_type_is_trusted). */
+		if (bpf_ksym_exists(bpf_rdonly_cast))
+			fdt = bpf_core_cast(bpf_get_current_task_btf(), struct task_struct)->files->fdt;
+		else
+			fdt = bpf_get_current_task_btf()->files->fdt;
 
-	if (fd < 0 || fd >= fdt->max_fds)
-		return NULL;
-	/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
-	 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
-	 * the slot is read with one plain load instead of a bpf_probe_read_kernel call
-	 * (64-bit kernels: the cast's array stride is the BPF side's pointer size). */
-	if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0 && ptr_size == 8)
-		return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
-	slot = (unsigned long)fdt->fd;
-#else
-	fdt = KREAD(KREAD(current_task(), files), fdt);
-	if (!fdt || fd < 0 || fd >= KREAD(fdt, max_fds))
-		return NULL;
-	slot = (unsigned long)KREAD(fdt, fd);
+		if (fd < 0 || fd >= fdt->max_fds)
+			return NULL;
+		/* The descriptor's slot, a `struct file *`.  A cast needs a struct type: struct
+		 * kiocb starts with one (ki_filp), which CO-RE confirms on the running kernel, so
+		 * the slot is read with one plain load instead of a bpf_probe_read_kernel call
+		 * (64-bit kernels: the cast's array stride is the BPF side's pointer size). */
+		if (bpf_ksym_exists(bpf_rdonly_cast) && bpf_core_field_offset(struct kiocb, ki_filp) == 0 && ptr_size == 8)
+			return bpf_core_cast(&fdt->fd[fd], struct kiocb)->ki_filp;
+		slot = (unsigned long)fdt->fd;
+	} else
 #endif
+	{
+		fdt = KREAD(KREAD(current_task(), files), fdt);
+		if (!fdt || fd < 0 || fd >= KREAD(fdt, max_fds))
+			return NULL;
+		slot = (unsigned long)KREAD(fdt, fd);
+	}
 	/* The array's stride is the kernel's pointer size (4 bytes on 32-bit ARM). */
 	bpf_probe_read_kernel(&file, ptr_size, (const void *)(slot + fd * ptr_size));
 	return (struct file *)file;
@@ -1476,40 +1489,45 @@ int enf_tp_clone3_vm(struct trace_event_raw_sys_enter *ctx)
 /* The descriptor of this thread's connect, kept from entry to exit. */
 static __always_inline void stash_connect_fd(__u32 fd)
 {
-#ifndef ENFORCE_NO_KERNEL_BTF
-	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
-							 BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (p) {
-		p->fd = fd;
-		p->pending = 1;
-	}
-#else
 	__u64 id = bpf_get_current_pid_tgid();
 
-	bpf_map_update_elem(&connect_fds, &id, &fd, BPF_ANY);
+#ifndef ENFORCE_NO_KERNEL_BTF
+	if (HAVE_TASK_STORAGE) {
+		struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0,
+								 BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (p) {
+			p->fd = fd;
+			p->pending = 1;
+		}
+		return;
+	}
 #endif
+	bpf_map_update_elem(&connect_fds_hash, &id, &fd, BPF_ANY);
 }
 
 /* Takes the descriptor stash_connect_fd() kept, if any. */
 static __always_inline bool take_connect_fd(__u32 *fd)
 {
-#ifndef ENFORCE_NO_KERNEL_BTF
-	struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
-
-	if (!p || !p->pending)
-		return false;
-	*fd = p->fd;
-	p->pending = 0;
-#else
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 *stashed = bpf_map_lookup_elem(&connect_fds, &id);
+	__u32 *stashed;
 
+#ifndef ENFORCE_NO_KERNEL_BTF
+	if (HAVE_TASK_STORAGE) {
+		struct connect_pending *p = bpf_task_storage_get(&connect_fds, bpf_get_current_task_btf(), 0, 0);
+
+		if (!p || !p->pending)
+			return false;
+		*fd = p->fd;
+		p->pending = 0;
+		return true;
+	}
+#endif
+	stashed = bpf_map_lookup_elem(&connect_fds_hash, &id);
 	if (!stashed)
 		return false;
 	*fd = *stashed;
-	bpf_map_delete_elem(&connect_fds, &id);
-#endif
+	bpf_map_delete_elem(&connect_fds_hash, &id);
 	return true;
 }
 
@@ -1682,6 +1700,33 @@ int enf_tp_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 #else
 	bpf_loop(vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV, sendmmsg_one, &walk, 0);
 #endif
+	return 0;
+}
+
+/* One message of a sendmmsg at `hdr`: a global function, which the verifier checks
+ * once, not once per message of the loop below (as bpf/path.bpf.c does). */
+__noinline int enf_tp_sendmmsg_msg(unsigned long hdr, int fd)
+{
+	struct user_msghdr msg;
+
+	if (bpf_probe_read_user(&msg, bpf_core_type_size(struct user_msghdr), (const void *)hdr))
+		return 1;
+	tp_send(fd, msg.msg_name, msg.msg_namelen);
+	return 0;
+}
+
+/* The same walk for kernels without bpf_loop (before 5.17), which refuse a program
+ * that names a callback even where it never runs: the agent loads this one instead
+ * there (src/tiers.rs). A bounded loop over every message the kernel takes. */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enf_tp_sendmmsg_bounded(struct trace_event_raw_sys_enter *ctx)
+{
+	unsigned long vec = ctx->args[1];
+	__u32 vlen = ctx->args[2];
+
+	for (__u32 i = 0; i < UIO_MAXIOV && i < vlen; i++)
+		if (enf_tp_sendmmsg_msg(vec + i * bpf_core_type_size(struct mmsghdr), (int)ctx->args[0]))
+			break;
 	return 0;
 }
 

@@ -130,11 +130,12 @@ struct mmsghdr_user {
 
 #include "shared_maps.h"
 
-/* The path tier's own: denied paths (and their last components), no preallocation. */
+/* The path tier's own: denied paths (and their last components).  Preallocated (the
+ * agent sizes it to the names it writes): before 6.1 a tracing program that uses a
+ * hash without preallocation makes the verifier warn in the kernel log. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct enforce_path_key);
 	__type(value, struct enforce_inode_rule);
 } deny_paths SEC(".maps");

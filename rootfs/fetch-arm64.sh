@@ -5,6 +5,7 @@
 #
 #   rootfs/fetch-arm64.sh kernel 6.1    -> prints the path of an arm64 Image (bookworm)
 #   rootfs/fetch-arm64.sh kernel 6.12   -> the same from bookworm-backports
+#   rootfs/fetch-arm64.sh kernel 5.10   -> the same from bullseye (an index of its own)
 #   rootfs/fetch-arm64.sh busybox       -> prints the path of busybox-static for arm64
 #
 # Idempotent; on a cache hit it prints the path and nothing else. Only ./boot of a
@@ -19,66 +20,23 @@ security=${ENFORCE_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 log() { echo "fetch-arm64: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-apt_dir=$cache/apt
-# apt_private apt-get|apt-cache ARGS...: the tool, on the private arm64 index only.
-apt_private() {
-    tool=$1
-    shift
-    "$tool" -q -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
-        -o Dir::State="$apt_dir/state" -o Dir::State::Lists="$apt_dir/lists" \
-        -o Dir::State::status=/dev/null -o Dir::Cache="$apt_dir/cache" \
-        -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
-        -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null \
-        -o Dir::Etc::Parts="$apt_dir/no-parts" -o APT::Sandbox::User=root "$@"
-}
-apt_ready() {
-    [ -s "$apt_dir/updated" ] && [ "${1:-}" != --refresh ] && return 0
-    # no-parts: none of the system's apt.conf.d hooks (packagekit's failed updates
-    # here now and then; appstream adds metadata nobody here reads).
-    mkdir -p "$apt_dir/state" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/no-parts"
-    cat >"$apt_dir/sources.list" <<SOURCES
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
+apt_dir=$cache/apt apt_arch=arm64
+apt_sources="deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-updates main
 deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-backports main
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $security bookworm-security main
-SOURCES
-    apt_private apt-get update >&2 || apt_private apt-get update >&2 ||
-        die "apt-get update of the private arm64 index failed (twice)"
-    date >"$apt_dir/updated"
-}
-# download PACKAGE DIR: the .deb of PACKAGE into DIR (cached); prints its path.
-download() {
-    deb=$(ls "$2/$1"_*.deb 2>/dev/null | tail -n 1 || true)
-    if [ -z "$deb" ]; then
-        mkdir -p "$2"
-        tmp=$(mktemp -d "$2/.dl.XXXXXX")
-        # A kept index can name a .deb the mirror has since dropped: refresh once.
-        (cd "$tmp" && apt_private apt-get download "$1" >&2) ||
-            { apt_ready --refresh && (cd "$tmp" && apt_private apt-get download "$1" >&2); } ||
-            { rm -rf "$tmp"; die "apt-get download $1 failed"; }
-        mv "$tmp"/*.deb "$2/"
-        rmdir "$tmp"
-        deb=$(ls "$2/$1"_*.deb | tail -n 1)
-    fi
-    echo "$deb"
-}
-# newest PATTERN SUITE: the newest kernel package whose name matches PATTERN (a grep -E
-# regex) and that SUITE (e.g. bookworm-backports) carries; any suite when SUITE is "".
-newest() {
-    apt_private apt-cache pkgnames linux-image- | grep -E "^$1\$" | sort -rV | while read -r name; do
-        if [ -z "$2" ] || apt_private apt-cache madison "$name" | grep -q " $2/"; then
-            echo "$name"
-            break
-        fi
-    done
-}
+deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $security bookworm-security main"
+. "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
 
 case ${1:-} in
 kernel)
     case ${2:-} in
     6.1) pattern='linux-image-6\.1\.0-[0-9]+-arm64' suite= ;;
     6.12) pattern='linux-image-6\.12\.[0-9]+\+deb12(\.[0-9]+)?-arm64' suite=bookworm-backports ;;
-    *) die "usage: $0 kernel 6.1|6.12" ;;
+    # bullseye's own index, apart from bookworm's (a kernel name in both would be ambiguous).
+    5.10) pattern='linux-image-5\.10\.0-[0-9]+-arm64' suite=
+        apt_dir=$cache/apt-bullseye
+        apt_sources="deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main" ;;
+    *) die "usage: $0 kernel 6.1|6.12|5.10" ;;
     esac
     last=$cache/kernel-$2
     if [ -s "$last" ] && [ -s "$(cat "$last")" ]; then cat "$last"; exit 0; fi
@@ -135,5 +93,5 @@ glibc)
     rm -rf "$x" "$out" && mv "$out.tmp" "$out"
     echo "$out"
     ;;
-*) die "usage: $0 kernel 6.1|6.12 | busybox | glibc" ;;
+*) die "usage: $0 kernel 6.1|6.12|5.10 | busybox | glibc" ;;
 esac

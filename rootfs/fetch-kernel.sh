@@ -3,6 +3,9 @@
 # of an ELF vmlinux (PVH-bootable by `qemu-system-x86_64 -kernel`).
 #
 #   rootfs/fetch-kernel.sh            -> prints e.g. ~/.cache/enforce-vm/6.1.0-56-amd64/vmlinux
+#   rootfs/fetch-kernel.sh 5.10       -> the newest linux-image-5.10.0-NN-amd64 of Debian
+#                                        bullseye, through a private apt index
+#                                        (rootfs/apt-private.sh) under the cache
 #
 # Idempotent: on a cache hit it prints the path and nothing else.
 # Only ./boot of the .deb is extracted; nothing touches the host's /boot.
@@ -11,6 +14,7 @@
 #   ENFORCE_VM_CACHE           cache dir (default $HOME/.cache/enforce-vm)
 #   ENFORCE_VM_KERNEL_PACKAGE  concrete package (default: what linux-image-amd64 depends on),
 #                              e.g. linux-image-6.12.100+deb12-amd64 (zstd-compressed)
+#   ENFORCE_DEBIAN_MIRROR      the archive of the private index (default http://deb.debian.org/debian)
 #
 # Layout of the cache:
 #   debs/linux-image-<ver>_*.deb     the downloaded package (~70 MB)
@@ -18,7 +22,8 @@
 #   <ver>/vmlinux                    ELF extracted from the bzImage
 #   <ver>/version                    the kernel version string (uname -r)
 #   <ver>/package                    Debian package name and version
-#   kernel-version                   the version the last run resolved to
+#   kernel-version                   the version the last run resolved to (6.1)
+#   bullseye-amd64/apt/              the private index of `5.10`
 set -eu
 
 cache=${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}
@@ -32,7 +37,49 @@ resolve_package() {
         sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9][0-9]*-amd64\)$/\1/p' | head -n1
 }
 
-pkg=${ENFORCE_VM_KERNEL_PACKAGE:-}
+# fetch PACKAGE DIR: the .deb of PACKAGE into DIR (cached) from the system's sources.
+fetch() {
+    deb=$(ls "$2/${1}_"*.deb 2>/dev/null | tail -n1 || true)
+    [ -z "$deb" ] || { echo "$deb"; return 0; }
+    log "downloading $1"
+    tmp=$(mktemp -d "$2/.dl.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    # As root, apt drops to _apt for downloads; let it write into the temp dir.
+    chmod 0777 "$tmp"
+    (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$1" >&2) || die "apt-get download $1 failed"
+    for f in "$tmp"/*.deb; do
+        [ -s "$f" ] || die "apt-get download produced no .deb"
+        mv "$f" "$2/"
+        deb=$2/${f##*/}
+    done
+    rm -rf "$tmp"
+    trap - EXIT
+    echo "$deb"
+}
+
+pkg=${ENFORCE_VM_KERNEL_PACKAGE:-} record=kernel-version
+case ${1:-6.1} in
+6.1) ;;
+5.10)
+    # Bullseye is in no system source here: a private index of its own.
+    mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    apt_dir=$cache/bullseye-amd64/apt apt_arch=amd64
+    apt_sources="deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main"
+    . "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
+    fetch() { download "$@"; }
+    record=bullseye-amd64/kernel-version
+    if [ -z "$pkg" ] && [ -s "$cache/$record" ] && [ -s "$cache/$(cat "$cache/$record")/vmlinux" ]; then
+        echo "$cache/$(cat "$cache/$record")/vmlinux"
+        exit 0
+    fi
+    if [ -z "$pkg" ]; then
+        apt_ready
+        pkg=$(newest 'linux-image-5\.10\.0-[0-9]+-amd64' '')
+        [ -n "$pkg" ] || die "no linux-image-5.10.0-NN-amd64 in the private bullseye index"
+    fi
+    ;;
+*) die "usage: $0 [6.1|5.10]" ;;
+esac
 if [ -z "$pkg" ]; then
     pkg=$(resolve_package)
     if [ -z "$pkg" ]; then
@@ -57,28 +104,13 @@ dir=$cache/$ver
 vmlinux=$dir/vmlinux
 
 if [ -s "$vmlinux" ] && [ -s "$dir/version" ]; then
-    echo "$ver" >"$cache/kernel-version"
+    echo "$ver" >"$cache/$record"
     echo "$vmlinux"
     exit 0
 fi
 
 # 1. Download the .deb (cached).
-deb=$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | tail -n1 || true)
-if [ -z "$deb" ]; then
-    log "downloading $pkg"
-    tmp=$(mktemp -d "$cache/debs/.dl.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    # As root, apt drops to _apt for downloads; let it write into the temp dir.
-    chmod 0777 "$tmp"
-    (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || die "apt-get download $pkg failed"
-    for f in "$tmp"/*.deb; do
-        [ -s "$f" ] || die "apt-get download produced no .deb"
-        mv "$f" "$cache/debs/"
-        deb=$cache/debs/${f##*/}
-    done
-    rm -rf "$tmp"
-    trap - EXIT
-fi
+deb=$(fetch "$pkg" "$cache/debs")
 
 # 2. Extract only ./boot.
 rm -rf "$dir.tmp"
@@ -88,7 +120,7 @@ dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.tmp" ./boot ||
 bz=$dir.tmp/boot/vmlinuz-$ver
 [ -s "$bz" ] || die "$deb has no boot/vmlinuz-$ver"
 
-# 3. bzImage -> ELF vmlinux: decompress the xz payload (6.1) or the zstd one (6.12)
+# 3. bzImage -> ELF vmlinux: decompress the xz payload (5.10, 6.1) or the zstd one (6.12)
 #    (first offset whose stream decompresses to an ELF wins). zstd goes on past its
 #    frame into what follows it and fails there: the frame's output is whole, so its
 #    status is not what says; the ELF header and the section headers' end do.
@@ -121,6 +153,6 @@ dpkg-deb -f "$deb" Package Version >"$dir.tmp/package"
 
 rm -rf "$dir"
 mv "$dir.tmp" "$dir"
-echo "$ver" >"$cache/kernel-version"
+echo "$ver" >"$cache/$record"
 log "kernel $ver ready ($how payload at byte $found)"
 echo "$vmlinux"

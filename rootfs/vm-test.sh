@@ -21,12 +21,22 @@
 #                  not tried; path serves
 #     x86_64-btf-file  the same, with `btf =` a copy of the kernel's BTF: the
 #                  kprobe tier from the build for kernels without BTF, ENFORCE_SIGNAL
+#   x86_64, Debian bullseye 5.10 (rootfs/fetch-kernel.sh 5.10), the oldest LTS served:
+#     x86_64-5.10-bpf    lsm=...,bpf: lsm, ENFORCE
+#     x86_64-5.10-nobpf  bpf not in lsm=: fmodret, ENFORCE
+#     x86_64-5.10-kprobe      restricted to kprobe: ENFORCE_SIGNAL
+#     x86_64-5.10-tracepoint  restricted to tracepoint: no bpf_find_vma (5.17), so no
+#                  mprotect program (asserted as a limit): AUDIT_ONLY, exec class none
+#     x86_64-5.10-path        restricted to path: ENFORCE_SIGNAL
+#     Every 5.10 boot names tracepoint-needs-find-vma:mprotect.
 #   arm64 (rootfs/fetch-arm64.sh; arm64 busybox-static):
 #     arm64-6.1    bookworm 6.1 with bpf listed: LSM and fmod_ret attach fail with 524
 #                  (no BPF trampolines on arm64 before 6.4): kprobe, ENFORCE_SIGNAL
 #     arm64-6.12-bpf    bookworm-backports 6.12 with bpf: lsm, ENFORCE
 #     arm64-6.12-nobpf  the same without bpf: fmodret, ENFORCE
 #     arm64-6.1-path    bookworm 6.1, ladder restricted to path: ENFORCE_SIGNAL
+#     arm64-5.10        bullseye 5.10 with bpf listed: no BPF trampolines either, so
+#                       kprobe, ENFORCE_SIGNAL
 #   x86_64, the reliability proofs (rootfs/guest/reliability.sh), on the same kernel:
 #     rel-lsm         lsm: reload under fire (100 reloads, enforce and audit mode), a
 #                     full ring buffer, 1,000,000 denied opens, pinning and adoption
@@ -86,6 +96,7 @@ bpf=lsm=lockdown,capability,bpf
 case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
+    k510=$("$here/fetch-kernel.sh" 5.10)
     open32=$top/target/compat/open32-i386 cpu=x86_64
     # overlayfs is a module of the default kernel: from its .deb, for the overlay cases
     # (enforce_overlay=1); it loads on that kernel only.
@@ -112,6 +123,11 @@ tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
+x86_64-5.10-bpf $out/enforce.cpio.gz $k510 $bpf enforce_expect=lsm enforce_blockers=tracepoint-needs-find-vma:mprotect
+x86_64-5.10-nobpf $out/enforce.cpio.gz $k510 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed,tracepoint-needs-find-vma:mprotect
+x86_64-5.10-kprobe $out/enforce.cpio.gz $k510 $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
+x86_64-5.10-tracepoint $out/enforce.cpio.gz $k510 $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_posture=AUDIT_ONLY enforce_exec_tier=none enforce_limits=mprotect enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-needs-find-vma:mprotect,class-unenforced:exec
+x86_64-5.10-path $out/enforce.cpio.gz $k510 $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/reliability.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
@@ -124,6 +140,7 @@ BOOTS
 arm64)
     k61=$("$here/fetch-arm64.sh" kernel 6.1)
     k612=$("$here/fetch-arm64.sh" kernel 6.12)
+    k510=$("$here/fetch-arm64.sh" kernel 5.10)
     open32=$top/target/compat/open32-arm cpu=aarch64
     glibc=$("$here/fetch-arm64.sh" glibc)
     BUSYBOX=$("$here/fetch-arm64.sh" busybox) image "$out/enforce.cpio.gz" \
@@ -133,6 +150,7 @@ arm64)
 arm64-6.1 $out/enforce.cpio.gz $k61 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524
 arm64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm
 arm64-6.12-nobpf $out/enforce.cpio.gz $k612 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
+arm64-5.10 $out/enforce.cpio.gz $k510 $bpf enforce_expect=kprobe enforce_blockers=lsm-attach-failed:open:524,fmodret-attach-failed:open:524,tracepoint-needs-find-vma:mprotect
 arm64-6.1-path $out/enforce.cpio.gz $k61 $bpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 BOOTS
     ;;

@@ -316,6 +316,17 @@ impl Object {
         out
     }
 
+    /// Leaves the map `name` of this (not yet loaded) object uncreated, if it has one:
+    /// one its programs do not use on this kernel (or of a type it lacks). libbpf
+    /// poisons the programs' references to it, which the verifier accepts only where
+    /// they are dead code.
+    pub fn skip_map(&mut self, name: &'static CStr) -> Result<(), Error> {
+        let Ok(m) = self.map(name) else { return Ok(()) };
+        // SAFETY: m points into self, which is open and not yet loaded.
+        check(unsafe { sys::bpf_map__set_autocreate(m.ptr.as_ptr(), false) }, "skip map", name_str(name))?;
+        Ok(())
+    }
+
     /// A map by its C name.
     pub fn map(&self, name: &'static CStr) -> Result<Map<'_>, Error> {
         // SAFETY: self.ptr is live; the name is NUL-terminated.
@@ -414,6 +425,27 @@ impl Drop for Link {
     }
 }
 
+/// Whether the kernel has task storage maps (5.11 on): libbpf creates one and closes it.
+pub fn kernel_has_task_storage() -> bool {
+    // SAFETY: a plain probe; no options.
+    unsafe { sys::libbpf_probe_bpf_map_type(sys::BPF_MAP_TYPE_TASK_STORAGE, core::ptr::null()) == 1 }
+}
+
+/// Whether the kernel has the `bpf_find_vma` helper (5.17 on).
+pub fn kernel_has_find_vma() -> bool {
+    tracepoint_helper(sys::BPF_FUNC_find_vma)
+}
+
+/// Whether the kernel has the `bpf_loop` helper (5.17 on).
+pub fn kernel_has_bpf_loop() -> bool {
+    tracepoint_helper(sys::BPF_FUNC_loop)
+}
+
+fn tracepoint_helper(id: sys::bpf_func_id) -> bool {
+    // SAFETY: a plain probe; no options.
+    unsafe { sys::libbpf_probe_bpf_helper(sys::BPF_PROG_TYPE_TRACEPOINT, id, core::ptr::null()) == 1 }
+}
+
 /// A map inside a loaded [`Object`].
 pub struct Map<'a> {
     ptr: NonNull<sys::bpf_map>,
@@ -462,7 +494,11 @@ impl<'a> Map<'a> {
         if ret == 0 {
             return Ok(());
         }
-        if n != 0 || !unsupported.iter().any(|e| -ret == e.raw_os_error()) {
+        // A kernel without the command (EINVAL, before 5.6) or without it for this map
+        // type (ENOTSUPP: LPM tries) writes no count back, so `n` says nothing here. Per
+        // entry from the first is safe either way: an update replaces, and an entry's
+        // own error comes back from its own update.
+        if !unsupported.iter().any(|e| -ret == e.raw_os_error()) {
             check(ret, "update map", name_str(self.name))?;
         }
         for i in 0..count {

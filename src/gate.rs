@@ -98,6 +98,9 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         facts.unprivileged = true;
         return outcome(facts, None);
     }
+    // Asked only with the privilege a probe needs, and only where it decides something
+    // (without kernel BTF nothing that calls it is tried).
+    facts.no_find_vma = btf == Btf::Kernel && !crate::bpf::kernel_has_find_vma();
     let needed = wanted.hooks();
     if !LADDER.iter().any(|&t| wanted.may_try(t) && needed.iter().any(|&h| facts.available(t, h))) {
         // Nothing could load with the BTF there is: the blockers say why, and nothing

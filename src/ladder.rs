@@ -145,6 +145,11 @@ impl Tier {
         self.spec().programs[hook as usize].iter().all(|p| !p.kernel_btf_only)
     }
 
+    /// Whether a program of this tier for `hook` calls `bpf_find_vma` (5.17 on).
+    pub fn needs_find_vma(self, hook: Hook) -> bool {
+        self.spec().programs[hook as usize].iter().any(|p| p.find_vma)
+    }
+
     /// Stable name used in the config (`tiers =`), reports, blockers and events.
     pub fn name(self) -> &'static str {
         match self {
@@ -248,21 +253,29 @@ pub struct Program {
     /// BTF file relocated it. (The tp_btf exec program is the classic
     /// sched_process_exec tracepoint in the other object.)
     pub kernel_btf_only: bool,
+    /// Whether it calls `bpf_find_vma` (5.17 on): an older kernel's verifier refuses it.
+    pub find_vma: bool,
 }
 
 const fn p(name: &'static CStr, attach: Attach) -> Program {
-    Program { name, attach, target: None, kernel_btf_only: matches!(attach, Attach::Lsm | Attach::FmodRet | Attach::Fentry) }
+    Program {
+        name,
+        attach,
+        target: None,
+        kernel_btf_only: matches!(attach, Attach::Lsm | Attach::FmodRet | Attach::Fentry),
+        find_vma: false,
+    }
 }
 
-/// A program that calls a helper typed by the kernel's BTF (see
+/// A program that calls `bpf_find_vma`, a helper typed by the kernel's BTF (see
 /// [`Program::kernel_btf_only`]).
 const fn typed(name: &'static CStr, attach: Attach) -> Program {
-    Program { name, attach, target: None, kernel_btf_only: true }
+    Program { name, attach, target: None, kernel_btf_only: true, find_vma: true }
 }
 
 /// `name` attached to the syscall tracepoint `syscalls/target`.
 const fn tp(name: &'static CStr, target: &'static CStr) -> Program {
-    Program { name, attach: Attach::Syscall, target: Some(target), kernel_btf_only: false }
+    Program { name, attach: Attach::Syscall, target: Some(target), kernel_btf_only: false, find_vma: false }
 }
 
 /// A tier's programs per hook (indexed by `Hook as usize`); empty = this tier has no
@@ -513,8 +526,10 @@ mod tests {
         }
         let maps = source.matches("SEC(\".maps\")").count();
         // Minus the license, the maps, and the variants: the classic enf_tp_exec of the
-        // object for kernels without BTF, and the 32-bit ARM enf_kp_rename.
-        let defined = source.matches("SEC(\"").count() - 1 - maps - 2;
+        // object for kernels without BTF, the 32-bit ARM enf_kp_rename, and
+        // enf_tp_sendmmsg_bounded for kernels without bpf_loop (src/tiers.rs).
+        assert!(source.contains("int enf_tp_sendmmsg_bounded("));
+        let defined = source.matches("SEC(\"").count() - 1 - maps - 3;
         let mut names: Vec<_> = all_programs().filter(|p| !p.name.to_str().unwrap().starts_with("enf_path_")).map(|p| p.name).collect();
         names.sort();
         names.dedup();

@@ -81,6 +81,8 @@ pub struct Facts {
     pub maps: Step,
     /// Which BTF there is; the gate does not try what it cannot serve.
     pub btf: Btf,
+    /// The kernel has no `bpf_find_vma` (before 5.17): what calls it is not tried.
+    pub no_find_vma: bool,
     pub tiers: [TierFacts; TIER_COUNT],
 }
 
@@ -91,6 +93,9 @@ impl Facts {
 
     /// Whether `tier`'s programs for `hook` can load with the BTF there is.
     pub fn available(&self, tier: Tier, hook: Hook) -> bool {
+        if self.no_find_vma && tier.needs_find_vma(hook) {
+            return false;
+        }
         match self.btf {
             Btf::Kernel => true,
             Btf::File => tier.works_without_kernel_btf(hook),
@@ -169,6 +174,8 @@ pub enum Blocker {
     /// No BTF at all (no kernel BTF, no `btf =` file): this tier's CO-RE relocations
     /// have nothing to relocate against.
     NeedsBtf(Tier),
+    /// This hook of this tier calls `bpf_find_vma`, which the kernel lacks (before 5.17).
+    NeedsFindVma(Tier, Hook),
     /// Some class is served by the path tier: it matches the names the rules give,
     /// not the files (another hardlink, a symlink, a bind mount, /proc/PID/fd/N, a
     /// directory descriptor reach them), and it cannot see executable mappings.
@@ -196,6 +203,7 @@ impl fmt::Display for Blocker {
             Blocker::NeedsKernelBtf(t, None) => write!(f, "{}-needs-kernel-btf", t.name()),
             Blocker::NeedsKernelBtf(t, Some(h)) => write!(f, "{}-needs-kernel-btf:{}", t.name(), h.name()),
             Blocker::NeedsBtf(t) => write!(f, "{}-needs-btf", t.name()),
+            Blocker::NeedsFindVma(t, h) => write!(f, "{}-needs-find-vma:{}", t.name(), h.name()),
             Blocker::PathMatching => f.write_str("path-matching"),
         }
     }
@@ -297,6 +305,10 @@ pub fn decide(f: &Facts, w: &Wanted) -> Posture {
                 for &h in wanted_hooks.iter().filter(has).filter(kernel_only) {
                     block(Blocker::NeedsKernelBtf(t, Some(h)));
                 }
+            }
+        } else if f.no_find_vma {
+            for &h in wanted_hooks.iter().filter(|&&h| t.needs_find_vma(h)) {
+                block(Blocker::NeedsFindVma(t, h));
             }
         }
         if let Step::Failed(e) = tf.load {
@@ -408,7 +420,7 @@ mod tests {
     /// Every combination of uniform tier outcomes and wishes.
     fn truth_table() -> Vec<(Facts, Wanted)> {
         let mut out = Vec::new();
-        for btf in [Btf::Kernel, Btf::File, Btf::None] {
+        for (btf, no_find_vma) in [(Btf::Kernel, false), (Btf::Kernel, true), (Btf::File, false), (Btf::None, false)] {
         for listed in [false, true] {
             for a in OUTCOMES {
                 for b in OUTCOMES {
@@ -420,6 +432,7 @@ mod tests {
                                 lsm_listed: listed,
                                 maps: Step::Ok,
                                 btf,
+                                no_find_vma,
                                 tiers: [tier_facts(a), tier_facts(b), tier_facts(c), tier_facts(d), tier_facts(e)],
                             };
                             for mode in [Mode::Enforce, Mode::Audit] {
@@ -454,7 +467,8 @@ mod tests {
         (0..n)
             .map(|_| {
                 let btf = [Btf::Kernel, Btf::File, Btf::None][(next() % 3) as usize];
-                let mut f = Facts { lsm_listed: next() % 2 == 0, maps: Step::Ok, btf, ..Facts::default() };
+                let no_find_vma = btf == Btf::Kernel && next() % 4 == 0;
+                let mut f = Facts { lsm_listed: next() % 2 == 0, maps: Step::Ok, btf, no_find_vma, ..Facts::default() };
                 let mut allowed = ALL;
                 for (i, t) in f.tiers.iter_mut().enumerate() {
                     t.load = steps[(next() % 4) as usize];
@@ -485,6 +499,8 @@ mod tests {
                     Btf::File => assert!(!t.synchronous() && t.works_without_kernel_btf(h), "{f:?}"),
                     Btf::None => assert!(!t.needs_btf(), "{f:?}"),
                 }
+                // Nor from a program that calls a helper the kernel lacks.
+                assert!(!(f.no_find_vma && t.needs_find_vma(h)), "{f:?}");
             }
         }
         if f.btf != Btf::Kernel {
@@ -550,7 +566,14 @@ mod tests {
     }
 
     fn facts(tiers: [Outcome; 5], listed: bool) -> Facts {
-        Facts { unprivileged: false, lsm_listed: listed, maps: Step::Ok, btf: Btf::Kernel, tiers: tiers.map(tier_facts) }
+        Facts {
+            unprivileged: false,
+            lsm_listed: listed,
+            maps: Step::Ok,
+            btf: Btf::Kernel,
+            no_find_vma: false,
+            tiers: tiers.map(tier_facts),
+        }
     }
 
     fn blocker_text(p: &Posture) -> Vec<String> {
@@ -599,6 +622,24 @@ mod tests {
         // Even LSM facts that look proven are not believed without kernel BTF.
         let f = Facts { btf: Btf::File, ..facts([Proven, Proven, Proven, NotTried, NotTried], true) };
         assert_eq!(decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3])).tiers, [Some(Tier::Kprobe); 3]);
+    }
+
+    #[test]
+    fn without_find_vma_the_tracepoint_tier_has_no_mprotect() {
+        use Outcome::*;
+        // Debian's 5.10: kernel BTF, no bpf_find_vma (5.17).
+        let f = Facts { no_find_vma: true, ..facts([NotTried, NotTried, NotTried, Proven, NotTried], true) };
+        let w = Wanted { allowed: [false, false, false, true, false], ..wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]) };
+        let p = decide(&f, &w);
+        assert_eq!(p.tiers, [Some(Tier::Tracepoint), None, Some(Tier::Tracepoint)]);
+        assert_eq!(p.hooks[Hook::Mprotect as usize], None);
+        assert_eq!(p.state, State::AuditOnly);
+        assert!(blocker_text(&p).contains(&"tracepoint-needs-find-vma:mprotect".into()), "{p:?}");
+        // The stronger tiers have no such need: the whole ladder enforces.
+        let f = Facts { no_find_vma: true, ..facts([Proven, Proven, Proven, Proven, NotTried], true) };
+        let p = decide(&f, &wanted(Mode::Enforce, Fallback::Signal, 9, [true; 3]));
+        assert_eq!((p.state, p.tiers), (State::Enforce, [Some(Tier::Lsm); 3]));
+        assert!(!Tier::Kprobe.needs_find_vma(Hook::Mprotect) && Tier::Tracepoint.needs_find_vma(Hook::Mprotect));
     }
 
     #[test]

@@ -73,10 +73,12 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         // kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
-    let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| p.name == name));
+    let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| variant(p.name) == name));
     let started = std::time::Instant::now();
     let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
+        // The connect stash the programs use (HAVE_TASK_STORAGE in bpf/enforce.bpf.c).
+        obj.skip_map(if stash_in_task_storage() { c"connect_fds_hash" } else { c"connect_fds" })?;
         obj.load()?;
         Ok(obj)
     });
@@ -93,7 +95,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let jited: Result<Vec<bool>, _> = wanted
         .iter()
         .flat_map(|&h| spec.programs[h as usize].iter())
-        .map(|p| obj.program(p.name).and_then(|prog| prog.jited()))
+        .map(|p| obj.program(variant(p.name)).and_then(|prog| prog.jited()))
         .collect();
     out.jited = jited.map(|all| all.iter().all(|&j| j)).map_err(|e| log::debug!("{e}")).ok();
     let mut links: [Vec<Link>; HOOK_COUNT] = Default::default();
@@ -110,6 +112,25 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     out
 }
 
+/// The program loaded for the table's `name` on this kernel: without bpf_loop (before
+/// 5.17) the sendmmsg walk by a bounded loop.
+fn variant(name: &'static core::ffi::CStr) -> &'static core::ffi::CStr {
+    static HAS_LOOP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if name == c"enf_tp_sendmmsg" && !*HAS_LOOP.get_or_init(bpf::kernel_has_bpf_loop) {
+        c"enf_tp_sendmmsg_bounded"
+    } else {
+        name
+    }
+}
+
+/// Whether the programs keep a connect in flight in task storage: the build for
+/// kernels with their own BTF does where the kernel has it (probed once); the build
+/// for kernels without (loaded with a BTF file) never does.
+fn stash_in_task_storage() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    !bpf::uses_btf_file() && *HAS.get_or_init(bpf::kernel_has_task_storage)
+}
+
 /// Attaches every program of one hook, all or nothing. A syscall tracepoint the
 /// kernel lacks (ENOENT: a syscall this architecture does not have) is skipped; any
 /// other failure fails the hook (detaching what it had attached), and so does
@@ -118,7 +139,7 @@ fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<
     let mut links = Vec::new();
     let mut missing = 0;
     for p in programs {
-        let attached = obj.program(p.name).and_then(|prog| match p.target {
+        let attached = obj.program(variant(p.name)).and_then(|prog| match p.target {
             Some(target) => prog.attach_tracepoint(c"syscalls", target),
             None => prog.attach(),
         });

@@ -63,6 +63,9 @@ for tier in lsm fmodret kprobe tracepoint; do
 	write_config $tier
 	echo "scale: $tier: $(grep -c '^deny_open' /etc/enforce.conf) open, $(grep -c '^deny_exec' /etc/enforce.conf) exec," \
 		"$(grep -c '^deny_connect' /etc/enforce.conf) connect rules, $(wc -c </etc/enforce.conf) bytes"
+	# Emptied first: the background shell truncates it only once it runs, and until
+	# then wait_for could read the previous tier's 'attached:' line.
+	: >/tmp/agent.log
 	enforce >/tmp/agent.log 2>&1 &
 	agent=$!
 	if ! wait_for /tmp/agent.log 'attached:' 300; then

@@ -20,6 +20,10 @@
 //!                               one datagram from an unconnected UDP socket of ADDR's
 //!                               family (v4-mapped: AF_INET6) via sendto(2) or sendmsg(2)
 //!                               with msg_name; never calls connect(2)
+//! probe udp-sendmmsg ADDR PORT AT
+//!                               one sendmmsg(2) of AT+1 datagrams: the first AT to
+//!                               ADDR:PORT+1, the last to ADDR:PORT; ok when all went,
+//!                               ECANCELED when only some did
 //! probe tfo ADDR PORT           TCP Fast Open client: sendto(MSG_FASTOPEN) on a fresh
 //!                               socket, no connect(2); ok once the data is queued
 //! probe race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES
@@ -116,7 +120,7 @@ use std::time::Duration;
 pub(crate) fn usage() -> ! {
     eprintln!(
         "usage: probe open PATH | exec PATH [ARGS..] | connect ADDR PORT [ADDRLEN] | \
-         udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | tfo ADDR PORT | \
+         udp-send sendto|sendmsg ADDR PORT [ADDRLEN] | udp-sendmmsg ADDR PORT AT | tfo ADDR PORT | \
          race-connect ADDR DENIED_PORT ALLOWED_PORT TRIES | connect-untouched ADDR PORT | \
          send-untouched sendto|sendmsg|sendmmsg|sendmsg-hdr ADDR PORT | open-untouched PATH | \
          clone-files-open PATH | clone-vm-exec PATH | vfork-map-exec PATH | \
@@ -137,6 +141,7 @@ fn errno() -> i32 {
 fn errno_name(e: i32) -> String {
     let name = match e {
         libc::EPERM => "EPERM",
+        libc::ECANCELED => "ECANCELED",
         libc::ENOENT => "ENOENT",
         libc::ESRCH => "ESRCH",
         libc::EINTR => "EINTR",
@@ -543,6 +548,7 @@ fn main() {
         ["exec", path, ..] => cmd_exec(path, &args[2..]),
         ["connect", rest @ ..] => cmd_connect(rest),
         ["udp-send", rest @ ..] => net::cmd_udp_send(rest),
+        ["udp-sendmmsg", addr, port, at] => net::cmd_udp_sendmmsg(addr, port, at),
         ["tfo", addr, port] => net::cmd_tfo(addr, port),
         ["race-connect", addr, denied, allowed, tries] => net::cmd_race_connect(addr, denied, allowed, tries),
         ["connect-untouched", addr, port] => untouched::cmd_connect(addr, port),

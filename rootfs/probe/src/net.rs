@@ -64,6 +64,30 @@ pub fn cmd_udp_send(args: &[&str]) -> ! {
     finish(&what, res)
 }
 
+/// `udp-sendmmsg ADDR PORT AT`: one sendmmsg(2) of AT+1 datagrams from an unconnected
+/// UDP socket, the first AT to ADDR:PORT+1 and the last to ADDR:PORT: whether a hook
+/// checks a message that far into the vector. Ok when every message went; ECANCELED
+/// when only some did (the kernel reports a refused later message as a short count).
+pub fn cmd_udp_sendmmsg(addr: &str, port: &str, at: &str) -> ! {
+    let what = format!("udp-sendmmsg {addr} {port} {at}");
+    let at: usize = at.parse().unwrap_or_else(|_| usage());
+    let other = (port.parse::<u16>().unwrap_or_else(|_| usage()) + 1).to_string();
+    let (fam, last, len) = raw_sockaddr(&parse_addr(addr, port));
+    let (_, first, _) = raw_sockaddr(&parse_addr(addr, &other));
+    let fd = socket(fam, libc::SOCK_DGRAM).unwrap_or_else(|e| finish(&what, Err(e)));
+    let iov = payload_iov();
+    let mut msgs: Vec<libc::mmsghdr> = (0..=at)
+        .map(|i| libc::mmsghdr { msg_hdr: msghdr_to(if i == at { &last } else { &first }, len, &iov), msg_len: 0 })
+        .collect();
+    let r = unsafe { libc::sendmmsg(fd.0, msgs.as_mut_ptr(), msgs.len() as _, 0) };
+    let res = match r {
+        r if r < 0 => Err(errno()),
+        r if r as usize == msgs.len() => Ok(()),
+        _ => Err(libc::ECANCELED),
+    };
+    finish(&what, res)
+}
+
 /// `tfo ADDR PORT`: a TCP Fast Open client. sendto(MSG_FASTOPEN) on a fresh socket
 /// connects and sends in one call, never calling connect(2). Without a cookie the
 /// kernel sends a plain SYN (asking for one) and the data after the handshake;
