@@ -168,7 +168,8 @@ host-test: $(BIN) probe
 	$(CARGO) test --release --target $(TARGET) --test host --test reliability --test path -- --test-threads=1
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
-# rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.
+# rootfs/yocto) against Cargo.toml, Cargo.lock (licenses: what `cargo tree` says is
+# linked) and init/; needs sh, python3 and cargo (offline).
 # (check-buildroot and check-yocto below run those projects' own tools.)
 .PHONY: build-systems-test
 build-systems-test:

@@ -86,7 +86,8 @@ grep -E '^BR2_(SSP_STRONG|PIC_PIE|RELRO_FULL|FORTIFY_SOURCE_1)=y' "$work/glibc/.
 
 step "3. the package as Buildroot sees it (glibc; OpenRC for the OpenRC install)"
 vars="ENFORCE_VERSION ENFORCE_SITE ENFORCE_SITE_METHOD ENFORCE_SOURCE ENFORCE_DOWNLOAD_POST_PROCESS"
-vars="$vars ENFORCE_DL_ENV ENFORCE_DOWNLOAD_DEPENDENCIES ENFORCE_DEPENDENCIES ENFORCE_LICENSE"
+vars="$vars ENFORCE_DL_ENV ENFORCE_DOWNLOAD_DEPENDENCIES ENFORCE_DEPENDENCIES ENFORCE_LICENSE ENFORCE_LICENSE_FILES"
+vars="$vars ENFORCE_HASH_FILES BR_NO_CHECK_HASH_FOR"
 vars="$vars ENFORCE_OVERRIDE_SRCDIR ENFORCE_PRE_BUILD_HOOKS LLVM_TARGETS_TO_BUILD"
 make -s -C "$br" O="$work/glibc" printvars VARS="$vars" | tee "$work/printvars.txt"
 grep -qx 'ENFORCE_SITE_METHOD=git' "$work/printvars.txt" || fail "ENFORCE_SITE_METHOD is not git"
@@ -197,6 +198,22 @@ if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar D
 	echo "tarball: ${tarball#"$dl/"} ($(wc -c <"$tarball") bytes), $vendored crates in VENDOR/," \
 		"$locked crates.io packages in Cargo.lock"
 	[ "$vendored" -eq "$locked" ] || fail "VENDOR/ has $vendored crates, Cargo.lock $locked"
+	echo "sha256 of the tarball: $(sha256sum "$tarball" | cut -d ' ' -f 1)"
+	if grep -E '^(ERROR|WARNING):' "$work/download.log"; then
+		fail "the download step printed an error or a warning"
+	fi
+	# The license files, as `make legal-info` checks them: Buildroot's check-hash
+	# against enforce.hash, on the files in the tarball.
+	rm -rf "$work/licenses" && mkdir -p "$work/licenses"
+	tar xzf "$tarball" -C "$work/licenses"
+	lsrc=$(find "$work/licenses" -maxdepth 1 -name 'enforce-*' -type d)
+	nlic=0
+	for f in $(sed -n 's/^ENFORCE_LICENSE_FILES=//p' "$work/printvars.txt"); do
+		nlic=$((nlic + 1))
+		"$br/support/download/check-hash" -q "$lsrc/$f" "$f" "$here/package/enforce/enforce.hash" ||
+			fail "license file $f: check-hash against enforce.hash"
+	done
+	echo "license files: $nlic checked against enforce.hash with support/download/check-hash"
 	echo ".cargo/config.toml in the tarball:"
 	tar xzf "$tarball" -O --wildcards '*/.cargo/config.toml' | sed 's/^/  /'
 	# The build runs offline: the tarball alone, in a network namespace without
