@@ -635,6 +635,10 @@ if BB:
         check(hashlib.md5(chunk).hexdigest() == params.get("md5"),
               f"{BB}: LIC_FILES_CHKSUM md5 of {m.group(1)} lines {b}-{e}",
               f"recipe {params.get('md5')}, file {hashlib.md5(chunk).hexdigest()} ({chunk[:80]!r})")
+    # The BTF file is one machine's: the package is machine-specific when it has it.
+    check(val("PACKAGE_ARCH") == "${@oe.utils.conditional('ENFORCE_KERNEL_BTF', '1', '${MACHINE_ARCH}', '${TUNE_PKGARCH}', d)}",
+          f"{BB}: PACKAGE_ARCH is MACHINE_ARCH when ENFORCE_KERNEL_BTF is 1", val("PACKAGE_ARCH"))
+    check(val("CVE_PRODUCT") == "enforce", f'{BB}: CVE_PRODUCT = "enforce"', val("CVE_PRODUCT"))
     check(val("INITSCRIPT_NAME") == "enforce", f'{BB}: INITSCRIPT_NAME = "enforce"', val("INITSCRIPT_NAME"))
     check(bool(val("INITSCRIPT_PARAMS").strip()), f"{BB}: INITSCRIPT_PARAMS is set")
     check("${sysconfdir}/enforce.conf" in val("CONFFILES:${PN}").split(), f"{BB}: CONFFILES has ${{sysconfdir}}/enforce.conf")

@@ -78,6 +78,10 @@ python () {
 
 inherit cargo cargo-update-recipe-crates update-rc.d
 
+# cve-check matches every CVE_PRODUCT against PV, so the vendored libbpf, libelf
+# and zlib (other versions than PV) cannot be listed here: they are not tracked.
+CVE_PRODUCT = "enforce"
+
 # build.rs knows the BPF target arch of x86_64, aarch64 and 32-bit ARM.
 COMPATIBLE_HOST = "(x86_64|aarch64|arm).*-linux.*"
 
@@ -116,6 +120,9 @@ ENFORCE_KERNEL_VMLINUX ??= "${DEPLOY_DIR_IMAGE}/vmlinux"
 DEPENDS += "${@'pahole-native' if d.getVar('ENFORCE_KERNEL_BTF') == '1' else ''}"
 do_install[depends] += "${@'virtual/kernel:do_deploy' if d.getVar('ENFORCE_KERNEL_BTF') == '1' else ''}"
 FILES:${PN} += "${libdir}/enforce"
+# The BTF file is one machine's kernel's, and enforce.conf then names it: the
+# package is that machine's, so that sstate and feeds do not hand it to another.
+PACKAGE_ARCH = "${@oe.utils.conditional('ENFORCE_KERNEL_BTF', '1', '${MACHINE_ARCH}', '${TUNE_PKGARCH}', d)}"
 
 do_install() {
 	install -D -m 0755 ${B}/target/${CARGO_TARGET_SUBDIR}/enforce ${D}${sbindir}/enforce
