@@ -189,8 +189,12 @@ rm -rf "$dl" && mkdir -p "$dl"
 printf '%s\n' 'enforce-download-as-make-source: PKG = ENFORCE' 'enforce-download-as-make-source:' \
 	"	\$(call DOWNLOAD,\$(ENFORCE_MAIN_DOWNLOAD),\$(patsubst %,-p '%',\$(ENFORCE_DOWNLOAD_POST_PROCESS)) \$(patsubst %,-P '%',\$(ENFORCE_DOWNLOAD_POST_PROCESS_OPTS)))" \
 	>"$work/download.mk"
+# The qemu defconfigs set BR2_DOWNLOAD_FORCE_CHECK_HASHES, under which a download
+# without a hash fails: first without it (what a configuration that does not set
+# it gets), then with it and the archive's hash in a BR2_GLOBAL_PATCH_DIR, as a
+# user pins a commit (enforce.mk).
 if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar DL_DIR="$dl" \
-	enforce-download-as-make-source >"$work/download.log" 2>&1; then
+	BR2_DOWNLOAD_FORCE_CHECK_HASHES= enforce-download-as-make-source >"$work/download.log" 2>&1; then
 	grep -E 'Vendoring|WARNING|note:' "$work/download.log" | sed 's| (/.*) to | to |'
 	tarball=$(find "$dl/enforce" -name 'enforce-*-cargo*.tar.gz' | head -n 1)
 	vendored=$(tar tzf "$tarball" | sed -n 's|^[^/]*/VENDOR/\([^/]*\)/.*|\1|p' | sort -u | wc -l)
@@ -198,9 +202,20 @@ if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar D
 	echo "tarball: ${tarball#"$dl/"} ($(wc -c <"$tarball") bytes), $vendored crates in VENDOR/," \
 		"$locked crates.io packages in Cargo.lock"
 	[ "$vendored" -eq "$locked" ] || fail "VENDOR/ has $vendored crates, Cargo.lock $locked"
-	echo "sha256 of the tarball: $(sha256sum "$tarball" | cut -d ' ' -f 1)"
 	if grep -E '^(ERROR|WARNING):' "$work/download.log"; then
 		fail "the download step printed an error or a warning"
+	fi
+	sum=$(sha256sum "$tarball" | cut -d ' ' -f 1)
+	mkdir -p "$work/global-patch-dir/enforce"
+	echo "sha256  $sum  ${tarball##*/}" >"$work/global-patch-dir/enforce/enforce.hash"
+	if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar DL_DIR="$dl" \
+		BR2_DOWNLOAD_FORCE_CHECK_HASHES=y BR2_GLOBAL_PATCH_DIR="$work/global-patch-dir" \
+		enforce-download-as-make-source >"$work/download-pinned.log" 2>&1; then
+		echo "BR2_DOWNLOAD_FORCE_CHECK_HASHES=y, the hash in BR2_GLOBAL_PATCH_DIR/enforce/enforce.hash:"
+		sed 's/^/  /' "$work/download-pinned.log"
+	else
+		cat "$work/download-pinned.log"
+		fail "the download with BR2_DOWNLOAD_FORCE_CHECK_HASHES and the archive's hash in BR2_GLOBAL_PATCH_DIR"
 	fi
 	# The license files, as `make legal-info` checks them: Buildroot's check-hash
 	# against enforce.hash, on the files in the tarball.
@@ -208,6 +223,7 @@ if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar D
 	tar xzf "$tarball" -C "$work/licenses"
 	lsrc=$(find "$work/licenses" -maxdepth 1 -name 'enforce-*' -type d)
 	nlic=0
+	# shellcheck disable=SC2013 # one license file per word
 	for f in $(sed -n 's/^ENFORCE_LICENSE_FILES=//p' "$work/printvars.txt"); do
 		nlic=$((nlic + 1))
 		"$br/support/download/check-hash" -q "$lsrc/$f" "$f" "$here/package/enforce/enforce.hash" ||

@@ -20,8 +20,9 @@ endif
 # enforce.hash has the license files. The source archive (generated from the
 # git commit, with the crates vendored) has no hash there: its version is whatever
 # commit is checked out, and a file in the tree cannot hold the hash of an archive
-# that contains it. To pin one, put its hash in BR2_GLOBAL_PATCH_DIR
-# (utils/add-custom-hashes); BR2_DOWNLOAD_FORCE_CHECK_HASHES then requires it.
+# that contains it. With BR2_DOWNLOAD_FORCE_CHECK_HASHES=y (Buildroot's qemu
+# defconfigs set it) the download fails without one: put the archive's hash in
+# <BR2_GLOBAL_PATCH_DIR>/enforce/enforce.hash (utils/add-custom-hashes).
 BR_NO_CHECK_HASH_FOR += $(ENFORCE_SOURCE)
 
 # Everything the binary links (rootfs/linked.sh prints it for a build): the agent,
