@@ -129,7 +129,10 @@ if [ -n "$inc" ]; then
 	(cd "$top" && "$hostbin/clang" -target bpf -O2 -g -Wall -D__TARGET_ARCH_x86 \
 		-Ibpf -I"$inc" -c bpf/enforce.bpf.c -o "$work/old-flags.o" 2>&1 | grep ': error' | sed 's/^[^ ]* //' | sort | uniq -c) || true
 fi
-# The real thing: cargo runs build.rs, which runs BPF_CLANG (the wrapper).
+# The real thing: cargo runs build.rs, which runs BPF_CLANG (the wrapper). build.rs
+# reruns when BPF_CLANG or a BPF source changes: the source's time is moved, or a
+# second run of this script (the same BPF_CLANG) would build nothing.
+touch -c "$top/bpf/enforce.bpf.c"
 if (cd "$top" && BR2_DEBUG_WRAPPER=1 BPF_CLANG="$hostbin/clang" cargo build --release \
 	--target x86_64-unknown-linux-musl 2>&1 | tail -n 3); then
 	# The build script's output, newest first: the run just made.
@@ -211,7 +214,8 @@ if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar D
 	if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar DL_DIR="$dl" \
 		BR2_DOWNLOAD_FORCE_CHECK_HASHES=y BR2_GLOBAL_PATCH_DIR="$work/global-patch-dir" \
 		enforce-download-as-make-source >"$work/download-pinned.log" 2>&1; then
-		echo "BR2_DOWNLOAD_FORCE_CHECK_HASHES=y, the hash in BR2_GLOBAL_PATCH_DIR/enforce/enforce.hash:"
+		echo "download with BR2_DOWNLOAD_FORCE_CHECK_HASHES=y and the archive's hash ($sum)" \
+			"in BR2_GLOBAL_PATCH_DIR/enforce/enforce.hash: passed"
 		sed 's/^/  /' "$work/download-pinned.log"
 	else
 		cat "$work/download-pinned.log"
