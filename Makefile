@@ -50,6 +50,8 @@ $(BIN):
 	$(SMALL_CARGO) build --release --target $(TARGET) $(SMALL_STD)
 	@file $(BIN) | grep -q 'statically linked' || { echo "$(BIN) is not static" >&2; exit 1; }
 	@ls -l $(BIN)
+	@rootfs/linked.sh $(TARGET) >$(BIN).linked && echo "linked in (crates, C libraries; licenses): $(BIN).linked" && \
+		sed -n 's/^c \([^ ]*\) \([^ ]*\) .* \([a-z]*\)$$/  \1 \2 (\3)/p' $(BIN).linked
 
 $(PROBE):
 	$(CARGO) build --release --target $(TARGET) --manifest-path rootfs/probe/Cargo.toml
@@ -111,6 +113,7 @@ $(ARMV7_BIN):
 	$(SMALL_CARGO) build --release --target $(ARMV7) $(SMALL_STD)
 	@file $(ARMV7_BIN) | grep -q 'ARM.*statically linked' || { echo "$(ARMV7_BIN) is not a static ARM binary" >&2; exit 1; }
 	@ls -l $(ARMV7_BIN)
+	@rootfs/linked.sh $(ARMV7) >$(ARMV7_BIN).linked
 
 $(ARMV7_PROBE):
 	$(ARMV7_CARGO) build --release --target $(ARMV7) $(ARMV7_STD) --manifest-path rootfs/probe/Cargo.toml
@@ -165,7 +168,8 @@ host-test: $(BIN) probe
 	$(CARGO) test --release --target $(TARGET) --test host --test reliability --test path -- --test-threads=1
 
 # Static checks of the Buildroot external tree and the Yocto layer (rootfs/buildroot,
-# rootfs/yocto) against Cargo.toml, Cargo.lock and init/; needs only sh and python3.
+# rootfs/yocto) against Cargo.toml, Cargo.lock (licenses: what `cargo tree` says is
+# linked) and init/; needs sh, python3 and cargo (offline).
 # (check-buildroot and check-yocto below run those projects' own tools.)
 .PHONY: build-systems-test
 build-systems-test:

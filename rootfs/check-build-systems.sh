@@ -1,15 +1,20 @@
 #!/bin/sh
 # Static checks of the Buildroot external tree (rootfs/buildroot) and the Yocto
 # layer (rootfs/yocto/meta-enforce) against the source tree. Neither Buildroot
-# nor BitBake is needed (POSIX sh and python3's standard library only): this
-# checks what can be checked without them, and fails loudly on any mismatch.
+# nor BitBake is needed (POSIX sh, python3's standard library, and cargo for
+# `cargo tree`/`cargo metadata` offline): this checks what can be checked without
+# them, and fails loudly on any mismatch.
 #
 #   rootfs/check-build-systems.sh        (make build-systems-test)
 #
 # What it checks: the crate list covers every crates.io package of every
 # Cargo.lock with its checksum, in the form OE-core's cargo-update-recipe-crates
 # writes (`make check-yocto` compares it with that class's own output); versions
-# and license agree with Cargo.toml; enforce.mk uses only
+# agree with Cargo.toml; the license lists of both packages (Buildroot's
+# ENFORCE_LICENSE, LICENSE_FILES and enforce.hash; the recipe's LICENSE and
+# LIC_FILES_CHKSUM) name every crate linked at run time for the targets they build
+# for, with its Cargo.toml license, and libbpf, libelf and zlib, and their license
+# files' checksums match the crates' sources; enforce.mk uses only
 # ENFORCE_ variables Buildroot knows (or its own helpers) and the package name
 # matches its directory, takes its source from this git repository and vendors
 # the crates at download time; every file the .mk and the .bb install exists; the
@@ -24,7 +29,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 fail=0
 for f in init/S50enforce init/enforce.openrc init/enforce.confd rootfs/check-build-systems.sh \
-	rootfs/buildroot/check.sh rootfs/yocto/check.sh rootfs/yocto/update-crates.sh; do
+	rootfs/buildroot/check.sh rootfs/yocto/check.sh rootfs/yocto/update-crates.sh rootfs/linked.sh; do
 	if [ ! -f "$f" ]; then
 		echo "FAIL sh -n: $f does not exist"
 		fail=1
@@ -288,6 +293,8 @@ for line in mk.split("\n"):
 check(cur is None, f"{MK}: every define has its endef")
 hook_names = set(" ".join(re.findall(r"_HOOKS\s*\+?=\s*(.*)$", mk, re.M)).split())
 for n in names:
+    if n == "BR_NO_CHECK_HASH_FOR":  # Buildroot's list of downloads without a hash
+        continue
     if not check(n.startswith(prefix), f"{MK} variable {n} starts with {prefix}"):
         continue
     suffix = n[len(prefix):]
@@ -308,14 +315,117 @@ check("$(eval $(cargo-package))" in mk and "_BUILD_CMDS" not in mk,
       f"{MK}: the cargo infrastructure builds it (and vendors at download time)")
 check(re.search(r"^ifneq \(\$\(ENFORCE_OVERRIDE_SRCDIR\),\)\ndefine ENFORCE_CARGO_FETCH", mk, re.M) is not None,
       f"{MK}: crates are fetched at build time only for ENFORCE_OVERRIDE_SRCDIR")
+# --- licenses: what the binary links --------------------------------------------
+# The crates linked at run time (normal dependencies, not build or dev ones) for
+# every target the packages build for, with the license their Cargo.toml gives, as
+# `cargo tree` resolves them (rootfs/linked.sh prints the same for one build), and
+# where each crate's sources are (for its license files).
+TARGETS = ("x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "armv7-unknown-linux-musleabihf",
+           "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf")
+linked = {}
+for t in TARGETS:
+    r = subprocess.run(["cargo", "tree", "--offline", "--locked", "--target", t, "-e", "normal",
+                        "--prefix", "none", "-f", "{p}|{l}"], capture_output=True, text=True)
+    if not check(r.returncode == 0, f"cargo tree --target {t} -e normal runs (offline)", r.stderr.strip()[-300:]):
+        continue
+    for line in r.stdout.splitlines():
+        m = re.match(r"^(\S+) v(\S+)[^|]*\|(.*)$", line)
+        if m and m.group(1) != cargo["package"]["name"]:
+            linked[m.group(1)] = (m.group(2), m.group(3))
+check(len(linked) > 0, "cargo tree names the crates the agent links")
+for n, (v, _) in linked.items():
+    check(any(p["name"] == n and p["version"] == v and "crates.io" in p.get("source", "") for p in lock["package"]),
+          f"linked crate {n} {v} is a crates.io package of Cargo.lock")
+r = subprocess.run(["cargo", "metadata", "--offline", "--locked", "--format-version", "1",
+                    "--filter-platform", TARGETS[0]], capture_output=True, text=True)
+crate_dir = {}
+if check(r.returncode == 0, "cargo metadata runs (offline)", r.stderr.strip()[-300:]):
+    import json
+    crate_dir = {(p["name"], p["version"]): os.path.dirname(p["manifest_path"]) for p in json.loads(r.stdout)["packages"]}
+# The C libraries libbpf-sys builds from its sources, and their licenses (libelf:
+# its files' headers), as rootfs/linked.sh reports them.
+C_LIBS = {"libbpf": "LGPL-2.1-only OR BSD-2-Clause", "libelf": "LGPL-3.0-or-later OR GPL-2.0-or-later", "zlib": "Zlib"}
+linked_sh = read("rootfs/linked.sh")
+for name, lic in C_LIBS.items():
+    check(re.search(rf':{name}:"?{re.escape(lic)}"?[ ;]', linked_sh) is not None, f"rootfs/linked.sh gives {name} {lic}")
+ours = [t.strip("()") for t in license_.split(" AND ")]
+check(len(ours) == 2 and ours[0] == "GPL-2.0-only" and ours[1] == "GPL-2.0-only OR BSD-2-Clause",
+      "Cargo.toml: license is the agent's GPL-2.0-only AND the BPF programs' GPL-2.0-only OR BSD-2-Clause", license_)
+spdx_bpf = {f: read(f).split("\n", 1)[0] for f in ("bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/enforce.h", "bpf/shared_maps.h")}
+for f, line in spdx_bpf.items():
+    check("SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause" in line, f"{f}: SPDX GPL-2.0 OR BSD-2-Clause", line)
+
+def br_spdx(e):
+    """SPDX as Buildroot writes it: GPL-2.0 for -only, + for -or-later, lower-case or/with."""
+    return e.replace("-only", "").replace("-or-later", "+").replace(" OR ", " or ").replace(" WITH ", " with ")
+
+def oe_spdx(e):
+    """SPDX as OE writes it: | for OR, one name for Apache-2.0 WITH LLVM-exception."""
+    e = e.replace("Apache-2.0 WITH LLVM-exception", "Apache-2.0-with-LLVM-exception").replace(" OR ", " | ")
+    return f"({e})" if "|" in e else e
+
+# Buildroot: ENFORCE_LICENSE is "LICENSE (names), ..." over continuation lines.
+m = re.search(r"^ENFORCE_LICENSE = ((?:.*\\\n)*.*)$", mk, re.M)
+br_parts = {}
+if check(m is not None, f"{MK}: ENFORCE_LICENSE is set"):
+    for part in re.split(r",(?![^()]*\))", m.group(1).replace("\\\n", " ")):
+        pm = re.fullmatch(r"\s*(.+?) \(([^()]+)\)\s*", part)
+        if check(pm is not None, f"{MK}: ENFORCE_LICENSE part '{part.strip()}' is 'LICENSE (what)'"):
+            for n in pm.group(2).split(", "):
+                check(n not in br_parts, f"{MK}: ENFORCE_LICENSE names {n} once")
+                br_parts[n] = pm.group(1)
+want_br = {"enforce": br_spdx(ours[0]), "BPF programs": br_spdx(ours[1])}
+want_br.update({n: br_spdx(l) for n, l in C_LIBS.items()})
+want_br.update({n: br_spdx(l) for n, (_, l) in linked.items()})
+for n, l in sorted(want_br.items()):
+    check(br_parts.get(n) == l, f"{MK}: ENFORCE_LICENSE has {l} ({n})", f"has {br_parts.get(n)}")
+for n in sorted(set(br_parts) - set(want_br)):
+    check(False, f"{MK}: ENFORCE_LICENSE names {n}, which the binary links", "not linked (an old crate?)")
+# The license files: LICENSE, and (unless ENFORCE_OVERRIDE_SRCDIR) each linked
+# crate's in VENDOR/, with libbpf's, elfutils' and zlib's inside libbpf-sys.
 m = re.search(r"^ENFORCE_LICENSE_FILES = (.+)$", mk, re.M)
-if check(m is not None, f"{MK}: ENFORCE_LICENSE_FILES is set"):
-    for f in m.group(1).split():
-        check(exists(f), f"{MK}: license file {f} exists")
-m = re.search(r"^ENFORCE_LICENSE = (.+)$", mk, re.M)
-br_license = {"GPL-2.0-only": "GPL-2.0", "GPL-2.0-or-later": "GPL-2.0+"}.get(license_, license_)
-check(m is not None and m.group(1) in (br_license, license_),
-      f"{MK}: ENFORCE_LICENSE is Cargo.toml's {license_} (Buildroot: {br_license})", m.group(1) if m else "missing")
+br_files = m.group(1).split() if m else []
+check(br_files == ["LICENSE"], f"{MK}: ENFORCE_LICENSE_FILES = LICENSE", str(br_files))
+m = re.search(r"^ifeq \(\$\(ENFORCE_OVERRIDE_SRCDIR\),\)\nENFORCE_LICENSE_FILES \+= ((?:.*\\\n)*.*)\nendif$", mk, re.M)
+vendor_files = m.group(1).replace("\\\n", " ").split() if m else []
+check(bool(vendor_files), f"{MK}: ENFORCE_LICENSE_FILES += VENDOR/... unless ENFORCE_OVERRIDE_SRCDIR")
+br_files += vendor_files
+for n in linked:
+    check(any(f.startswith(f"VENDOR/{n}/") for f in vendor_files), f"{MK}: ENFORCE_LICENSE_FILES has a file of {n}")
+for sub in ("libbpf/", "elfutils/COPYING-LGPLV3", "elfutils/COPYING-GPLV2", "zlib/"):
+    check(any(f.startswith(f"VENDOR/libbpf-sys/{sub}") for f in vendor_files),
+          f"{MK}: ENFORCE_LICENSE_FILES has VENDOR/libbpf-sys/{sub}...")
+
+def license_file(path):
+    """A license file's path in this tree (VENDOR/NAME/... or a crate dir), or None."""
+    vm = re.match(r"^(?:VENDOR/([^/]+)/|\$\{CARGO_VENDORING_DIRECTORY\}/([^/]+)/)(.+)$", path)
+    if not vm:
+        return path
+    if vm.group(1):
+        n, v = vm.group(1), linked.get(vm.group(1), ("?", ""))[0]
+    else:
+        n, v = next(((n, v) for n, (v, _) in linked.items() if vm.group(2) == f"{n}-{v}"), (vm.group(2), "?"))
+    d = crate_dir.get((n, v))
+    check(d is not None, f"{path}: {n} {v} is a linked crate whose sources cargo has")
+    return os.path.join(d, vm.group(3)) if d else None
+
+HASH = f"{PKG}/{pkgname}.hash"
+hashes = {}
+if check(exists(HASH), f"{HASH} exists"):
+    for line in read(HASH).splitlines():
+        if line and not line.startswith("#"):
+            t, h, f = line.split("  ")
+            check(t == "sha256" and f not in hashes, f"{HASH}: one sha256 for {f}")
+            hashes[f] = h
+check(sorted(hashes) == sorted(br_files), f"{HASH} has exactly the license files",
+      f"only in hash: {sorted(set(hashes) - set(br_files))}, no hash: {sorted(set(br_files) - set(hashes))}")
+for f in br_files:
+    p = license_file(f)
+    if p and check(exists(p), f"{MK}: license file {f} exists ({p})"):
+        check(hashlib.sha256(open(p, "rb").read()).hexdigest() == hashes.get(f), f"{HASH}: sha256 of {f}")
+check(re.search(r"^BR_NO_CHECK_HASH_FOR \+= \$\(ENFORCE_SOURCE\)$", mk, re.M) is not None,
+      f"{MK}: the archive of the checked-out commit is exempt from the hash check (BR_NO_CHECK_HASH_FOR)")
+
 deps = re.search(r"^ENFORCE_DEPENDENCIES = ((?:.*\\\n)*.*)$", mk, re.M)
 deps = deps.group(1).replace("\\\n", " ").split() if deps else []
 for d in ("host-clang", "host-llvm"):
@@ -496,22 +606,39 @@ if BB:
             f = ws[0].replace("${BPN}", "enforce")
             check(exists(os.path.join(RECIPE_DIR, f)), f"{BB}: {k}d {f} exists")
     check("PV" not in bb or val("PV") == version, f"{BB}: PV is Cargo.toml's {version}", val("PV"))
-    check(val("LICENSE") == license_, f"{BB}: LICENSE is Cargo.toml's {license_}", val("LICENSE"))
-    for uri in val("LIC_FILES_CHKSUM").split():
+    # LICENSE: every term (joined by &) once, and exactly the licenses of what is linked.
+    terms = [t.strip() for t in re.sub(r"\s+", " ", val("LICENSE")).split(" & ")]
+    check(len(terms) == len(set(terms)), f"{BB}: LICENSE names each term once", val("LICENSE"))
+    want_oe = {oe_spdx(t) for t in ours} | {oe_spdx(l) for l in C_LIBS.values()} | {oe_spdx(l) for _, l in linked.values()}
+    check(set(terms) == want_oe, f"{BB}: LICENSE is the licenses of the agent, the BPF programs, libbpf, libelf, "
+          "zlib and the linked crates", f"missing {sorted(want_oe - set(terms))}, extra {sorted(set(terms) - want_oe)}")
+    lic_uris = val("LIC_FILES_CHKSUM").split()
+    for n, (v, _) in linked.items():
+        check(any(u.startswith(f"file://${{CARGO_VENDORING_DIRECTORY}}/{n}-{v}/") for u in lic_uris),
+              f"{BB}: LIC_FILES_CHKSUM has a license file of {n} {v}")
+    for sub in ("libbpf/", "elfutils/COPYING-LGPLV3", "elfutils/COPYING-GPLV2", "zlib/"):
+        check(any(re.match(rf"file://\$\{{CARGO_VENDORING_DIRECTORY\}}/libbpf-sys-[^/]+/{sub}", u) for u in lic_uris),
+              f"{BB}: LIC_FILES_CHKSUM has libbpf-sys's {sub}...")
+    check(any(u.startswith("file://bpf/enforce.bpf.c;beginline=1;endline=1;") for u in lic_uris),
+          f"{BB}: LIC_FILES_CHKSUM has the BPF programs' SPDX line")
+    for uri in lic_uris:
         m = re.match(r"file://([^;]+)(.*)$", uri)
         if not check(m is not None, f"{BB}: LIC_FILES_CHKSUM entry is file://", uri):
             continue
         params = dict(p.split("=", 1) for p in m.group(2).split(";") if "=" in p)
-        if not check(exists(m.group(1)), f"{BB}: license file {m.group(1)} exists"):
+        path = license_file(m.group(1))
+        if not path or not check(exists(path), f"{BB}: license file {m.group(1)} exists ({path})"):
             continue
-        data = open(m.group(1), "rb").read().splitlines(keepends=True)
+        data = open(path, "rb").read().splitlines(keepends=True)
         b, e = int(params.get("beginline", 1)), int(params.get("endline", len(data)))
         chunk = b"".join(data[b - 1:e])
         check(hashlib.md5(chunk).hexdigest() == params.get("md5"),
               f"{BB}: LIC_FILES_CHKSUM md5 of {m.group(1)} lines {b}-{e}",
-              f"recipe {params.get('md5')}, file {hashlib.md5(chunk).hexdigest()} ({chunk!r})")
-        if m.group(1) == "Cargo.toml":
-            check(license_.encode() in chunk, f"{BB}: LIC_FILES_CHKSUM covers Cargo.toml's license line", repr(chunk))
+              f"recipe {params.get('md5')}, file {hashlib.md5(chunk).hexdigest()} ({chunk[:80]!r})")
+    # The BTF file is one machine's: the package is machine-specific when it has it.
+    check(val("PACKAGE_ARCH") == "${@oe.utils.conditional('ENFORCE_KERNEL_BTF', '1', '${MACHINE_ARCH}', '${TUNE_PKGARCH}', d)}",
+          f"{BB}: PACKAGE_ARCH is MACHINE_ARCH when ENFORCE_KERNEL_BTF is 1", val("PACKAGE_ARCH"))
+    check(val("CVE_PRODUCT") == "enforce", f'{BB}: CVE_PRODUCT = "enforce"', val("CVE_PRODUCT"))
     check(val("INITSCRIPT_NAME") == "enforce", f'{BB}: INITSCRIPT_NAME = "enforce"', val("INITSCRIPT_NAME"))
     check(bool(val("INITSCRIPT_PARAMS").strip()), f"{BB}: INITSCRIPT_PARAMS is set")
     check("${sysconfdir}/enforce.conf" in val("CONFFILES:${PN}").split(), f"{BB}: CONFFILES has ${{sysconfdir}}/enforce.conf")

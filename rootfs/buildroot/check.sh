@@ -86,7 +86,8 @@ grep -E '^BR2_(SSP_STRONG|PIC_PIE|RELRO_FULL|FORTIFY_SOURCE_1)=y' "$work/glibc/.
 
 step "3. the package as Buildroot sees it (glibc; OpenRC for the OpenRC install)"
 vars="ENFORCE_VERSION ENFORCE_SITE ENFORCE_SITE_METHOD ENFORCE_SOURCE ENFORCE_DOWNLOAD_POST_PROCESS"
-vars="$vars ENFORCE_DL_ENV ENFORCE_DOWNLOAD_DEPENDENCIES ENFORCE_DEPENDENCIES ENFORCE_LICENSE"
+vars="$vars ENFORCE_DL_ENV ENFORCE_DOWNLOAD_DEPENDENCIES ENFORCE_DEPENDENCIES ENFORCE_LICENSE ENFORCE_LICENSE_FILES"
+vars="$vars ENFORCE_HASH_FILES BR_NO_CHECK_HASH_FOR"
 vars="$vars ENFORCE_OVERRIDE_SRCDIR ENFORCE_PRE_BUILD_HOOKS LLVM_TARGETS_TO_BUILD"
 make -s -C "$br" O="$work/glibc" printvars VARS="$vars" | tee "$work/printvars.txt"
 grep -qx 'ENFORCE_SITE_METHOD=git' "$work/printvars.txt" || fail "ENFORCE_SITE_METHOD is not git"
@@ -128,7 +129,10 @@ if [ -n "$inc" ]; then
 	(cd "$top" && "$hostbin/clang" -target bpf -O2 -g -Wall -D__TARGET_ARCH_x86 \
 		-Ibpf -I"$inc" -c bpf/enforce.bpf.c -o "$work/old-flags.o" 2>&1 | grep ': error' | sed 's/^[^ ]* //' | sort | uniq -c) || true
 fi
-# The real thing: cargo runs build.rs, which runs BPF_CLANG (the wrapper).
+# The real thing: cargo runs build.rs, which runs BPF_CLANG (the wrapper). build.rs
+# reruns when BPF_CLANG or a BPF source changes: the source's time is moved, or a
+# second run of this script (the same BPF_CLANG) would build nothing.
+touch -c "$top/bpf/enforce.bpf.c"
 if (cd "$top" && BR2_DEBUG_WRAPPER=1 BPF_CLANG="$hostbin/clang" cargo build --release \
 	--target x86_64-unknown-linux-musl 2>&1 | tail -n 3); then
 	# The build script's output, newest first: the run just made.
@@ -188,8 +192,12 @@ rm -rf "$dl" && mkdir -p "$dl"
 printf '%s\n' 'enforce-download-as-make-source: PKG = ENFORCE' 'enforce-download-as-make-source:' \
 	"	\$(call DOWNLOAD,\$(ENFORCE_MAIN_DOWNLOAD),\$(patsubst %,-p '%',\$(ENFORCE_DOWNLOAD_POST_PROCESS)) \$(patsubst %,-P '%',\$(ENFORCE_DOWNLOAD_POST_PROCESS_OPTS)))" \
 	>"$work/download.mk"
+# The qemu defconfigs set BR2_DOWNLOAD_FORCE_CHECK_HASHES, under which a download
+# without a hash fails: first without it (what a configuration that does not set
+# it gets), then with it and the archive's hash in a BR2_GLOBAL_PATCH_DIR, as a
+# user pins a commit (enforce.mk).
 if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar DL_DIR="$dl" \
-	enforce-download-as-make-source >"$work/download.log" 2>&1; then
+	BR2_DOWNLOAD_FORCE_CHECK_HASHES= enforce-download-as-make-source >"$work/download.log" 2>&1; then
 	grep -E 'Vendoring|WARNING|note:' "$work/download.log" | sed 's| (/.*) to | to |'
 	tarball=$(find "$dl/enforce" -name 'enforce-*-cargo*.tar.gz' | head -n 1)
 	vendored=$(tar tzf "$tarball" | sed -n 's|^[^/]*/VENDOR/\([^/]*\)/.*|\1|p' | sort -u | wc -l)
@@ -197,6 +205,35 @@ if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar D
 	echo "tarball: ${tarball#"$dl/"} ($(wc -c <"$tarball") bytes), $vendored crates in VENDOR/," \
 		"$locked crates.io packages in Cargo.lock"
 	[ "$vendored" -eq "$locked" ] || fail "VENDOR/ has $vendored crates, Cargo.lock $locked"
+	if grep -E '^(ERROR|WARNING):' "$work/download.log"; then
+		fail "the download step printed an error or a warning"
+	fi
+	sum=$(sha256sum "$tarball" | cut -d ' ' -f 1)
+	mkdir -p "$work/global-patch-dir/enforce"
+	echo "sha256  $sum  ${tarball##*/}" >"$work/global-patch-dir/enforce/enforce.hash"
+	if make -s -C "$br" O="$work/glibc" -f Makefile -f "$work/download.mk" TAR=tar DL_DIR="$dl" \
+		BR2_DOWNLOAD_FORCE_CHECK_HASHES=y BR2_GLOBAL_PATCH_DIR="$work/global-patch-dir" \
+		enforce-download-as-make-source >"$work/download-pinned.log" 2>&1; then
+		echo "download with BR2_DOWNLOAD_FORCE_CHECK_HASHES=y and the archive's hash ($sum)" \
+			"in BR2_GLOBAL_PATCH_DIR/enforce/enforce.hash: passed"
+		sed 's/^/  /' "$work/download-pinned.log"
+	else
+		cat "$work/download-pinned.log"
+		fail "the download with BR2_DOWNLOAD_FORCE_CHECK_HASHES and the archive's hash in BR2_GLOBAL_PATCH_DIR"
+	fi
+	# The license files, as `make legal-info` checks them: Buildroot's check-hash
+	# against enforce.hash, on the files in the tarball.
+	rm -rf "$work/licenses" && mkdir -p "$work/licenses"
+	tar xzf "$tarball" -C "$work/licenses"
+	lsrc=$(find "$work/licenses" -maxdepth 1 -name 'enforce-*' -type d)
+	nlic=0
+	# shellcheck disable=SC2013 # one license file per word
+	for f in $(sed -n 's/^ENFORCE_LICENSE_FILES=//p' "$work/printvars.txt"); do
+		nlic=$((nlic + 1))
+		"$br/support/download/check-hash" -q "$lsrc/$f" "$f" "$here/package/enforce/enforce.hash" ||
+			fail "license file $f: check-hash against enforce.hash"
+	done
+	echo "license files: $nlic checked against enforce.hash with support/download/check-hash"
 	echo ".cargo/config.toml in the tarball:"
 	tar xzf "$tarball" -O --wildcards '*/.cargo/config.toml' | sed 's/^/  /'
 	# The build runs offline: the tarball alone, in a network namespace without

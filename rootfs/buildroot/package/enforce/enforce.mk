@@ -17,9 +17,69 @@ ifeq ($(ENFORCE_VERSION),)
 ENFORCE_VERSION := $(shell git -C $(BR2_EXTERNAL_ENFORCE_PATH) rev-parse --verify -q HEAD 2>/dev/null)
 endif
 
-# Buildroot writes SPDX GPL-2.0-only as GPL-2.0.
-ENFORCE_LICENSE = GPL-2.0
+# enforce.hash has the license files. The source archive (generated from the
+# git commit, with the crates vendored) has no hash there: its version is whatever
+# commit is checked out, and a file in the tree cannot hold the hash of an archive
+# that contains it. With BR2_DOWNLOAD_FORCE_CHECK_HASHES=y (Buildroot's qemu
+# defconfigs set it) the download fails without one: put the archive's hash in
+# <BR2_GLOBAL_PATCH_DIR>/enforce/enforce.hash (utils/add-custom-hashes).
+BR_NO_CHECK_HASH_FOR += $(ENFORCE_SOURCE)
+
+# Everything the binary links (rootfs/linked.sh prints it for a build): the agent,
+# the BPF programs it embeds, the C libraries libbpf-sys builds from its own
+# sources, and the crates linked at run time (not build-only ones), by license as
+# their Cargo.toml says. Buildroot writes SPDX GPL-2.0-only as GPL-2.0 and
+# -or-later as +. The cargo infrastructure still appends "vendored dependencies
+# licenses probably not listed" to every cargo package's license.
+ENFORCE_LICENSE = \
+	GPL-2.0 (enforce), \
+	GPL-2.0 or BSD-2-Clause (BPF programs), \
+	LGPL-2.1 or BSD-2-Clause (libbpf), \
+	LGPL-3.0+ or GPL-2.0+ (libelf), \
+	Zlib (zlib), \
+	BSD-2-Clause (libbpf-sys), \
+	MIT or Apache-2.0 (bitflags, hash32, heapless, log, stable_deref_trait), \
+	Unlicense or MIT (byteorder), \
+	MIT (lexopt, simple_logger), \
+	Apache-2.0 with LLVM-exception or Apache-2.0 or MIT (linux-raw-sys, rustix)
+# LICENSE is the GPL v2 text; the BPF sources state their BSD-2-Clause
+# alternative in their SPDX lines. The crates' files are in the download tarball's
+# VENDOR/ (libbpf, elfutils and zlib inside libbpf-sys; elfutils' COPYING is the
+# GPL v3, which the LGPL v3 is written as additions to). An
+# ENFORCE_OVERRIDE_SRCDIR build has no VENDOR/: its crates are in cargo's home.
 ENFORCE_LICENSE_FILES = LICENSE
+ifeq ($(ENFORCE_OVERRIDE_SRCDIR),)
+ENFORCE_LICENSE_FILES += \
+	VENDOR/bitflags/LICENSE-APACHE \
+	VENDOR/bitflags/LICENSE-MIT \
+	VENDOR/byteorder/COPYING \
+	VENDOR/byteorder/LICENSE-MIT \
+	VENDOR/byteorder/UNLICENSE \
+	VENDOR/hash32/LICENSE-APACHE \
+	VENDOR/hash32/LICENSE-MIT \
+	VENDOR/heapless/LICENSE-APACHE \
+	VENDOR/heapless/LICENSE-MIT \
+	VENDOR/lexopt/LICENSE \
+	VENDOR/libbpf-sys/LICENSE \
+	VENDOR/libbpf-sys/libbpf/LICENSE \
+	VENDOR/libbpf-sys/libbpf/LICENSE.BSD-2-Clause \
+	VENDOR/libbpf-sys/libbpf/LICENSE.LGPL-2.1 \
+	VENDOR/libbpf-sys/elfutils/COPYING-GPLV2 \
+	VENDOR/libbpf-sys/elfutils/COPYING-LGPLV3 \
+	VENDOR/libbpf-sys/elfutils/COPYING \
+	VENDOR/libbpf-sys/zlib/LICENSE \
+	VENDOR/linux-raw-sys/LICENSE-APACHE \
+	VENDOR/linux-raw-sys/LICENSE-Apache-2.0_WITH_LLVM-exception \
+	VENDOR/linux-raw-sys/LICENSE-MIT \
+	VENDOR/log/LICENSE-APACHE \
+	VENDOR/log/LICENSE-MIT \
+	VENDOR/rustix/LICENSE-APACHE \
+	VENDOR/rustix/LICENSE-Apache-2.0_WITH_LLVM-exception \
+	VENDOR/rustix/LICENSE-MIT \
+	VENDOR/simple_logger/LICENSE \
+	VENDOR/stable_deref_trait/LICENSE-APACHE \
+	VENDOR/stable_deref_trait/LICENSE-MIT
+endif
 
 # ENFORCE_OVERRIDE_SRCDIR: do not copy a developer's build products.
 ENFORCE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \

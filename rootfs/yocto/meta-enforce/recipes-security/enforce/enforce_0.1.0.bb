@@ -4,9 +4,52 @@ from a deny list: with BPF-LSM where the kernel runs it, with a tracepoint \
 signal tier where it cannot, and it reports which of the two is in force."
 SECTION = "security"
 
-# Cargo.toml says GPL-2.0-only; LICENSE is the GPL v2 text.
-LICENSE = "GPL-2.0-only"
-LIC_FILES_CHKSUM = "file://LICENSE;md5=b234ee4d69f5fce4486a80fdaf4a4263"
+# Everything the binary links (rootfs/linked.sh prints it for a build): the agent
+# (GPL-2.0-only), the BPF programs it embeds (GPL-2.0 OR BSD-2-Clause, as
+# Cargo.toml's license says), the C libraries libbpf-sys builds from its own
+# sources (libbpf, libelf, zlib), and the crates linked at run time (not build-only
+# ones), each as its Cargo.toml says. LICENSE is the GPL v2 text; the BPF sources'
+# SPDX line states their alternative. OE-core's cargo classes fetch the crates
+# into CARGO_VENDORING_DIRECTORY (name-version/), where their license files are;
+# libbpf, elfutils and zlib are inside libbpf-sys (elfutils' COPYING is the GPL v3,
+# which the LGPL v3 is written as additions to).
+LICENSE = "GPL-2.0-only & (GPL-2.0-only | BSD-2-Clause) \
+    & (LGPL-2.1-only | BSD-2-Clause) & (LGPL-3.0-or-later | GPL-2.0-or-later) & Zlib \
+    & BSD-2-Clause & (MIT | Apache-2.0) & (Unlicense | MIT) & MIT \
+    & (Apache-2.0-with-LLVM-exception | Apache-2.0 | MIT)"
+LIC_FILES_CHKSUM = " \
+    file://LICENSE;md5=b234ee4d69f5fce4486a80fdaf4a4263 \
+    file://bpf/enforce.bpf.c;beginline=1;endline=1;md5=b0eae288671a3bc9bdbec31a57fa2f8f \
+    file://${CARGO_VENDORING_DIRECTORY}/bitflags-2.13.2/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/bitflags-2.13.2/LICENSE-MIT;md5=362255802eb5aa87810d12ddf3cfedb4 \
+    file://${CARGO_VENDORING_DIRECTORY}/byteorder-1.5.0/COPYING;md5=034e2d49ef70c35b64be514bef39415a \
+    file://${CARGO_VENDORING_DIRECTORY}/byteorder-1.5.0/LICENSE-MIT;md5=8d0d0aa488af0ab9aafa3b85a7fc8e12 \
+    file://${CARGO_VENDORING_DIRECTORY}/byteorder-1.5.0/UNLICENSE;md5=7246f848faa4e9c9fc0ea91122d6e680 \
+    file://${CARGO_VENDORING_DIRECTORY}/hash32-0.3.1/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/hash32-0.3.1/LICENSE-MIT;md5=90f387ed9106313fc39fbf12f2d88539 \
+    file://${CARGO_VENDORING_DIRECTORY}/heapless-0.8.0/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/heapless-0.8.0/LICENSE-MIT;md5=0577af1a417d95a5f126537664e9b704 \
+    file://${CARGO_VENDORING_DIRECTORY}/lexopt-0.3.2/LICENSE;md5=b8e97d3bdc0d12b1a2528d5a52417f25 \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/LICENSE;md5=0fc46ee3d6ba77bf08d6b5312092f0ef \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/libbpf/LICENSE;md5=ef85bb9c22630a7bfbcbbea6ec81ac72 \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/libbpf/LICENSE.BSD-2-Clause;md5=67cb4c623fc9a9acea2f039dad14f71a \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/libbpf/LICENSE.LGPL-2.1;md5=b370887980db5dd40659b50909238dbd \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/elfutils/COPYING-GPLV2;md5=b234ee4d69f5fce4486a80fdaf4a4263 \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/elfutils/COPYING-LGPLV3;md5=e6a600fd5e1d9cbde2d983680233ad02 \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/elfutils/COPYING;md5=d32239bcb673463ab874e80d47fae504 \
+    file://${CARGO_VENDORING_DIRECTORY}/libbpf-sys-1.7.0+v1.7.0/zlib/LICENSE;md5=b51a40671bc46e961c0498897742c0b8 \
+    file://${CARGO_VENDORING_DIRECTORY}/linux-raw-sys-0.12.1/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/linux-raw-sys-0.12.1/LICENSE-Apache-2.0_WITH_LLVM-exception;md5=a1ba2b4c4f909ac0b517d8a37d2ac70f \
+    file://${CARGO_VENDORING_DIRECTORY}/linux-raw-sys-0.12.1/LICENSE-MIT;md5=b377b220f43d747efdec40d69fcaa69d \
+    file://${CARGO_VENDORING_DIRECTORY}/log-0.4.35/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/log-0.4.35/LICENSE-MIT;md5=362255802eb5aa87810d12ddf3cfedb4 \
+    file://${CARGO_VENDORING_DIRECTORY}/rustix-1.1.6/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/rustix-1.1.6/LICENSE-Apache-2.0_WITH_LLVM-exception;md5=a1ba2b4c4f909ac0b517d8a37d2ac70f \
+    file://${CARGO_VENDORING_DIRECTORY}/rustix-1.1.6/LICENSE-MIT;md5=b377b220f43d747efdec40d69fcaa69d \
+    file://${CARGO_VENDORING_DIRECTORY}/simple_logger-5.2.0/LICENSE;md5=245629b89103d37f7bb65fa004367d28 \
+    file://${CARGO_VENDORING_DIRECTORY}/stable_deref_trait-1.2.1/LICENSE-APACHE;md5=1836efb2eb779966696f473ee8540542 \
+    file://${CARGO_VENDORING_DIRECTORY}/stable_deref_trait-1.2.1/LICENSE-MIT;md5=5434f8986388952c209d3be8db2ea2a1 \
+"
 
 # Where the source comes from (see meta-enforce/README.md):
 #  - a git repository: ENFORCE_GIT_URI = "git://host/path/enforce.git;protocol=https"
@@ -34,6 +77,10 @@ python () {
 }
 
 inherit cargo cargo-update-recipe-crates update-rc.d
+
+# cve-check matches every CVE_PRODUCT against PV, so the vendored libbpf, libelf
+# and zlib (other versions than PV) cannot be listed here: they are not tracked.
+CVE_PRODUCT = "enforce"
 
 # build.rs knows the BPF target arch of x86_64, aarch64 and 32-bit ARM.
 COMPATIBLE_HOST = "(x86_64|aarch64|arm).*-linux.*"
@@ -73,6 +120,9 @@ ENFORCE_KERNEL_VMLINUX ??= "${DEPLOY_DIR_IMAGE}/vmlinux"
 DEPENDS += "${@'pahole-native' if d.getVar('ENFORCE_KERNEL_BTF') == '1' else ''}"
 do_install[depends] += "${@'virtual/kernel:do_deploy' if d.getVar('ENFORCE_KERNEL_BTF') == '1' else ''}"
 FILES:${PN} += "${libdir}/enforce"
+# The BTF file is one machine's kernel's, and enforce.conf then names it: the
+# package is that machine's, so that sstate and feeds do not hand it to another.
+PACKAGE_ARCH = "${@oe.utils.conditional('ENFORCE_KERNEL_BTF', '1', '${MACHINE_ARCH}', '${TUNE_PKGARCH}', d)}"
 
 do_install() {
 	install -D -m 0755 ${B}/target/${CARGO_TARGET_SUBDIR}/enforce ${D}${sbindir}/enforce
