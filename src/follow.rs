@@ -91,9 +91,10 @@ pub struct Watcher<'p> {
     /// When pinning, per watched path: the inode its path named when last resolved,
     /// held open (its key is read back from it when needed).
     pins: Vec<Option<OwnedFd>>,
-    /// The bricking guard's files, read when the watcher is made: no rule follows onto
-    /// one (unless `allow_dangerous_rules`), as none may name one at start.
-    protected: Vec<Protected>,
+    /// The bricking guard's files, read when a rule first follows (most watchers never
+    /// do): no rule follows onto one (unless `allow_dangerous_rules`), as none may
+    /// name one at start.
+    protected: std::cell::OnceCell<Vec<Protected>>,
     /// The inodes a path was refused on (rule index, inode), each warned about once.
     refused: Vec<(usize, InodeKey)>,
     /// Inodes replaced at their path but still linked elsewhere: still denied, still
@@ -128,7 +129,7 @@ impl<'p> Watcher<'p> {
             policy,
             watched: Vec::with_capacity(policy.open.len() + policy.exec.len()),
             pins: Vec::new(),
-            protected: guard::Facts::read().protected,
+            protected: std::cell::OnceCell::new(),
             refused: Vec::new(),
             retired: Vec::new(),
             pinning: !kernel_follows,
@@ -417,7 +418,7 @@ impl<'p> Watcher<'p> {
     /// start), if it may not.
     fn admissible(&self, class: Class, t: &targets::Target) -> Result<(), String> {
         targets::judge(class == Class::Exec, t)?;
-        match self.protected.iter().find(|p| p.key == t.key) {
+        match self.protected.get_or_init(|| guard::Facts::read().protected).iter().find(|p| p.key == t.key) {
             Some(p) if !self.policy.allow_dangerous_rules => Err(format!("{}: denying it can leave the device unable to boot or be repaired", p.what)),
             _ => Ok(()),
         }
