@@ -379,7 +379,10 @@ impl<'p> Watcher<'p> {
         };
         let target = targets::target_of_fd(&fd)?;
         let key = target.key;
-        if let Err(reason) = self.admissible(w.class, &target) {
+        let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
+        // An inode that has the rule already was judged when it got it.
+        let has_it = holds(&map, key, w.class).map_err(|e| e.errno)?;
+        if let Err(reason) = if has_it { Ok(()) } else { self.admissible(w.class, &target) } {
             if !self.refused.contains(&(i, key)) {
                 self.refused.push((i, key));
                 let name = if w.class == Class::Exec { "deny_exec" } else { "deny_open" };
@@ -389,8 +392,7 @@ impl<'p> Watcher<'p> {
         }
         if !self.pinning {
             // Nothing to keep open: the kernel forgets deleted inodes.
-            let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
-            if holds(&map, key, w.class).map_err(|e| e.errno)? {
+            if has_it {
                 return Ok(Resolved { now: Some(key), added: false });
             }
             maps.mark_inode(key.ino).map_err(|e| e.errno)?; // before its entry: the filter must let it through
@@ -401,7 +403,6 @@ impl<'p> Watcher<'p> {
         if pinned.is_some_and(|p| rules::inode_key_of(p).ok() == Some(key)) {
             return Ok(Resolved { now: Some(key), added: false });
         }
-        let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
         maps.mark_inode(key.ino).map_err(|e| e.errno)?; // before its entry: the filter must let it through
         let added = grant(&map, key, w.class, w.rule.line).map_err(|e| e.errno)?;
         let (class, line) = (w.class, w.rule.line);
