@@ -768,7 +768,6 @@ pub fn protect_executable(fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
 extern "C" {
     // From the C library libbpf already links (musl).
     fn vsnprintf(buf: *mut c_char, size: usize, fmt: *const c_char, ap: *mut sys::__va_list_tag) -> c_int;
-    fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
 }
 
 /// The longest libbpf message shown with -v (a verifier log comes as one message).
@@ -805,31 +804,96 @@ pub fn route_libbpf_log() {
 /// What the agent's signal handlers request. Set from signal handlers, read by the
 /// poll loop, which wakes with EINTR.
 pub struct Requests {
-    /// SIGTERM or SIGINT: detach and exit.
+    /// SIGTERM, SIGINT or SIGQUIT: detach and exit.
     pub stop: AtomicBool,
     /// SIGHUP: re-read the config and swap the policy if it is valid.
     pub reload: AtomicBool,
+    /// SIGUSR1: log one `stats:` line and go on.
+    pub stats: AtomicBool,
 }
 
-static REQUESTS: Requests = Requests { stop: AtomicBool::new(false), reload: AtomicBool::new(false) };
+static REQUESTS: Requests =
+    Requests { stop: AtomicBool::new(false), reload: AtomicBool::new(false), stats: AtomicBool::new(false) };
 
-const SIGHUP: c_int = 1;
-const SIGINT: c_int = 2;
-const SIGTERM: c_int = 15;
+use rustix::process::Signal;
+
+/// Signals that request a clean stop.
+const STOP_SIGNALS: [Signal; 3] = [Signal::TERM, Signal::INT, Signal::QUIT];
+
+/// Signals whose default action would terminate or stop the agent, and that a process
+/// may be sent by mistake (a stray `kill -USR2`, a timer, a tty, a power daemon):
+/// caught by a handler that does nothing, so enforcement goes on. Caught, not set to
+/// SIG_IGN: a caught signal is reset to its default across exec, so the canary child
+/// (which the signal tier may kill with USR1, USR2, ...) starts with the defaults.
+/// SIGPIPE comes back as EPIPE from the write. SIGSTOP and SIGKILL cannot be caught;
+/// faults (SEGV, BUS, ILL, FPE, ABRT, SYS, TRAP) and real-time signals keep theirs.
+const IGNORED_SIGNALS: [Signal; 12] = [
+    Signal::USR2,
+    Signal::PIPE,
+    Signal::ALARM,
+    Signal::VTALARM,
+    Signal::PROF,
+    Signal::IO,
+    Signal::POWER,
+    Signal::STKFLT,
+    Signal::XFSZ,
+    Signal::TSTP,
+    Signal::TTIN,
+    Signal::TTOU,
+];
+
+/// musl's `struct sigaction` (the same on every architecture musl supports).
+#[repr(C)]
+struct SigAction {
+    handler: extern "C" fn(c_int),
+    mask: [core::ffi::c_ulong; 128 / size_of::<core::ffi::c_ulong>()],
+    flags: c_int,
+    restorer: Option<extern "C" fn()>,
+}
+
+/// `SA_RESTART`: interrupted reads and writes resume (poll still returns EINTR, which
+/// is what wakes the loop). Its value on x86, arm and aarch64.
+const SA_RESTART: c_int = 0x1000_0000;
+
+extern "C" {
+    // From the C library (musl).
+    fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int;
+}
 
 extern "C" fn on_signal(sig: c_int) {
     // async-signal-safe: one atomic store
-    let flag = if sig == SIGHUP { &REQUESTS.reload } else { &REQUESTS.stop };
+    let flag = match sig {
+        s if s == Signal::HUP.as_raw() => &REQUESTS.reload,
+        s if s == Signal::USR1.as_raw() => &REQUESTS.stats,
+        _ => &REQUESTS.stop,
+    };
     flag.store(true, Ordering::SeqCst);
 }
 
-/// Makes SIGTERM and SIGINT request a clean stop instead of killing the process, so
-/// links are detached by their destructors, and SIGHUP request a reload. A blocked
-/// `poll` returns EINTR.
+extern "C" fn on_ignored_signal(_: c_int) {}
+
+/// Installs `handler` for `sig`, with SA_RESTART and an empty mask.
+fn handle(sig: Signal, handler: extern "C" fn(c_int)) -> Result<(), Errno> {
+    let act = SigAction { handler, mask: [0; 128 / size_of::<core::ffi::c_ulong>()], flags: SA_RESTART, restorer: None };
+    // SAFETY: `act` is a valid sigaction for musl; the handlers are async-signal-safe
+    // (an atomic store, or nothing).
+    if unsafe { sigaction(sig.as_raw(), &act, core::ptr::null_mut()) } != 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL));
+    }
+    Ok(())
+}
+
+/// Makes SIGTERM, SIGINT and SIGQUIT request a clean stop instead of killing the
+/// process, so links are detached by their destructors; SIGHUP request a reload;
+/// SIGUSR1 request a `stats:` line; and the signals of IGNORED_SIGNALS do nothing. A
+/// blocked `poll` returns EINTR.
 pub fn catch_signals() -> &'static Requests {
-    for sig in [SIGHUP, SIGINT, SIGTERM] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe { signal(sig, on_signal) };
+    let caught = [Signal::HUP, Signal::USR1].into_iter().chain(STOP_SIGNALS).map(|s| (s, on_signal as extern "C" fn(c_int)));
+    let ignored = IGNORED_SIGNALS.into_iter().map(|s| (s, on_ignored_signal as extern "C" fn(c_int)));
+    for (sig, handler) in caught.chain(ignored) {
+        if let Err(e) = handle(sig, handler) {
+            log::warn!("cannot catch signal {}: {e}", sig.as_raw());
+        }
     }
     &REQUESTS
 }
@@ -838,6 +902,32 @@ pub fn catch_signals() -> &'static Requests {
 mod tests {
     use super::*;
     use core::mem::offset_of;
+
+    #[test]
+    fn sigaction_matches_musls_layout_and_stray_signals_do_not_kill() {
+        let requests = catch_signals();
+        // What the C library reads back is what was written: the layout agrees.
+        let mut old = SigAction { handler: on_ignored_signal, mask: [1; 128 / size_of::<core::ffi::c_ulong>()], flags: 0, restorer: None };
+        // SAFETY: a query only; `old` is a valid, writable sigaction.
+        assert_eq!(unsafe { sigaction(Signal::USR2.as_raw(), core::ptr::null(), &mut old) }, 0);
+        assert_eq!(old.handler as usize, on_ignored_signal as usize);
+        assert_eq!(old.flags & SA_RESTART, SA_RESTART);
+        // The kernel's mask is the first 64 bits; musl leaves the rest as it was.
+        assert_eq!(old.mask[..8 / size_of::<core::ffi::c_ulong>()], [0; 8 / size_of::<core::ffi::c_ulong>()]);
+        assert_eq!(size_of::<SigAction>(), if cfg!(target_pointer_width = "64") { 152 } else { 140 });
+        // A signal sent to the process itself is handled before kill returns (this thread
+        // does not block it), or by another thread of the test process: either way it
+        // must not end the process.
+        let me = rustix::process::getpid();
+        for sig in IGNORED_SIGNALS.into_iter().filter(|&s| ![Signal::TSTP, Signal::TTIN, Signal::TTOU].contains(&s)) {
+            rustix::process::kill_process(me, sig).unwrap();
+        }
+        rustix::process::kill_process(me, Signal::USR1).unwrap();
+        while !requests.stats.swap(false, Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert!(!requests.stop.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn open_opts_have_libbpfs_layout() {

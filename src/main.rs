@@ -44,7 +44,7 @@ use crate::posture::State;
 
 /// Exit codes (documented in README.md; scripts rely on them).
 mod exit {
-    /// `enforce`: stopped cleanly by SIGTERM/SIGINT. `--check`: posture ENFORCE.
+    /// `enforce`: stopped cleanly by SIGTERM/SIGINT/SIGQUIT. `--check`: posture ENFORCE.
     /// `--check-config`: the config is valid.
     pub const OK: u8 = 0;
     /// `--check`: posture ENFORCE_SIGNAL.
@@ -273,11 +273,48 @@ fn attached_line(verb: &str, posture: &posture::Posture, policy: &config::Policy
     )
 }
 
-/// The generation in force, what it was loaded from, and where it is pinned.
+/// The generation in force, what it was loaded from, its posture, and where it is
+/// pinned.
 struct Running {
     enforcement: gate::Enforcement,
     loaded: Loaded,
+    posture: posture::Posture,
     pinned: Option<pin::Pinned>,
+}
+
+/// The `stats:` line (SIGUSR1): the posture of the generation in force, its rules,
+/// and every counter since the agent started (`earlier` holds the generations it
+/// retired): `stats: posture=… tier.open=… … rules.open=N … generation=N uptime=Ns
+/// denied=N audited=N dropped=N followed=N follow_failed=N logged=N coalesced=N unsent=N
+/// blockers=…`.
+fn stats_line(running: &Running, earlier: maps::Counters, started: std::time::Instant, events: &eventlog::EventLog) -> String {
+    let tier = |t: Option<ladder::Tier>| t.map_or("none", ladder::Tier::name);
+    let (posture, counts) = (&running.posture, rule_counts(&running.loaded.policy));
+    let mut c = running.enforcement.maps.counters().unwrap_or_else(|e| {
+        log::warn!("reading the counters: {e}");
+        maps::Counters::default()
+    });
+    c += earlier;
+    format!(
+        "stats: posture={} tier.open={} tier.exec={} tier.connect={} follow={} rules.open={} rules.exec={} rules.connect={} generation={} uptime={}s denied={} audited={} dropped={} followed={} follow_failed={}{} blockers={}",
+        posture.state.name(),
+        tier(posture.tiers[0]),
+        tier(posture.tiers[1]),
+        tier(posture.tiers[2]),
+        posture.hooks[ladder::Hook::Follow as usize].map_or("agent", ladder::Tier::name),
+        counts[0],
+        counts[1],
+        counts[2],
+        running.enforcement.generation,
+        started.elapsed().as_secs(),
+        c.denied,
+        c.audited,
+        c.dropped,
+        c.followed,
+        c.follow_failed,
+        events.totals(),
+        report::Blockers(posture),
+    )
 }
 
 /// Retires the generation in force (unpinning it first: a pinned link would stay
@@ -328,6 +365,7 @@ fn run(config: &Path) -> u8 {
         Err(code) => return code,
     };
     let requests = bpf::catch_signals();
+    let started = std::time::Instant::now();
     let mut events = eventlog::EventLog::new(
         syslog::Syslog::open(&syslog::socket_path(), loaded.policy.syslog_facility, &loaded.policy.syslog_ident),
         eventlog::limits(&loaded.policy),
@@ -391,7 +429,7 @@ fn run(config: &Path) -> u8 {
         }
     };
     announce(&mut events.syslog, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
-    let mut running = Running { enforcement, loaded, pinned };
+    let mut running = Running { enforcement, loaded, posture: outcome.posture, pinned };
 
     // Counters of the generations retired since start: replaced by reloads, and those
     // adopted (the records of theirs this agent delivered).
@@ -414,14 +452,22 @@ fn run(config: &Path) -> u8 {
     }
 
     let result = loop {
-        match daemon::run(&running.enforcement, &running.loaded.policy, &mut events, requests) {
+        let mut stats = |events: &mut eventlog::EventLog| {
+            let line = stats_line(&running, earlier, started, events);
+            announce(&mut events.syslog, syslog::Severity::Info, &line);
+        };
+        let ended = daemon::run(&running.enforcement, &running.loaded.policy, &mut events, requests, &mut stats);
+        match ended {
             Ok(daemon::Ending::Stop) => {
                 let policy = running.loaded.policy.clone(); // its summaries name its paths
                 break (retire(running, &mut events), policy);
             }
             Ok(daemon::Ending::Reload) => {
                 generation = running.enforcement.generation + 1;
-                let Some((next, next_loaded, line)) = reload(config, &mut events.syslog, &handover, generation) else { continue };
+                let Some((next, next_loaded, next_posture, line)) = reload(config, &mut events.syslog, &handover, generation)
+                else {
+                    continue;
+                };
                 let pinned = match pin_and_take_over(pins.as_ref(), &next, &handover, &mut events.syslog) {
                     Ok(pinned) => pinned,
                     Err(e) => {
@@ -430,7 +476,7 @@ fn run(config: &Path) -> u8 {
                         continue;
                     }
                 };
-                let old = std::mem::replace(&mut running, Running { enforcement: next, loaded: next_loaded, pinned });
+                let old = std::mem::replace(&mut running, Running { enforcement: next, loaded: next_loaded, posture: next_posture, pinned });
                 let old_policy = old.loaded.policy.clone(); // its summaries name its paths
                 match retire(old, &mut events) {
                     Ok(c) => earlier += c,
@@ -477,10 +523,15 @@ fn run(config: &Path) -> u8 {
 /// SIGHUP: re-reads the config and runs the whole gate for it, as generation
 /// `generation`, while the current tiers stay attached and acting, so enforcement never
 /// lapses. Returns the new enforcement (switched on, waiting for the hand-over), its
-/// config and its `reloaded:` line only when the config is valid and the posture is not
+/// config, its posture and its `reloaded:` line only when the config is valid and the posture is not
 /// REFUSED; otherwise says why in syslog, and the caller keeps the current one. Syslog,
 /// coalescing and pinning keep the settings the agent started with.
-fn reload(config: &Path, log: &mut syslog::Syslog, handover: &handover::Handover, generation: u32) -> Option<(gate::Enforcement, Loaded, String)> {
+fn reload(
+    config: &Path,
+    log: &mut syslog::Syslog,
+    handover: &handover::Handover,
+    generation: u32,
+) -> Option<(gate::Enforcement, Loaded, posture::Posture, String)> {
     let loaded = match load(config) {
         Ok(l) => l,
         Err(message) => {
@@ -500,7 +551,7 @@ fn reload(config: &Path, log: &mut syslog::Syslog, handover: &handover::Handover
         return None;
     };
     let line = attached_line("reloaded", &outcome.posture, &loaded.policy);
-    Some((next, loaded, line))
+    Some((next, loaded, outcome.posture, line))
 }
 
 #[cfg(test)]

@@ -476,3 +476,56 @@ impl Drop for Removed {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// No signal a process may be sent by mistake ends enforcement: SIGUSR1 asks for a
+/// `stats:` line, SIGUSR2, SIGPIPE, SIGALRM and the other stray signals do nothing
+/// (the job-control stops included), and the agent goes on denying until SIGQUIT,
+/// which stops it cleanly as SIGTERM does.
+#[test]
+fn stray_signals_do_not_end_enforcement_and_sigusr1_logs_stats() {
+    use rustix::process::Signal;
+    require_root();
+    let dir = TempDir::new("signals");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let mut agent = Agent::start(&cfg);
+    assert_killed("before any signal", run_child(Command::new("cat").arg(&secret)));
+
+    agent.signal(Signal::USR1);
+    let stats = agent.wait_for("stats: ");
+    for want in ["posture=ENFORCE_SIGNAL ", "tier.open=tracepoint ", "rules.open=1 ", "rules.exec=0 ", "generation=", "denied=1 ", "dropped=0 ", "logged=", "blockers="] {
+        assert!(stats.contains(want), "{want:?} in {stats}");
+    }
+    assert_killed("after SIGUSR1", run_child(Command::new("cat").arg(&secret)));
+
+    let stray = [
+        Signal::USR2,
+        Signal::PIPE,
+        Signal::ALARM,
+        Signal::VTALARM,
+        Signal::PROF,
+        Signal::IO,
+        Signal::POWER,
+        Signal::XFSZ,
+        Signal::TSTP,
+        Signal::TTIN,
+        Signal::TTOU,
+    ];
+    for sig in stray {
+        agent.signal(sig);
+        // Still running, and not stopped: it answers the next SIGUSR1.
+        agent.signal(Signal::USR1);
+        agent.wait_for("stats: ");
+        assert_eq!(agent.child.try_wait().unwrap(), None, "signal {sig:?} ended the agent:\n{}", agent.log);
+        assert_killed(&format!("after signal {sig:?}"), run_child(Command::new("cat").arg(&secret)));
+    }
+
+    // SIGQUIT stops cleanly, as SIGTERM does.
+    agent.signal(Signal::QUIT);
+    let status = agent.child.wait().unwrap();
+    agent.drain();
+    assert_eq!(status.code(), Some(EXIT_OK), "{}", agent.log);
+    assert!(agent.log.contains(&format!("stopped: denied={} ", stray.len() + 2)), "{}", agent.log);
+    assert_nothing_left();
+}
