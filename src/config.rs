@@ -7,9 +7,11 @@
 //!   would otherwise read as one line). A UTF-8 byte-order mark is skipped at the very
 //!   start of the file and is an error anywhere else; UTF-16 text is an error that
 //!   says so;
-//! - `#` starts a comment only as the first non-blank character of a line. A `#`
-//!   anywhere else is part of the value (`deny_open = /srv/a#b` denies `/srv/a#b`), so
-//!   there are no trailing comments;
+//! - `#` starts a comment only as the first non-blank character of a line. There are
+//!   no inline comments: a value with a `#` after a blank (`value  # text`) is an
+//!   error that says so, since the text would otherwise be read as part of the value.
+//!   A `#` not after a blank is part of the value (`deny_open = /srv/a#b` denies
+//!   `/srv/a#b`); a file whose path has a blank before a `#` is named through a link;
 //! - rule keys (`deny_open`, `deny_exec`, `deny_connect`) repeat; every other key may
 //!   appear once;
 //! - unknown keys, a line without `=` and an empty value are errors: a typo must not
@@ -696,6 +698,14 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
     if value.is_empty() {
         return Err(format!("empty value for {name}"));
     }
+    // A blank then `#`: what `value  # text` leaves after trimming.
+    if let Some(at) = value.as_bytes().windows(2).position(|w| matches!(w, [b' ' | b'\t', b'#'])) {
+        let comment = &value[at + 1..];
+        return Err(format!(
+            "inline comments are not allowed: {} after the value of {name}; put the comment on a line of its own",
+            quoted(comment)
+        ));
+    }
     if !key.repeats() {
         let first = &mut seen[key as usize];
         if *first != 0 {
@@ -1158,13 +1168,14 @@ ringbuf_size = 1M
 mode = enforce
 fallback = signal
 signal = KILL
-# deny_connect = [2001:db8::/32]:443   # IPv6 with a port
+# IPv6 with a port:
+# deny_connect = [2001:db8::/32]:443
 syslog_ident = enforce
-syslog_facility = auth
+syslog_facility = daemon
 ringbuf_size = 256K
 ";
         let p = parse(text).unwrap();
-        assert_eq!(p.syslog_facility, Facility::Auth);
+        assert_eq!(p.syslog_facility, Facility::Daemon);
         assert_eq!(p.ringbuf_size, 256 << 10);
     }
 
@@ -1179,7 +1190,9 @@ ringbuf_size = 256K
         assert_err(" = x\n", 1, "missing key");
         assert_err("deny open = /x\n", 1, "unknown key");
         assert_err("Mode = audit\n", 1, "unknown key");
-        assert_err("mode = audit # trailing comment\n", 1, "mode must be");
+        assert_err("mode = audit # trailing comment\n", 1, "inline comments are not allowed: \"# trailing comment\" after the value of mode");
+        assert_err("deny_connect = 10.0.0.0/8\t# tab\n", 1, "inline comments are not allowed: \"# tab\"");
+        assert_err("deny_open = /srv/a #b\n", 1, "inline comments are not allowed");
         assert_err("fallback = kill\n", 1, "fallback must be");
         assert_err("signal = STOP\n", 1, "signal must be");
         assert_err("signal = 9\n", 1, "signal must be");

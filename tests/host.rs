@@ -529,3 +529,53 @@ fn stray_signals_do_not_end_enforcement_and_sigusr1_logs_stats() {
     assert!(agent.log.contains(&format!("stopped: denied={} ", stray.len() + 2)), "{}", agent.log);
     assert_nothing_left();
 }
+
+/// The shipped `init/enforce.conf` is valid as shipped and with any one of its
+/// example lines (`# key = value`) uncommented. A rule names a file that must exist:
+/// the `deny_open` and `deny_exec` examples get a file of this test's instead of
+/// their path; every other value is used as it stands.
+#[test]
+fn the_shipped_config_works_with_any_example_uncommented() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/init/enforce.conf")).unwrap();
+    let dir = TempDir::new("shipped");
+    let file = dir.path("file");
+    std::fs::write(&file, "x\n").unwrap();
+    let exe = dir.path("exe");
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let check = |text: &str, what: &str| {
+        let cfg = dir.config(text);
+        let (status, _, stderr) = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(EXIT_OK), "{what}: {stderr}");
+    };
+    check(&shipped, "as shipped");
+    let lines: Vec<&str> = shipped.lines().collect();
+    let mut examples = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some((key, _)) = line.strip_prefix("# ").and_then(|l| l.split_once(" = ")) else { continue };
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        examples += 1;
+        let example = match key {
+            "deny_open" => format!("{key} = {}", file.display()),
+            "deny_exec" => format!("{key} = {}", exe.display()),
+            _ => line[2..].to_owned(),
+        };
+        let mut text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        text[i] = example;
+        check(&(text.join("\n") + "\n"), line);
+    }
+    assert!(examples >= 9, "{examples} example lines found in init/enforce.conf");
+}
+
+/// A comment after a value is an error that says comments must be lines of their own,
+/// naming the file and line.
+#[test]
+fn an_inline_comment_is_an_error_naming_file_and_line() {
+    let dir = TempDir::new("inline");
+    let cfg = dir.config("mode = enforce\n\ndeny_connect = 10.0.0.0/8            # IPv4 CIDR, any port\n");
+    let (status, _, stderr) = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    let want = format!("enforce: {}:3: inline comments are not allowed: \"# IPv4 CIDR, any port\"", cfg.display());
+    assert!(stderr.starts_with(&want), "want {want:?}..., got {stderr:?}");
+}
