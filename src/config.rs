@@ -451,7 +451,9 @@ impl std::error::Error for ConfigError {}
 /// Only a regular file is read. It is opened without blocking (`O_NONBLOCK`), so a
 /// FIFO at the path cannot hang `--check-config`, the start or a reload waiting for
 /// a writer; what it is is then read from the open file itself (`fstat`), so the
-/// check and the read are about the same file.
+/// check and the read are about the same file. A non-regular path (`/dev/null`, a
+/// FIFO) is refused as such before its owner and mode are looked at. Then only root
+/// may be able to change it (see [`check_only_root_can_change`]).
 pub fn load(path: &Path) -> Result<Box<Policy>, ConfigError> {
     parse_bytes(&read_regular(path)?)
 }
@@ -475,6 +477,7 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
     if let Some(kind) = kind {
         return Err(whole(format!("not a regular file but {kind}: the config must be a regular file")));
     }
+    check_only_root_can_change(path, st.st_uid, st.st_mode).map_err(whole)?;
     let mut bytes = Vec::new();
     // One byte more than allowed tells "exactly the limit" from "too large".
     std::fs::File::from(fd)
@@ -482,6 +485,46 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
         .read_to_end(&mut bytes)
         .map_err(|e| whole(format!("cannot read: {e}")))?;
     Ok(bytes)
+}
+
+/// Why a file (or directory, `dir`) with this owner and mode lets someone other than
+/// root change what it holds, or None. A directory writable by others but with the
+/// sticky bit (`/tmp`, 1777) is accepted: there, only a file's owner (root) may remove
+/// or rename it.
+fn changeable_by_others(uid: u32, mode: u32, dir: bool) -> Option<String> {
+    if uid != 0 {
+        return Some(format!("owned by uid {uid}, not root"));
+    }
+    let sticky = dir && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky {
+        return Some(format!("writable by group or others (mode {:04o})", mode & 0o7777));
+    }
+    None
+}
+
+/// Refuses a config that someone other than root could change, as sshd's StrictModes
+/// does: whoever can write the policy can disable it. The file (`uid`, `mode`, from the
+/// open file) must be root's and writable by root alone, and so must every directory
+/// above it, both along the path as given (whose links could be replaced) and along
+/// the path they resolve to, except that a sticky directory is accepted.
+fn check_only_root_can_change(path: &Path, uid: u32, mode: u32) -> Result<(), String> {
+    const WHY: &str = "only root may be able to change the config";
+    if let Some(why) = changeable_by_others(uid, mode, false) {
+        return Err(format!("{why}: {WHY}"));
+    }
+    let given = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| format!("cannot check the directories above it: {e}"))?.join(path)
+    };
+    let resolved = std::fs::canonicalize(path).map_err(|e| format!("cannot check the directories above it: {e}"))?;
+    for dir in given.ancestors().skip(1).chain(resolved.ancestors().skip(1)) {
+        let st = rustix::fs::stat(dir).map_err(|e| format!("cannot check directory {}: {e}", dir.display()))?;
+        if let Some(why) = changeable_by_others(st.st_uid, st.st_mode, true) {
+            return Err(format!("directory {} is {why}: {WHY}", dir.display()));
+        }
+    }
+    Ok(())
 }
 
 /// Parses the bytes of a config file: UTF-8 text (see [`parse`]). UTF-16 text, which
@@ -1648,6 +1691,37 @@ ringbuf_size = 256K
 
         let e = load_within_5s(Path::new("/dev/null")).expect("load of /dev/null blocked").unwrap_err();
         assert_eq!((e.line, e.reason.as_str()), (0, "not a regular file but a character device: the config must be a regular file"));
+    }
+
+    #[test]
+    fn only_root_may_change_the_config() {
+        assert_eq!(changeable_by_others(0, 0o100644, false), None);
+        assert_eq!(changeable_by_others(0, 0o100600, false), None);
+        assert_eq!(changeable_by_others(0, 0o100664, false).as_deref(), Some("writable by group or others (mode 0664)"));
+        assert_eq!(changeable_by_others(0, 0o100646, false).as_deref(), Some("writable by group or others (mode 0646)"));
+        assert_eq!(changeable_by_others(65534, 0o100644, false).as_deref(), Some("owned by uid 65534, not root"));
+        assert_eq!(changeable_by_others(0, 0o40755, true), None);
+        assert_eq!(changeable_by_others(0, 0o40777, true).as_deref(), Some("writable by group or others (mode 0777)"));
+        assert_eq!(changeable_by_others(0, 0o41777, true), None, "sticky, as /tmp");
+        assert_eq!(changeable_by_others(0, 0o101666, false).as_deref(), Some("writable by group or others (mode 1666)"), "sticky means nothing on a file");
+        assert_eq!(changeable_by_others(1000, 0o41777, true).as_deref(), Some("owned by uid 1000, not root"));
+
+        // Read from files (the unit tests run as root, as the host tests do).
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::scratch::TempDir::new("config-modes");
+        let path = dir.0.join("enforce.conf");
+        std::fs::write(&path, "mode = audit\n").unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.line, e.reason.as_str()), (0, "writable by group or others (mode 0666): only root may be able to change the config"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = load(&path).unwrap_err();
+        let want = format!("directory {} is writable by group or others (mode 0777): only root may be able to change the config", dir.0.display());
+        assert_eq!((e.line, e.reason), (0, want));
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit, "a sticky directory");
     }
 
     #[test]

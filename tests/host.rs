@@ -579,3 +579,70 @@ fn an_inline_comment_is_an_error_naming_file_and_line() {
     let want = format!("enforce: {}:3: inline comments are not allowed: \"# IPv4 CIDR, any port\"", cfg.display());
     assert!(stderr.starts_with(&want), "want {want:?}..., got {stderr:?}");
 }
+
+/// A config someone other than root could change is refused (exit 78, naming the file
+/// and why) by the agent, `--check` and `--check-config`: a file writable by group or
+/// others or not root's, in a directory (or below one) writable by group or others or
+/// not root's, or reached through a link in such a directory. A sticky directory, as
+/// /tmp, is accepted.
+#[test]
+fn a_config_others_could_change_is_refused() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    require_root();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let top = TempDir::new("modes");
+    let dir = top.path("etc");
+    std::fs::create_dir(&dir).unwrap();
+    let cfg = dir.join("enforce.conf");
+    std::fs::write(&cfg, "mode = audit\n").unwrap();
+    let link_dir = top.path("links");
+    std::fs::create_dir(&link_dir).unwrap();
+    let link = link_dir.join("enforce.conf");
+    std::os::unix::fs::symlink(&cfg, &link).unwrap();
+    let refused = |path: &Path, want: &str| {
+        for args in [&["--check-config"][..], &["--check"][..], &[][..]] {
+            let (status, stdout, stderr) = enforce(&[args, &["--config", path.to_str().unwrap()]].concat());
+            assert_eq!(status.code(), Some(EXIT_CONFIG), "{args:?} {want}: {stderr}");
+            let line = format!("enforce: {}:0: {want}: only root may be able to change the config\n", path.display());
+            assert_eq!(stderr, line, "{args:?}");
+            assert!(stdout.is_empty(), "{stdout}");
+        }
+    };
+    let accepted = |path: &Path| {
+        let (status, _, stderr) = enforce(&["--check-config", "--config", path.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(EXIT_OK), "{}: {stderr}", path.display());
+    };
+    accepted(&cfg);
+    accepted(&link);
+
+    mode(&cfg, 0o666);
+    refused(&cfg, "writable by group or others (mode 0666)");
+    mode(&cfg, 0o620);
+    refused(&cfg, "writable by group or others (mode 0620)");
+    mode(&cfg, 0o644);
+    chown(&cfg, Some(65534), None).unwrap();
+    refused(&cfg, "owned by uid 65534, not root");
+    chown(&cfg, Some(0), None).unwrap();
+
+    mode(&dir, 0o777);
+    refused(&cfg, &format!("directory {} is writable by group or others (mode 0777)", dir.display()));
+    // Through a link in a good directory, to a file in a bad one.
+    refused(&link, &format!("directory {} is writable by group or others (mode 0777)", dir.display()));
+    mode(&dir, 0o1777);
+    accepted(&cfg);
+    mode(&dir, 0o755);
+    chown(&dir, Some(65534), None).unwrap();
+    refused(&cfg, &format!("directory {} is owned by uid 65534, not root", dir.display()));
+    chown(&dir, Some(0), None).unwrap();
+    // A directory further up.
+    mode(&top.0, 0o775);
+    refused(&cfg, &format!("directory {} is writable by group or others (mode 0775)", top.0.display()));
+    mode(&top.0, 0o755);
+    // A link in a directory others could change: they could point it elsewhere.
+    mode(&link_dir, 0o757);
+    refused(&link, &format!("directory {} is writable by group or others (mode 0757)", link_dir.display()));
+    mode(&link_dir, 0o755);
+    accepted(&cfg);
+    accepted(&link);
+    assert_nothing_left();
+}
