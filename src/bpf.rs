@@ -910,7 +910,7 @@ mod tests {
         let mut old = SigAction { handler: on_ignored_signal, mask: [1; 128 / size_of::<core::ffi::c_ulong>()], flags: 0, restorer: None };
         // SAFETY: a query only; `old` is a valid, writable sigaction.
         assert_eq!(unsafe { sigaction(Signal::USR2.as_raw(), core::ptr::null(), &mut old) }, 0);
-        assert_eq!(old.handler as usize, on_ignored_signal as usize);
+        assert_eq!(old.handler as usize, on_ignored_signal as *const () as usize);
         assert_eq!(old.flags & SA_RESTART, SA_RESTART);
         // The kernel's mask is the first 64 bits; musl leaves the rest as it was.
         assert_eq!(old.mask[..8 / size_of::<core::ffi::c_ulong>()], [0; 8 / size_of::<core::ffi::c_ulong>()]);

@@ -69,6 +69,39 @@ usage: enforce [--config FILE] [-v]             run the agent
        enforce --check-config [--config FILE]   validate the config only (no BPF)
        enforce --help | --version";
 
+/// `--help`: the usage, every option, the signals and the exit codes (the `exit`
+/// constants; a unit test keeps them in step).
+const HELP: &str = "
+options:
+  -c, --config FILE  the config file (default /etc/enforce.conf)
+      --check        run the posture gate, print key=value lines, detach, exit
+      --json         with --check: one JSON object instead
+      --check-config validate the config only; loads no BPF
+  -v, --verbose      debug messages on stderr, libbpf's among them; -vv: more
+  -h, --help         this text
+  -V, --version      the version and the build it came from
+
+signals to the agent: TERM, INT, QUIT stop it cleanly; HUP reloads the config;
+USR1 logs a stats: line; USR2, PIPE, ALRM and other stray signals are ignored
+
+exit codes:
+  0   stopped cleanly; --check: posture ENFORCE; --check-config: the config is valid
+  10  --check: posture ENFORCE_SIGNAL
+  11  --check: posture AUDIT_ONLY
+  12  posture REFUSED: nothing attached
+  64  bad command line
+  70  the agent failed after start (ring buffer or map error)
+  78  bad config (FILE:LINE: reason)";
+
+/// `--version`: `enforce VERSION`, and the build (`git describe`, or the build
+/// system's ENFORCE_VERSION_EXTRA) in parentheses when build.rs found one.
+fn version() -> String {
+    match env!("ENFORCE_BUILD") {
+        "" => format!("enforce {}", env!("CARGO_PKG_VERSION")),
+        build => format!("enforce {} ({build})", env!("CARGO_PKG_VERSION")),
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Run,
@@ -138,11 +171,11 @@ fn main() -> ExitCode {
 
     ExitCode::from(match cli.command {
         Command::Help => {
-            println!("{USAGE}");
+            println!("{USAGE}\n{HELP}");
             exit::OK
         }
         Command::Version => {
-            println!("enforce {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", version());
             exit::OK
         }
         Command::CanaryChild { hook, target } => canary::child_main(&hook, &target) as u8,
@@ -570,6 +603,31 @@ mod tests {
         assert_eq!(cli(&["--check", "--json"]).unwrap().command, Command::Check { json: true });
         assert_eq!(cli(&["--check-config", "--config", "/x"]).unwrap().config, PathBuf::from("/x"));
         assert_eq!(cli(&["-vv"]).unwrap().verbose, 2);
+    }
+
+    #[test]
+    fn help_names_every_option_the_default_config_and_every_exit_code() {
+        for option in ["-c, --config FILE", "--check ", "--json", "--check-config", "-v, --verbose", "-h, --help", "-V, --version"] {
+            assert!(HELP.contains(option), "{option}");
+        }
+        assert!(HELP.contains(&format!("(default {DEFAULT_CONFIG})")));
+        let codes = [exit::OK, exit::ENFORCE_SIGNAL, exit::AUDIT_ONLY, exit::REFUSED, exit::USAGE, exit::SOFTWARE, exit::CONFIG];
+        let listed: Vec<u8> = HELP
+            .split_once("exit codes:\n")
+            .unwrap()
+            .1
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(listed, codes);
+        assert!(!HELP.contains(canary::CHILD_ARG), "the canary mode is internal");
+    }
+
+    #[test]
+    fn version_names_the_build() {
+        let v = version();
+        assert!(v.starts_with(&format!("enforce {}", env!("CARGO_PKG_VERSION"))), "{v}");
+        assert_eq!(v.contains('('), !env!("ENFORCE_BUILD").is_empty(), "{v}");
     }
 
     #[test]

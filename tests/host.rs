@@ -646,3 +646,23 @@ fn a_config_others_could_change_is_refused() {
     accepted(&link);
     assert_nothing_left();
 }
+
+/// `--version` names the commit it was built from (in a git checkout, as here), and
+/// `--help` the default config and the exit codes.
+#[test]
+fn version_names_the_commit_and_help_the_exit_codes() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{version}");
+    let head = Command::new("git").args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always"]).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout);
+    assert!(!head.trim().is_empty(), "this test runs in a git checkout");
+    assert!(version.starts_with(&format!("enforce {} ({}", env!("CARGO_PKG_VERSION"), head.trim())), "{version}");
+
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    for want in ["(default /etc/enforce.conf)", "-v, --verbose", "--check-config", "\n  64  bad command line", "\n  78  bad config"] {
+        assert!(help.contains(want), "{want:?} in\n{help}");
+    }
+}
