@@ -1,6 +1,6 @@
 //! The one place with `unsafe`: the libbpf FFI layer (plus the few libc calls the agent
-//! needs: signal handlers, `vsnprintf` for libbpf's log lines, and the canary child's
-//! two mappings).
+//! needs: signal handlers, `vsnprintf` for libbpf's log lines, `localtime_r` for the
+//! syslog time, and the canary child's two mappings).
 //!
 //! Every libbpf pointer is owned by a RAII type whose `Drop` frees it: [`Object`]
 //! closes the BPF object (and with it every map and program fd), [`Link`] detaches one
@@ -896,6 +896,35 @@ pub fn catch_signals() -> &'static Requests {
         }
     }
     &REQUESTS
+}
+
+/// musl's `struct tm` (`tm_gmtoff` is a `long`, then `tm_zone`).
+#[repr(C)]
+struct Tm {
+    fields: [c_int; 9], // tm_sec … tm_isdst
+    gmtoff: core::ffi::c_long,
+    zone: *const c_char,
+}
+
+extern "C" {
+    // musl 1.2 has a 64-bit time_t everywhere; on 32-bit targets the time64 function
+    // is `__localtime64_r` (the plain name keeps the old 32-bit ABI).
+    #[cfg_attr(target_pointer_width = "32", link_name = "__localtime64_r")]
+    fn localtime_r(t: *const i64, tm: *mut Tm) -> *mut Tm;
+}
+
+/// The local time's offset from UTC, in seconds, at `unix_secs`, as the C library
+/// reads it from `TZ` or `/etc/localtime` (0 when it cannot say).
+pub fn utc_offset(unix_secs: i64) -> i64 {
+    let mut tm = Tm { fields: [0; 9], gmtoff: 0, zone: core::ptr::null() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the reentrant form
+    // and writes only into `tm`.
+    let ok = !unsafe { localtime_r(&unix_secs, &mut tm) }.is_null();
+    if ok {
+        i64::from(tm.gmtoff)
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]

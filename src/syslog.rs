@@ -1,6 +1,7 @@
 //! Syslog: RFC 3164 datagrams to `/dev/log`, stderr when there is none.
 //!
-//! A datagram is `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, time in UTC, at most
+//! A datagram is `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, in local time (`TZ`, else
+//! `/etc/localtime`, as the C library reads them; UTC without either), at most
 //! MAX_DATAGRAM bytes (longer messages are cut). No time or syslog crate: the framing
 //! is a dozen lines and the date a known formula.
 
@@ -138,22 +139,23 @@ fn month_day(days: i64) -> (usize, i64) {
 }
 
 /// Writes one RFC 3164 message: `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, with
-/// PRI = facility * 8 + severity, the time in UTC, the day space-padded (`Nov  8`),
+/// PRI = facility * 8 + severity, the time `local_secs` (seconds since the epoch plus
+/// the local offset from UTC, see [`local_secs`]), the day space-padded (`Nov  8`),
 /// and every control character of `msg` (newlines included) replaced by a space so
 /// one message stays one line.
 pub fn frame(
     out: &mut impl fmt::Write,
     facility: Facility,
     severity: Severity,
-    unix_secs: i64,
+    local_secs: i64,
     ident: &str,
     pid: u32,
     msg: &str,
 ) -> fmt::Result {
     let pri = u32::from(facility.code()) * 8 + u32::from(severity.code());
     // |days| < 2^47: no overflow in month_day.
-    let (month, day) = month_day(unix_secs.div_euclid(86_400));
-    let secs = unix_secs.rem_euclid(86_400);
+    let (month, day) = month_day(local_secs.div_euclid(86_400));
+    let secs = local_secs.rem_euclid(86_400);
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     write!(out, "<{pri}>{} {day:>2} {h:02}:{m:02}:{s:02} {ident}[{pid}]: ", MONTHS[month - 1])?;
     // Runs between control characters in one write each (the event path writes up to
@@ -170,6 +172,22 @@ pub fn frame(
         out.write_str(run)?;
     }
     Ok(())
+}
+
+/// `unix_secs` moved by the local offset from UTC at that time, which the date
+/// arithmetic of [`frame`] then shows as the local wall-clock time. `cache` holds the
+/// last second asked about and its offset: the event path frames up to 100,000 lines
+/// a second, and the C library takes a lock per call.
+fn local_secs(unix_secs: i64, cache: &core::cell::Cell<Option<(i64, i64)>>) -> i64 {
+    let offset = match cache.get() {
+        Some((at, offset)) if at == unix_secs => offset,
+        _ => {
+            let offset = crate::bpf::utc_offset(unix_secs);
+            cache.set(Some((unix_secs, offset)));
+            offset
+        }
+    };
+    unix_secs.saturating_add(offset)
 }
 
 /// A `fmt::Write` into a fixed buffer that keeps what fits and drops the rest, so an
@@ -212,6 +230,8 @@ pub struct Syslog {
     held_ends: heapless::Vec<usize, BATCH>,
     /// Held lines syslog did not take; the owner collects them ([`Syslog::take_unsent`]).
     unsent_held: u64,
+    /// The last second framed and its offset from UTC (see [`local_secs`]).
+    zone: core::cell::Cell<Option<(i64, i64)>>,
 }
 
 /// A non-blocking datagram socket connected to `path`, or None.
@@ -248,6 +268,7 @@ impl Syslog {
             held: Vec::new(),
             held_ends: heapless::Vec::new(),
             unsent_held: 0,
+            zone: core::cell::Cell::new(None),
         }
     }
 
@@ -257,7 +278,7 @@ impl Syslog {
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut datagram = heapless::String::<MAX_DATAGRAM>::new();
         let mut out = Truncating { buf: &mut datagram, full: false };
-        let _ = frame(&mut out, self.facility, severity, now, &self.ident, self.pid, msg);
+        let _ = frame(&mut out, self.facility, severity, local_secs(now, &self.zone), &self.ident, self.pid, msg);
         datagram
     }
 
@@ -447,6 +468,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_offset_is_asked_once_a_second() {
+        let cache = core::cell::Cell::new(Some((1_700_000_000, 9 * 3600)));
+        assert_eq!(local_secs(1_700_000_000, &cache), 1_700_000_000 + 9 * 3600, "from the cache");
+        let asked = local_secs(1_700_000_001, &cache);
+        assert_eq!(cache.get(), Some((1_700_000_001, asked - 1_700_000_001)), "asked and kept");
     }
 
     #[test]

@@ -666,3 +666,48 @@ fn version_names_the_commit_and_help_the_exit_codes() {
         assert!(help.contains(want), "{want:?} in\n{help}");
     }
 }
+
+/// Syslog lines carry the local time: with `TZ` set (POSIX strings: this host may
+/// have no zoneinfo files), the hour and minute of the agent's `attached:` datagram are
+/// UTC's moved by the offset.
+#[test]
+fn syslog_time_is_local_time() {
+    use std::os::unix::net::UnixDatagram;
+    require_root();
+    let dir = TempDir::new("tz");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = audit\ndeny_open = {}\n", secret.display()));
+    // Minutes east of UTC for each TZ (POSIX signs are the other way round).
+    for (tz, east) in [("JST-9", 9 * 60), ("XYZ+5:30", -(5 * 60 + 30)), ("UTC0", 0)] {
+        let log = dir.path("log");
+        let _ = std::fs::remove_file(&log);
+        let server = UnixDatagram::bind(&log).unwrap();
+        server.set_read_timeout(Some(AGENT_WAIT)).unwrap();
+        let utc_minute = || {
+            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            secs.div_euclid(60).rem_euclid(24 * 60)
+        };
+        let before = utc_minute();
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", BIN, "--config"]).arg(&cfg).env("TZ", tz).env("ENFORCE_SYSLOG_SOCKET", &log);
+        let agent = Agent::spawn(cmd);
+        let mut buf = [0u8; 2048];
+        let line = loop {
+            let n = server.recv(&mut buf).expect("a datagram from the agent");
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if line.contains("attached:") {
+                break line;
+            }
+        };
+        let after = utc_minute();
+        drop(agent.stop());
+        // `<PRI>Mmm dd hh:mm:ss ident[pid]: ...`
+        let time = line.split_once('>').unwrap().1.get(7..15).unwrap();
+        let (h, m): (i64, i64) = (time[0..2].parse().unwrap(), time[3..5].parse().unwrap());
+        let local = h * 60 + m;
+        let want = |utc: i64| (utc + east).rem_euclid(24 * 60);
+        assert!(local == want(before) || local == want(after), "TZ={tz}: {time} in {line:?}, UTC minute of day {before}..{after}");
+    }
+    assert_nothing_left();
+}
