@@ -267,7 +267,7 @@ fn check(config: &Path, json: bool) -> u8 {
         rules: rule_counts(&loaded.policy),
     };
     let mut out = String::new();
-    let _ = if json { report::write_json(&mut out, &r) } else { report::write_text(&mut out, &r) };
+    let _ = if json { report::write_json(&mut out, &r, env!("CARGO_PKG_VERSION"), env!("ENFORCE_BUILD")) } else { report::write_text(&mut out, &r) };
     print!("{out}");
     match outcome.posture.state {
         State::Enforce => exit::OK,

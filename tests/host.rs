@@ -711,3 +711,41 @@ fn syslog_time_is_local_time() {
     }
     assert_nothing_left();
 }
+
+/// `--check --json` is one JSON object with the text report's keys, typed: counts are
+/// numbers, yes/no booleans, lists arrays; and the version. The text is unchanged.
+#[test]
+fn check_json_is_typed_and_names_the_version() {
+    require_root();
+    let dir = TempDir::new("json");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x").unwrap();
+    let cfg = dir.config(&format!("deny_open = {}\ndeny_connect = {TEST_ADDR}/32:9\n", secret.display()));
+    let (status, json, stderr) = enforce(&["--check", "--json", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let o = v.as_object().unwrap();
+    assert_eq!(o["posture"], "ENFORCE_SIGNAL");
+    assert_eq!(o["rules.open"], 1);
+    assert_eq!(o["rules.exec"], 0);
+    assert_eq!(o["rules.connect"], 1);
+    assert!(o["lsm.listed"].is_boolean(), "{json}");
+    assert_eq!(o["tiers"], serde_json::json!(["lsm", "fmodret", "kprobe", "tracepoint", "path"]));
+    let blockers = o["blockers"].as_array().unwrap();
+    assert!(blockers.iter().all(|b| b.is_string()) && blockers.iter().any(|b| b == "fmodret-load-failed:1"), "{json}");
+    assert!(o["tracepoint.jit"].is_boolean(), "{json}");
+    assert_eq!(o["tracepoint.canary.open"], "ok");
+    assert_eq!(o["version"], env!("CARGO_PKG_VERSION"));
+    assert!(o["build"].is_string(), "built in a git checkout: {json}");
+
+    let (_, text, _) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
+    let mut keys: Vec<&str> = text.lines().map(|l| l.split_once('=').unwrap().0).collect();
+    keys.extend(["version", "build"]);
+    assert_eq!(o.keys().map(String::as_str).collect::<Vec<_>>().len(), keys.len(), "{json}\n{text}");
+    for k in &keys {
+        assert!(o.contains_key(*k), "{k} missing from {json}");
+    }
+    assert_eq!(report_value(&text, "rules.open"), "1");
+    assert_eq!(report_value(&text, "tiers"), "lsm,fmodret,kprobe,tracepoint,path");
+    assert_nothing_left();
+}
