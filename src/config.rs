@@ -90,6 +90,18 @@ pub enum Fallback {
     Refuse,
 }
 
+/// How syslog lines are framed (`syslog_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// RFC 3164 (BSD): `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, local time, no year
+    /// and no offset. What busybox syslogd and most daemons expect.
+    #[default]
+    Rfc3164,
+    /// RFC 5424: `<PRI>1 YYYY-MM-DDThh:mm:ss+hh:mm HOST ident pid - - msg`, local time
+    /// with its numeric offset.
+    Rfc5424,
+}
+
 /// A syslog facility (RFC 3164 section 4.1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Facility {
@@ -340,6 +352,8 @@ pub struct Policy {
     pub syslog_ident: heapless::String<MAX_IDENT_LEN>,
     /// `syslog_facility`.
     pub syslog_facility: Facility,
+    /// `syslog_format`.
+    pub syslog_format: SyslogFormat,
     /// `ringbuf_size` in bytes: a power of two in MIN_RINGBUF_SIZE..=MAX_RINGBUF_SIZE.
     pub ringbuf_size: u32,
     /// `tiers`: the rungs of the ladder the gate may use, indexed by `Tier as usize`.
@@ -415,6 +429,7 @@ impl Default for Policy {
             connect: Vec::new(),
             syslog_ident,
             syslog_facility: Facility::Daemon,
+            syslog_format: SyslogFormat::Rfc3164,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
             tiers: [true; TIER_COUNT],
             allow_exec_from: Vec::new(),
@@ -656,6 +671,7 @@ enum Key {
     Signal,
     SyslogIdent,
     SyslogFacility,
+    SyslogFormat,
     RingbufSize,
     AllowDangerousRules,
     AllowExecFrom,
@@ -681,6 +697,7 @@ impl Key {
             "signal" => Key::Signal,
             "syslog_ident" => Key::SyslogIdent,
             "syslog_facility" => Key::SyslogFacility,
+            "syslog_format" => Key::SyslogFormat,
             "ringbuf_size" => Key::RingbufSize,
             "allow_dangerous_rules" => Key::AllowDangerousRules,
             "allow_exec_from" => Key::AllowExecFrom,
@@ -786,6 +803,13 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
                     quoted(value)
                 )
             })?
+        }
+        Key::SyslogFormat => {
+            p.syslog_format = match value {
+                "rfc3164" => SyslogFormat::Rfc3164,
+                "rfc5424" => SyslogFormat::Rfc5424,
+                _ => return Err(format!("syslog_format must be rfc3164 or rfc5424, got {}", quoted(value))),
+            }
         }
         Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
         Key::AllowExecFrom => push_path(&mut p.allow_exec_from, &mut p.paths, MAX_ALLOW_EXEC_FROM, name, line, value)?,
@@ -1244,6 +1268,10 @@ ringbuf_size = 256K
         assert_err(&format!("syslog_ident = {}\n", "a".repeat(33)), 1, "syslog_ident");
         assert_err("syslog_facility = DAEMON\n", 1, "syslog_facility");
         assert_err("syslog_facility = local8\n", 1, "syslog_facility");
+        assert_err("syslog_format = RFC5424\n", 1, "syslog_format must be rfc3164 or rfc5424, got \"RFC5424\"");
+        assert_eq!(parse("syslog_format = rfc5424\n").unwrap().syslog_format, SyslogFormat::Rfc5424);
+        assert_eq!(parse("syslog_format = rfc3164\n").unwrap().syslog_format, SyslogFormat::Rfc3164);
+        assert_eq!(parse("mode = audit\n").unwrap().syslog_format, SyslogFormat::Rfc3164);
         assert_err("deny_open = relative/path\n", 1, "absolute");
         assert_err("deny_exec = ~/bin/x\n", 1, "absolute");
         assert_err("deny_open = /a\0b\n", 1, "NUL");

@@ -399,10 +399,9 @@ fn run(config: &Path) -> u8 {
     };
     let requests = bpf::catch_signals();
     let started = std::time::Instant::now();
-    let mut events = eventlog::EventLog::new(
-        syslog::Syslog::open(&syslog::socket_path(), loaded.policy.syslog_facility, &loaded.policy.syslog_ident),
-        eventlog::limits(&loaded.policy),
-    );
+    let mut log = syslog::Syslog::open(&syslog::socket_path(), loaded.policy.syslog_facility, &loaded.policy.syslog_ident);
+    log.set_format(loaded.policy.syslog_format);
+    let mut events = eventlog::EventLog::new(log, eventlog::limits(&loaded.policy));
     if let Err(why) = pidns::check() {
         announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: {why}"));
         return exit::REFUSED;

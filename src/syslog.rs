@@ -11,7 +11,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{Facility, MAX_IDENT_LEN};
+use crate::config::{Facility, SyslogFormat, MAX_IDENT_LEN};
 
 /// The local syslog socket.
 pub const DEV_LOG: &str = "/dev/log";
@@ -124,9 +124,16 @@ impl Severity {
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/// Month (1..=12) and day of month of `days` since 1970-01-01, proleptic Gregorian
-/// (Howard Hinnant's civil_from_days; exact for every i64 day count in range here).
+/// Month (1..=12) and day of month of `days` since 1970-01-01 (see [`civil`]).
 fn month_day(days: i64) -> (usize, i64) {
+    let (_, month, day) = civil(days);
+    (month, day)
+}
+
+/// Year, month (1..=12) and day of month of `days` since 1970-01-01, proleptic
+/// Gregorian (Howard Hinnant's civil_from_days; exact for every i64 day count in
+/// range here).
+fn civil(days: i64) -> (i64, usize, i64) {
     let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097; // day of the 400-year era, 0..=146096
@@ -135,7 +142,8 @@ fn month_day(days: i64) -> (usize, i64) {
     let mp = (5 * doy + 2) / 153; // March-based month, 0..=11
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (month as usize, day)
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as usize, day)
 }
 
 /// Writes one RFC 3164 message: `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, with
@@ -158,6 +166,42 @@ pub fn frame(
     let secs = local_secs.rem_euclid(86_400);
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     write!(out, "<{pri}>{} {day:>2} {h:02}:{m:02}:{s:02} {ident}[{pid}]: ", MONTHS[month - 1])?;
+    write_msg(out, msg)
+}
+
+/// Writes one RFC 5424 message: `<PRI>1 YYYY-MM-DDThh:mm:ss+hh:mm HOST ident pid - -
+/// msg`: the local time of `unix_secs` with its offset from UTC (`offset`, seconds east),
+/// no structured data, and `msg` as [`frame`] writes it.
+#[allow(clippy::too_many_arguments)]
+pub fn frame_5424(
+    out: &mut impl fmt::Write,
+    facility: Facility,
+    severity: Severity,
+    unix_secs: i64,
+    offset: i64,
+    host: &str,
+    ident: &str,
+    pid: u32,
+    msg: &str,
+) -> fmt::Result {
+    let pri = u32::from(facility.code()) * 8 + u32::from(severity.code());
+    let local = unix_secs.saturating_add(offset);
+    let (year, month, day) = civil(local.div_euclid(86_400));
+    let secs = local.rem_euclid(86_400);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let (sign, off) = if offset < 0 { ('-', -(offset.max(-86_399))) } else { ('+', offset.min(86_399)) };
+    let host = if host.is_empty() { "-" } else { host };
+    write!(
+        out,
+        "<{pri}>1 {year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{sign}{:02}:{:02} {host} {ident} {pid} - - ",
+        off / 3600,
+        off / 60 % 60
+    )?;
+    write_msg(out, msg)
+}
+
+/// Writes `msg` with every control character replaced by a space.
+fn write_msg(out: &mut impl fmt::Write, msg: &str) -> fmt::Result {
     // Runs between control characters in one write each (the event path writes up to
     // 100,000 lines a second; char by char was most of its time). A control character
     // is a byte below 0x20, 0x7f, or (C1) 0xc2 0x80..0x9f: without such bytes, as in
@@ -232,6 +276,9 @@ pub struct Syslog {
     unsent_held: u64,
     /// The last second framed and its offset from UTC (see [`local_secs`]).
     zone: core::cell::Cell<Option<(i64, i64)>>,
+    format: SyslogFormat,
+    /// RFC 5424's HOSTNAME: the node name, printable ASCII.
+    host: heapless::String<64>,
 }
 
 /// A non-blocking datagram socket connected to `path`, or None.
@@ -269,6 +316,21 @@ impl Syslog {
             held_ends: heapless::Vec::new(),
             unsent_held: 0,
             zone: core::cell::Cell::new(None),
+            format: SyslogFormat::Rfc3164,
+            host: heapless::String::new(),
+        }
+    }
+
+    /// Frames messages in `format` from now on (RFC 3164 until this is called).
+    pub fn set_format(&mut self, format: SyslogFormat) {
+        self.format = format;
+        self.host.clear();
+        if format == SyslogFormat::Rfc5424 {
+            let uname = rustix::system::uname();
+            // RFC 5424 allows printable ASCII without spaces in HOSTNAME.
+            for c in uname.nodename().to_bytes().iter().filter(|b| b.is_ascii_graphic()) {
+                let _ = self.host.push(char::from(*c));
+            }
         }
     }
 
@@ -278,7 +340,13 @@ impl Syslog {
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut datagram = heapless::String::<MAX_DATAGRAM>::new();
         let mut out = Truncating { buf: &mut datagram, full: false };
-        let _ = frame(&mut out, self.facility, severity, local_secs(now, &self.zone), &self.ident, self.pid, msg);
+        let _ = match self.format {
+            SyslogFormat::Rfc3164 => frame(&mut out, self.facility, severity, local_secs(now, &self.zone), &self.ident, self.pid, msg),
+            SyslogFormat::Rfc5424 => {
+                let offset = local_secs(now, &self.zone) - now;
+                frame_5424(&mut out, self.facility, severity, now, offset, &self.host, &self.ident, self.pid, msg)
+            }
+        };
         datagram
     }
 
@@ -463,7 +531,7 @@ mod tests {
         for year in 1970..2400 {
             for (month, &len) in lengths(year).iter().enumerate() {
                 for day in 1..=len {
-                    assert_eq!(month_day(days), (month + 1, day), "{year}-{}-{day}", month + 1);
+                    assert_eq!(civil(days), (year, month + 1, day), "{year}-{}-{day}", month + 1);
                     days += 1;
                 }
             }
@@ -476,6 +544,29 @@ mod tests {
         assert_eq!(local_secs(1_700_000_000, &cache), 1_700_000_000 + 9 * 3600, "from the cache");
         let asked = local_secs(1_700_000_001, &cache);
         assert_eq!(cache.get(), Some((1_700_000_001, asked - 1_700_000_001)), "asked and kept");
+    }
+
+    #[test]
+    fn rfc5424_frames_with_the_year_and_the_offset() {
+        let f = |secs, offset, host| {
+            let mut s = String::new();
+            frame_5424(&mut s, Facility::Daemon, Severity::Warning, secs, offset, host, "enforce", 42, "denied\nx").unwrap();
+            s
+        };
+        assert_eq!(f(1_700_000_000, 0, "dev"), "<28>1 2023-11-14T22:13:20+00:00 dev enforce 42 - - denied x");
+        assert_eq!(f(1_700_000_000, 9 * 3600, "dev"), "<28>1 2023-11-15T07:13:20+09:00 dev enforce 42 - - denied x");
+        assert_eq!(f(1_700_000_000, -(5 * 3600 + 30 * 60), ""), "<28>1 2023-11-14T16:43:20-05:30 - enforce 42 - - denied x");
+        assert_eq!(f(951_782_400, 0, "h"), "<28>1 2000-02-29T00:00:00+00:00 h enforce 42 - - denied x");
+        assert_eq!(f(0, -3600, "h"), "<28>1 1969-12-31T23:00:00-01:00 h enforce 42 - - denied x");
+    }
+
+    #[test]
+    fn years() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(-1), (1969, 12, 31));
+        assert_eq!(civil(19_416), (2023, 2, 28));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        assert_eq!(civil(47_541), (2100, 3, 1));
     }
 
     #[test]

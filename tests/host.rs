@@ -667,12 +667,44 @@ fn version_names_the_commit_and_help_the_exit_codes() {
     }
 }
 
+/// The UTC minute of the day now.
+fn utc_minute() -> i64 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    secs.div_euclid(60).rem_euclid(24 * 60)
+}
+
+/// Starts an agent on `cfg` with `TZ=tz` and its syslog socket at a stand-in; returns
+/// its `attached:` datagram and the UTC minutes of the day before and after it came,
+/// and stops the agent.
+fn attached_datagram(dir: &TempDir, cfg: &Path, tz: &str) -> (String, i64, i64) {
+    use std::os::unix::net::UnixDatagram;
+    let log = dir.path("log");
+    let _ = std::fs::remove_file(&log);
+    let server = UnixDatagram::bind(&log).unwrap();
+    server.set_read_timeout(Some(AGENT_WAIT)).unwrap();
+    let before = utc_minute();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", BIN, "--config"]).arg(cfg).env("TZ", tz).env("ENFORCE_SYSLOG_SOCKET", &log);
+    let agent = Agent::spawn(cmd);
+    let mut buf = [0u8; 2048];
+    let line = loop {
+        let n = server.recv(&mut buf).expect("a datagram from the agent");
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if line.contains("attached:") {
+            break line;
+        }
+    };
+    let after = utc_minute();
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    (line, before, after)
+}
+
 /// Syslog lines carry the local time: with `TZ` set (POSIX strings: this host may
 /// have no zoneinfo files), the hour and minute of the agent's `attached:` datagram are
 /// UTC's moved by the offset.
 #[test]
 fn syslog_time_is_local_time() {
-    use std::os::unix::net::UnixDatagram;
     require_root();
     let dir = TempDir::new("tz");
     let secret = dir.path("secret");
@@ -680,34 +712,40 @@ fn syslog_time_is_local_time() {
     let cfg = dir.config(&format!("mode = audit\ndeny_open = {}\n", secret.display()));
     // Minutes east of UTC for each TZ (POSIX signs are the other way round).
     for (tz, east) in [("JST-9", 9 * 60), ("XYZ+5:30", -(5 * 60 + 30)), ("UTC0", 0)] {
-        let log = dir.path("log");
-        let _ = std::fs::remove_file(&log);
-        let server = UnixDatagram::bind(&log).unwrap();
-        server.set_read_timeout(Some(AGENT_WAIT)).unwrap();
-        let utc_minute = || {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-            secs.div_euclid(60).rem_euclid(24 * 60)
-        };
-        let before = utc_minute();
-        let mut cmd = Command::new("unshare");
-        cmd.args(["-m", "--propagation", "private", BIN, "--config"]).arg(&cfg).env("TZ", tz).env("ENFORCE_SYSLOG_SOCKET", &log);
-        let agent = Agent::spawn(cmd);
-        let mut buf = [0u8; 2048];
-        let line = loop {
-            let n = server.recv(&mut buf).expect("a datagram from the agent");
-            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if line.contains("attached:") {
-                break line;
-            }
-        };
-        let after = utc_minute();
-        drop(agent.stop());
+        let (line, before, after) = attached_datagram(&dir, &cfg, tz);
         // `<PRI>Mmm dd hh:mm:ss ident[pid]: ...`
         let time = line.split_once('>').unwrap().1.get(7..15).unwrap();
         let (h, m): (i64, i64) = (time[0..2].parse().unwrap(), time[3..5].parse().unwrap());
         let local = h * 60 + m;
         let want = |utc: i64| (utc + east).rem_euclid(24 * 60);
         assert!(local == want(before) || local == want(after), "TZ={tz}: {time} in {line:?}, UTC minute of day {before}..{after}");
+    }
+    assert_nothing_left();
+}
+
+/// `syslog_format = rfc5424`: `<PRI>1 TIMESTAMP HOST APP PID - - MSG`, the local time
+/// with its numeric offset.
+#[test]
+fn syslog_rfc5424_has_the_offset() {
+    require_root();
+    let dir = TempDir::new("rfc5424");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = audit\nsyslog_format = rfc5424\ndeny_open = {}\n", secret.display()));
+    for (tz, east, offset) in [("JST-9", 9 * 60, "+09:00"), ("XYZ+5:30", -(5 * 60 + 30), "-05:30"), ("UTC0", 0, "+00:00")] {
+        let (line, before, after) = attached_datagram(&dir, &cfg, tz);
+        let fields: Vec<&str> = line.splitn(8, ' ').collect();
+        assert_eq!(fields[0], "<30>1", "{line}");
+        let stamp = fields[1];
+        assert_eq!(stamp.len(), "2026-12-07T18:13:14+09:00".len(), "{line}");
+        assert_eq!(&stamp[19..], offset, "TZ={tz}: {line}");
+        let (h, m): (i64, i64) = (stamp[11..13].parse().unwrap(), stamp[14..16].parse().unwrap());
+        let want = |utc: i64| (utc + east).rem_euclid(24 * 60);
+        assert!(h * 60 + m == want(before) || h * 60 + m == want(after), "TZ={tz}: {line}");
+        assert_eq!(fields[3], "enforce", "{line}");
+        assert!(fields[4].parse::<u32>().is_ok(), "{line}");
+        assert_eq!((fields[5], fields[6]), ("-", "-"), "{line}");
+        assert!(fields[7].starts_with("attached: "), "{line}");
     }
     assert_nothing_left();
 }
