@@ -820,14 +820,15 @@ use rustix::process::Signal;
 /// Signals that request a clean stop.
 const STOP_SIGNALS: [Signal; 3] = [Signal::TERM, Signal::INT, Signal::QUIT];
 
-/// Signals whose default action would terminate or stop the agent, and that a process
-/// may be sent by mistake (a stray `kill -USR2`, a timer, a tty, a power daemon):
-/// caught by a handler that does nothing, so enforcement goes on. Caught, not set to
-/// SIG_IGN: a caught signal is reset to its default across exec, so the canary child
-/// (which the signal tier may kill with USR1, USR2, ...) starts with the defaults.
-/// SIGPIPE comes back as EPIPE from the write. SIGSTOP and SIGKILL cannot be caught;
-/// faults (SEGV, BUS, ILL, FPE, ABRT, SYS, TRAP) and real-time signals keep theirs.
-const IGNORED_SIGNALS: [Signal; 12] = [
+/// Signals whose default action would terminate the agent, and that a process may be
+/// sent by mistake (a stray `kill -USR2`, a timer, a power daemon): caught by a
+/// handler that does nothing, so enforcement goes on. Caught, not set to SIG_IGN: a
+/// caught signal is reset to its default across exec, so the canary child (which the
+/// signal tier may kill with USR1, USR2, ...) starts with the defaults. SIGPIPE comes
+/// back as EPIPE from the write, SIGXFSZ as EFBIG. SIGSTOP and SIGKILL cannot be
+/// caught; faults (SEGV, BUS, ILL, FPE, ABRT, SYS, TRAP) and real-time signals keep
+/// their default action.
+const DROPPED_SIGNALS: [Signal; 9] = [
     Signal::USR2,
     Signal::PIPE,
     Signal::ALARM,
@@ -837,15 +838,20 @@ const IGNORED_SIGNALS: [Signal; 12] = [
     Signal::POWER,
     Signal::STKFLT,
     Signal::XFSZ,
-    Signal::TSTP,
-    Signal::TTIN,
-    Signal::TTOU,
 ];
+
+/// Job-control signals that would stop the agent: ignored (SIG_IGN), not caught. A
+/// write to a terminal from a background process with a caught SIGTTOU fails with
+/// ERESTARTSYS and is retried forever; with SIGTTOU ignored it goes through (and a
+/// read with SIGTTIN ignored fails with EIO). None of these is a signal the signal
+/// tier may send, so the canary child inheriting SIG_IGN changes nothing.
+const IGNORED_SIGNALS: [Signal; 3] = [Signal::TSTP, Signal::TTIN, Signal::TTOU];
 
 /// musl's `struct sigaction` (the same on every architecture musl supports).
 #[repr(C)]
 struct SigAction {
-    handler: extern "C" fn(c_int),
+    /// A handler's address, or SIG_IGN.
+    handler: usize,
     mask: [core::ffi::c_ulong; 128 / size_of::<core::ffi::c_ulong>()],
     flags: c_int,
     restorer: Option<extern "C" fn()>,
@@ -870,13 +876,17 @@ extern "C" fn on_signal(sig: c_int) {
     flag.store(true, Ordering::SeqCst);
 }
 
-extern "C" fn on_ignored_signal(_: c_int) {}
+extern "C" fn on_dropped_signal(_: c_int) {}
 
-/// Installs `handler` for `sig`, with SA_RESTART and an empty mask.
-fn handle(sig: Signal, handler: extern "C" fn(c_int)) -> Result<(), Errno> {
+/// `SIG_IGN`.
+const SIG_IGN: usize = 1;
+
+/// Installs `handler` (a handler's address, or SIG_IGN) for `sig`, with SA_RESTART
+/// and an empty mask.
+fn handle(sig: Signal, handler: usize) -> Result<(), Errno> {
     let act = SigAction { handler, mask: [0; 128 / size_of::<core::ffi::c_ulong>()], flags: SA_RESTART, restorer: None };
-    // SAFETY: `act` is a valid sigaction for musl; the handlers are async-signal-safe
-    // (an atomic store, or nothing).
+    // SAFETY: `act` is a valid sigaction for musl; `handler` is SIG_IGN or one of the
+    // handlers here, which are async-signal-safe (an atomic store, or nothing).
     if unsafe { sigaction(sig.as_raw(), &act, core::ptr::null_mut()) } != 0 {
         return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL));
     }
@@ -885,12 +895,13 @@ fn handle(sig: Signal, handler: extern "C" fn(c_int)) -> Result<(), Errno> {
 
 /// Makes SIGTERM, SIGINT and SIGQUIT request a clean stop instead of killing the
 /// process, so links are detached by their destructors; SIGHUP request a reload;
-/// SIGUSR1 request a `stats:` line; and the signals of IGNORED_SIGNALS do nothing. A
-/// blocked `poll` returns EINTR.
+/// SIGUSR1 request a `stats:` line; the signals of DROPPED_SIGNALS do nothing, and
+/// those of IGNORED_SIGNALS are ignored. A blocked `poll` returns EINTR.
 pub fn catch_signals() -> &'static Requests {
-    let caught = [Signal::HUP, Signal::USR1].into_iter().chain(STOP_SIGNALS).map(|s| (s, on_signal as extern "C" fn(c_int)));
-    let ignored = IGNORED_SIGNALS.into_iter().map(|s| (s, on_ignored_signal as extern "C" fn(c_int)));
-    for (sig, handler) in caught.chain(ignored) {
+    let caught = [Signal::HUP, Signal::USR1].into_iter().chain(STOP_SIGNALS).map(|s| (s, on_signal as extern "C" fn(c_int) as usize));
+    let dropped = DROPPED_SIGNALS.into_iter().map(|s| (s, on_dropped_signal as extern "C" fn(c_int) as usize));
+    let ignored = IGNORED_SIGNALS.into_iter().map(|s| (s, SIG_IGN));
+    for (sig, handler) in caught.chain(dropped).chain(ignored) {
         if let Err(e) = handle(sig, handler) {
             log::warn!("cannot catch signal {}: {e}", sig.as_raw());
         }
@@ -936,10 +947,15 @@ mod tests {
     fn sigaction_matches_musls_layout_and_stray_signals_do_not_kill() {
         let requests = catch_signals();
         // What the C library reads back is what was written: the layout agrees.
-        let mut old = SigAction { handler: on_ignored_signal, mask: [1; 128 / size_of::<core::ffi::c_ulong>()], flags: 0, restorer: None };
-        // SAFETY: a query only; `old` is a valid, writable sigaction.
-        assert_eq!(unsafe { sigaction(Signal::USR2.as_raw(), core::ptr::null(), &mut old) }, 0);
-        assert_eq!(old.handler as usize, on_ignored_signal as *const () as usize);
+        let query = |sig: Signal| {
+            let mut old = SigAction { handler: 0, mask: [1; 128 / size_of::<core::ffi::c_ulong>()], flags: 0, restorer: None };
+            // SAFETY: a query only; `old` is a valid, writable sigaction.
+            assert_eq!(unsafe { sigaction(sig.as_raw(), core::ptr::null(), &mut old) }, 0);
+            old
+        };
+        assert_eq!(query(Signal::TTOU).handler, SIG_IGN);
+        let old = query(Signal::USR2);
+        assert_eq!(old.handler, on_dropped_signal as extern "C" fn(c_int) as usize);
         assert_eq!(old.flags & SA_RESTART, SA_RESTART);
         // The kernel's mask is the first 64 bits; musl leaves the rest as it was.
         assert_eq!(old.mask[..8 / size_of::<core::ffi::c_ulong>()], [0; 8 / size_of::<core::ffi::c_ulong>()]);
@@ -948,7 +964,7 @@ mod tests {
         // does not block it), or by another thread of the test process: either way it
         // must not end the process.
         let me = rustix::process::getpid();
-        for sig in IGNORED_SIGNALS.into_iter().filter(|&s| ![Signal::TSTP, Signal::TTIN, Signal::TTOU].contains(&s)) {
+        for sig in DROPPED_SIGNALS.into_iter().chain(IGNORED_SIGNALS) {
             rustix::process::kill_process(me, sig).unwrap();
         }
         rustix::process::kill_process(me, Signal::USR1).unwrap();
