@@ -932,6 +932,7 @@ pub fn utc_offset(unix_secs: i64) -> i64 {
     // and writes only into `tm`.
     let ok = !unsafe { localtime_r(&unix_secs, &mut tm) }.is_null();
     if ok {
+        #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
         i64::from(tm.gmtoff)
     } else {
         0

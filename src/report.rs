@@ -64,8 +64,11 @@ enum Value<'a> {
     /// `yes`, `no` or `unknown`: a JSON boolean or null.
     Maybe(Option<bool>),
     /// Names, comma-separated (`empty` when there are none): a JSON array of strings.
-    List(&'a dyn Fn(&mut dyn FnMut(fmt::Arguments<'_>) -> fmt::Result) -> fmt::Result, &'static str),
+    List(Items<'a>, &'static str),
 }
+
+/// Calls its argument with each item of a list.
+type Items<'a> = &'a dyn Fn(&mut dyn FnMut(fmt::Arguments<'_>) -> fmt::Result) -> fmt::Result;
 
 /// Every (key, value) pair of the report, in order; both renderings use this.
 fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, Value<'_>) -> fmt::Result) -> fmt::Result {
