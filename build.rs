@@ -52,6 +52,13 @@ fn main() {
         ("bpf/path.bpf.c", &path, &["-DENFORCE_PATH"][..]),
         ("bpf/floor.bpf.c", &out.join("floor.bpf.o"), &["-DENFORCE_FLOOR"][..]),
     ] {
+        // build.rs also reruns when a Rust source changes (for the version label):
+        // an object newer than every BPF source, made by the same command, is kept.
+        let command = format!("{clang} {strip} {arch} {libbpf_include} {src} {defines:?}");
+        let stamp = obj.with_extension("o.cmd");
+        if fresh(obj, &stamp, &command) {
+            continue;
+        }
         run(Command::new(&clang)
             .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
             .args(defines)
@@ -64,6 +71,7 @@ fn main() {
             .arg(&obj));
         // .rel.BTF.ext only serves linkers: libbpf reads .BTF.ext without it.
         run(Command::new(&strip).args(["-g", "-R", ".rel.BTF.ext"]).arg(&obj));
+        std::fs::write(&stamp, &command).expect("write the object's command stamp");
     }
 
     compress(&obj, &out.join("enforce.bpf.o.z"));
@@ -71,11 +79,65 @@ fn main() {
     compress(&core, &out.join("enforce-core.bpf.o.z"));
     compress(&path, &out.join("path.bpf.o.z"));
 
-    for f in ["bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/shared_maps.h", "bpf/vmlinux.h"] {
+    for f in BPF_SOURCES {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
     println!("cargo:rerun-if-env-changed=BPF_STRIP");
+
+    println!("cargo:rustc-env=ENFORCE_BUILD={}", build_label());
+}
+
+/// What `--version` names beside the version (ENFORCE_BUILD; empty for none):
+/// ENFORCE_VERSION_EXTRA when the build system sets it (Buildroot and Yocto build from
+/// a tarball and know their own version strings), else `git describe --always
+/// --dirty` when this package is the top of a git checkout (a tarball unpacked inside
+/// some other checkout, such as Buildroot's tree, must not name that one's commit).
+fn build_label() -> String {
+    println!("cargo:rerun-if-env-changed=ENFORCE_VERSION_EXTRA");
+    if let Ok(extra) = env::var("ENFORCE_VERSION_EXTRA") {
+        // One line of printable ASCII, bounded: it is printed as given.
+        let extra: String = extra.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(80).collect();
+        if !extra.trim().is_empty() {
+            return extra.trim().to_owned();
+        }
+    }
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).output().ok().filter(|o| o.status.success())?;
+        Some(String::from_utf8(out.stdout).ok()?.trim().to_owned())
+    };
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let top = git(&["-C", &manifest, "rev-parse", "--show-toplevel"]);
+    let same = |a: &str, b: &str| std::fs::canonicalize(a).ok().is_some_and(|a| std::fs::canonicalize(b).ok() == Some(a));
+    if !top.is_some_and(|top| same(&top, &manifest)) {
+        return String::new();
+    }
+    // Described again when HEAD moves, the branch it names moves, or the index or a
+    // source changes (which is when -dirty can change for what is built).
+    let mut watched = vec!["HEAD".to_owned(), "index".to_owned(), "packed-refs".to_owned()];
+    watched.extend(git(&["-C", &manifest, "symbolic-ref", "-q", "HEAD"]));
+    for name in watched {
+        if let Some(path) = git(&["-C", &manifest, "rev-parse", "--git-path", &name]) {
+            let path = PathBuf::from(&manifest).join(path); // relative to the checkout when it is
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    for dir in ["src", "bpf", "Cargo.toml", "Cargo.lock", "build.rs"] {
+        println!("cargo:rerun-if-changed={dir}");
+    }
+    git(&["-C", &manifest, "describe", "--always", "--dirty"]).unwrap_or_default()
+}
+
+/// Every file the BPF objects are compiled from.
+const BPF_SOURCES: [&str; 6] =
+    ["bpf/enforce.bpf.c", "bpf/path.bpf.c", "bpf/floor.bpf.c", "bpf/enforce.h", "bpf/shared_maps.h", "bpf/vmlinux.h"];
+
+/// `obj` was made by `command` (its stamp says so) after the last change of any BPF
+/// source.
+fn fresh(obj: &std::path::Path, stamp: &std::path::Path, command: &str) -> bool {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let (Some(made), Ok(stamped)) = (modified(obj), std::fs::read_to_string(stamp)) else { return false };
+    stamped == command && BPF_SOURCES.iter().all(|src| modified(std::path::Path::new(src)).is_some_and(|t| t < made))
 }
 
 /// Writes `obj` in zlib format to `z`: the agent embeds its objects compressed (the

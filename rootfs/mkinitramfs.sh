@@ -26,6 +26,9 @@ if LC_ALL=C readelf -l "$busybox" 2>/dev/null | grep -q 'INTERP'; then
     die "$busybox is dynamically linked (need busybox-static)"
 fi
 
+# The image's modes do not depend on the builder's umask: the agent refuses a config
+# in a group-writable directory, or a group-writable config.
+umask 022
 stage=$(mktemp -d "${TMPDIR:-/tmp}/enforce-initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT INT TERM HUP
 

@@ -1,6 +1,6 @@
 //! The one place with `unsafe`: the libbpf FFI layer (plus the few libc calls the agent
-//! needs: signal handlers, `vsnprintf` for libbpf's log lines, and the canary child's
-//! two mappings).
+//! needs: signal handlers, `vsnprintf` for libbpf's log lines, `localtime_r` for the
+//! syslog time, and the canary child's two mappings).
 //!
 //! Every libbpf pointer is owned by a RAII type whose `Drop` frees it: [`Object`]
 //! closes the BPF object (and with it every map and program fd), [`Link`] detaches one
@@ -849,7 +849,6 @@ pub fn protect_executable(fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
 extern "C" {
     // From the C library libbpf already links (musl).
     fn vsnprintf(buf: *mut c_char, size: usize, fmt: *const c_char, ap: *mut sys::__va_list_tag) -> c_int;
-    fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
 }
 
 /// The longest libbpf message shown with -v (a verifier log comes as one message).
@@ -886,39 +885,176 @@ pub fn route_libbpf_log() {
 /// What the agent's signal handlers request. Set from signal handlers, read by the
 /// poll loop, which wakes with EINTR.
 pub struct Requests {
-    /// SIGTERM or SIGINT: detach and exit.
+    /// SIGTERM, SIGINT or SIGQUIT: detach and exit.
     pub stop: AtomicBool,
     /// SIGHUP: re-read the config and swap the policy if it is valid.
     pub reload: AtomicBool,
+    /// SIGUSR1: log one `stats:` line and go on.
+    pub stats: AtomicBool,
 }
 
-static REQUESTS: Requests = Requests { stop: AtomicBool::new(false), reload: AtomicBool::new(false) };
+static REQUESTS: Requests =
+    Requests { stop: AtomicBool::new(false), reload: AtomicBool::new(false), stats: AtomicBool::new(false) };
 
-const SIGHUP: c_int = 1;
-const SIGINT: c_int = 2;
-const SIGTERM: c_int = 15;
+use rustix::process::Signal;
+
+/// Signals that request a clean stop.
+const STOP_SIGNALS: [Signal; 3] = [Signal::TERM, Signal::INT, Signal::QUIT];
+
+/// Signals whose default action would terminate the agent, and that a process may be
+/// sent by mistake (a stray `kill -USR2`, a timer, a power daemon): caught by a
+/// handler that does nothing, so enforcement goes on. Caught, not set to SIG_IGN: a
+/// caught signal is reset to its default across exec, so the canary child (which the
+/// signal tier may kill with USR1, USR2, ...) starts with the defaults. SIGPIPE comes
+/// back as EPIPE from the write, SIGXFSZ as EFBIG. SIGSTOP and SIGKILL cannot be
+/// caught; faults (SEGV, BUS, ILL, FPE, ABRT, SYS, TRAP) and real-time signals keep
+/// their default action.
+const DROPPED_SIGNALS: [Signal; 9] = [
+    Signal::USR2,
+    Signal::PIPE,
+    Signal::ALARM,
+    Signal::VTALARM,
+    Signal::PROF,
+    Signal::IO,
+    Signal::POWER,
+    Signal::STKFLT,
+    Signal::XFSZ,
+];
+
+/// Job-control signals that would stop the agent: ignored (SIG_IGN), not caught. A
+/// write to a terminal from a background process with a caught SIGTTOU fails with
+/// ERESTARTSYS and is retried forever; with SIGTTOU ignored it goes through (and a
+/// read with SIGTTIN ignored fails with EIO). None of these is a signal the signal
+/// tier may send, so the canary child inheriting SIG_IGN changes nothing.
+const IGNORED_SIGNALS: [Signal; 3] = [Signal::TSTP, Signal::TTIN, Signal::TTOU];
+
+/// musl's `struct sigaction` (the same on every architecture musl supports).
+#[repr(C)]
+struct SigAction {
+    /// A handler's address, or SIG_IGN.
+    handler: usize,
+    mask: [core::ffi::c_ulong; 128 / size_of::<core::ffi::c_ulong>()],
+    flags: c_int,
+    restorer: Option<extern "C" fn()>,
+}
+
+/// `SA_RESTART`: interrupted reads and writes resume (poll still returns EINTR, which
+/// is what wakes the loop). Its value on x86, arm and aarch64.
+const SA_RESTART: c_int = 0x1000_0000;
+
+extern "C" {
+    // From the C library (musl).
+    fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int;
+}
 
 extern "C" fn on_signal(sig: c_int) {
     // async-signal-safe: one atomic store
-    let flag = if sig == SIGHUP { &REQUESTS.reload } else { &REQUESTS.stop };
+    let flag = match sig {
+        s if s == Signal::HUP.as_raw() => &REQUESTS.reload,
+        s if s == Signal::USR1.as_raw() => &REQUESTS.stats,
+        _ => &REQUESTS.stop,
+    };
     flag.store(true, Ordering::SeqCst);
 }
 
-/// Makes SIGTERM and SIGINT request a clean stop instead of killing the process, so
-/// links are detached by their destructors, and SIGHUP request a reload. A blocked
-/// `poll` returns EINTR.
+extern "C" fn on_dropped_signal(_: c_int) {}
+
+/// `SIG_IGN`.
+const SIG_IGN: usize = 1;
+
+/// Installs `handler` (a handler's address, or SIG_IGN) for `sig`, with SA_RESTART
+/// and an empty mask.
+fn handle(sig: Signal, handler: usize) -> Result<(), Errno> {
+    let act = SigAction { handler, mask: [0; 128 / size_of::<core::ffi::c_ulong>()], flags: SA_RESTART, restorer: None };
+    // SAFETY: `act` is a valid sigaction for musl; `handler` is SIG_IGN or one of the
+    // handlers here, which are async-signal-safe (an atomic store, or nothing).
+    if unsafe { sigaction(sig.as_raw(), &act, core::ptr::null_mut()) } != 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL));
+    }
+    Ok(())
+}
+
+/// Makes SIGTERM, SIGINT and SIGQUIT request a clean stop instead of killing the
+/// process, so links are detached by their destructors; SIGHUP request a reload;
+/// SIGUSR1 request a `stats:` line; the signals of DROPPED_SIGNALS do nothing, and
+/// those of IGNORED_SIGNALS are ignored. A blocked `poll` returns EINTR.
 pub fn catch_signals() -> &'static Requests {
-    for sig in [SIGHUP, SIGINT, SIGTERM] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe { signal(sig, on_signal) };
+    let caught = [Signal::HUP, Signal::USR1].into_iter().chain(STOP_SIGNALS).map(|s| (s, on_signal as extern "C" fn(c_int) as usize));
+    let dropped = DROPPED_SIGNALS.into_iter().map(|s| (s, on_dropped_signal as extern "C" fn(c_int) as usize));
+    let ignored = IGNORED_SIGNALS.into_iter().map(|s| (s, SIG_IGN));
+    for (sig, handler) in caught.chain(dropped).chain(ignored) {
+        if let Err(e) = handle(sig, handler) {
+            log::warn!("cannot catch signal {}: {e}", sig.as_raw());
+        }
     }
     &REQUESTS
+}
+
+/// musl's `struct tm` (`tm_gmtoff` is a `long`, then `tm_zone`).
+#[repr(C)]
+struct Tm {
+    fields: [c_int; 9], // tm_sec … tm_isdst
+    gmtoff: core::ffi::c_long,
+    zone: *const c_char,
+}
+
+extern "C" {
+    // musl 1.2 has a 64-bit time_t everywhere; on 32-bit targets the time64 function
+    // is `__localtime64_r` (the plain name keeps the old 32-bit ABI).
+    #[cfg_attr(target_pointer_width = "32", link_name = "__localtime64_r")]
+    fn localtime_r(t: *const i64, tm: *mut Tm) -> *mut Tm;
+}
+
+/// The local time's offset from UTC, in seconds, at `unix_secs`, as the C library
+/// reads it from `TZ` or `/etc/localtime` (0 when it cannot say).
+pub fn utc_offset(unix_secs: i64) -> i64 {
+    let mut tm = Tm { fields: [0; 9], gmtoff: 0, zone: core::ptr::null() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the reentrant form
+    // and writes only into `tm`.
+    let ok = !unsafe { localtime_r(&unix_secs, &mut tm) }.is_null();
+    if ok {
+        #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
+        i64::from(tm.gmtoff)
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::mem::offset_of;
+
+    #[test]
+    fn sigaction_matches_musls_layout_and_stray_signals_do_not_kill() {
+        let requests = catch_signals();
+        // What the C library reads back is what was written: the layout agrees.
+        let query = |sig: Signal| {
+            let mut old = SigAction { handler: 0, mask: [1; 128 / size_of::<core::ffi::c_ulong>()], flags: 0, restorer: None };
+            // SAFETY: a query only; `old` is a valid, writable sigaction.
+            assert_eq!(unsafe { sigaction(sig.as_raw(), core::ptr::null(), &mut old) }, 0);
+            old
+        };
+        assert_eq!(query(Signal::TTOU).handler, SIG_IGN);
+        let old = query(Signal::USR2);
+        assert_eq!(old.handler, on_dropped_signal as extern "C" fn(c_int) as usize);
+        assert_eq!(old.flags & SA_RESTART, SA_RESTART);
+        // The kernel's mask is the first 64 bits; musl leaves the rest as it was.
+        assert_eq!(old.mask[..8 / size_of::<core::ffi::c_ulong>()], [0; 8 / size_of::<core::ffi::c_ulong>()]);
+        assert_eq!(size_of::<SigAction>(), if cfg!(target_pointer_width = "64") { 152 } else { 140 });
+        // A signal sent to the process itself is handled before kill returns (this thread
+        // does not block it), or by another thread of the test process: either way it
+        // must not end the process.
+        let me = rustix::process::getpid();
+        for sig in DROPPED_SIGNALS.into_iter().chain(IGNORED_SIGNALS) {
+            rustix::process::kill_process(me, sig).unwrap();
+        }
+        rustix::process::kill_process(me, Signal::USR1).unwrap();
+        while !requests.stats.swap(false, Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert!(!requests.stop.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn open_opts_have_libbpfs_layout() {

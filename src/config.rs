@@ -7,9 +7,11 @@
 //!   would otherwise read as one line). A UTF-8 byte-order mark is skipped at the very
 //!   start of the file and is an error anywhere else; UTF-16 text is an error that
 //!   says so;
-//! - `#` starts a comment only as the first non-blank character of a line. A `#`
-//!   anywhere else is part of the value (`deny_open = /srv/a#b` denies `/srv/a#b`), so
-//!   there are no trailing comments;
+//! - `#` starts a comment only as the first non-blank character of a line. There are
+//!   no inline comments: a value with a `#` after a blank (`value  # text`) is an
+//!   error that says so, since the text would otherwise be read as part of the value.
+//!   A `#` not after a blank is part of the value (`deny_open = /srv/a#b` denies
+//!   `/srv/a#b`); a file whose path has a blank before a `#` is named through a link;
 //! - rule keys (`deny_open`, `deny_exec`, `deny_connect`) repeat; every other key may
 //!   appear once;
 //! - unknown keys, a line without `=` and an empty value are errors: a typo must not
@@ -86,6 +88,18 @@ pub enum Fallback {
     Audit,
     /// Do not start.
     Refuse,
+}
+
+/// How syslog lines are framed (`syslog_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// RFC 3164 (BSD): `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, local time, no year
+    /// and no offset. What busybox syslogd and most daemons expect.
+    #[default]
+    Rfc3164,
+    /// RFC 5424: `<PRI>1 YYYY-MM-DDThh:mm:ss+hh:mm HOST ident pid - - msg`, local time
+    /// with its numeric offset.
+    Rfc5424,
 }
 
 /// A syslog facility (RFC 3164 section 4.1.1).
@@ -338,6 +352,8 @@ pub struct Policy {
     pub syslog_ident: heapless::String<MAX_IDENT_LEN>,
     /// `syslog_facility`.
     pub syslog_facility: Facility,
+    /// `syslog_format`.
+    pub syslog_format: SyslogFormat,
     /// `ringbuf_size` in bytes: a power of two in MIN_RINGBUF_SIZE..=MAX_RINGBUF_SIZE.
     pub ringbuf_size: u32,
     /// `tiers`: the rungs of the ladder the gate may use, indexed by `Tier as usize`.
@@ -423,6 +439,7 @@ impl Default for Policy {
             connect: Vec::new(),
             syslog_ident,
             syslog_facility: Facility::Daemon,
+            syslog_format: SyslogFormat::Rfc3164,
             ringbuf_size: DEFAULT_RINGBUF_SIZE,
             tiers: [true; TIER_COUNT],
             allow_exec_from: Vec::new(),
@@ -459,7 +476,9 @@ impl std::error::Error for ConfigError {}
 /// Only a regular file is read. It is opened without blocking (`O_NONBLOCK`), so a
 /// FIFO at the path cannot hang `--check-config`, the start or a reload waiting for
 /// a writer; what it is is then read from the open file itself (`fstat`), so the
-/// check and the read are about the same file.
+/// check and the read are about the same file. A non-regular path (`/dev/null`, a
+/// FIFO) is refused as such before its owner and mode are looked at. Then only root
+/// may be able to change it (see [`check_only_root_can_change`]).
 pub fn load(path: &Path) -> Result<Box<Policy>, ConfigError> {
     parse_bytes(&read_regular(path)?)
 }
@@ -483,6 +502,7 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
     if let Some(kind) = kind {
         return Err(whole(format!("not a regular file but {kind}: the config must be a regular file")));
     }
+    check_only_root_can_change(path, st.st_uid, st.st_mode).map_err(whole)?;
     let mut bytes = Vec::new();
     // One byte more than allowed tells "exactly the limit" from "too large".
     std::fs::File::from(fd)
@@ -490,6 +510,46 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
         .read_to_end(&mut bytes)
         .map_err(|e| whole(format!("cannot read: {e}")))?;
     Ok(bytes)
+}
+
+/// Why a file (or directory, `dir`) with this owner and mode lets someone other than
+/// root change what it holds, or None. A directory writable by others but with the
+/// sticky bit (`/tmp`, 1777) is accepted: there, only a file's owner (root) may remove
+/// or rename it.
+fn changeable_by_others(uid: u32, mode: u32, dir: bool) -> Option<String> {
+    if uid != 0 {
+        return Some(format!("owned by uid {uid}, not root"));
+    }
+    let sticky = dir && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky {
+        return Some(format!("writable by group or others (mode {:04o})", mode & 0o7777));
+    }
+    None
+}
+
+/// Refuses a config that someone other than root could change, as sshd's StrictModes
+/// does: whoever can write the policy can disable it. The file (`uid`, `mode`, from the
+/// open file) must be root's and writable by root alone, and so must every directory
+/// above it, both along the path as given (whose links could be replaced) and along
+/// the path they resolve to, except that a sticky directory is accepted.
+fn check_only_root_can_change(path: &Path, uid: u32, mode: u32) -> Result<(), String> {
+    const WHY: &str = "only root may be able to change the config";
+    if let Some(why) = changeable_by_others(uid, mode, false) {
+        return Err(format!("{why}: {WHY}"));
+    }
+    let given = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| format!("cannot check the directories above it: {e}"))?.join(path)
+    };
+    let resolved = std::fs::canonicalize(path).map_err(|e| format!("cannot check the directories above it: {e}"))?;
+    for dir in given.ancestors().skip(1).chain(resolved.ancestors().skip(1)) {
+        let st = rustix::fs::stat(dir).map_err(|e| format!("cannot check directory {}: {e}", dir.display()))?;
+        if let Some(why) = changeable_by_others(st.st_uid, st.st_mode, true) {
+            return Err(format!("directory {} is {why}: {WHY}", dir.display()));
+        }
+    }
+    Ok(())
 }
 
 /// Parses the bytes of a config file: UTF-8 text (see [`parse`]). UTF-16 text, which
@@ -621,6 +681,7 @@ enum Key {
     Signal,
     SyslogIdent,
     SyslogFacility,
+    SyslogFormat,
     RingbufSize,
     AllowDangerousRules,
     AllowExecFrom,
@@ -646,6 +707,7 @@ impl Key {
             "signal" => Key::Signal,
             "syslog_ident" => Key::SyslogIdent,
             "syslog_facility" => Key::SyslogFacility,
+            "syslog_format" => Key::SyslogFormat,
             "ringbuf_size" => Key::RingbufSize,
             "allow_dangerous_rules" => Key::AllowDangerousRules,
             "allow_exec_from" => Key::AllowExecFrom,
@@ -706,6 +768,14 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
     if value.is_empty() {
         return Err(format!("empty value for {name}"));
     }
+    // A blank then `#`: what `value  # text` leaves after trimming.
+    if let Some(at) = value.as_bytes().windows(2).position(|w| matches!(w, [b' ' | b'\t', b'#'])) {
+        let comment = &value[at + 1..];
+        return Err(format!(
+            "inline comments are not allowed: {} after the value of {name}; put the comment on a line of its own",
+            quoted(comment)
+        ));
+    }
     if !key.repeats() {
         let first = &mut seen[key as usize];
         if *first != 0 {
@@ -743,6 +813,13 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
                     quoted(value)
                 )
             })?
+        }
+        Key::SyslogFormat => {
+            p.syslog_format = match value {
+                "rfc3164" => SyslogFormat::Rfc3164,
+                "rfc5424" => SyslogFormat::Rfc5424,
+                _ => return Err(format!("syslog_format must be rfc3164 or rfc5424, got {}", quoted(value))),
+            }
         }
         Key::RingbufSize => p.ringbuf_size = parse_ringbuf_size(value)?,
         Key::AllowExecFrom => push_path(&mut p.allow_exec_from, &mut p.paths, MAX_ALLOW_EXEC_FROM, name, line, value)?,
@@ -1168,13 +1245,14 @@ ringbuf_size = 1M
 mode = enforce
 fallback = signal
 signal = KILL
-# deny_connect = [2001:db8::/32]:443   # IPv6 with a port
+# IPv6 with a port:
+# deny_connect = [2001:db8::/32]:443
 syslog_ident = enforce
-syslog_facility = auth
+syslog_facility = daemon
 ringbuf_size = 256K
 ";
         let p = parse(text).unwrap();
-        assert_eq!(p.syslog_facility, Facility::Auth);
+        assert_eq!(p.syslog_facility, Facility::Daemon);
         assert_eq!(p.ringbuf_size, 256 << 10);
     }
 
@@ -1189,7 +1267,9 @@ ringbuf_size = 256K
         assert_err(" = x\n", 1, "missing key");
         assert_err("deny open = /x\n", 1, "unknown key");
         assert_err("Mode = audit\n", 1, "unknown key");
-        assert_err("mode = audit # trailing comment\n", 1, "mode must be");
+        assert_err("mode = audit # trailing comment\n", 1, "inline comments are not allowed: \"# trailing comment\" after the value of mode");
+        assert_err("deny_connect = 10.0.0.0/8\t# tab\n", 1, "inline comments are not allowed: \"# tab\"");
+        assert_err("deny_open = /srv/a #b\n", 1, "inline comments are not allowed");
         assert_err("fallback = kill\n", 1, "fallback must be");
         assert_err("signal = STOP\n", 1, "signal must be");
         assert_err("signal = 9\n", 1, "signal must be");
@@ -1198,6 +1278,10 @@ ringbuf_size = 256K
         assert_err(&format!("syslog_ident = {}\n", "a".repeat(33)), 1, "syslog_ident");
         assert_err("syslog_facility = DAEMON\n", 1, "syslog_facility");
         assert_err("syslog_facility = local8\n", 1, "syslog_facility");
+        assert_err("syslog_format = RFC5424\n", 1, "syslog_format must be rfc3164 or rfc5424, got \"RFC5424\"");
+        assert_eq!(parse("syslog_format = rfc5424\n").unwrap().syslog_format, SyslogFormat::Rfc5424);
+        assert_eq!(parse("syslog_format = rfc3164\n").unwrap().syslog_format, SyslogFormat::Rfc3164);
+        assert_eq!(parse("mode = audit\n").unwrap().syslog_format, SyslogFormat::Rfc3164);
         assert_err("deny_open = relative/path\n", 1, "absolute");
         assert_err("deny_exec = ~/bin/x\n", 1, "absolute");
         assert_err("deny_open = /a\0b\n", 1, "NUL");
@@ -1645,6 +1729,37 @@ ringbuf_size = 256K
 
         let e = load_within_5s(Path::new("/dev/null")).expect("load of /dev/null blocked").unwrap_err();
         assert_eq!((e.line, e.reason.as_str()), (0, "not a regular file but a character device: the config must be a regular file"));
+    }
+
+    #[test]
+    fn only_root_may_change_the_config() {
+        assert_eq!(changeable_by_others(0, 0o100644, false), None);
+        assert_eq!(changeable_by_others(0, 0o100600, false), None);
+        assert_eq!(changeable_by_others(0, 0o100664, false).as_deref(), Some("writable by group or others (mode 0664)"));
+        assert_eq!(changeable_by_others(0, 0o100646, false).as_deref(), Some("writable by group or others (mode 0646)"));
+        assert_eq!(changeable_by_others(65534, 0o100644, false).as_deref(), Some("owned by uid 65534, not root"));
+        assert_eq!(changeable_by_others(0, 0o40755, true), None);
+        assert_eq!(changeable_by_others(0, 0o40777, true).as_deref(), Some("writable by group or others (mode 0777)"));
+        assert_eq!(changeable_by_others(0, 0o41777, true), None, "sticky, as /tmp");
+        assert_eq!(changeable_by_others(0, 0o101666, false).as_deref(), Some("writable by group or others (mode 1666)"), "sticky means nothing on a file");
+        assert_eq!(changeable_by_others(1000, 0o41777, true).as_deref(), Some("owned by uid 1000, not root"));
+
+        // Read from files (the unit tests run as root, as the host tests do).
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::scratch::TempDir::new("config-modes");
+        let path = dir.0.join("enforce.conf");
+        std::fs::write(&path, "mode = audit\n").unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.line, e.reason.as_str()), (0, "writable by group or others (mode 0666): only root may be able to change the config"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = load(&path).unwrap_err();
+        let want = format!("directory {} is writable by group or others (mode 0777): only root may be able to change the config", dir.0.display());
+        assert_eq!((e.line, e.reason), (0, want));
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(load(&path).unwrap().mode, Mode::Audit, "a sticky directory");
     }
 
     #[test]

@@ -53,7 +53,7 @@ const SEEDS: &[&str] = &[
 /// Tokens the mutator inserts: keys, values and the characters the parser splits on.
 const TOKENS: &[&str] = &[
     "mode", "fallback", "signal", "deny_open", "deny_exec", "deny_connect", "syslog_ident", "syslog_facility",
-    "ringbuf_size", "allow_dangerous_rules", "coalesce_window", "coalesce_burst", "log_rate", "pin", "btf", "tiers", "enforce", "audit",
+    "syslog_format", "rfc5424", "ringbuf_size", "allow_dangerous_rules", "coalesce_window", "coalesce_burst", "log_rate", "pin", "btf", "tiers", "enforce", "audit",
     "refuse", "yes", "no", "KILL", "SIGUSR1", "local7", "=", " = ", "\n", "\r\n", "\r", "#", " ", "\t", "/", "//",
     "/proc/self/status", "/bin/sh", "/dev/null", "/etc", "/x", "[", "]", ":", "::", "::ffff:", "/0", "/8", "/32",
     "/128", "/129", ":443", ":0", ":65536", "10.0.0.0", "255.255.255.255", "fd00::", "4K", "16M", "0", "1",
@@ -231,7 +231,7 @@ fn outcome(result: &Result<Box<Policy>, (u32, String)>) -> String {
                 p.connect.iter().any(|r| r.port.is_some()) as u8,
                 (p.mode != d.mode) as u8,
                 (p.fallback != d.fallback || p.signal != d.signal) as u8,
-                (p.syslog_ident != d.syslog_ident || p.syslog_facility != d.syslog_facility) as u8,
+                (p.syslog_ident != d.syslog_ident || p.syslog_facility != d.syslog_facility || p.syslog_format != d.syslog_format) as u8,
                 (p.ringbuf_size != d.ringbuf_size || p.allow_dangerous_rules || p.log_rate != d.log_rate) as u8,
             )
         }

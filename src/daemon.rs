@@ -1,5 +1,6 @@
 //! The running agent: block on the ring buffer, turn each record into one syslog
-//! line, until SIGTERM/SIGINT (stop) or SIGHUP (reload). Lost records are counted by
+//! line, until SIGTERM/SIGINT/SIGQUIT (stop) or SIGHUP (reload); SIGUSR1 asks for a
+//! `stats:` line on the way. Lost records are counted by
 //! the kernel side and reported here, so a full ring buffer is never silent.
 
 use core::cell::RefCell;
@@ -80,9 +81,15 @@ fn deliver(record: &[u8], policy: &Policy, log: &mut EventLog) -> Option<InodeKe
 }
 
 /// Blocks until a stop or reload is requested, delivering events and following
-/// replaced files. The caller then retires the enforcement (or keeps it after a failed
-/// reload).
-pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Requests) -> Result<Ending, bpf::Error> {
+/// replaced files, and calling `stats` at each SIGUSR1. The caller then retires the
+/// enforcement (or keeps it after a failed reload).
+pub fn run(
+    enf: &Enforcement,
+    policy: &Policy,
+    log: &mut EventLog,
+    requests: &Requests,
+    stats: &mut dyn FnMut(&mut EventLog),
+) -> Result<Ending, bpf::Error> {
     let events_map = enf.maps.map(c"events")?;
     let mut seen_dropped = dropped(enf)?;
     let mut seen_unlinked = unlinked(enf)?;
@@ -106,6 +113,9 @@ pub fn run(enf: &Enforcement, policy: &Policy, log: &mut EventLog, requests: &Re
         }
         if requests.reload.swap(false, Ordering::SeqCst) {
             break Ending::Reload;
+        }
+        if requests.stats.swap(false, Ordering::SeqCst) {
+            stats(&mut sink.borrow_mut());
         }
         let (events_fd, watch_fd) = (rb.epoll_fd(), watcher.fd());
         let mut fds = [PollFd::from_borrowed_fd(events_fd, PollFlags::IN), PollFd::from_borrowed_fd(watch_fd, PollFlags::IN)];

@@ -44,7 +44,7 @@ use crate::posture::State;
 
 /// Exit codes (documented in README.md; scripts rely on them).
 mod exit {
-    /// `enforce`: stopped cleanly by SIGTERM/SIGINT. `--check`: posture ENFORCE.
+    /// `enforce`: stopped cleanly by SIGTERM/SIGINT/SIGQUIT. `--check`: posture ENFORCE.
     /// `--check-config`: the config is valid.
     pub const OK: u8 = 0;
     /// `--check`: posture ENFORCE_SIGNAL.
@@ -68,6 +68,39 @@ usage: enforce [--config FILE] [-v]             run the agent
        enforce --check [--json] [--config FILE] probe the posture, detach, exit
        enforce --check-config [--config FILE]   validate the config only (no BPF)
        enforce --help | --version";
+
+/// `--help`: the usage, every option, the signals and the exit codes (the `exit`
+/// constants; a unit test keeps them in step).
+const HELP: &str = "
+options:
+  -c, --config FILE  the config file (default /etc/enforce.conf)
+      --check        run the posture gate, print key=value lines, detach, exit
+      --json         with --check: one JSON object instead
+      --check-config validate the config only; loads no BPF
+  -v, --verbose      debug messages on stderr, libbpf's among them; -vv: more
+  -h, --help         this text
+  -V, --version      the version and the build it came from
+
+signals to the agent: TERM, INT, QUIT stop it cleanly; HUP reloads the config;
+USR1 logs a stats: line; USR2, PIPE, ALRM and other stray signals are ignored
+
+exit codes:
+  0   stopped cleanly; --check: posture ENFORCE; --check-config: the config is valid
+  10  --check: posture ENFORCE_SIGNAL
+  11  --check: posture AUDIT_ONLY
+  12  posture REFUSED: nothing attached
+  64  bad command line
+  70  the agent failed after start (ring buffer or map error)
+  78  bad config (FILE:LINE: reason)";
+
+/// `--version`: `enforce VERSION`, and the build (`git describe`, or the build
+/// system's ENFORCE_VERSION_EXTRA) in parentheses when build.rs found one.
+fn version() -> String {
+    match env!("ENFORCE_BUILD") {
+        "" => format!("enforce {}", env!("CARGO_PKG_VERSION")),
+        build => format!("enforce {} ({build})", env!("CARGO_PKG_VERSION")),
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -138,11 +171,11 @@ fn main() -> ExitCode {
 
     ExitCode::from(match cli.command {
         Command::Help => {
-            println!("{USAGE}");
+            println!("{USAGE}\n{HELP}");
             exit::OK
         }
         Command::Version => {
-            println!("enforce {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", version());
             exit::OK
         }
         Command::CanaryChild { hook, target } => canary::child_main(&hook, &target) as u8,
@@ -234,7 +267,7 @@ fn check(config: &Path, json: bool) -> u8 {
         rules: rule_counts(&loaded.policy),
     };
     let mut out = String::new();
-    let _ = if json { report::write_json(&mut out, &r) } else { report::write_text(&mut out, &r) };
+    let _ = if json { report::write_json(&mut out, &r, env!("CARGO_PKG_VERSION"), env!("ENFORCE_BUILD")) } else { report::write_text(&mut out, &r) };
     print!("{out}");
     match outcome.posture.state {
         State::Enforce => exit::OK,
@@ -273,11 +306,49 @@ fn attached_line(verb: &str, posture: &posture::Posture, policy: &config::Policy
     )
 }
 
-/// The generation in force, what it was loaded from, and where it is pinned.
+/// The generation in force, what it was loaded from, its posture, and where it is
+/// pinned.
 struct Running {
     enforcement: gate::Enforcement,
     loaded: Loaded,
+    posture: posture::Posture,
     pinned: Option<pin::Pinned>,
+}
+
+/// The `stats:` line (SIGUSR1): the posture of the generation in force, its rules,
+/// and every counter since the agent started (`earlier` holds the generations it
+/// retired): `stats: posture=… tier.open=… … rules.open=N … generation=N uptime=Ns
+/// denied=N audited=N dropped=N followed=N follow_failed=N logged=N coalesced=N unsent=N
+/// blockers=…`.
+fn stats_line(running: &Running, earlier: maps::Counters, started: std::time::Instant, events: &eventlog::EventLog) -> String {
+    let tier = |t: Option<ladder::Tier>| t.map_or("none", ladder::Tier::name);
+    let (posture, counts) = (&running.posture, rule_counts(&running.loaded.policy));
+    let mut c = running.enforcement.maps.counters().unwrap_or_else(|e| {
+        log::warn!("reading the counters: {e}");
+        maps::Counters::default()
+    });
+    c += earlier;
+    format!(
+        "stats: posture={} tier.open={} tier.exec={} tier.connect={} follow={} rules.open={} rules.exec={} rules.connect={} generation={} uptime={}s denied={} audited={} dropped={} followed={} follow_failed={} unreadable={}{} blockers={}",
+        posture.state.name(),
+        tier(posture.tiers[0]),
+        tier(posture.tiers[1]),
+        tier(posture.tiers[2]),
+        posture.hooks[ladder::Hook::Follow as usize].map_or("agent", ladder::Tier::name),
+        counts[0],
+        counts[1],
+        counts[2],
+        running.enforcement.generation,
+        started.elapsed().as_secs(),
+        c.denied,
+        c.audited,
+        c.dropped,
+        c.followed,
+        c.follow_failed,
+        c.unreadable,
+        events.totals(),
+        report::Blockers(posture),
+    )
 }
 
 /// Retires the generation in force (unpinning it first: a pinned link would stay
@@ -328,10 +399,10 @@ fn run(config: &Path) -> u8 {
         Err(code) => return code,
     };
     let requests = bpf::catch_signals();
-    let mut events = eventlog::EventLog::new(
-        syslog::Syslog::open(&syslog::socket_path(), loaded.policy.syslog_facility, &loaded.policy.syslog_ident),
-        eventlog::limits(&loaded.policy),
-    );
+    let started = std::time::Instant::now();
+    let mut log = syslog::Syslog::open(&syslog::socket_path(), loaded.policy.syslog_facility, &loaded.policy.syslog_ident);
+    log.set_format(loaded.policy.syslog_format);
+    let mut events = eventlog::EventLog::new(log, eventlog::limits(&loaded.policy));
     if let Err(why) = pidns::check() {
         announce(&mut events.syslog, syslog::Severity::Err, &format!("refused: {why}"));
         return exit::REFUSED;
@@ -391,7 +462,7 @@ fn run(config: &Path) -> u8 {
         }
     };
     announce(&mut events.syslog, syslog::Severity::Info, &attached_line("attached", &outcome.posture, &loaded.policy));
-    let mut running = Running { enforcement, loaded, pinned };
+    let mut running = Running { enforcement, loaded, posture: outcome.posture, pinned };
 
     // Counters of the generations retired since start: replaced by reloads, and those
     // adopted (the records of theirs this agent delivered).
@@ -414,14 +485,22 @@ fn run(config: &Path) -> u8 {
     }
 
     let result = loop {
-        match daemon::run(&running.enforcement, &running.loaded.policy, &mut events, requests) {
+        let mut stats = |events: &mut eventlog::EventLog| {
+            let line = stats_line(&running, earlier, started, events);
+            announce(&mut events.syslog, syslog::Severity::Info, &line);
+        };
+        let ended = daemon::run(&running.enforcement, &running.loaded.policy, &mut events, requests, &mut stats);
+        match ended {
             Ok(daemon::Ending::Stop) => {
                 let policy = running.loaded.policy.clone(); // its summaries name its paths
                 break (retire(running, &mut events), policy);
             }
             Ok(daemon::Ending::Reload) => {
                 generation = running.enforcement.generation + 1;
-                let Some((next, next_loaded, line)) = reload(config, &mut events.syslog, &handover, generation) else { continue };
+                let Some((next, next_loaded, next_posture, line)) = reload(config, &mut events.syslog, &handover, generation)
+                else {
+                    continue;
+                };
                 let pinned = match pin_and_take_over(pins.as_ref(), &next, &handover, &mut events.syslog) {
                     Ok(pinned) => pinned,
                     Err(e) => {
@@ -430,7 +509,7 @@ fn run(config: &Path) -> u8 {
                         continue;
                     }
                 };
-                let old = std::mem::replace(&mut running, Running { enforcement: next, loaded: next_loaded, pinned });
+                let old = std::mem::replace(&mut running, Running { enforcement: next, loaded: next_loaded, posture: next_posture, pinned });
                 let old_policy = old.loaded.policy.clone(); // its summaries name its paths
                 match retire(old, &mut events) {
                     Ok(c) => earlier += c,
@@ -478,10 +557,15 @@ fn run(config: &Path) -> u8 {
 /// SIGHUP: re-reads the config and runs the whole gate for it, as generation
 /// `generation`, while the current tiers stay attached and acting, so enforcement never
 /// lapses. Returns the new enforcement (switched on, waiting for the hand-over), its
-/// config and its `reloaded:` line only when the config is valid and the posture is not
+/// config, its posture and its `reloaded:` line only when the config is valid and the posture is not
 /// REFUSED; otherwise says why in syslog, and the caller keeps the current one. Syslog,
 /// coalescing and pinning keep the settings the agent started with.
-fn reload(config: &Path, log: &mut syslog::Syslog, handover: &handover::Handover, generation: u32) -> Option<(gate::Enforcement, Loaded, String)> {
+fn reload(
+    config: &Path,
+    log: &mut syslog::Syslog,
+    handover: &handover::Handover,
+    generation: u32,
+) -> Option<(gate::Enforcement, Loaded, posture::Posture, String)> {
     let loaded = match load(config) {
         Ok(l) => l,
         Err(message) => {
@@ -501,7 +585,7 @@ fn reload(config: &Path, log: &mut syslog::Syslog, handover: &handover::Handover
         return None;
     };
     let line = attached_line("reloaded", &outcome.posture, &loaded.policy);
-    Some((next, loaded, line))
+    Some((next, loaded, outcome.posture, line))
 }
 
 #[cfg(test)]
@@ -520,6 +604,31 @@ mod tests {
         assert_eq!(cli(&["--check", "--json"]).unwrap().command, Command::Check { json: true });
         assert_eq!(cli(&["--check-config", "--config", "/x"]).unwrap().config, PathBuf::from("/x"));
         assert_eq!(cli(&["-vv"]).unwrap().verbose, 2);
+    }
+
+    #[test]
+    fn help_names_every_option_the_default_config_and_every_exit_code() {
+        for option in ["-c, --config FILE", "--check ", "--json", "--check-config", "-v, --verbose", "-h, --help", "-V, --version"] {
+            assert!(HELP.contains(option), "{option}");
+        }
+        assert!(HELP.contains(&format!("(default {DEFAULT_CONFIG})")));
+        let codes = [exit::OK, exit::ENFORCE_SIGNAL, exit::AUDIT_ONLY, exit::REFUSED, exit::USAGE, exit::SOFTWARE, exit::CONFIG];
+        let listed: Vec<u8> = HELP
+            .split_once("exit codes:\n")
+            .unwrap()
+            .1
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(listed, codes);
+        assert!(!HELP.contains(canary::CHILD_ARG), "the canary mode is internal");
+    }
+
+    #[test]
+    fn version_names_the_build() {
+        let v = version();
+        assert!(v.starts_with(&format!("enforce {}", env!("CARGO_PKG_VERSION"))), "{v}");
+        assert_eq!(v.contains('('), !env!("ENFORCE_BUILD").is_empty(), "{v}");
     }
 
     #[test]

@@ -52,85 +52,89 @@ impl fmt::Display for StepText {
     }
 }
 
+/// One value of the report, typed for JSON; the text rendering writes each as it
+/// always has.
+enum Value<'a> {
+    /// Text: a JSON string.
+    Text(fmt::Arguments<'a>),
+    /// A count: a JSON number.
+    Count(usize),
+    /// `yes` or `no`: a JSON boolean.
+    YesNo(bool),
+    /// `yes`, `no` or `unknown`: a JSON boolean or null.
+    Maybe(Option<bool>),
+    /// Names, comma-separated (`empty` when there are none): a JSON array of strings.
+    List(Items<'a>, &'static str),
+}
+
+/// Calls its argument with each item of a list.
+type Items<'a> = &'a dyn Fn(&mut dyn FnMut(fmt::Arguments<'_>) -> fmt::Result) -> fmt::Result;
+
 /// Every (key, value) pair of the report, in order; both renderings use this.
-fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, fmt::Arguments<'_>) -> fmt::Result) -> fmt::Result {
+fn pairs(r: &Report<'_>, mut emit: impl FnMut(&str, Value<'_>) -> fmt::Result) -> fmt::Result {
+    use Value::{Count, List, Maybe, Text, YesNo};
     let mut key = heapless::String::<40>::new();
-    let mut keyed = |emit: &mut dyn FnMut(&str, fmt::Arguments<'_>) -> fmt::Result, k: fmt::Arguments<'_>, v: fmt::Arguments<'_>| {
+    let mut keyed = |emit: &mut dyn FnMut(&str, Value<'_>) -> fmt::Result, k: fmt::Arguments<'_>, v: Value<'_>| {
         key.clear();
         let _ = key.write_fmt(k);
         emit(&key, v)
     };
     let tier_name = |t: Option<Tier>| t.map_or("none", Tier::name);
-    emit("posture", format_args!("{}", r.posture.state.name()))?;
-    emit("mode", format_args!("{}", mode_name(r.wanted.mode)))?;
-    emit("fallback", format_args!("{}", fallback_name(r.wanted.fallback)))?;
-    emit("tiers", format_args!("{}", Allowed(&r.wanted.allowed)))?;
+    emit("posture", Text(format_args!("{}", r.posture.state.name())))?;
+    emit("mode", Text(format_args!("{}", mode_name(r.wanted.mode))))?;
+    emit("fallback", Text(format_args!("{}", fallback_name(r.wanted.fallback))))?;
+    let allowed = |item: &mut dyn FnMut(fmt::Arguments<'_>) -> fmt::Result| {
+        LADDER.into_iter().filter(|&t| r.wanted.allowed[t as usize]).try_for_each(|t| item(format_args!("{}", t.name())))
+    };
+    emit("tiers", List(&allowed, ""))?;
     for c in CLASSES {
-        keyed(&mut emit, format_args!("tier.{}", c.name()), format_args!("{}", tier_name(r.posture.tiers[c as usize])))?;
+        keyed(&mut emit, format_args!("tier.{}", c.name()), Text(format_args!("{}", tier_name(r.posture.tiers[c as usize]))))?;
     }
     for h in HOOKS {
         let by = r.posture.hooks[h as usize];
         // Without a kernel program, the agent re-resolves the rules' paths itself.
         let name = if by.is_none() && h == crate::ladder::Hook::Follow { "agent" } else { tier_name(by) };
-        keyed(&mut emit, format_args!("hook.{}", h.name()), format_args!("{name}"))?;
+        keyed(&mut emit, format_args!("hook.{}", h.name()), Text(format_args!("{name}")))?;
     }
-    emit("blockers", format_args!("{}", Blockers(r.posture)))?;
-    emit("rules.open", format_args!("{}", r.rules[0]))?;
-    emit("rules.exec", format_args!("{}", r.rules[1]))?;
-    emit("rules.connect", format_args!("{}", r.rules[2]))?;
-    emit("kernel", format_args!("{}", r.kernel))?;
+    let blockers = |item: &mut dyn FnMut(fmt::Arguments<'_>) -> fmt::Result| r.posture.blockers.iter().try_for_each(|b| item(format_args!("{b}")));
+    emit("blockers", List(&blockers, "none"))?;
+    emit("rules.open", Count(r.rules[0]))?;
+    emit("rules.exec", Count(r.rules[1]))?;
+    emit("rules.connect", Count(r.rules[2]))?;
+    emit("kernel", Text(format_args!("{}", r.kernel)))?;
     match r.lsm_list {
-        LsmList::Read(list) => emit("lsm_list", format_args!("{list}"))?,
-        LsmList::Unreadable(why) => emit("lsm_list", format_args!("unreadable: {why}"))?,
+        LsmList::Read(list) => emit("lsm_list", Text(format_args!("{list}")))?,
+        LsmList::Unreadable(why) => emit("lsm_list", Text(format_args!("unreadable: {why}")))?,
     }
-    emit("lsm.listed", format_args!("{}", if r.facts.lsm_listed { "yes" } else { "no" }))?;
+    emit("lsm.listed", YesNo(r.facts.lsm_listed))?;
     // The BTF libbpf relocated against: the kernel's own, the config's file, or none.
     match (r.facts.btf, r.btf_file) {
-        (Btf::Kernel, _) => emit("btf", format_args!("kernel"))?,
-        (Btf::File, Some(path)) => emit("btf", format_args!("file:{path}"))?,
-        (Btf::File, None) => emit("btf", format_args!("file"))?,
-        (Btf::None, _) => emit("btf", format_args!("none"))?,
+        (Btf::Kernel, _) => emit("btf", Text(format_args!("kernel")))?,
+        (Btf::File, Some(path)) => emit("btf", Text(format_args!("file:{path}")))?,
+        (Btf::File, None) => emit("btf", Text(format_args!("file")))?,
+        (Btf::None, _) => emit("btf", Text(format_args!("none")))?,
     }
-    emit("maps", format_args!("{}", StepText(r.facts.maps)))?;
-    emit("pin", format_args!("{}", r.pin))?;
-    emit("pinned", format_args!("{}", r.pinned))?;
+    emit("maps", Text(format_args!("{}", StepText(r.facts.maps))))?;
+    emit("pin", Text(format_args!("{}", r.pin)))?;
+    emit("pinned", Text(format_args!("{}", r.pinned)))?;
     for t in LADDER {
         let tf = &r.facts.tiers[t as usize];
         if !r.wanted.allowed[t as usize] {
-            keyed(&mut emit, format_args!("{}.load", t.name()), format_args!("excluded"))?;
+            keyed(&mut emit, format_args!("{}.load", t.name()), Text(format_args!("excluded")))?;
             continue;
         }
-        keyed(&mut emit, format_args!("{}.load", t.name()), format_args!("{}", StepText(tf.load)))?;
+        keyed(&mut emit, format_args!("{}.load", t.name()), Text(format_args!("{}", StepText(tf.load))))?;
         if tf.load == Step::Ok {
             // Native code, or the interpreter (32-bit ARM's JIT refuses BPF-to-BPF calls).
-            let jit = match tf.jited {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "unknown",
-            };
-            keyed(&mut emit, format_args!("{}.jit", t.name()), format_args!("{jit}"))?;
+            keyed(&mut emit, format_args!("{}.jit", t.name()), Maybe(tf.jited))?;
         }
         for h in HOOKS.into_iter().filter(|&h| !t.spec().programs[h as usize].is_empty()) {
             let hf = tf.hooks[h as usize];
-            keyed(&mut emit, format_args!("{}.attach.{}", t.name(), h.name()), format_args!("{}", StepText(hf.attach)))?;
-            keyed(&mut emit, format_args!("{}.canary.{}", t.name(), h.name()), format_args!("{}", StepText(hf.canary)))?;
+            keyed(&mut emit, format_args!("{}.attach.{}", t.name(), h.name()), Text(format_args!("{}", StepText(hf.attach))))?;
+            keyed(&mut emit, format_args!("{}.canary.{}", t.name(), h.name()), Text(format_args!("{}", StepText(hf.canary))))?;
         }
     }
     Ok(())
-}
-
-/// The allowed tiers, comma-separated, in ladder order.
-struct Allowed<'a>(&'a [bool; crate::ladder::TIER_COUNT]);
-
-impl fmt::Display for Allowed<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut sep = "";
-        for t in LADDER.into_iter().filter(|&t| self.0[t as usize]) {
-            write!(f, "{sep}{}", t.name())?;
-            sep = ",";
-        }
-        Ok(())
-    }
 }
 
 /// The blockers, comma-separated ("none" when there are none): the same text in the
@@ -154,11 +158,34 @@ impl fmt::Display for Blockers<'_> {
 
 /// `key=value`, one pair a line.
 pub fn write_text(out: &mut impl Write, r: &Report<'_>) -> fmt::Result {
-    pairs(r, |k, v| writeln!(out, "{k}={v}"))
+    pairs(r, |k, v| {
+        write!(out, "{k}=")?;
+        match v {
+            Value::Text(t) => out.write_fmt(t)?,
+            Value::Count(n) => write!(out, "{n}")?,
+            Value::YesNo(b) => out.write_str(if b { "yes" } else { "no" })?,
+            Value::Maybe(b) => out.write_str(b.map_or("unknown", |b| if b { "yes" } else { "no" }))?,
+            Value::List(items, empty) => {
+                let mut sep = "";
+                items(&mut |item| {
+                    out.write_str(sep)?;
+                    sep = ",";
+                    out.write_fmt(item)
+                })?;
+                if sep.is_empty() {
+                    out.write_str(empty)?;
+                }
+            }
+        }
+        out.write_char('\n')
+    })
 }
 
-/// One JSON object with the same keys; every value is a string.
-pub fn write_json(out: &mut impl Write, r: &Report<'_>) -> fmt::Result {
+/// One JSON object with the same keys, and `version` and `build` (null when the
+/// build names none) at its end: counts are numbers, yes/no are booleans (`unknown`
+/// is null), lists are arrays of strings (empty when the text says `none`), the rest
+/// strings.
+pub fn write_json(out: &mut impl Write, r: &Report<'_>, version: &str, build: &str) -> fmt::Result {
     out.write_char('{')?;
     let mut first = true;
     pairs(r, |k, v| {
@@ -166,11 +193,40 @@ pub fn write_json(out: &mut impl Write, r: &Report<'_>) -> fmt::Result {
             out.write_char(',')?;
         }
         first = false;
-        write!(out, "\"{k}\":\"")?;
-        write!(JsonEscape(out), "{v}")?;
-        out.write_char('"')
+        write!(out, "\"{k}\":")?;
+        match v {
+            Value::Text(t) => {
+                out.write_char('"')?;
+                JsonEscape(&mut *out).write_fmt(t)?;
+                out.write_char('"')
+            }
+            Value::Count(n) => write!(out, "{n}"),
+            Value::YesNo(b) => write!(out, "{b}"),
+            Value::Maybe(None) => out.write_str("null"),
+            Value::Maybe(Some(b)) => write!(out, "{b}"),
+            Value::List(items, _) => {
+                out.write_char('[')?;
+                let mut sep = "";
+                items(&mut |item| {
+                    write!(out, "{sep}\"")?;
+                    sep = ",";
+                    JsonEscape(&mut *out).write_fmt(item)?;
+                    out.write_char('"')
+                })?;
+                out.write_char(']')
+            }
+        }
     })?;
-    out.write_str("}\n")
+    out.write_str(",\"version\":\"")?;
+    JsonEscape(&mut *out).write_str(version)?;
+    match build {
+        "" => out.write_str("\",\"build\":null}\n"),
+        build => {
+            out.write_str("\",\"build\":\"")?;
+            JsonEscape(&mut *out).write_str(build)?;
+            out.write_str("\"}\n")
+        }
+    }
 }
 
 /// Escapes what it is given for a JSON string.
@@ -270,16 +326,45 @@ mod tests {
     }
 
     #[test]
-    fn json_report_has_the_same_keys_escaped() {
+    fn json_report_has_the_same_keys_typed_and_escaped() {
         let (posture, wanted, facts, list) = sample();
         let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0], pin: "none", pinned: "none" };
         let mut s = String::new();
-        write_json(&mut s, &r).unwrap();
-        assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\","), "{s}");
+        write_json(&mut s, &r, "0.1.0", "abc1234-dirty").unwrap();
+        assert!(s.starts_with("{\"posture\":\"ENFORCE_SIGNAL\",\"mode\":\"enforce\",\"fallback\":\"signal\",\"tiers\":[\"lsm\",\"fmodret\",\"kprobe\",\"tracepoint\",\"path\"],"), "{s}");
         assert!(s.contains("\"lsm_list\":\"capability,\\\"bpf\""), "{s}");
-        assert!(s.ends_with("\"path.canary.send\":\"not-tried\"}\n"), "{s}");
+        assert!(s.contains("\"blockers\":[\"lsm-load-failed:1\",\"fmodret-load-failed:1\",\"kprobe-attach-failed:open:95\"],"), "{s}");
+        assert!(s.contains("\"rules.open\":1,\"rules.exec\":0,\"rules.connect\":0,"), "{s}");
+        assert!(s.contains("\"lsm.listed\":true,"), "{s}");
+        assert!(s.contains("\"tracepoint.jit\":true,"), "{s}");
+        assert!(s.ends_with("\"path.canary.send\":\"not-tried\",\"version\":\"0.1.0\",\"build\":\"abc1234-dirty\"}\n"), "{s}");
         let mut text = String::new();
         write_text(&mut text, &r).unwrap();
-        assert_eq!(s.matches("\":\"").count(), text.lines().count());
+        // The same keys, in the same order, and version and build.
+        let keys = |s: &str| s.split(['{', ',']).filter_map(|p| p.strip_prefix('"')?.split_once("\":").map(|(k, _)| k.to_owned())).collect::<Vec<_>>();
+        let mut want: Vec<String> = text.lines().map(|l| l.split_once('=').unwrap().0.to_owned()).collect();
+        want.extend(["version".to_owned(), "build".to_owned()]);
+        assert_eq!(keys(&s), want);
+
+        let mut s = String::new();
+        write_json(&mut s, &r, "0.1.0", "").unwrap();
+        assert!(s.ends_with(",\"version\":\"0.1.0\",\"build\":null}\n"), "{s}");
+    }
+
+    #[test]
+    fn json_empty_lists_and_unknown_jit() {
+        let (_, mut wanted, mut facts, list) = sample();
+        facts.tiers[Tier::Tracepoint as usize].jited = None;
+        wanted.allowed = [false, false, false, true, false];
+        let mut posture = decide(&facts, &wanted);
+        posture.blockers.clear();
+        let r = Report { posture: &posture, wanted: &wanted, facts: &facts, lsm_list: &list, kernel: "6.1.0", btf_file: None, rules: [1, 0, 0], pin: "none", pinned: "none" };
+        let (mut json, mut text) = (String::new(), String::new());
+        write_json(&mut json, &r, "0.1.0", "").unwrap();
+        write_text(&mut text, &r).unwrap();
+        assert!(json.contains("\"tiers\":[\"tracepoint\"],") && json.contains("\"blockers\":[],"), "{json}");
+        assert!(json.contains("\"tracepoint.jit\":null,"), "{json}");
+        assert!(text.contains("\ntiers=tracepoint\n") && text.contains("\nblockers=none\n"), "{text}");
+        assert!(text.contains("\ntracepoint.jit=unknown\n"), "{text}");
     }
 }

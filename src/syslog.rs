@@ -1,6 +1,7 @@
 //! Syslog: RFC 3164 datagrams to `/dev/log`, stderr when there is none.
 //!
-//! A datagram is `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, time in UTC, at most
+//! A datagram is `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, in local time (`TZ`, else
+//! `/etc/localtime`, as the C library reads them; UTC without either), at most
 //! MAX_DATAGRAM bytes (longer messages are cut). No time or syslog crate: the framing
 //! is a dozen lines and the date a known formula.
 
@@ -10,7 +11,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{Facility, MAX_IDENT_LEN};
+use crate::config::{Facility, SyslogFormat, MAX_IDENT_LEN};
 
 /// The local syslog socket.
 pub const DEV_LOG: &str = "/dev/log";
@@ -123,9 +124,16 @@ impl Severity {
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/// Month (1..=12) and day of month of `days` since 1970-01-01, proleptic Gregorian
-/// (Howard Hinnant's civil_from_days; exact for every i64 day count in range here).
+/// Month (1..=12) and day of month of `days` since 1970-01-01 (see [`civil`]).
 fn month_day(days: i64) -> (usize, i64) {
+    let (_, month, day) = civil(days);
+    (month, day)
+}
+
+/// Year, month (1..=12) and day of month of `days` since 1970-01-01, proleptic
+/// Gregorian (Howard Hinnant's civil_from_days; exact for every i64 day count in
+/// range here).
+fn civil(days: i64) -> (i64, usize, i64) {
     let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097; // day of the 400-year era, 0..=146096
@@ -134,28 +142,66 @@ fn month_day(days: i64) -> (usize, i64) {
     let mp = (5 * doy + 2) / 153; // March-based month, 0..=11
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (month as usize, day)
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as usize, day)
 }
 
 /// Writes one RFC 3164 message: `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, with
-/// PRI = facility * 8 + severity, the time in UTC, the day space-padded (`Nov  8`),
+/// PRI = facility * 8 + severity, the time `local_secs` (seconds since the epoch plus
+/// the local offset from UTC, see [`local_secs`]), the day space-padded (`Nov  8`),
 /// and every control character of `msg` (newlines included) replaced by a space so
 /// one message stays one line.
 pub fn frame(
     out: &mut impl fmt::Write,
     facility: Facility,
     severity: Severity,
-    unix_secs: i64,
+    local_secs: i64,
     ident: &str,
     pid: u32,
     msg: &str,
 ) -> fmt::Result {
     let pri = u32::from(facility.code()) * 8 + u32::from(severity.code());
     // |days| < 2^47: no overflow in month_day.
-    let (month, day) = month_day(unix_secs.div_euclid(86_400));
-    let secs = unix_secs.rem_euclid(86_400);
+    let (month, day) = month_day(local_secs.div_euclid(86_400));
+    let secs = local_secs.rem_euclid(86_400);
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     write!(out, "<{pri}>{} {day:>2} {h:02}:{m:02}:{s:02} {ident}[{pid}]: ", MONTHS[month - 1])?;
+    write_msg(out, msg)
+}
+
+/// Writes one RFC 5424 message: `<PRI>1 YYYY-MM-DDThh:mm:ss+hh:mm HOST ident pid - -
+/// msg`: the local time of `unix_secs` with its offset from UTC (`offset`, seconds east),
+/// no structured data, and `msg` as [`frame`] writes it.
+#[allow(clippy::too_many_arguments)]
+pub fn frame_5424(
+    out: &mut impl fmt::Write,
+    facility: Facility,
+    severity: Severity,
+    unix_secs: i64,
+    offset: i64,
+    host: &str,
+    ident: &str,
+    pid: u32,
+    msg: &str,
+) -> fmt::Result {
+    let pri = u32::from(facility.code()) * 8 + u32::from(severity.code());
+    let local = unix_secs.saturating_add(offset);
+    let (year, month, day) = civil(local.div_euclid(86_400));
+    let secs = local.rem_euclid(86_400);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let (sign, off) = if offset < 0 { ('-', -(offset.max(-86_399))) } else { ('+', offset.min(86_399)) };
+    let host = if host.is_empty() { "-" } else { host };
+    write!(
+        out,
+        "<{pri}>1 {year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{sign}{:02}:{:02} {host} {ident} {pid} - - ",
+        off / 3600,
+        off / 60 % 60
+    )?;
+    write_msg(out, msg)
+}
+
+/// Writes `msg` with every control character replaced by a space.
+fn write_msg(out: &mut impl fmt::Write, msg: &str) -> fmt::Result {
     // Runs between control characters in one write each (the event path writes up to
     // 100,000 lines a second; char by char was most of its time). A control character
     // is a byte below 0x20, 0x7f, or (C1) 0xc2 0x80..0x9f: without such bytes, as in
@@ -170,6 +216,22 @@ pub fn frame(
         out.write_str(run)?;
     }
     Ok(())
+}
+
+/// `unix_secs` moved by the local offset from UTC at that time, which the date
+/// arithmetic of [`frame`] then shows as the local wall-clock time. `cache` holds the
+/// last second asked about and its offset: the event path frames up to 100,000 lines
+/// a second, and the C library takes a lock per call.
+fn local_secs(unix_secs: i64, cache: &core::cell::Cell<Option<(i64, i64)>>) -> i64 {
+    let offset = match cache.get() {
+        Some((at, offset)) if at == unix_secs => offset,
+        _ => {
+            let offset = crate::bpf::utc_offset(unix_secs);
+            cache.set(Some((unix_secs, offset)));
+            offset
+        }
+    };
+    unix_secs.saturating_add(offset)
 }
 
 /// A `fmt::Write` into a fixed buffer that keeps what fits and drops the rest, so an
@@ -212,6 +274,11 @@ pub struct Syslog {
     held_ends: heapless::Vec<usize, BATCH>,
     /// Held lines syslog did not take; the owner collects them ([`Syslog::take_unsent`]).
     unsent_held: u64,
+    /// The last second framed and its offset from UTC (see [`local_secs`]).
+    zone: core::cell::Cell<Option<(i64, i64)>>,
+    format: SyslogFormat,
+    /// RFC 5424's HOSTNAME: the node name, printable ASCII.
+    host: heapless::String<64>,
 }
 
 /// A non-blocking datagram socket connected to `path`, or None.
@@ -248,6 +315,22 @@ impl Syslog {
             held: Vec::new(),
             held_ends: heapless::Vec::new(),
             unsent_held: 0,
+            zone: core::cell::Cell::new(None),
+            format: SyslogFormat::Rfc3164,
+            host: heapless::String::new(),
+        }
+    }
+
+    /// Frames messages in `format` from now on (RFC 3164 until this is called).
+    pub fn set_format(&mut self, format: SyslogFormat) {
+        self.format = format;
+        self.host.clear();
+        if format == SyslogFormat::Rfc5424 {
+            let uname = rustix::system::uname();
+            // RFC 5424 allows printable ASCII without spaces in HOSTNAME.
+            for c in uname.nodename().to_bytes().iter().filter(|b| b.is_ascii_graphic()) {
+                let _ = self.host.push(char::from(*c));
+            }
         }
     }
 
@@ -257,7 +340,13 @@ impl Syslog {
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut datagram = heapless::String::<MAX_DATAGRAM>::new();
         let mut out = Truncating { buf: &mut datagram, full: false };
-        let _ = frame(&mut out, self.facility, severity, now, &self.ident, self.pid, msg);
+        let _ = match self.format {
+            SyslogFormat::Rfc3164 => frame(&mut out, self.facility, severity, local_secs(now, &self.zone), &self.ident, self.pid, msg),
+            SyslogFormat::Rfc5424 => {
+                let offset = local_secs(now, &self.zone) - now;
+                frame_5424(&mut out, self.facility, severity, now, offset, &self.host, &self.ident, self.pid, msg)
+            }
+        };
         datagram
     }
 
@@ -442,11 +531,42 @@ mod tests {
         for year in 1970..2400 {
             for (month, &len) in lengths(year).iter().enumerate() {
                 for day in 1..=len {
-                    assert_eq!(month_day(days), (month + 1, day), "{year}-{}-{day}", month + 1);
+                    assert_eq!(civil(days), (year, month + 1, day), "{year}-{}-{day}", month + 1);
                     days += 1;
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_offset_is_asked_once_a_second() {
+        let cache = core::cell::Cell::new(Some((1_700_000_000, 9 * 3600)));
+        assert_eq!(local_secs(1_700_000_000, &cache), 1_700_000_000 + 9 * 3600, "from the cache");
+        let asked = local_secs(1_700_000_001, &cache);
+        assert_eq!(cache.get(), Some((1_700_000_001, asked - 1_700_000_001)), "asked and kept");
+    }
+
+    #[test]
+    fn rfc5424_frames_with_the_year_and_the_offset() {
+        let f = |secs, offset, host| {
+            let mut s = String::new();
+            frame_5424(&mut s, Facility::Daemon, Severity::Warning, secs, offset, host, "enforce", 42, "denied\nx").unwrap();
+            s
+        };
+        assert_eq!(f(1_700_000_000, 0, "dev"), "<28>1 2023-11-14T22:13:20+00:00 dev enforce 42 - - denied x");
+        assert_eq!(f(1_700_000_000, 9 * 3600, "dev"), "<28>1 2023-11-15T07:13:20+09:00 dev enforce 42 - - denied x");
+        assert_eq!(f(1_700_000_000, -(5 * 3600 + 30 * 60), ""), "<28>1 2023-11-14T16:43:20-05:30 - enforce 42 - - denied x");
+        assert_eq!(f(951_782_400, 0, "h"), "<28>1 2000-02-29T00:00:00+00:00 h enforce 42 - - denied x");
+        assert_eq!(f(0, -3600, "h"), "<28>1 1969-12-31T23:00:00-01:00 h enforce 42 - - denied x");
+    }
+
+    #[test]
+    fn years() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(-1), (1969, 12, 31));
+        assert_eq!(civil(19_416), (2023, 2, 28));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        assert_eq!(civil(47_541), (2100, 3, 1));
     }
 
     #[test]

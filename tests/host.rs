@@ -796,3 +796,314 @@ fn pkey_mprotect_is_checked_like_mprotect() {
     assert!(log.contains("denied class=exec op=mprotect "), "{log}");
     assert_nothing_left();
 }
+
+/// No signal a process may be sent by mistake ends enforcement: SIGUSR1 asks for a
+/// `stats:` line, SIGUSR2, SIGPIPE, SIGALRM and the other stray signals do nothing
+/// (the job-control stops included), and the agent goes on denying until SIGQUIT,
+/// which stops it cleanly as SIGTERM does.
+#[test]
+fn stray_signals_do_not_end_enforcement_and_sigusr1_logs_stats() {
+    use rustix::process::Signal;
+    require_root();
+    let dir = TempDir::new("signals");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let mut agent = Agent::start(&cfg);
+    assert_killed("before any signal", run_child(Command::new("cat").arg(&secret)));
+
+    agent.signal(Signal::USR1);
+    let stats = agent.wait_for("stats: ");
+    for want in ["posture=ENFORCE_SIGNAL ", "tier.open=tracepoint ", "rules.open=1 ", "rules.exec=0 ", "generation=", "denied=1 ", "dropped=0 ", "logged=", "blockers="] {
+        assert!(stats.contains(want), "{want:?} in {stats}");
+    }
+    assert_killed("after SIGUSR1", run_child(Command::new("cat").arg(&secret)));
+
+    let stray = [
+        Signal::USR2,
+        Signal::PIPE,
+        Signal::ALARM,
+        Signal::VTALARM,
+        Signal::PROF,
+        Signal::IO,
+        Signal::POWER,
+        Signal::XFSZ,
+        Signal::TSTP,
+        Signal::TTIN,
+        Signal::TTOU,
+    ];
+    for sig in stray {
+        agent.signal(sig);
+        // Still running, and not stopped: it answers the next SIGUSR1.
+        agent.signal(Signal::USR1);
+        agent.wait_for("stats: ");
+        assert_eq!(agent.child.try_wait().unwrap(), None, "signal {sig:?} ended the agent:\n{}", agent.log);
+        assert_killed(&format!("after signal {sig:?}"), run_child(Command::new("cat").arg(&secret)));
+    }
+
+    // SIGQUIT stops cleanly, as SIGTERM does.
+    agent.signal(Signal::QUIT);
+    let status = agent.child.wait().unwrap();
+    agent.drain();
+    assert_eq!(status.code(), Some(EXIT_OK), "{}", agent.log);
+    assert!(agent.log.contains(&format!("stopped: denied={} ", stray.len() + 2)), "{}", agent.log);
+    assert_nothing_left();
+}
+
+/// The shipped `init/enforce.conf` is valid as shipped and with any one of its
+/// example lines (`# key = value`) uncommented. A rule names a file that must exist:
+/// the `deny_open` and `deny_exec` examples get a file of this test's instead of
+/// their path; every other value is used as it stands.
+#[test]
+fn the_shipped_config_works_with_any_example_uncommented() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/init/enforce.conf")).unwrap();
+    let dir = TempDir::new("shipped");
+    let file = dir.path("file");
+    std::fs::write(&file, "x\n").unwrap();
+    let exe = dir.path("exe");
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let check = |text: &str, what: &str| {
+        let cfg = dir.config(text);
+        let (status, _, stderr) = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(EXIT_OK), "{what}: {stderr}");
+    };
+    check(&shipped, "as shipped");
+    let lines: Vec<&str> = shipped.lines().collect();
+    let mut examples = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some((key, _)) = line.strip_prefix("# ").and_then(|l| l.split_once(" = ")) else { continue };
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        examples += 1;
+        let example = match key {
+            "deny_open" => format!("{key} = {}", file.display()),
+            "deny_exec" => format!("{key} = {}", exe.display()),
+            _ => line[2..].to_owned(),
+        };
+        let mut text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        text[i] = example;
+        check(&(text.join("\n") + "\n"), line);
+    }
+    assert!(examples >= 9, "{examples} example lines found in init/enforce.conf");
+}
+
+/// A comment after a value is an error that says comments must be lines of their own,
+/// naming the file and line.
+#[test]
+fn an_inline_comment_is_an_error_naming_file_and_line() {
+    let dir = TempDir::new("inline");
+    let cfg = dir.config("mode = enforce\n\ndeny_connect = 10.0.0.0/8            # IPv4 CIDR, any port\n");
+    let (status, _, stderr) = enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    let want = format!("enforce: {}:3: inline comments are not allowed: \"# IPv4 CIDR, any port\"", cfg.display());
+    assert!(stderr.starts_with(&want), "want {want:?}..., got {stderr:?}");
+}
+
+/// A config someone other than root could change is refused (exit 78, naming the file
+/// and why) by the agent, `--check` and `--check-config`: a file writable by group or
+/// others or not root's, in a directory (or below one) writable by group or others or
+/// not root's, or reached through a link in such a directory. A sticky directory, as
+/// /tmp, is accepted.
+#[test]
+fn a_config_others_could_change_is_refused() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    require_root();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let top = TempDir::new("modes");
+    let dir = top.path("etc");
+    std::fs::create_dir(&dir).unwrap();
+    let cfg = dir.join("enforce.conf");
+    std::fs::write(&cfg, "mode = audit\n").unwrap();
+    let link_dir = top.path("links");
+    std::fs::create_dir(&link_dir).unwrap();
+    let link = link_dir.join("enforce.conf");
+    std::os::unix::fs::symlink(&cfg, &link).unwrap();
+    let refused = |path: &Path, want: &str| {
+        for args in [&["--check-config"][..], &["--check"][..], &[][..]] {
+            let (status, stdout, stderr) = enforce(&[args, &["--config", path.to_str().unwrap()]].concat());
+            assert_eq!(status.code(), Some(EXIT_CONFIG), "{args:?} {want}: {stderr}");
+            let line = format!("enforce: {}:0: {want}: only root may be able to change the config\n", path.display());
+            assert_eq!(stderr, line, "{args:?}");
+            assert!(stdout.is_empty(), "{stdout}");
+        }
+    };
+    let accepted = |path: &Path| {
+        let (status, _, stderr) = enforce(&["--check-config", "--config", path.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(EXIT_OK), "{}: {stderr}", path.display());
+    };
+    accepted(&cfg);
+    accepted(&link);
+
+    mode(&cfg, 0o666);
+    refused(&cfg, "writable by group or others (mode 0666)");
+    mode(&cfg, 0o620);
+    refused(&cfg, "writable by group or others (mode 0620)");
+    mode(&cfg, 0o644);
+    chown(&cfg, Some(65534), None).unwrap();
+    refused(&cfg, "owned by uid 65534, not root");
+    chown(&cfg, Some(0), None).unwrap();
+
+    mode(&dir, 0o777);
+    refused(&cfg, &format!("directory {} is writable by group or others (mode 0777)", dir.display()));
+    // Through a link in a good directory, to a file in a bad one.
+    refused(&link, &format!("directory {} is writable by group or others (mode 0777)", dir.display()));
+    mode(&dir, 0o1777);
+    accepted(&cfg);
+    mode(&dir, 0o755);
+    chown(&dir, Some(65534), None).unwrap();
+    refused(&cfg, &format!("directory {} is owned by uid 65534, not root", dir.display()));
+    chown(&dir, Some(0), None).unwrap();
+    // A directory further up.
+    mode(&top.0, 0o775);
+    refused(&cfg, &format!("directory {} is writable by group or others (mode 0775)", top.0.display()));
+    mode(&top.0, 0o755);
+    // A link in a directory others could change: they could point it elsewhere.
+    mode(&link_dir, 0o757);
+    refused(&link, &format!("directory {} is writable by group or others (mode 0757)", link_dir.display()));
+    mode(&link_dir, 0o755);
+    accepted(&cfg);
+    accepted(&link);
+    assert_nothing_left();
+}
+
+/// `--version` names the commit it was built from (in a git checkout, as here), and
+/// `--help` the default config and the exit codes.
+#[test]
+fn version_names_the_commit_and_help_the_exit_codes() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{version}");
+    let head = Command::new("git").args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always"]).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout);
+    assert!(!head.trim().is_empty(), "this test runs in a git checkout");
+    assert!(version.starts_with(&format!("enforce {} ({}", env!("CARGO_PKG_VERSION"), head.trim())), "{version}");
+
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    for want in ["(default /etc/enforce.conf)", "-v, --verbose", "--check-config", "\n  64  bad command line", "\n  78  bad config"] {
+        assert!(help.contains(want), "{want:?} in\n{help}");
+    }
+}
+
+/// The UTC minute of the day now.
+fn utc_minute() -> i64 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    secs.div_euclid(60).rem_euclid(24 * 60)
+}
+
+/// Starts an agent on `cfg` with `TZ=tz` and its syslog socket at a stand-in; returns
+/// its `attached:` datagram and the UTC minutes of the day before and after it came,
+/// and stops the agent.
+fn attached_datagram(dir: &TempDir, cfg: &Path, tz: &str) -> (String, i64, i64) {
+    use std::os::unix::net::UnixDatagram;
+    let log = dir.path("log");
+    let _ = std::fs::remove_file(&log);
+    let server = UnixDatagram::bind(&log).unwrap();
+    server.set_read_timeout(Some(AGENT_WAIT)).unwrap();
+    let before = utc_minute();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", BIN, "--config"]).arg(cfg).env("TZ", tz).env("ENFORCE_SYSLOG_SOCKET", &log);
+    let agent = Agent::spawn(cmd);
+    let mut buf = [0u8; 2048];
+    let line = loop {
+        let n = server.recv(&mut buf).expect("a datagram from the agent");
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if line.contains("attached:") {
+            break line;
+        }
+    };
+    let after = utc_minute();
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    (line, before, after)
+}
+
+/// Syslog lines carry the local time: with `TZ` set (POSIX strings: this host may
+/// have no zoneinfo files), the hour and minute of the agent's `attached:` datagram are
+/// UTC's moved by the offset.
+#[test]
+fn syslog_time_is_local_time() {
+    require_root();
+    let dir = TempDir::new("tz");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = audit\ndeny_open = {}\n", secret.display()));
+    // Minutes east of UTC for each TZ (POSIX signs are the other way round).
+    for (tz, east) in [("JST-9", 9 * 60), ("XYZ+5:30", -(5 * 60 + 30)), ("UTC0", 0)] {
+        let (line, before, after) = attached_datagram(&dir, &cfg, tz);
+        // `<PRI>Mmm dd hh:mm:ss ident[pid]: ...`
+        let time = line.split_once('>').unwrap().1.get(7..15).unwrap();
+        let (h, m): (i64, i64) = (time[0..2].parse().unwrap(), time[3..5].parse().unwrap());
+        let local = h * 60 + m;
+        let want = |utc: i64| (utc + east).rem_euclid(24 * 60);
+        assert!(local == want(before) || local == want(after), "TZ={tz}: {time} in {line:?}, UTC minute of day {before}..{after}");
+    }
+    assert_nothing_left();
+}
+
+/// `syslog_format = rfc5424`: `<PRI>1 TIMESTAMP HOST APP PID - - MSG`, the local time
+/// with its numeric offset.
+#[test]
+fn syslog_rfc5424_has_the_offset() {
+    require_root();
+    let dir = TempDir::new("rfc5424");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = audit\nsyslog_format = rfc5424\ndeny_open = {}\n", secret.display()));
+    for (tz, east, offset) in [("JST-9", 9 * 60, "+09:00"), ("XYZ+5:30", -(5 * 60 + 30), "-05:30"), ("UTC0", 0, "+00:00")] {
+        let (line, before, after) = attached_datagram(&dir, &cfg, tz);
+        let fields: Vec<&str> = line.splitn(8, ' ').collect();
+        assert_eq!(fields[0], "<30>1", "{line}");
+        let stamp = fields[1];
+        assert_eq!(stamp.len(), "2026-12-07T18:13:14+09:00".len(), "{line}");
+        assert_eq!(&stamp[19..], offset, "TZ={tz}: {line}");
+        let (h, m): (i64, i64) = (stamp[11..13].parse().unwrap(), stamp[14..16].parse().unwrap());
+        let want = |utc: i64| (utc + east).rem_euclid(24 * 60);
+        assert!(h * 60 + m == want(before) || h * 60 + m == want(after), "TZ={tz}: {line}");
+        assert_eq!(fields[3], "enforce", "{line}");
+        assert!(fields[4].parse::<u32>().is_ok(), "{line}");
+        assert_eq!((fields[5], fields[6]), ("-", "-"), "{line}");
+        assert!(fields[7].starts_with("attached: "), "{line}");
+    }
+    assert_nothing_left();
+}
+
+/// `--check --json` is one JSON object with the text report's keys, typed: counts are
+/// numbers, yes/no booleans, lists arrays; and the version. The text is unchanged.
+#[test]
+fn check_json_is_typed_and_names_the_version() {
+    require_root();
+    let dir = TempDir::new("json");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x").unwrap();
+    let cfg = dir.config(&format!("deny_open = {}\ndeny_connect = {TEST_ADDR}/32:9\n", secret.display()));
+    let (status, json, stderr) = enforce(&["--check", "--json", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let o = v.as_object().unwrap();
+    assert_eq!(o["posture"], "ENFORCE_SIGNAL");
+    assert_eq!(o["rules.open"], 1);
+    assert_eq!(o["rules.exec"], 0);
+    assert_eq!(o["rules.connect"], 1);
+    assert!(o["lsm.listed"].is_boolean(), "{json}");
+    assert_eq!(o["tiers"], serde_json::json!(["lsm", "fmodret", "kprobe", "tracepoint", "path"]));
+    let blockers = o["blockers"].as_array().unwrap();
+    assert!(blockers.iter().all(|b| b.is_string()) && blockers.iter().any(|b| b == "fmodret-load-failed:1"), "{json}");
+    assert!(o["tracepoint.jit"].is_boolean(), "{json}");
+    assert_eq!(o["tracepoint.canary.open"], "ok");
+    assert_eq!(o["version"], env!("CARGO_PKG_VERSION"));
+    assert!(o["build"].is_string(), "built in a git checkout: {json}");
+
+    let (_, text, _) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
+    let mut keys: Vec<&str> = text.lines().map(|l| l.split_once('=').unwrap().0).collect();
+    keys.extend(["version", "build"]);
+    assert_eq!(o.keys().map(String::as_str).collect::<Vec<_>>().len(), keys.len(), "{json}\n{text}");
+    for k in &keys {
+        assert!(o.contains_key(*k), "{k} missing from {json}");
+    }
+    assert_eq!(report_value(&text, "rules.open"), "1");
+    assert_eq!(report_value(&text, "tiers"), "lsm,fmodret,kprobe,tracepoint,path");
+    assert_nothing_left();
+}
