@@ -40,7 +40,7 @@ APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex b
 	m4 gettext pkg-config make bpftool qemu-system-x86 qemu-system-arm busybox-static cpio \
 	xz-utils zstd file util-linux python3 python3-pip dwarves qemu-user
 
-.PHONY: all aarch64 armv7 armv7-unit-test probe deps test unit-test fuzz-test fuzz host-test vm-test bench bench-vm run install clean
+.PHONY: all aarch64 armv7 armv7-unit-test probe deps test check unit-test fuzz-test fuzz host-test vm-test bench bench-vm run install clean
 
 all: $(BIN)
 
@@ -151,6 +151,9 @@ deps:
 
 # Every test: unit tests, host tests (root, BPF on this kernel), VM tests (qemu).
 test: deps unit-test armv7-unit-test fuzz-test host-test vm-test build-systems-test
+
+# The everyday subset: no cross builds, no VM (a few minutes).
+check: unit-test fuzz-test host-test build-systems-test
 
 unit-test:
 	$(CARGO) test --release --target $(TARGET) --bins
