@@ -134,17 +134,23 @@ fn stash_in_task_storage() -> bool {
 /// Attaches every program of one hook, all or nothing. A syscall tracepoint the
 /// kernel lacks (ENOENT: a syscall this architecture does not have) is skipped; any
 /// other failure fails the hook (detaching what it had attached), and so does
-/// attaching nothing.
+/// attaching none of the hook's first program (the one that checks the operation;
+/// those after it guard routes around it, such as clones sharing memory).
 fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<Link>) {
     let mut links = Vec::new();
     let mut missing = 0;
+    let mut checking = 0;
+    let first = programs.first().map(|p| p.name);
     for p in programs {
         let attached = obj.program(variant(p.name)).and_then(|prog| match p.target {
             Some(target) => prog.attach_tracepoint(c"syscalls", target),
             None => prog.attach(),
         });
         match attached {
-            Ok(link) => links.push(link),
+            Ok(link) => {
+                checking += usize::from(Some(p.name) == first);
+                links.push(link)
+            }
             Err(e) if e.errno == rustix::io::Errno::NOENT && p.attach == Attach::Syscall => {
                 log::debug!("{e}: skipped");
                 missing = errno_of(&e);
@@ -155,8 +161,8 @@ fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<
             }
         }
     }
-    if links.is_empty() {
-        (Step::Failed(missing), links)
+    if checking == 0 {
+        (Step::Failed(missing), Vec::new())
     } else {
         (Step::Ok, links)
     }
