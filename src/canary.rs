@@ -9,9 +9,9 @@
 //! must have reported it on the ring buffer, so the proof names the hook and the tier
 //! that acted. The child is named in the `canary_tasks` map of every gate on the
 //! machine before it acts and removed before it is reaped, so no other policy acts on
-//! it and its pid is never reused while named. Follow needs no child: a rename over the canary file must move its rule
-//! to the incoming inode and drop the replaced one, and unlinking the file must be
-//! reported. The path tier knows files by name:
+//! it and its pid is never reused while named. Follow needs no child: a rename over
+//! the canary file must move its rule to the incoming inode and drop the replaced
+//! one, and unlinking the file must be reported. The path tier knows files by name:
 //! its file canaries name the memfd as `/proc/AGENT/fd/N` (what the child opens or
 //! executes), and a second child must also be killed for `link`ing that name. Objects,
 //! rules and children are cleaned up whatever happens.

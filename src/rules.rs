@@ -87,8 +87,8 @@ fn real_in_layers(mountinfo: &str, path: &str, ino: u64, depth: u32) -> Result<I
 fn overlay_layers(mountinfo: &str, path: &str) -> Option<(String, Vec<String>)> {
     let mut best: Option<(String, Vec<String>)> = None;
     for line in mountinfo.lines() {
-        let (left, right) = line.split_once(" - ")?;
-        let mount_point = unescape(left.split(' ').nth(4)?);
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some(mount_point) = left.split(' ').nth(4).map(unescape) else { continue };
         let mut right = right.split(' ');
         if right.next() != Some("overlay") {
             continue;
