@@ -625,10 +625,11 @@ fn a_child_of_the_agents_binary_run_by_anyone_is_not_exempt() {
         ("exec", format!("exec('{}', 'ran-denied')", denied_exe.display()), "denied class=exec op=exec"),
     ];
     for (what, act, event) in attacks {
-        // The child waits until its parent runs the agent's binary, then acts. 101 is
-        // x86_64's ptrace, 0 PTRACE_TRACEME.
+        // The child waits until its parent runs the agent's binary, then acts (or gives
+        // up once its parent is gone). 101 is x86_64's ptrace, 0 PTRACE_TRACEME.
         let script = format!(
-            "$| = 1; if (fork() == 0) {{ select(undef, undef, undef, 0.01) while readlink('/proc/' . getppid() . '/exe') ne '{BIN}'; \
+            "$| = 1; my $p = $$; if (fork() == 0) {{ select(undef, undef, undef, 0.01) \
+             while getppid() == $p && readlink('/proc/' . getppid() . '/exe') ne '{BIN}'; exit 1 if getppid() != $p; \
              {act}; exit 0 }} syscall(101, 0, 0, 0, 0) == 0 or die 'ptrace'; exec('{BIN}', '--check-config', '--config', '/dev/null')"
         );
         let mut attacker = Command::new("setpriv")

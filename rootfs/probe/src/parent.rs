@@ -39,8 +39,13 @@ pub fn cmd_stopped_parent(agent: &str, op: &[String]) -> ! {
             }
             let child = libc::fork();
             if child == 0 {
-                let parent_exe = format!("/proc/{}/exe", libc::getppid());
+                // Until the parent runs the agent's binary; never past the parent's end.
+                let parent = libc::getppid();
+                let parent_exe = format!("/proc/{parent}/exe");
                 while std::fs::read_link(&parent_exe).map(|p| p.as_os_str() != agent).unwrap_or(true) {
+                    if libc::getppid() != parent {
+                        libc::_exit(1);
+                    }
                     libc::usleep(5000);
                 }
                 libc::dup2(fds[1], 1);
