@@ -297,7 +297,7 @@ fn signal_tier_kills_only_the_denied_operations() {
     drop((denied_listener, allowed_listener, every_port_listener, neighbour_listener));
 }
 
-/// A destination in a page the caller never touched (issue 22, item 3): the tracepoint
+/// A destination in a page the caller never touched: the tracepoint
 /// programs cannot read it, and that must never mean "allowed". A connect is judged
 /// again at exit by the socket's peer; a send, which leaves no such state, kills its
 /// caller, and only while the policy has connect rules. Each such read is counted.
@@ -339,7 +339,7 @@ fn an_unreadable_destination_is_never_allowed() {
 }
 
 /// A child that shares its parent's descriptor table (CLONE_FILES) or memory
-/// (CLONE_VM) without being its thread (issue 22, item 4): killing the child that
+/// (CLONE_VM) without being its thread: killing the child that
 /// opens or maps a denied file would leave the descriptor or mapping to the parent. So
 /// the tracepoint tier kills the process that asks for such a child, while the policy
 /// has rules of the class, and with the signal pending no child is made. A vfork

@@ -299,7 +299,7 @@ fn path_tier_kills_named_operations_and_misses_other_names() {
     drop((denied_listener, allowed_listener, udp));
 }
 
-/// A destination in a page the caller never touched (issue 22, item 3): the path
+/// A destination in a page the caller never touched: the path
 /// tier cannot read it, so it cannot tell which address it names, and kills the
 /// caller while the policy has connect rules (never otherwise). An open's path in
 /// such a page is only counted: the dynamic loader's own paths are in pages a new
@@ -341,7 +341,7 @@ fn path_tier_kills_what_it_cannot_read() {
     drop(listener);
 }
 
-/// A CLONE_FILES child (issue 22, item 4): killing it for opening a denied file would
+/// A CLONE_FILES child: killing it for opening a denied file would
 /// leave the descriptor in the table its parent shares, so the process that asks for
 /// such a child is killed while the policy has open rules, and no child is made.
 #[test]

@@ -1,6 +1,6 @@
 //! Children that share their parent's descriptor table (`CLONE_FILES`) or memory
 //! (`CLONE_VM`) without being its threads: what a killed child leaves in the shared
-//! table or memory, the parent can still use (issue 22, item 4).
+//! table or memory, the parent can still use.
 
 use crate::{cstr, errno, finish};
 use std::io::{self, Write};
