@@ -1,7 +1,7 @@
-# Sourced by rootfs/fetch-kernel.sh and rootfs/fetch-arm64.sh: a private APT setup
-# (its own lists, cache and sources under the VM cache) that reaches a Debian suite or
-# architecture the system's sources do not name, without touching the system's dpkg or
-# apt state.
+# Sourced by rootfs/fetch-kernel.sh, rootfs/fetch-arm64.sh and rootfs/fetch-armhf.sh:
+# a private APT setup (its own lists, cache and sources under the VM cache) that
+# reaches a Debian suite or architecture the system's sources do not name, without
+# touching the system's dpkg or apt state.
 #
 # The caller sets apt_dir (the setup's directory), apt_arch (amd64, arm64, ...) and
 # apt_sources (the sources.list lines), and defines log and die.

@@ -22,47 +22,14 @@ mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { echo "fetch-armhf: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-apt_dir=$cache/apt
-# apt_private apt-get|apt-cache ARGS...: the tool, on the private armhf index only.
-apt_private() {
-    tool=$1
-    shift
-    "$tool" -q -o APT::Architecture=armhf -o APT::Architectures::=armhf \
-        -o Dir::State="$apt_dir/state" -o Dir::State::Lists="$apt_dir/lists" \
-        -o Dir::State::status=/dev/null -o Dir::Cache="$apt_dir/cache" \
-        -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
-        -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null \
-        -o Dir::Etc::Parts="$apt_dir/no-parts" -o APT::Sandbox::User=root "$@"
-}
-apt_ready() {
-    [ -s "$apt_dir/updated" ] && [ "${1:-}" != --refresh ] && return 0
-    mkdir -p "$apt_dir/state" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/no-parts"
-    # The -dbg packages are in the main archive, not in debian-debug. bookworm's own
-    # suite only: the kernel of its last point release, with its -dbg beside it (the
-    # security suite's index was seen failing to download mid-sync, and a boot test
-    # needs one fixed kernel, not the newest).
-    cat >"$apt_dir/sources.list" <<SOURCES
-deb [arch=armhf signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
-SOURCES
-    apt_private apt-get update >&2 || apt_private apt-get update >&2 ||
-        die "apt-get update of the private armhf index failed (twice)"
-    date >"$apt_dir/updated"
-}
-# download PACKAGE DIR: the .deb of PACKAGE into DIR (cached); prints its path.
-download() {
-    deb=$(ls "$2/$1"_*.deb 2>/dev/null | tail -n 1 || true)
-    if [ -z "$deb" ]; then
-        mkdir -p "$2"
-        tmp=$(mktemp -d "$2/.dl.XXXXXX")
-        (cd "$tmp" && apt_private apt-get download "$1" >&2) ||
-            { apt_ready --refresh && (cd "$tmp" && apt_private apt-get download "$1" >&2); } ||
-            { rm -rf "$tmp"; die "apt-get download $1 failed"; }
-        mv "$tmp"/*.deb "$2/"
-        rmdir "$tmp"
-        deb=$(ls "$2/$1"_*.deb | tail -n 1)
-    fi
-    echo "$deb"
-}
+# The -dbg packages are in the main archive, not in debian-debug. bookworm's own
+# suite only: the kernel of its last point release, with its -dbg beside it (the
+# security suite's index was seen failing to download mid-sync, and a boot test needs
+# one fixed kernel, not the newest).
+apt_dir=$cache/apt apt_arch=armhf
+apt_sources="deb [arch=armhf signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main"
+# apt_private, apt_ready, download.
+. "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
 # The newest bookworm armmp 6.1 kernel package (without -dbg), e.g. linux-image-6.1.0-57-armmp.
 kernel_package() {
     apt_private apt-cache pkgnames linux-image-6.1.0- | grep -E '^linux-image-6\.1\.0-[0-9]+-armmp$' | sort -rV | head -n 1
