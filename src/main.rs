@@ -287,18 +287,33 @@ fn announce(log: &mut syslog::Syslog, severity: syslog::Severity, line: &str) {
     }
 }
 
+/// `posture=… tier.open=… tier.exec=… tier.connect=… follow=…`: how a posture serves
+/// each class, the head of the `attached:`, `reloaded:` and `stats:` lines.
+struct Served<'a>(&'a posture::Posture);
+
+impl std::fmt::Display for Served<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tier = |t: Option<ladder::Tier>| t.map_or("none", ladder::Tier::name);
+        let p = self.0;
+        write!(
+            f,
+            "posture={} tier.open={} tier.exec={} tier.connect={} follow={}",
+            p.state.name(),
+            tier(p.tiers[0]),
+            tier(p.tiers[1]),
+            tier(p.tiers[2]),
+            p.hooks[ladder::Hook::Follow as usize].map_or("agent", ladder::Tier::name)
+        )
+    }
+}
+
 /// The line that says what a gate run attached:
 /// `attached: posture=… tier.open=… … follow=… rules open=… exec=… connect=… blockers=…`.
 fn attached_line(verb: &str, posture: &posture::Posture, policy: &config::Policy) -> String {
-    let tier = |t: Option<ladder::Tier>| t.map_or("none", ladder::Tier::name);
     let counts = rule_counts(policy);
     format!(
-        "{verb}: posture={} tier.open={} tier.exec={} tier.connect={} follow={} rules open={} exec={} connect={} blockers={}",
-        posture.state.name(),
-        tier(posture.tiers[0]),
-        tier(posture.tiers[1]),
-        tier(posture.tiers[2]),
-        posture.hooks[ladder::Hook::Follow as usize].map_or("agent", ladder::Tier::name),
+        "{verb}: {} rules open={} exec={} connect={} blockers={}",
+        Served(posture),
         counts[0],
         counts[1],
         counts[2],
@@ -321,7 +336,6 @@ struct Running {
 /// denied=N audited=N dropped=N followed=N follow_failed=N logged=N coalesced=N unsent=N
 /// blockers=…`.
 fn stats_line(running: &Running, earlier: maps::Counters, started: std::time::Instant, events: &eventlog::EventLog) -> String {
-    let tier = |t: Option<ladder::Tier>| t.map_or("none", ladder::Tier::name);
     let (posture, counts) = (&running.posture, rule_counts(&running.loaded.policy));
     let mut c = running.enforcement.maps.counters().unwrap_or_else(|e| {
         log::warn!("reading the counters: {e}");
@@ -329,12 +343,8 @@ fn stats_line(running: &Running, earlier: maps::Counters, started: std::time::In
     });
     c += earlier;
     format!(
-        "stats: posture={} tier.open={} tier.exec={} tier.connect={} follow={} rules.open={} rules.exec={} rules.connect={} generation={} uptime={}s denied={} audited={} dropped={} followed={} follow_failed={} unreadable={}{} blockers={}",
-        posture.state.name(),
-        tier(posture.tiers[0]),
-        tier(posture.tiers[1]),
-        tier(posture.tiers[2]),
-        posture.hooks[ladder::Hook::Follow as usize].map_or("agent", ladder::Tier::name),
+        "stats: {} rules.open={} rules.exec={} rules.connect={} generation={} uptime={}s denied={} audited={} dropped={} followed={} follow_failed={} unreadable={}{} blockers={}",
+        Served(posture),
         counts[0],
         counts[1],
         counts[2],
