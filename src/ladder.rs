@@ -255,6 +255,10 @@ pub struct Program {
     pub kernel_btf_only: bool,
     /// Whether it calls `bpf_find_vma` (5.17 on): an older kernel's verifier refuses it.
     pub find_vma: bool,
+    /// Whether it guards a route around the hook's check (a clone sharing memory or
+    /// descriptors, a link to a denied file) instead of checking the operation: a hook
+    /// whose checking programs all fail to attach has failed, whatever guards attached.
+    pub guard: bool,
 }
 
 const fn p(name: &'static CStr, attach: Attach) -> Program {
@@ -264,18 +268,24 @@ const fn p(name: &'static CStr, attach: Attach) -> Program {
         target: None,
         kernel_btf_only: matches!(attach, Attach::Lsm | Attach::FmodRet | Attach::Fentry),
         find_vma: false,
+        guard: false,
     }
+}
+
+/// A program guarding a route around the hook's check (see [`Program::guard`]).
+const fn g(name: &'static CStr, attach: Attach) -> Program {
+    Program { guard: true, ..p(name, attach) }
 }
 
 /// A program that calls `bpf_find_vma`, a helper typed by the kernel's BTF (see
 /// [`Program::kernel_btf_only`]).
 const fn typed(name: &'static CStr, attach: Attach) -> Program {
-    Program { name, attach, target: None, kernel_btf_only: true, find_vma: true }
+    Program { name, attach, target: None, kernel_btf_only: true, find_vma: true, guard: false }
 }
 
 /// `name` attached to the syscall tracepoint `syscalls/target`.
 const fn tp(name: &'static CStr, target: &'static CStr) -> Program {
-    Program { name, attach: Attach::Syscall, target: Some(target), kernel_btf_only: false, find_vma: false }
+    Program { name, attach: Attach::Syscall, target: Some(target), kernel_btf_only: false, find_vma: false, guard: false }
 }
 
 /// A tier's programs per hook (indexed by `Hook as usize`); empty = this tier has no
@@ -335,17 +345,17 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
                 tp(c"enf_tp_open", c"sys_exit_openat2"),
                 tp(c"enf_tp_open", c"sys_exit_creat"),
                 tp(c"enf_tp_open", c"sys_exit_open_by_handle_at"),
-                p(c"enf_tp_clone_files", Syscall),
-                p(c"enf_tp_clone3_files", Syscall),
+                g(c"enf_tp_clone_files", Syscall),
+                g(c"enf_tp_clone3_files", Syscall),
             ],
             &[p(c"enf_tp_exec", TpBtf)],
             &[
                 p(c"enf_tp_mmap", Syscall),
-                p(c"enf_tp_clone_vm", Syscall),
-                p(c"enf_tp_clone3_vm", Syscall),
-                p(c"enf_tp_vforked", Syscall),
-                tp(c"enf_tp_vforked", c"sys_exit_clone"),
-                tp(c"enf_tp_vforked", c"sys_exit_clone3"),
+                g(c"enf_tp_clone_vm", Syscall),
+                g(c"enf_tp_clone3_vm", Syscall),
+                g(c"enf_tp_vforked", Syscall),
+                Program { guard: true, ..tp(c"enf_tp_vforked", c"sys_exit_clone") },
+                Program { guard: true, ..tp(c"enf_tp_vforked", c"sys_exit_clone3") },
             ],
             // pkey_mprotect(2) takes mprotect's first three arguments.
             &[typed(c"enf_tp_mprotect", Syscall), Program { target: Some(c"sys_enter_pkey_mprotect"), ..typed(c"enf_tp_mprotect", Syscall) }],
@@ -362,25 +372,25 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
                 p(c"enf_path_openat", Syscall),
                 p(c"enf_path_openat2", Syscall),
                 p(c"enf_path_creat", Syscall),
-                p(c"enf_path_link_open", Syscall),
-                p(c"enf_path_linkat_open", Syscall),
-                p(c"enf_path_symlink_open", Syscall),
-                p(c"enf_path_symlinkat_open", Syscall),
-                p(c"enf_path_rename_open", Syscall),
-                p(c"enf_path_renameat_open", Syscall),
-                p(c"enf_path_renameat2_open", Syscall),
-                p(c"enf_path_clone", Syscall),
-                p(c"enf_path_clone3", Syscall),
+                g(c"enf_path_link_open", Syscall),
+                g(c"enf_path_linkat_open", Syscall),
+                g(c"enf_path_symlink_open", Syscall),
+                g(c"enf_path_symlinkat_open", Syscall),
+                g(c"enf_path_rename_open", Syscall),
+                g(c"enf_path_renameat_open", Syscall),
+                g(c"enf_path_renameat2_open", Syscall),
+                g(c"enf_path_clone", Syscall),
+                g(c"enf_path_clone3", Syscall),
             ],
             &[
                 p(c"enf_path_exec", Tracepoint),
-                p(c"enf_path_link_exec", Syscall),
-                p(c"enf_path_linkat_exec", Syscall),
-                p(c"enf_path_symlink_exec", Syscall),
-                p(c"enf_path_symlinkat_exec", Syscall),
-                p(c"enf_path_rename_exec", Syscall),
-                p(c"enf_path_renameat_exec", Syscall),
-                p(c"enf_path_renameat2_exec", Syscall),
+                g(c"enf_path_link_exec", Syscall),
+                g(c"enf_path_linkat_exec", Syscall),
+                g(c"enf_path_symlink_exec", Syscall),
+                g(c"enf_path_symlinkat_exec", Syscall),
+                g(c"enf_path_rename_exec", Syscall),
+                g(c"enf_path_renameat_exec", Syscall),
+                g(c"enf_path_renameat2_exec", Syscall),
             ],
             &[],
             &[],
@@ -411,6 +421,17 @@ mod tests {
         }
         for (i, h) in HOOKS.iter().enumerate() {
             assert_eq!(*h as usize, i);
+        }
+    }
+
+    #[test]
+    fn every_hook_a_tier_sees_has_a_checking_program() {
+        for row in &TABLE {
+            for (h, programs) in row.programs.iter().enumerate() {
+                if !programs.is_empty() {
+                    assert!(programs.iter().any(|p| !p.guard), "{:?} hook {h}: only guards", row.tier);
+                }
+            }
         }
     }
 

@@ -134,13 +134,11 @@ fn stash_in_task_storage() -> bool {
 /// Attaches every program of one hook, all or nothing. A syscall tracepoint the
 /// kernel lacks (ENOENT: a syscall this architecture does not have) is skipped; any
 /// other failure fails the hook (detaching what it had attached), and so does
-/// attaching none of the hook's first program (the one that checks the operation;
-/// those after it guard routes around it, such as clones sharing memory).
+/// attaching none of its checking programs (only guards of routes around them).
 fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<Link>) {
     let mut links = Vec::new();
     let mut missing = 0;
     let mut checking = 0;
-    let first = programs.first().map(|p| p.name);
     for p in programs {
         let attached = obj.program(variant(p.name)).and_then(|prog| match p.target {
             Some(target) => prog.attach_tracepoint(c"syscalls", target),
@@ -148,7 +146,7 @@ fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<
         });
         match attached {
             Ok(link) => {
-                checking += usize::from(Some(p.name) == first);
+                checking += usize::from(!p.guard);
                 links.push(link)
             }
             Err(e) if e.errno == rustix::io::Errno::NOENT && p.attach == Attach::Syscall => {
