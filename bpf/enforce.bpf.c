@@ -90,6 +90,7 @@ static __always_inline struct task_struct *current_task(void)
 #define PROT_WRITE 0x2
 #define MAP_SHARED 0x01
 #define MAP_ANONYMOUS 0x20
+#define SHM_EXEC 0100000
 #define READ_IMPLIES_EXEC 0x0400000
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -1371,6 +1372,25 @@ int enf_tp_mmap(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/*
+ * shmat(SHM_EXEC): a SysV segment mapped executable (the LSM hooks see it as
+ * mmap_file of the segment's file).  That file lives on the kernel's internal shm
+ * mount, which no allow_exec_from can name: with an allow list it is untrusted (the
+ * event names the segment by its id: ino=SHMID).  A guard of the mmap hook
+ * (src/ladder.rs).
+ */
+SEC("tracepoint/syscalls/sys_enter_shmat")
+int enf_tp_shmat(struct trace_event_raw_sys_enter *ctx)
+{
+	static const char name[] = "SYSV"; /* the kernel's name for a segment's file */
+
+	if (!(ctx->args[2] & SHM_EXEC))
+		return 0;
+	if (untrusted(0, ctx->args[0], name, HOW(ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT, false)))
+		mapped_in_vfork_child();
+	return 0;
+}
+
 #ifndef ENFORCE_NO_KERNEL_BTF
 /* bpf_find_vma takes a BTF-typed task: the kernel's own BTF only (src/ladder.rs). */
 struct vma_inode {
@@ -1390,6 +1410,28 @@ static long vma_inode(struct task_struct *task, struct vm_area_struct *vma, stru
 		out->ino = file->f_inode->i_ino;
 		out->name = (const char *)file->f_path.dentry->d_name.name;
 	}
+	return 0;
+}
+
+/*
+ * A program's ELF interpreter (PT_INTERP) is mapped by the kernel, not exec'd, and no
+ * syscall names it: at sched_process_exec the new program starts at the interpreter's
+ * entry, so the file mapped there is checked as a mapping.  A guard of the exec hook:
+ * 5.17 on (bpf_find_vma), with the kernel's own BTF.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(enf_tp_exec_interp, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	struct vma_inode found = {};
+	struct inode *exe;
+
+	if (!regs || bpf_find_vma(p, PT_REGS_IP(regs), vma_inode, &found, 0) || !found.ino)
+		return 0;
+	exe = bprm->file->f_inode;
+	if (found.ino == exe->i_ino && found.dev == exe->i_sb->s_dev)
+		return 0;
+	check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 

@@ -126,7 +126,7 @@ x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_b
 x86_64-5.10-bpf $out/enforce.cpio.gz $k510 $bpf enforce_expect=lsm enforce_blockers=tracepoint-needs-find-vma:mprotect
 x86_64-5.10-nobpf $out/enforce.cpio.gz $k510 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed,tracepoint-needs-find-vma:mprotect
 x86_64-5.10-kprobe $out/enforce.cpio.gz $k510 $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
-x86_64-5.10-tracepoint $out/enforce.cpio.gz $k510 $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_posture=AUDIT_ONLY enforce_exec_tier=none enforce_limits=mprotect enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-needs-find-vma:mprotect,class-unenforced:exec
+x86_64-5.10-tracepoint $out/enforce.cpio.gz $k510 $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_posture=AUDIT_ONLY enforce_exec_tier=none enforce_limits=mprotect,interp enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-needs-find-vma:mprotect,class-unenforced:exec
 x86_64-5.10-path $out/enforce.cpio.gz $k510 $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 BOOTS
     "$here/mkinitramfs.sh" "$out/reliability.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \

@@ -141,13 +141,14 @@ impl Tier {
     /// Whether a hook of this tier can work without the kernel's own BTF: none of its
     /// programs attaches by kernel BTF or calls a helper typed by it. A BTF file serves
     /// CO-RE relocation only.
+    /// Guards are left out where they cannot run (see [`Program::runs`]).
     pub fn works_without_kernel_btf(self, hook: Hook) -> bool {
-        self.spec().programs[hook as usize].iter().all(|p| !p.kernel_btf_only)
+        self.spec().programs[hook as usize].iter().all(|p| p.guard || !p.kernel_btf_only)
     }
 
-    /// Whether a program of this tier for `hook` calls `bpf_find_vma` (5.17 on).
+    /// Whether a checking program of this tier for `hook` calls `bpf_find_vma` (5.17 on).
     pub fn needs_find_vma(self, hook: Hook) -> bool {
-        self.spec().programs[hook as usize].iter().any(|p| p.find_vma)
+        self.spec().programs[hook as usize].iter().any(|p| !p.guard && p.find_vma)
     }
 
     /// Stable name used in the config (`tiers =`), reports, blockers and events.
@@ -261,6 +262,16 @@ pub struct Program {
     pub guard: bool,
 }
 
+impl Program {
+    /// Whether it can load on a kernel with (`kernel_btf`) or without its own BTF, and
+    /// with or without `bpf_find_vma`. A checking program that cannot keeps its hook
+    /// out of the tier (the posture gate's blockers); a guard that cannot is left out,
+    /// and the route it guards is a documented limit there.
+    pub fn runs(&self, kernel_btf: bool, find_vma: bool) -> bool {
+        (kernel_btf || !self.kernel_btf_only) && (find_vma || !self.find_vma)
+    }
+}
+
 const fn p(name: &'static CStr, attach: Attach) -> Program {
     Program {
         name,
@@ -348,7 +359,7 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
                 g(c"enf_tp_clone_files", Syscall),
                 g(c"enf_tp_clone3_files", Syscall),
             ],
-            &[p(c"enf_tp_exec", TpBtf)],
+            &[p(c"enf_tp_exec", TpBtf), Program { guard: true, ..typed(c"enf_tp_exec_interp", TpBtf) }],
             &[
                 p(c"enf_tp_mmap", Syscall),
                 g(c"enf_tp_clone_vm", Syscall),
@@ -356,6 +367,7 @@ pub const TABLE: [TierSpec; TIER_COUNT] = [
                 g(c"enf_tp_vforked", Syscall),
                 Program { guard: true, ..tp(c"enf_tp_vforked", c"sys_exit_clone") },
                 Program { guard: true, ..tp(c"enf_tp_vforked", c"sys_exit_clone3") },
+                g(c"enf_tp_shmat", Syscall),
             ],
             // pkey_mprotect(2) takes mprotect's first three arguments.
             &[typed(c"enf_tp_mprotect", Syscall), Program { target: Some(c"sys_enter_pkey_mprotect"), ..typed(c"enf_tp_mprotect", Syscall) }],

@@ -73,7 +73,9 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         // kprobes where there is no kprobe PMU, go through tracefs.
         probe::ensure_tracefs();
     }
-    let keep = |name: &core::ffi::CStr| wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| variant(p.name) == name));
+    let keep = |name: &core::ffi::CStr| {
+        wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| runs_here(p) && variant(p.name) == name))
+    };
     let started = std::time::Instant::now();
     let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
@@ -95,6 +97,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let jited: Result<Vec<bool>, _> = wanted
         .iter()
         .flat_map(|&h| spec.programs[h as usize].iter())
+        .filter(|p| runs_here(p))
         .map(|p| obj.program(variant(p.name)).and_then(|prog| prog.jited()))
         .collect();
     out.jited = jited.map(|all| all.iter().all(|&j| j)).map_err(|e| log::debug!("{e}")).ok();
@@ -110,6 +113,12 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         out.active = Some(Active { tier, links, _obj: obj });
     }
     out
+}
+
+/// Whether `p` loads on this kernel (a guard that does not is left out: [`crate::ladder::Program::runs`]).
+fn runs_here(p: &crate::ladder::Program) -> bool {
+    static HAS_FIND_VMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    p.runs(!bpf::uses_btf_file(), !p.find_vma || *HAS_FIND_VMA.get_or_init(bpf::kernel_has_find_vma))
 }
 
 /// The program loaded for the table's `name` on this kernel: without bpf_loop (before
@@ -139,7 +148,7 @@ fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<
     let mut links = Vec::new();
     let mut missing = 0;
     let mut checking = 0;
-    for p in programs {
+    for p in programs.iter().filter(|p| runs_here(p)) {
         let attached = obj.program(variant(p.name)).and_then(|prog| match p.target {
             Some(target) => prog.attach_tracepoint(c"syscalls", target),
             None => prog.attach(),

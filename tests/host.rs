@@ -777,6 +777,68 @@ fn a_rule_on_an_overlay_path_names_the_real_file() {
     assert_nothing_left();
 }
 
+/// Any user can write a program whose ELF interpreter (PT_INTERP) is a denied file:
+/// the kernel maps that file and starts there, and no exec or mmap syscall names it.
+/// The tracepoint tier checks the file the new program starts in; the same program
+/// with an allowed copy of the loader as its interpreter runs.
+#[test]
+fn a_denied_file_as_elf_interpreter_does_not_run() {
+    require_root();
+    // The interpreter's name must fit where /bin/echo's loader name is.
+    let dir = TempDir(PathBuf::from(format!("/tmp/ei{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let loader = "/lib64/ld-linux-x86-64.so.2";
+    let (denied, allowed) = (dir.path("ld"), dir.path("ok"));
+    std::fs::copy(loader, &denied).unwrap();
+    std::fs::copy(loader, &allowed).unwrap();
+    for (interp, program) in [(&denied, "via-denied"), (&allowed, "via-allowed")] {
+        let status = probe(&["patch-interp", "/bin/echo", dir.path(program).to_str().unwrap(), interp.to_str().unwrap()]).status().unwrap();
+        assert!(status.success(), "patch-interp {program}");
+    }
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_exec = {}\n", denied.display()));
+    let agent = Agent::start(&cfg);
+    assert_killed("a program whose interpreter is denied", run_child(Command::new(dir.path("via-denied")).arg("ran")));
+    let (status, out) = run_child(Command::new(dir.path("via-allowed")).arg("ran"));
+    assert!(status.success() && out == "ran\n", "the same program with an allowed interpreter: {status} {out:?}");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("denied class=exec op=mmap tier=tracepoint signal=KILL "), "{log}");
+    assert!(log.contains(&format!("path={} rule=", denied.display())), "{log}");
+    assert!(log.contains("stopped: denied=1 "), "{log}");
+    assert_nothing_left();
+}
+
+/// SysV shared memory attached with SHM_EXEC is executable memory from no filesystem
+/// an allow list can name: audited as untrusted (audit mode: an allow list is
+/// machine-wide); attached without SHM_EXEC it is not. allow_anon_exec = no alone
+/// lets it through: the documented limit.
+#[test]
+fn shm_exec_is_outside_every_allow_list() {
+    require_root();
+    let dir = TempDir::new("shm-exec");
+    let cfg = dir.config("mode = audit\nallow_exec_from = /\n");
+    let mut agent = Agent::start(&cfg);
+    assert_ok("shmat without SHM_EXEC", run_child(&mut probe(&["shm-attach", "DATA"])));
+    assert_ok("shmat with SHM_EXEC (audit mode)", run_child(&mut probe(&["shm-attach", "EXEC"])));
+    agent.wait_for("audited class=exec op=mmap reason=untrusted-fs tier=tracepoint");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains(" dev=0:0 ") && log.contains(" file=SYSV rule=2"), "{log}");
+    assert!(log.contains("stopped: denied=0 audited=1 "), "only the SHM_EXEC attach: {log}");
+    assert_nothing_left();
+
+    // allow_anon_exec = no alone: shared memory is not anonymous memory (README: limits).
+    let cfg = dir.config("mode = audit\nallow_anon_exec = no\n");
+    let mut agent = Agent::start(&cfg);
+    assert_ok("shmat with SHM_EXEC", run_child(&mut probe(&["shm-attach", "EXEC"])));
+    assert_ok("anonymous executable memory (audit mode)", run_child(&mut probe(&["anon-exec"])));
+    agent.wait_for("audited class=exec op=mmap reason=anon-exec tier=tracepoint");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 audited=1 "), "only the anonymous mapping: {log}");
+    assert_nothing_left();
+}
+
 /// pkey_mprotect(2) makes a mapping executable as mprotect(2) does, and any user may
 /// call it (key -1 needs no protection-key hardware): the tracepoint tier checks it
 /// like mprotect; another file's mapping is left alone.

@@ -16,7 +16,8 @@
 #                           ENFORCE, must name the blockers and leave nothing loaded
 #   enforce_limits=L1,L2    limits the README states for this kernel, asserted as
 #                           limits: mprotect (the tier has no mprotect program here:
-#                           5.10's tracepoint tier, no bpf_find_vma)
+#                           5.10's tracepoint tier, no bpf_find_vma), interp (nor the
+#                           program checking a new program's ELF interpreter)
 #   enforce_jit=yes|no      --check must say the expected tier's programs are (not)
 #                           JIT-compiled (TIER.jit)
 #   enforce_cases=core      only the main enforce session (its denials, controls and
@@ -88,6 +89,11 @@ chmod +x /opt/denied/script.sh /usr/bin/allowed-script.sh
 # The loader route: a dynamic program (from the image's glibc fixture) run by ld.so.
 for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1 /lib/ld-linux-armhf.so.3; do [ -x $l ] && loader=$l; done
 cp /usr/bin/dynecho /opt/denied/dynecho
+# A program whose ELF interpreter is a denied copy of the loader, and its control.
+cp $loader /opt/denied/ld
+cp $loader /usr/lib/ld-copy
+probe patch-interp /usr/bin/dynecho /usr/bin/interp-denied /opt/denied/ld
+probe patch-interp /usr/bin/dynecho /usr/bin/interp-allowed /usr/lib/ld-copy
 # Trusted exec: the initramfs root is the trusted filesystem; a tmpfs on /untrusted
 # is where an attacker would write, and a bind mount puts it under the trusted root.
 mkdir -p /untrusted /opt/bound
@@ -131,6 +137,7 @@ deny_exec = /opt/denied/script.sh
 ${3:-}
 deny_open = /data/unlinked
 deny_open = /data/renamed
+deny_exec = /opt/denied/ld
 EOF
 }
 
@@ -342,8 +349,14 @@ routes() {
 		limit "PROT_EXEC mapping of the denied binary" probe mmap-exec /opt/denied/tool
 		limit "mprotect to exec of the denied binary" probe mprotect-exec /opt/denied/tool
 		pkey_case limit "pkey_mprotect to exec of the denied binary" probe pkey-mprotect-exec /opt/denied/tool
+		limit "a program whose ELF interpreter is denied (the kernel maps it, exec names the program)" /usr/bin/interp-denied dyn-ran
 	else
 		run_program "ld.so runs a denied dynamic program" $d dyn-ran $loader /opt/denied/dynecho dyn-ran
+		if has_limit interp; then
+			limit "a program whose ELF interpreter is denied (no bpf_find_vma)" /usr/bin/interp-denied dyn-ran
+		else
+			run_program "a program whose ELF interpreter is denied" $d dyn-ran /usr/bin/interp-denied dyn-ran
+		fi
 		run_case "PROT_EXEC mapping of the denied binary" $d probe mmap-exec /opt/denied/tool
 		if has_limit mprotect; then
 			limit "mprotect to exec of the denied binary (no mprotect program)" probe mprotect-exec /opt/denied/tool
@@ -354,6 +367,7 @@ routes() {
 		fi
 	fi
 	run_program "ld.so runs an allowed dynamic program" ok dyn-ran $loader /usr/bin/dynecho dyn-ran
+	run_program "a program whose ELF interpreter is an allowed copy of the loader" ok dyn-ran /usr/bin/interp-allowed dyn-ran
 	run_case "PROT_EXEC mapping of another binary" ok probe mmap-exec /bin/probe
 	run_case "mprotect to exec of another binary" ok probe mprotect-exec /bin/probe
 	if [ "$expect" = tracepoint ]; then
@@ -692,6 +706,7 @@ untrusted_programs() { # WANT
 	run_program "the writable filesystem bound under the trusted root" $d "open /data/other: ok" /opt/bound/static-tool open /data/other
 	run_program "a copy of a trusted program in a memfd" $d "open /data/other: ok" probe memfd-exec /bin/probe open /data/other
 	run_program "dlopen of a library on the writable filesystem" $d hello-from-library dlopen-test /untrusted/libhello.so
+	run_case "SysV shared memory attached with SHM_EXEC (a file on no allowed filesystem)" $d probe shm-attach EXEC
 	if [ "$expect" = tracepoint ]; then
 		[ "$d" = denied ] && limit "a script on the writable filesystem (the interpreter is trusted)" /untrusted/script.sh
 	else
@@ -704,6 +719,7 @@ trusted_programs() {
 	run_program "the loader running a program of the image" ok dyn-ran $loader /usr/bin/dynecho dyn-ran
 	run_program "dlopen of a library of the image" ok hello-from-library dlopen-test /usr/lib/libhello.so
 	run_program "a script of the image" ok script-ran /usr/bin/allowed-script.sh
+	run_case "SysV shared memory attached without SHM_EXEC" ok probe shm-attach DATA
 }
 if [ "$expect" = path ]; then
 	# The exec policy needs the file's filesystem: the path tier cannot serve it.

@@ -57,6 +57,11 @@
 //! probe mprotect-exec PATH      the first page mmap'd PROT_READ, then mprotect'd +PROT_EXEC
 //! probe pkey-mprotect-exec PATH the same through pkey_mprotect(2), key -1
 //! probe anon-exec               anonymous mmap PROT_READ|PROT_WRITE|PROT_EXEC
+//! probe shm-attach EXEC|DATA    a private SysV segment attached with SHM_EXEC (EXEC)
+//!                               or without (DATA)
+//! probe patch-interp SRC DST INTERP
+//!                               DST: a copy of the ELF program SRC whose PT_INTERP names
+//!                               INTERP (no longer than SRC's own), mode 0755
 //! probe wx-mprotect             anonymous RW page gets a `ret`, mprotect to R|X, called
 //! probe memfd-exec PATH [ARGS..]
 //!                               PATH copied into a memfd (no MFD_CLOEXEC), executed with
@@ -125,7 +130,7 @@ pub(crate) fn usage() -> ! {
          send-untouched sendto|sendmsg|sendmmsg|sendmsg-hdr ADDR PORT | open-untouched PATH | \
          clone-files-open PATH | clone-vm-exec PATH | vfork-map-exec PATH | \
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
-         mmap-exec PATH | mprotect-exec PATH | pkey-mprotect-exec PATH | anon-exec | wx-mprotect | memfd-exec PATH [ARGS..] | \
+         mmap-exec PATH | mprotect-exec PATH | pkey-mprotect-exec PATH | anon-exec | shm-attach EXEC|DATA | patch-interp SRC DST INTERP | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
          rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | as-nobody CMD ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
          open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
@@ -564,6 +569,8 @@ fn main() {
         ["mprotect-exec", path] => mem::cmd_mprotect_exec(path),
         ["pkey-mprotect-exec", path] => mem::cmd_pkey_mprotect_exec(path),
         ["anon-exec"] => mem::cmd_anon_exec(),
+        ["shm-attach", how @ ("EXEC" | "DATA")] => mem::cmd_shm_attach(*how == "EXEC"),
+        ["patch-interp", src, dst, interp] => mem::cmd_patch_interp(src, dst, interp),
         ["wx-mprotect"] => mem::cmd_wx_mprotect(),
         ["memfd-exec", path, ..] => mem::cmd_memfd_exec(path, &args[2..]),
         ["open-by-handle", path] => files::cmd_open_by_handle(path),

@@ -54,6 +54,60 @@ pub fn cmd_pkey_mprotect_exec(path: &str) -> ! {
     finish(&format!("pkey-mprotect-exec {path}"), res)
 }
 
+/// `shm-attach EXEC|DATA`: a private SysV segment of one page, attached read-write
+/// with SHM_EXEC (as executable memory) or without. The segment is removed before it is
+/// attached the way asked (Linux attaches a segment marked for removal while another
+/// attachment keeps it), so a killed probe leaves none behind.
+pub fn cmd_shm_attach(exec: bool) -> ! {
+    const SHM_EXEC: i32 = 0o100000;
+    let what = if exec { "shm-attach EXEC" } else { "shm-attach DATA" };
+    let id = unsafe { libc::shmget(libc::IPC_PRIVATE, page(), libc::IPC_CREAT | 0o600) };
+    if id < 0 {
+        finish(what, Err(errno()));
+    }
+    let first = unsafe { libc::shmat(id, std::ptr::null(), 0) };
+    unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+    if first as isize == -1 {
+        finish(what, Err(errno()));
+    }
+    let p = unsafe { libc::shmat(id, std::ptr::null(), if exec { SHM_EXEC } else { 0 }) };
+    finish(what, if p as isize == -1 { Err(errno()) } else { Ok(()) })
+}
+
+/// `patch-interp SRC DST INTERP`: DST is SRC with its PT_INTERP naming INTERP
+/// (NUL-padded; it must fit where SRC's name was). 32- and 64-bit little-endian ELF.
+pub fn cmd_patch_interp(src: &str, dst: &str, interp: &str) -> ! {
+    let fail = |why: &str| -> ! {
+        eprintln!("patch-interp {src}: {why}");
+        std::process::exit(2)
+    };
+    let mut elf = std::fs::read(src).unwrap_or_else(|e| fail(&e.to_string()));
+    let word = |at: usize, n: usize| -> usize {
+        let b = elf.get(at..at + n).unwrap_or_else(|| fail("truncated"));
+        b.iter().rev().fold(0, |v, &x| v << 8 | x as usize)
+    };
+    if elf.get(..4) != Some(b"\x7fELF") || elf.get(5) != Some(&1) {
+        fail("not a little-endian ELF file");
+    }
+    // (phoff, phentsize, phnum, p_offset, p_filesz) offsets and widths by class.
+    let (phoff, phent, phnum, off, filesz, w) = match elf[4] {
+        1 => (word(28, 4), word(42, 2), word(44, 2), 4, 16, 4),
+        2 => (word(32, 8), word(54, 2), word(56, 2), 8, 32, 8),
+        _ => fail("unknown ELF class"),
+    };
+    let interp_at = (0..phnum).map(|i| phoff + i * phent).find(|&ph| word(ph, 4) == 3);
+    let ph = interp_at.unwrap_or_else(|| fail("no PT_INTERP"));
+    let (at, len) = (word(ph + off, w), word(ph + filesz, w));
+    if interp.len() + 1 > len || at + len > elf.len() {
+        fail("the new interpreter's name does not fit");
+    }
+    elf[at..at + len].fill(0);
+    elf[at..at + interp.len()].copy_from_slice(interp.as_bytes());
+    std::fs::write(dst, &elf).unwrap_or_else(|e| fail(&e.to_string()));
+    std::fs::set_permissions(dst, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap_or_else(|e| fail(&e.to_string()));
+    std::process::exit(0)
+}
+
 const ANON: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
 
 /// `anon-exec`: anonymous memory mapped writable and executable at once.
