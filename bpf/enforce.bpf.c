@@ -71,6 +71,31 @@ struct user_pt_regs {
 		(typeof(__ks->field))__kv;                                                  \
 	})
 
+#ifndef ENFORCE_MAPS_ONLY
+#define BTRFS_SUPER_MAGIC 0x9123683e
+
+/*
+ * The device a rule names an inode by: the superblock's (`inode->i_sb->s_dev`), but on
+ * btrfs, which numbers inodes per subvolume, the subvolume's own anonymous device,
+ * which is also what `stat` reports (userspace resolves rules with it).  btrfs's types
+ * come from the kernel's BTF (vmlinux's, or the btrfs module's when it was loaded
+ * before the agent); without them the superblock's device is all there is (README:
+ * filesystems).
+ */
+static __always_inline __u64 inode_dev(struct inode *inode)
+{
+	struct super_block *sb = KREAD(inode, i_sb);
+	__u64 sub = 0;
+
+	if (bpf_core_type_exists(struct btrfs_inode) && KREAD(sb, s_magic) == BTRFS_SUPER_MAGIC) {
+		struct btrfs_inode *bi = (void *)((unsigned long)inode - bpf_core_field_offset(struct btrfs_inode, vfs_inode));
+
+		sub = KREAD(KREAD(bi, root), anon_dev);
+	}
+	return sub ? sub : KREAD(sb, s_dev);
+}
+#endif
+
 /* The current task, for CO-RE reads: bpf_get_current_task_btf() needs the kernel's
  * own BTF, which kernels built without CONFIG_DEBUG_INFO_BTF lack (the kprobe and
  * tracepoint tiers then relocate against a BTF file). */
@@ -423,11 +448,6 @@ static __noinline bool match_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
 	return act(&ev, tier);
 }
 
-static __always_inline bool check_inode(__u64 dev, __u64 ino, __u8 op, __u32 tier)
-{
-	return inode_maybe_denied(ino) && match_inode(dev, ino, op, tier);
-}
-
 #ifndef ENFORCE_MAPS_ONLY
 extern int LINUX_KERNEL_VERSION __kconfig;
 
@@ -472,7 +492,7 @@ static __always_inline bool check_file(struct file *file, __u8 op, __u32 tier)
 
 	if (inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
 		return check_file_core(file, op, tier);
-	return check_inode(inode->i_sb->s_dev, inode->i_ino, op, tier);
+	return inode_maybe_denied(inode->i_ino) && match_inode(inode_dev(inode), inode->i_ino, op, tier);
 }
 
 #define O_PATH 010000000
@@ -505,7 +525,7 @@ static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 		ino = inode->i_ino;
 		if (!inode_maybe_denied(ino) || (op == ENFORCE_OP_OPEN && (f->f_flags & O_PATH)))
 			return false;
-		return match_inode(inode->i_sb->s_dev, ino, op, tier);
+		return match_inode(inode_dev(inode), ino, op, tier);
 	}
 #endif
 	inode = KREAD(file, f_inode);
@@ -516,7 +536,7 @@ static __noinline bool check_file_core(struct file *file, __u8 op, __u32 tier)
 	ino = KREAD(inode, i_ino);
 	if (!inode_maybe_denied(ino) || (op == ENFORCE_OP_OPEN && (KREAD(file, f_flags) & O_PATH)))
 		return false;
-	return match_inode(KREAD(KREAD(inode, i_sb), s_dev), ino, op, tier);
+	return match_inode(inode_dev(inode), ino, op, tier);
 }
 
 /* Whether a mapping with `prot` (as the caller asked) is executable: READ_IMPLIES_EXEC
@@ -538,7 +558,7 @@ static __always_inline bool maps_exec(unsigned long prot)
 /* BPF functions take at most five arguments: op, tier and canary travel as one word. */
 #define HOW(op, tier, canary) ((__u32)(op) << 16 | (__u32)(canary) << 8 | (tier))
 
-static __noinline bool untrusted(__u64 dev, __u64 ino, const char *name, __u32 how)
+static __noinline bool untrusted(__u64 fsdev, __u64 ino, const char *name, __u32 how)
 {
 	__u32 tier = how & 0xff;
 	__u8 op = how >> 16;
@@ -546,19 +566,20 @@ static __noinline bool untrusted(__u64 dev, __u64 ino, const char *name, __u32 h
 	struct enforce_settings *s = bpf_map_lookup_elem(&settings, &tier);
 	struct enforce_event ev = {};
 
-	if (!s || !(canary || (s->flags & ENFORCE_FLAG_ALLOW_LIST)) || bpf_map_lookup_elem(&exec_allow, &dev))
+	if (!s || !(canary || (s->flags & ENFORCE_FLAG_ALLOW_LIST)) || bpf_map_lookup_elem(&exec_allow, &fsdev))
 		return false;
 	ev.class = ENFORCE_CLASS_EXEC;
 	ev.op = op;
 	ev.reason = ENFORCE_REASON_UNTRUSTED;
 	ev.rule = canary ? ENFORCE_RULE_CANARY : 0;
-	ev.dev = dev;
+	ev.dev = fsdev;
 	ev.ino = ino;
 	bpf_probe_read_kernel_str(ev.file, sizeof(ev.file), name);
 	return act(&ev, tier);
 }
 
-static __always_inline bool check_exec(__u64 dev, __u64 ino, const char *name, __u8 op, __u32 tier)
+/* `dev` names the inode (inode_dev), `fsdev` its filesystem (the superblock's). */
+static __always_inline bool check_exec(__u64 dev, __u64 fsdev, __u64 ino, const char *name, __u8 op, __u32 tier)
 {
 	struct enforce_inode_key key = { .dev = dev, .ino = ino };
 	struct enforce_inode_rule *rule = NULL;
@@ -571,7 +592,7 @@ static __always_inline bool check_exec(__u64 dev, __u64 ino, const char *name, _
 			return match_inode(dev, ino, op, tier);
 		canary = true;
 	}
-	return untrusted(dev, ino, name, HOW(op, tier, canary));
+	return untrusted(fsdev, ino, name, HOW(op, tier, canary));
 }
 
 static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier);
@@ -582,14 +603,14 @@ static __always_inline bool check_exec_file(struct file *file, const char *name,
 
 	if (inode->i_sb->s_magic == OVERLAYFS_SUPER_MAGIC)
 		return check_exec_file_core(file, name, op, tier);
-	return check_exec(inode->i_sb->s_dev, inode->i_ino, name, op, tier);
+	return check_exec(inode_dev(inode), inode->i_sb->s_dev, inode->i_ino, name, op, tier);
 }
 
 static __always_inline bool check_exec_file_core(struct file *file, const char *name, __u8 op, __u32 tier)
 {
 	struct inode *inode = KREAD(real_file(file), f_inode);
 
-	return check_exec(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), name, op, tier);
+	return check_exec(inode_dev(inode), KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), name, op, tier);
 }
 
 /* A file's own name (its dentry's): what a mapping's event can name. */
@@ -836,13 +857,14 @@ static __noinline void unlinked(__u64 dev, __u64 ino, __u32 tier)
 
 /* An inode is being freed: if it was deleted (no links), its entry can never match
  * again, and its number may be reused by an unrelated file. */
-static __always_inline void forget(__u64 dev, __u64 ino, unsigned int nlink)
+static __always_inline void forget(struct inode *inode, __u64 ino, unsigned int nlink)
 {
-	struct enforce_inode_key key = { .dev = dev, .ino = ino };
-
 	/* Runs for every inode the kernel frees: only a deleted one the filter may hold. */
-	if (!nlink && inode_maybe_denied(ino))
+	if (!nlink && inode_maybe_denied(ino)) {
+		struct enforce_inode_key key = { .dev = inode_dev(inode), .ino = ino };
+
 		bpf_map_delete_elem(&deny_inodes, &key);
+	}
 }
 
 /*
@@ -894,15 +916,15 @@ static __always_inline void on_rename(struct dentry *old_dentry, struct dentry *
 	iino = KREAD(incoming, i_ino);
 	/* A denied inode moved away from its name (an exchange leaves a denied one there). */
 	if (!(flags & RENAME_EXCHANGE) && inode_maybe_denied(iino))
-		unlinked(KREAD(KREAD(incoming, i_sb), s_dev), iino, tier);
+		unlinked(inode_dev(incoming), iino, tier);
 	if (!target) /* a new name */
 		return;
 	tino = KREAD(target, i_ino);
 	/* The devices are read only when one side may be denied (cheap first test). */
 	if (!inode_maybe_denied(tino) && !((flags & RENAME_EXCHANGE) && inode_maybe_denied(iino)))
 		return;
-	tdev = KREAD(KREAD(target, i_sb), s_dev);
-	idev = KREAD(KREAD(incoming, i_sb), s_dev);
+	tdev = inode_dev(target);
+	idev = inode_dev(incoming);
 	follow(tdev, tino, idev, iino, tier);
 	if (flags & RENAME_EXCHANGE)
 		follow(idev, iino, tdev, tino, tier);
@@ -918,7 +940,7 @@ static __always_inline void on_unlink(struct dentry *dentry, __u32 tier)
 		return;
 	ino = KREAD(inode, i_ino);
 	if (inode_maybe_denied(ino))
-		unlinked(KREAD(KREAD(inode, i_sb), s_dev), ino, tier);
+		unlinked(inode_dev(inode), ino, tier);
 }
 
 static __always_inline bool on_mprotect(struct vm_area_struct *vma, unsigned long prot, __u32 tier)
@@ -1021,7 +1043,7 @@ int BPF_PROG(enf_lsm_unlink, struct inode *dir, struct dentry *dentry, int ret)
 SEC("lsm/inode_free_security")
 int BPF_PROG(enf_lsm_free, struct inode *inode)
 {
-	forget(inode->i_sb->s_dev, inode->i_ino, inode->i_nlink);
+	forget(inode, inode->i_ino, inode->i_nlink);
 	return 0;
 }
 
@@ -1097,7 +1119,7 @@ int BPF_PROG(enf_fmr_unlink, struct inode *dir, struct dentry *dentry)
 SEC("fentry/security_inode_free")
 int BPF_PROG(enf_fmr_free, struct inode *inode)
 {
-	forget(inode->i_sb->s_dev, inode->i_ino, inode->i_nlink);
+	forget(inode, inode->i_ino, inode->i_nlink);
 	return 0;
 }
 
@@ -1199,7 +1221,7 @@ int BPF_KPROBE(enf_kp_free, struct inode *inode)
 	/* Most freed inodes are still linked (evicted from the cache): one read says so. */
 	if (KREAD(inode, i_nlink))
 		return 0;
-	forget(KREAD(KREAD(inode, i_sb), s_dev), KREAD(inode, i_ino), 0);
+	forget(inode, KREAD(inode, i_ino), 0);
 	return 0;
 }
 
@@ -1394,7 +1416,8 @@ int enf_tp_shmat(struct trace_event_raw_sys_enter *ctx)
 #ifndef ENFORCE_NO_KERNEL_BTF
 /* bpf_find_vma takes a BTF-typed task: the kernel's own BTF only (src/ladder.rs). */
 struct vma_inode {
-	__u64 dev;
+	__u64 dev;   /* inode_dev */
+	__u64 fsdev; /* the superblock's */
 	__u64 ino;
 	const char *name;
 	bool anon; /* no file, or pages written since it was mapped */
@@ -1406,7 +1429,8 @@ static long vma_inode(struct task_struct *task, struct vm_area_struct *vma, stru
 
 	out->anon = !file || vma->anon_vma;
 	if (file) {
-		out->dev = file->f_inode->i_sb->s_dev;
+		out->dev = inode_dev(file->f_inode);
+		out->fsdev = file->f_inode->i_sb->s_dev;
 		out->ino = file->f_inode->i_ino;
 		out->name = (const char *)file->f_path.dentry->d_name.name;
 	}
@@ -1429,9 +1453,9 @@ int BPF_PROG(enf_tp_exec_interp, struct task_struct *p, pid_t old_pid, struct li
 	if (!regs || bpf_find_vma(p, PT_REGS_IP(regs), vma_inode, &found, 0) || !found.ino)
 		return 0;
 	exe = bprm->file->f_inode;
-	if (found.ino == exe->i_ino && found.dev == exe->i_sb->s_dev)
+	if (found.ino == exe->i_ino && found.dev == inode_dev(exe))
 		return 0;
-	check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
+	check_exec(found.dev, found.fsdev, found.ino, found.name, ENFORCE_OP_MMAP, ENFORCE_TIER_TRACEPOINT);
 	return 0;
 }
 
@@ -1449,7 +1473,7 @@ int enf_tp_mprotect(struct trace_event_raw_sys_enter *ctx)
 		mapped_in_vfork_child();
 		return 0;
 	}
-	if (found.ino && check_exec(found.dev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
+	if (found.ino && check_exec(found.dev, found.fsdev, found.ino, found.name, ENFORCE_OP_MPROTECT, ENFORCE_TIER_TRACEPOINT))
 		mapped_in_vfork_child();
 	return 0;
 }

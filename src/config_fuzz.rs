@@ -257,8 +257,8 @@ fn run_one(input: &[u8], protected: &[Protected]) -> Result<Box<Policy>, (u32, S
 pub fn fuzz(seed: u64, duration: Duration) -> Figures {
     let mut rng = Rng(seed | 1);
     let protected = [
-        Protected { key: fake_key("/bin/sh").unwrap_or(InodeKey { dev: 8, ino: 1 }), what: What::Shell },
-        Protected { key: InodeKey { dev: 8, ino: 7 }, what: What::Pid1Exe },
+        Protected { key: fake_key("/bin/sh").unwrap_or(InodeKey { dev: 8, ino: 1 }), fsdev: 8, what: What::Shell },
+        Protected { key: InodeKey { dev: 8, ino: 7 }, fsdev: 8, what: What::Pid1Exe },
     ];
     let mut corpus: Vec<Vec<u8>> = SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
     let mut seen = HashSet::new();

@@ -52,6 +52,9 @@ impl fmt::Display for What {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protected {
     pub key: InodeKey,
+    /// The device of its filesystem as `allow_exec_from` names filesystems (the
+    /// superblock's: on btrfs not the key's, which is the subvolume's).
+    pub fsdev: u64,
     pub what: What,
 }
 
@@ -80,12 +83,13 @@ impl Facts {
         match std::fs::read_to_string("/proc/1/maps") {
             Ok(maps) => {
                 for m in code_mappings(&maps) {
-                    f.protect(InodeKey { dev: (m.major << 20) | m.minor, ino: m.ino }, What::Pid1Code);
+                    let dev = (m.major << 20) | m.minor; // maps shows the superblock's device
+                    f.protect(InodeKey { dev, ino: m.ino }, dev, What::Pid1Code);
                     // The same file as a path resolves to it (stacked filesystems such
                     // as overlayfs may show another device in maps).
                     if m.path.starts_with('/') && !m.path.ends_with(" (deleted)") {
-                        if let Ok(key) = rules::inode_key(m.path) {
-                            f.protect(key, What::Pid1Code);
+                        if let (Ok(key), Ok(fsdev)) = (rules::inode_key(m.path), rules::filesystem_dev(m.path)) {
+                            f.protect(key, fsdev, What::Pid1Code);
                         }
                     }
                 }
@@ -95,9 +99,9 @@ impl Facts {
         f
     }
 
-    fn protect(&mut self, key: InodeKey, what: What) {
+    fn protect(&mut self, key: InodeKey, fsdev: u64, what: What) {
         if !self.protected.iter().any(|p| p.key == key) {
-            self.protected.push(Protected { key, what });
+            self.protected.push(Protected { key, fsdev, what });
         }
     }
 
@@ -108,8 +112,8 @@ impl Facts {
     }
 
     fn stat(&mut self, path: &str, what: What) {
-        match rules::inode_key(path) {
-            Ok(key) => self.protect(key, what),
+        match rules::inode_key(path).and_then(|key| Ok((key, rules::filesystem_dev(path)?))) {
+            Ok((key, fsdev)) => self.protect(key, fsdev, what),
             Err(Errno::NOENT) => {}
             Err(e) => self.gap(format!("{path}: {e}")),
         }

@@ -30,6 +30,8 @@ pub fn kernel_dev(st_dev: u64) -> u64 {
 }
 
 /// The inode `path` names now. Follows symlinks: a symlink in the config denies its target.
+/// On btrfs, `stat`'s device is the subvolume's, as the BPF side names the inode
+/// (its `inode_dev`): inode numbers restart in every subvolume.
 pub fn inode_key(path: &str) -> Result<InodeKey, Errno> {
     Ok(key_of_stat(&rustix::fs::stat(path)?))
 }
@@ -37,6 +39,43 @@ pub fn inode_key(path: &str) -> Result<InodeKey, Errno> {
 /// The inode behind an open descriptor.
 pub fn inode_key_of(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
     Ok(key_of_stat(&rustix::fs::fstat(fd)?))
+}
+
+/// The device of the filesystem (its superblock) holding `path`, as `allow_exec_from`
+/// names filesystems: `stat`'s, except on btrfs, where `stat` reports the subvolume's.
+pub fn filesystem_dev(path: &str) -> Result<u64, Errno> {
+    use rustix::fs::{Mode, OFlags};
+    const BTRFS_MAGIC: u32 = 0x9123_683e;
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    #[allow(clippy::unnecessary_cast)]
+    if rustix::fs::fstatfs(&fd)?.f_type as u32 == BTRFS_MAGIC {
+        return superblock_dev(&fd);
+    }
+    Ok(inode_key_of(&fd)?.dev)
+}
+
+/// The superblock's device of the filesystem behind `fd`, in the kernel's encoding:
+/// the `MAJOR:MINOR` /proc/self/mountinfo shows for the mount statx names (5.8 on).
+fn superblock_dev(fd: impl std::os::fd::AsFd) -> Result<u64, Errno> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let stx = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+    if stx.stx_mask & StatxFlags::MNT_ID.bits() == 0 {
+        return Err(Errno::NOSYS);
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(io_errno)?;
+    mount_dev(&mountinfo, stx.stx_mnt_id).ok_or(Errno::NOENT)
+}
+
+/// The device (kernel encoding) of mount `id` in `mountinfo`.
+fn mount_dev(mountinfo: &str, id: u64) -> Option<u64> {
+    mountinfo.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        if fields.next()?.parse::<u64>().ok()? != id {
+            return None;
+        }
+        let (major, minor) = fields.nth(1)?.split_once(':')?;
+        Some((major.parse::<u64>().ok()? & 0xfff) << 20 | (minor.parse::<u64>().ok()? & 0xf_ffff))
+    })
 }
 
 /// overlayfs's statfs magic.
@@ -415,6 +454,16 @@ mod tests {
     /// userspace makedev, as glibc and musl define it.
     fn makedev(major: u64, minor: u64) -> u64 {
         ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
+    }
+
+    #[test]
+    fn a_mounts_device_comes_from_its_mountinfo_line() {
+        let text = "27 1 0:24 / / rw - ext4 /dev/root rw\n48 27 0:40 /sv /mnt rw,relatime - btrfs /dev/loop0 rw,subvol=/sv\n";
+        assert_eq!(mount_dev(text, 48), Some(40));
+        assert_eq!(mount_dev(text, 27), Some(24));
+        assert_eq!(mount_dev(text, 49), None);
+        let text = "31 1 259:3 / / rw - ext4 /dev/nvme0n1p3 rw\n";
+        assert_eq!(mount_dev(text, 31), Some(259 << 20 | 3));
     }
 
     #[test]

@@ -340,8 +340,8 @@ mod tests {
 
     fn protected() -> Vec<Protected> {
         vec![
-            Protected { key: InodeKey { dev: 8, ino: u64::from(b'1') }, what: What::Pid1Exe },
-            Protected { key: InodeKey { dev: 8, ino: u64::from(b'2') }, what: What::Shell },
+            Protected { key: InodeKey { dev: 8, ino: u64::from(b'1') }, fsdev: 8, what: What::Pid1Exe },
+            Protected { key: InodeKey { dev: 8, ino: u64::from(b'2') }, fsdev: 8, what: What::Shell },
         ]
     }
 

@@ -126,10 +126,10 @@ pub fn resolve(
 pub fn guard(policy: &Policy, allowed: &AllowList, protected: &[Protected], mut warn: impl FnMut(u32, String)) -> Result<(), TrustError> {
     let Some(first) = policy.allow_exec_from.first() else { return Ok(()) };
     for p in protected {
-        if allowed.iter().any(|a| a.dev == p.key.dev) {
+        if allowed.iter().any(|a| a.dev == p.fsdev) {
             continue;
         }
-        let dev = p.key.dev;
+        let dev = p.fsdev;
         let reason = format!(
             "allow_exec_from: {} (on device {}:{}) lies on none of the allowed filesystems: the device could not boot or be repaired",
             p.what,
@@ -230,7 +230,7 @@ mod tests {
     fn the_guard_wants_every_protected_file_on_an_allowed_filesystem() {
         let p = policy("deny_open = /x\nallow_exec_from = /\n");
         let list = AllowList::from_slice(&[Allowed { dev: 254 << 20, line: 2 }]).unwrap();
-        let on = |dev, what| Protected { key: InodeKey { dev, ino: 1 }, what };
+        let on = |dev, what| Protected { key: InodeKey { dev, ino: 1 }, fsdev: dev, what };
         assert_eq!(guard(&p, &list, &[on(254 << 20, What::Shell)], |_, _| {}), Ok(()));
         let e = guard(&p, &list, &[on(254 << 20, What::Shell), on(44, What::SelfExe)], |_, _| {}).unwrap_err();
         assert_eq!(e.line, 2);

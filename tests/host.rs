@@ -731,6 +731,65 @@ fn an_overlay_of_the_rules_directory_is_no_way_around() {
     assert_nothing_left();
 }
 
+/// btrfs numbers inodes per subvolume and `stat` reports each subvolume's own device,
+/// not the superblock's the hooks see: a rule on a file in a subvolume denies that file
+/// and not the file with the same inode number in another subvolume; an allow list
+/// naming the btrfs mount trusts programs in its subvolumes. (Needs btrfs in the host
+/// kernel and mkfs.btrfs: `make deps`.)
+#[test]
+fn rules_on_btrfs_name_the_file_in_its_subvolume() {
+    require_root();
+    let dir = TempDir::new("btrfs");
+    let (image, mnt) = (dir.path("btrfs.img"), dir.path("m"));
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::File::create(&image).unwrap().set_len(128 << 20).unwrap();
+    let out = Command::new("mkfs.btrfs").arg("-q").arg(&image).output().expect("mkfs.btrfs (btrfs-progs: make deps)");
+    assert!(out.status.success(), "mkfs.btrfs: {}", String::from_utf8_lossy(&out.stderr));
+    let status = Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&mnt).status().unwrap();
+    assert!(status.success(), "mount the btrfs image");
+    let _mounted = Mounted(mnt.clone());
+    let status = Command::new("btrfs").args(["-q", "subvolume", "create"]).arg(mnt.join("sv")).status().unwrap();
+    assert!(status.success(), "btrfs subvolume create");
+    // The first file made in each subvolume gets the same inode number.
+    let (secret, twin) = (mnt.join("sv/secret"), mnt.join("twin"));
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::fs::write(&twin, "twin\n").unwrap();
+    std::fs::copy("/bin/echo", mnt.join("sv/denied-echo")).unwrap();
+    std::fs::copy("/bin/echo", mnt.join("sv/echo")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&secret).unwrap().ino(), std::fs::metadata(&twin).unwrap().ino(), "the premise");
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_exec = {}/sv/denied-echo\n",
+        secret.display(),
+        mnt.display()
+    ));
+    let agent = Agent::start(&cfg);
+    assert_killed("open of the denied file in the subvolume", run_child(Command::new("cat").arg(&secret)));
+    assert_killed("exec of the denied program in the subvolume", run_child(Command::new(mnt.join("sv/denied-echo")).arg("ran")));
+    let (status, out) = run_child(Command::new("cat").arg(&twin));
+    assert!(status.success() && out == "twin\n", "the same inode number in another subvolume: {status} {out:?}");
+    let (status, out) = run_child(Command::new(mnt.join("sv/echo")).arg("ran"));
+    assert!(status.success() && out == "ran\n", "another program in the subvolume: {status} {out:?}");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=2 "), "{log}");
+
+    // An allow list naming the btrfs mount (audit mode: machine-wide) trusts what runs
+    // from its subvolumes; a program from another filesystem is audited.
+    let shm = PathBuf::from(format!("/dev/shm/enforce-host-btrfs-{}", std::process::id()));
+    std::fs::copy("/bin/echo", &shm).unwrap();
+    let _removed = Removed(shm.clone());
+    let cfg = dir.config(&format!("mode = audit\nallow_exec_from = /\nallow_exec_from = {}\n", mnt.display()));
+    let mut agent = Agent::start(&cfg);
+    assert_ok("a program in the btrfs subvolume", run_child(Command::new(mnt.join("sv/echo")).arg("ran")));
+    assert_ok("a program from /dev/shm (audit mode)", run_child(Command::new(&shm).arg("ran")));
+    agent.wait_for("audited class=exec op=exec reason=untrusted-fs tier=tracepoint");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=0 audited=1 "), "only the program from /dev/shm: {log}");
+    assert_nothing_left();
+}
+
 /// Unmounts a mount point on drop (lazily: a test that failed may leave it busy).
 struct Mounted(PathBuf);
 
