@@ -26,6 +26,8 @@
 #                           says so
 #   enforce_overlay=1       load /lib/modules/overlay.ko and run the overlay cases (an
 #                           unprivileged user's overlay of the rules' directories)
+#   enforce_btrfs=1         load btrfs and loop from /lib/modules, mount /lib/btrfs.img
+#                           (a subvolume made on the host) and run the btrfs cases
 #   enforce_hide_btf=1      hide the kernel's BTF (/sys/kernel/btf) from libbpf, as on a
 #                           kernel built without it: only the path tier can load;
 #                           with enforce_btf, the kernel's BTF is first copied there
@@ -68,6 +70,11 @@ echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/ke
 
 if [ "$(param enforce_overlay)" = 1 ]; then
 	insmod /lib/modules/overlay.ko && echo "guest: overlayfs loaded" || echo "guest: insmod overlay.ko failed"
+fi
+# btrfs before the agent starts: the programs find its types in the module's BTF.
+if [ "$(param enforce_btrfs)" = 1 ]; then
+	for m in xor raid6_pq crc32c_generic libcrc32c zstd_compress btrfs loop; do insmod /lib/modules/$m.ko || echo "guest: insmod $m.ko failed"; done
+	mkdir -p /mnt/btrfs && mount -o loop /lib/btrfs.img /mnt/btrfs && echo "guest: btrfs mounted" || echo "guest: no btrfs"
 fi
 
 # Objects to deny and their neighbours.
@@ -803,6 +810,28 @@ for what in "op=exec reason=untrusted-fs" "op=mmap reason=untrusted-fs" "op=mmap
 		not_ok "audit did not log 'audited class=exec $what'"
 done
 
+fi
+
+# btrfs: inode numbers restart in every subvolume (sv/secret and twin have the same);
+# a rule names the file in its subvolume, and nothing with its number elsewhere.
+if [ "$(param enforce_btrfs)" = 1 ]; then
+	if [ -d /mnt/btrfs/sv ]; then
+		cat >/etc/enforce.conf <<EOF
+mode = enforce
+fallback = signal
+${tiers:+tiers = $tiers}
+deny_open = /mnt/btrfs/sv/secret
+deny_exec = /mnt/btrfs/sv/denied-tool
+EOF
+		start_agent
+		run_case "btrfs: open of the denied file in a subvolume" denied probe open /mnt/btrfs/sv/secret
+		run_case "btrfs: open of the file with its inode number in another subvolume" ok probe open /mnt/btrfs/twin
+		run_case "btrfs: exec of the denied program in a subvolume" denied probe exec /mnt/btrfs/sv/denied-tool open /data/other
+		run_case "btrfs: exec of another program in the subvolume" ok probe exec /mnt/btrfs/sv/tool sleep-exit 0
+		stop_agent
+	else
+		not_ok "btrfs: the image is not mounted on /mnt/btrfs"
+	fi
 fi
 
 # Audit mode: the same operations succeed and are logged.
