@@ -107,17 +107,18 @@ x86_64)
         dpkg-deb --fsys-tarfile "${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}"/debs/linux-image-"$kver"_*.deb |
             tar -xO "./lib/modules/$kver/kernel/fs/overlayfs/overlay.ko" >"$ovl.tmp" && mv "$ovl.tmp" "$ovl"
     fi
-    # btrfs and the loop driver are modules too (enforce_btrfs=1), and the guest has no
-    # mkfs.btrfs: a small image with a subvolume is made here (btrfs-progs, root).
+    # btrfs, FAT and the loop driver are modules too (enforce_fs=1), and the guest has
+    # no mkfs.btrfs: a small image with a subvolume is made here (btrfs-progs, root).
+    # (The FAT image the guest makes itself, with busybox mkdosfs.)
     mods=$out/modules/$kver
-    btrfs_mods="lib/zstd/zstd_compress lib/raid6/raid6_pq crypto/xor crypto/crc32c_generic lib/libcrc32c fs/btrfs/btrfs drivers/block/loop"
-    if ! (for m in $btrfs_mods; do [ -s "$mods/${m##*/}.ko" ] || exit 1; done); then
-        members=$(for m in $btrfs_mods; do echo "./lib/modules/$kver/kernel/$m.ko"; done)
+    fs_mods="lib/zstd/zstd_compress lib/raid6/raid6_pq crypto/xor crypto/crc32c_generic lib/libcrc32c fs/btrfs/btrfs drivers/block/loop fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii fs/nls/nls_utf8"
+    if ! (for m in $fs_mods; do [ -s "$mods/${m##*/}.ko" ] || exit 1; done); then
+        members=$(for m in $fs_mods; do echo "./lib/modules/$kver/kernel/$m.ko"; done)
         t=$(mktemp -d)
         # shellcheck disable=SC2086
         dpkg-deb --fsys-tarfile "${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}"/debs/linux-image-"$kver"_*.deb |
             tar -x -C "$t" $members
-        for m in $btrfs_mods; do mv "$t/lib/modules/$kver/kernel/$m.ko" "$mods/"; done
+        for m in $fs_mods; do mv "$t/lib/modules/$kver/kernel/$m.ko" "$mods/"; done
         rm -rf "$t"
     fi
     btrfs_img=$out/btrfs.img
@@ -129,21 +130,21 @@ x86_64)
     btrfs -q subvolume create "$m/sv" && echo secret >"$m/sv/secret" && echo twin >"$m/twin" &&
         cp "$probe" "$m/sv/denied-tool" && cp "$probe" "$m/sv/tool"
     umount "$m" && rmdir "$m"
-    btrfs_files=$(for m in $btrfs_mods; do echo "$mods/${m##*/}.ko=/lib/modules/${m##*/}.ko"; done)
+    fs_files=$(for m in $fs_mods; do echo "$mods/${m##*/}.ko=/lib/modules/${m##*/}.ko"; done)
     # The loader route needs a dynamic program: this machine's echo and its glibc.
     # shellcheck disable=SC2086
     image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
         /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho \
-        "$ovl=/lib/modules/overlay.ko" "$btrfs_img=/lib/btrfs.img" $btrfs_files
+        "$ovl=/lib/modules/overlay.ko" "$btrfs_img=/lib/btrfs.img" $fs_files
     # The capacity test: 10,000 rules per class, in every tier (rootfs/guest/scale.sh).
     "$here/mkinitramfs.sh" "$out/scale.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/scale.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"
     boots <<BOOTS | boot_all vm-test x86_64
 scale $out/scale.cpio.gz - $bpf
-lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm enforce_jit=yes enforce_overlay=1 enforce_btrfs=1
-fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed enforce_overlay=1 enforce_btrfs=1
-kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded enforce_overlay=1 enforce_btrfs=1
-tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded enforce_overlay=1 enforce_btrfs=1
+lsm $out/enforce.cpio.gz - $bpf enforce_expect=lsm enforce_jit=yes enforce_overlay=1 enforce_fs=1
+fmodret $out/enforce.cpio.gz - $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed enforce_overlay=1 enforce_fs=1
+kprobe $out/enforce.cpio.gz - $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded enforce_overlay=1 enforce_fs=1
+tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers=tracepoint enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded enforce_overlay=1 enforce_fs=1
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf

@@ -195,6 +195,8 @@ struct Loaded {
     net: Vec<rules::NetKey>,
     /// allow_exec_from, resolved to filesystems.
     exec_allow: trust::AllowList,
+    /// Rule files held open while this config is in force (`targets::holds`).
+    _holds: Vec<std::os::fd::OwnedFd>,
 }
 
 impl Loaded {
@@ -212,10 +214,12 @@ fn load(path: &Path) -> Result<Loaded, String> {
     let policy = config::load(path).map_err(|e| at(e.line, &e))?;
     config::check_btf_file(&policy).map_err(|e| at(e.line, &e))?;
     // Each path resolved once, judged and turned into map entries.
-    let inodes = rules::entries(targets::check(path, &policy).map_err(|e| at(e.line, &e))?);
+    let resolved = targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
+    let holds = targets::holds(path, &policy, &resolved);
+    let inodes = rules::entries(resolved);
     let exec_allow = trust::check(path, &policy).map_err(|e| at(e.line, &e))?;
     let net = policy.connect.iter().map(rules::net_keys).collect();
-    Ok(Loaded { policy, inodes, net, exec_allow })
+    Ok(Loaded { policy, inodes, net, exec_allow, _holds: holds })
 }
 
 /// Loads the config for a command, or prints `enforce: FILE:LINE: reason` and returns

@@ -267,7 +267,7 @@ pub fn inode_rules(
             path: policy.path(rule).into(),
             cause: Cause::Resolve(e),
         })?;
-        resolved.push(Resolved { key, is_open, line: rule.line });
+        resolved.push(Resolved { key, is_open, line: rule.line, hold: false });
     }
     Ok(entries(resolved))
 }
@@ -291,6 +291,9 @@ pub struct Resolved {
     pub is_open: bool,
     /// Its config line, the rule id.
     pub line: u32,
+    /// Its filesystem numbers inodes in memory (see `targets::numbers_inodes_in_memory`):
+    /// the agent holds the file open so that its number stays the rule's.
+    pub hold: bool,
 }
 
 /// Merges resolved rules on the same inode into one entry (sorting, not a search per

@@ -94,6 +94,30 @@ const PSEUDO_FILESYSTEMS: [(u32, &str); 17] = [
     (0x1980_0202, "mqueue"),
 ];
 
+/// Whether a filesystem (statfs magic) numbers its inodes in memory, not on disk (FAT,
+/// exFAT): an inode the kernel evicts from its cache comes back with another number,
+/// which no rule names. The agent holds such a rule's file open (`O_PATH`), which keeps
+/// the inode cached and its number the rule's while the agent runs.
+pub fn numbers_inodes_in_memory(magic: u32) -> bool {
+    const MSDOS: u32 = 0x4d44;
+    const EXFAT: u32 = 0x2011_bab0;
+    magic == MSDOS || magic == EXFAT
+}
+
+/// `O_PATH` holds on the files of the rules that need one (see
+/// [`numbers_inodes_in_memory`]); one that cannot be opened again is warned about.
+pub fn holds(config: &Path, policy: &Policy, resolved: &[Resolved]) -> Vec<std::os::fd::OwnedFd> {
+    let mut out = Vec::new();
+    for r in resolved.iter().filter(|r| r.hold) {
+        let Some((_, rule)) = rules::path_rules(policy).find(|(_, rule)| rule.line == r.line) else { continue };
+        match rustix::fs::open(policy.path(rule), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => out.push(fd),
+            Err(e) => log::warn!("{}:{}: {}: cannot hold it open ({e}): its inode number may change", config.display(), r.line, policy.path(rule)),
+        }
+    }
+    out
+}
+
 /// The pseudo-filesystem with this statfs magic, if it is one.
 pub fn pseudo_filesystem(magic: u32) -> Option<&'static str> {
     PSEUDO_FILESYSTEMS.iter().find(|(m, _)| *m == magic).map(|(_, name)| *name)
@@ -246,7 +270,7 @@ pub fn check_with(
             }
             warn(rule.line, &format!("{key} {path}: {reason}; allowed by allow_dangerous_rules"));
         }
-        resolved.push(Resolved { key: t.key, is_open, line: rule.line });
+        resolved.push(Resolved { key: t.key, is_open, line: rule.line, hold: numbers_inodes_in_memory(t.fs_magic) });
     }
     Ok(resolved)
 }
@@ -378,9 +402,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Resolved { key: key(b'a'), is_open: false, line: 1 },
-                Resolved { key: key(b'b'), is_open: true, line: 2 },
-                Resolved { key: key(b'a'), is_open: true, line: 4 },
+                Resolved { key: key(b'a'), is_open: false, line: 1, hold: false },
+                Resolved { key: key(b'b'), is_open: true, line: 2, hold: false },
+                Resolved { key: key(b'a'), is_open: true, line: 4, hold: false },
             ]
         );
     }

@@ -26,8 +26,9 @@
 #                           says so
 #   enforce_overlay=1       load /lib/modules/overlay.ko and run the overlay cases (an
 #                           unprivileged user's overlay of the rules' directories)
-#   enforce_btrfs=1         load btrfs and loop from /lib/modules, mount /lib/btrfs.img
-#                           (a subvolume made on the host) and run the btrfs cases
+#   enforce_fs=1            load btrfs, vfat and loop from /lib/modules, mount
+#                           /lib/btrfs.img (a subvolume made on the host) and a FAT image
+#                           made here, and run the filesystem cases
 #   enforce_hide_btf=1      hide the kernel's BTF (/sys/kernel/btf) from libbpf, as on a
 #                           kernel built without it: only the path tier can load;
 #                           with enforce_btf, the kernel's BTF is first copied there
@@ -71,10 +72,16 @@ echo "guest: expecting the $expect tier (tiers=${tiers:-all}); lsm=$(cat /sys/ke
 if [ "$(param enforce_overlay)" = 1 ]; then
 	insmod /lib/modules/overlay.ko && echo "guest: overlayfs loaded" || echo "guest: insmod overlay.ko failed"
 fi
-# btrfs before the agent starts: the programs find its types in the module's BTF.
-if [ "$(param enforce_btrfs)" = 1 ]; then
-	for m in xor raid6_pq crc32c_generic libcrc32c zstd_compress btrfs loop; do insmod /lib/modules/$m.ko || echo "guest: insmod $m.ko failed"; done
+# Filesystems before the agent starts: the programs find btrfs's types in its module's BTF.
+if [ "$(param enforce_fs)" = 1 ]; then
+	for m in xor raid6_pq crc32c_generic libcrc32c zstd_compress btrfs loop fat vfat nls_cp437 nls_ascii nls_utf8; do
+		insmod /lib/modules/$m.ko || echo "guest: insmod $m.ko failed"
+	done
 	mkdir -p /mnt/btrfs && mount -o loop /lib/btrfs.img /mnt/btrfs && echo "guest: btrfs mounted" || echo "guest: no btrfs"
+	dd if=/dev/zero of=/tmp/fat.img bs=1M count=4 2>/dev/null && mkdosfs /tmp/fat.img >/dev/null &&
+		mkdir -p /mnt/fat && mount -o loop -t vfat /tmp/fat.img /mnt/fat &&
+		echo secret >/mnt/fat/secret && echo other >/mnt/fat/other && cp /bin/probe /mnt/fat/denied-tool &&
+		echo "guest: vfat mounted" || echo "guest: no vfat"
 fi
 
 # Objects to deny and their neighbours.
@@ -814,7 +821,7 @@ fi
 
 # btrfs: inode numbers restart in every subvolume (sv/secret and twin have the same);
 # a rule names the file in its subvolume, and nothing with its number elsewhere.
-if [ "$(param enforce_btrfs)" = 1 ]; then
+if [ "$(param enforce_fs)" = 1 ]; then
 	if [ -d /mnt/btrfs/sv ]; then
 		cat >/etc/enforce.conf <<EOF
 mode = enforce
@@ -831,6 +838,30 @@ EOF
 		stop_agent
 	else
 		not_ok "btrfs: the image is not mounted on /mnt/btrfs"
+	fi
+	# FAT numbers inodes in memory: an inode evicted from the cache comes back with
+	# another number. The agent holds its rules' files, so their numbers stay.
+	if [ -f /mnt/fat/secret ]; then
+		before=$(stat -c %i /mnt/fat/other)
+		sync && echo 3 >/proc/sys/vm/drop_caches
+		[ "$(stat -c %i /mnt/fat/other)" != "$before" ] && ok "vfat: an evicted inode comes back with another number (the premise)" ||
+			not_ok "vfat: the inode number of an evicted file did not change ($before)"
+		cat >/etc/enforce.conf <<EOF
+mode = enforce
+fallback = signal
+${tiers:+tiers = $tiers}
+deny_open = /mnt/fat/secret
+deny_exec = /mnt/fat/denied-tool
+EOF
+		start_agent
+		run_case "vfat: open of the denied file" denied probe open /mnt/fat/secret
+		sync && echo 3 >/proc/sys/vm/drop_caches
+		run_case "vfat: open of the denied file after the caches are dropped" denied probe open /mnt/fat/secret
+		run_case "vfat: exec of the denied program after the caches are dropped" denied probe exec /mnt/fat/denied-tool open /data/other
+		run_case "vfat: open of another file" ok probe open /mnt/fat/other
+		stop_agent
+	else
+		not_ok "vfat: no FAT filesystem on /mnt/fat"
 	fi
 fi
 
