@@ -38,7 +38,8 @@ export ZIG_HOME
 
 APT_PACKAGES := clang llvm musl-tools autoconf automake autopoint libtool flex bison gawk \
 	m4 gettext pkg-config make bpftool qemu-system-x86 qemu-system-arm busybox-static cpio \
-	xz-utils zstd file util-linux python3 python3-pip dwarves qemu-user btrfs-progs
+	xz-utils zstd file util-linux python3 python3-pip dwarves qemu-user btrfs-progs \
+	squashfs-tools erofs-utils e2fsprogs
 
 .PHONY: all aarch64 armv7 armv7-unit-test probe deps test check unit-test fuzz-test fuzz host-test vm-test bench bench-vm run install clean
 

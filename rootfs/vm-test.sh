@@ -107,11 +107,11 @@ x86_64)
         dpkg-deb --fsys-tarfile "${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}"/debs/linux-image-"$kver"_*.deb |
             tar -xO "./lib/modules/$kver/kernel/fs/overlayfs/overlay.ko" >"$ovl.tmp" && mv "$ovl.tmp" "$ovl"
     fi
-    # btrfs, FAT and the loop driver are modules too (enforce_fs=1), and the guest has
-    # no mkfs.btrfs: a small image with a subvolume is made here (btrfs-progs, root).
-    # (The FAT image the guest makes itself, with busybox mkdosfs.)
+    # btrfs, FAT, squashfs, erofs, ext4 and the loop driver are modules too
+    # (enforce_fs=1), and the guest has no mkfs but busybox's mkdosfs: the images are
+    # made here (btrfs-progs, squashfs-tools, erofs-utils, e2fsprogs; root).
     mods=$out/modules/$kver
-    fs_mods="lib/zstd/zstd_compress lib/raid6/raid6_pq crypto/xor crypto/crc32c_generic lib/libcrc32c fs/btrfs/btrfs drivers/block/loop fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii fs/nls/nls_utf8"
+    fs_mods="lib/zstd/zstd_compress lib/raid6/raid6_pq crypto/xor crypto/crc32c_generic lib/libcrc32c fs/btrfs/btrfs drivers/block/loop fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii fs/nls/nls_utf8 fs/squashfs/squashfs fs/erofs/erofs lib/crc16 fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4"
     if ! (for m in $fs_mods; do [ -s "$mods/${m##*/}.ko" ] || exit 1; done); then
         members=$(for m in $fs_mods; do echo "./lib/modules/$kver/kernel/$m.ko"; done)
         t=$(mktemp -d)
@@ -130,12 +130,22 @@ x86_64)
     btrfs -q subvolume create "$m/sv" && echo secret >"$m/sv/secret" && echo twin >"$m/twin" &&
         cp "$probe" "$m/sv/denied-tool" && cp "$probe" "$m/sv/tool"
     umount "$m" && rmdir "$m"
+    # The read-only roots devices boot from: squashfs, erofs, ext4, one tree each.
+    tree=$(mktemp -d)
+    echo secret >"$tree/secret" && echo owsecret >"$tree/owsecret" && echo other >"$tree/other" &&
+        cp "$probe" "$tree/tool" && cp "$probe" "$tree/denied-tool"
+    rm -f "$out/sq.img" "$out/erofs.img" "$out/ext4.img"
+    mksquashfs "$tree" "$out/sq.img" -quiet -noappend -all-root >/dev/null
+    mkfs.erofs "$out/erofs.img" "$tree" >/dev/null
+    mkfs.ext4 -q -d "$tree" "$out/ext4.img" 8M
+    rm -rf "$tree"
     fs_files=$(for m in $fs_mods; do echo "$mods/${m##*/}.ko=/lib/modules/${m##*/}.ko"; done)
     # The loader route needs a dynamic program: this machine's echo and its glibc.
     # shellcheck disable=SC2086
     image "$out/enforce.cpio.gz" /lib64/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2 \
         /lib/x86_64-linux-gnu/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6 /bin/echo=/usr/bin/dynecho \
-        "$ovl=/lib/modules/overlay.ko" "$btrfs_img=/lib/btrfs.img" $fs_files
+        "$ovl=/lib/modules/overlay.ko" "$btrfs_img=/lib/btrfs.img" $fs_files \
+        "$out/sq.img=/lib/sq.img" "$out/erofs.img=/lib/erofs.img" "$out/ext4.img=/lib/ext4.img"
     # The capacity test: 10,000 rules per class, in every tier (rootfs/guest/scale.sh).
     "$here/mkinitramfs.sh" "$out/scale.cpio.gz" "$bin=/bin/enforce" "$probe=/bin/probe" \
         "$here/guest/scale.sh=/test/run.sh" "$here/guest/lib.sh=/test/lib.sh"

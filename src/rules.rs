@@ -42,16 +42,21 @@ pub fn inode_key_of(fd: impl std::os::fd::AsFd) -> Result<InodeKey, Errno> {
 }
 
 /// The device of the filesystem (its superblock) holding `path`, as `allow_exec_from`
-/// names filesystems: `stat`'s, except on btrfs, where `stat` reports the subvolume's.
+/// names filesystems: `stat`'s, except on btrfs, where `stat` reports the subvolume's,
+/// and on overlayfs, where a file is the real file in its layer.
 pub fn filesystem_dev(path: &str) -> Result<u64, Errno> {
     use rustix::fs::{Mode, OFlags};
     const BTRFS_MAGIC: u32 = 0x9123_683e;
     let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
     #[allow(clippy::unnecessary_cast)]
-    if rustix::fs::fstatfs(&fd)?.f_type as u32 == BTRFS_MAGIC {
-        return superblock_dev(&fd);
+    match rustix::fs::fstatfs(&fd)?.f_type as u32 {
+        BTRFS_MAGIC => superblock_dev(&fd),
+        // The programs judge an overlay file by the real file underneath.
+        OVERLAYFS_MAGIC if rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode).is_file() => {
+            Ok(overlay_real_key(&fd)?.dev)
+        }
+        _ => Ok(inode_key_of(&fd)?.dev),
     }
-    Ok(inode_key_of(&fd)?.dev)
 }
 
 /// The superblock's device of the filesystem behind `fd`, in the kernel's encoding:
@@ -123,7 +128,7 @@ fn real_in_layers(mountinfo: &str, path: &str, ino: u64, depth: u32) -> Result<I
 
 /// The overlay mount holding `path` (the longest mount point above it) and its layers,
 /// upper first: (mount point, [upperdir, lowerdir...]).
-fn overlay_layers(mountinfo: &str, path: &str) -> Option<(String, Vec<String>)> {
+pub fn overlay_layers(mountinfo: &str, path: &str) -> Option<(String, Vec<String>)> {
     let mut best: Option<(String, Vec<String>)> = None;
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else { continue };

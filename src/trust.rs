@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::config::Policy;
 use crate::guard::Protected;
+use crate::rules;
 
 /// An allowed filesystem: its kernel `s_dev`, and the config line that allows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,8 @@ pub struct Allowed {
 }
 
 /// The allowed filesystems of a policy.
-pub type AllowList = heapless::Vec<Allowed, { crate::config::MAX_ALLOW_EXEC_FROM }>;
+/// The allowed filesystems: one per `allow_exec_from` line, and an overlay's layers'.
+pub type AllowList = heapless::Vec<Allowed, { 4 * crate::config::MAX_ALLOW_EXEC_FROM }>;
 
 /// Why an `allow_exec_from` line cannot be used. Display: the reason; the caller
 /// adds `FILE:LINE: `.
@@ -115,7 +117,24 @@ pub fn resolve(
         } else if m.read_write {
             warn(rule.line, format!("allow_exec_from {configured}: mounted read-write: whoever can write to it can run code from it"));
         }
-        let _ = allowed.push(Allowed { dev: m.dev, line: rule.line }); // as many as lines: fits
+        let mut allow = |dev: u64| {
+            if allowed.iter().any(|a| a.dev == dev) {
+                return Ok(());
+            }
+            allowed.push(Allowed { dev, line: rule.line }).map_err(|_| error("more filesystems than the allow list holds".into()))
+        };
+        allow(m.dev)?;
+        // The programs judge an overlay file by the real file in its layer: the layers'
+        // filesystems are trusted with the overlay.
+        if m.fstype == "overlay" {
+            for layer in rules::overlay_layers(mountinfo, &m.point).map(|(_, layers)| layers).unwrap_or_default() {
+                let layer = canonical(&layer).unwrap_or(layer);
+                let under = mounts.iter().rev().filter(|u| Path::new(&layer).starts_with(&u.point)).max_by_key(|u| u.point.len());
+                if let Some(under) = under {
+                    allow(under.dev)?;
+                }
+            }
+        }
     }
     Ok(allowed)
 }
@@ -204,10 +223,25 @@ mod tests {
     #[test]
     fn writable_and_overlay_filesystems_are_warned_about() {
         let (r, warned) = run("allow_exec_from = /data\nallow_exec_from = /etc\n");
-        assert_eq!(r.unwrap().len(), 2);
+        // The overlay's layers (/x, /y) lie on the root filesystem.
+        let devs: Vec<u64> = r.unwrap().iter().map(|a| a.dev).collect();
+        assert_eq!(devs, [46, 50, 254 << 20]);
         assert_eq!(warned[0].0, 1);
         assert!(warned[0].1.contains("read-write"), "{warned:?}");
         assert!(warned[1].1.contains("overlay"), "{warned:?}");
+    }
+
+    /// OpenWrt's root: an overlay of a squashfs (/rom) and a directory of a writable
+    /// filesystem (/overlay). The programs see its files as the layers' files.
+    #[test]
+    fn an_overlay_root_trusts_its_layers_filesystems() {
+        let mountinfo = "\
+10 1 254:0 / /rom ro - squashfs /dev/root ro
+11 1 0:20 / /overlay rw - ubifs ubi0:rootfs_data rw
+12 1 0:30 / / rw - overlay overlayfs:/overlay/upper rw,lowerdir=/rom,upperdir=/overlay/upper,workdir=/overlay/work
+";
+        let r = resolve(&policy("allow_exec_from = /\n"), mountinfo, canonical, |_, _| {}).unwrap();
+        assert_eq!(r.as_slice(), [Allowed { dev: 30, line: 1 }, Allowed { dev: 20, line: 1 }, Allowed { dev: 254 << 20, line: 1 }]);
     }
 
     #[test]

@@ -74,7 +74,8 @@ if [ "$(param enforce_overlay)" = 1 ]; then
 fi
 # Filesystems before the agent starts: the programs find btrfs's types in its module's BTF.
 if [ "$(param enforce_fs)" = 1 ]; then
-	for m in xor raid6_pq crc32c_generic libcrc32c zstd_compress btrfs loop fat vfat nls_cp437 nls_ascii nls_utf8; do
+	for m in xor raid6_pq crc32c_generic libcrc32c zstd_compress btrfs loop fat vfat nls_cp437 nls_ascii nls_utf8 \
+		squashfs erofs crc16 mbcache jbd2 ext4; do
 		insmod /lib/modules/$m.ko || echo "guest: insmod $m.ko failed"
 	done
 	mkdir -p /mnt/btrfs && mount -o loop /lib/btrfs.img /mnt/btrfs && echo "guest: btrfs mounted" || echo "guest: no btrfs"
@@ -82,6 +83,12 @@ if [ "$(param enforce_fs)" = 1 ]; then
 		mkdir -p /mnt/fat && mount -o loop -t vfat /tmp/fat.img /mnt/fat &&
 		echo secret >/mnt/fat/secret && echo other >/mnt/fat/other && cp /bin/probe /mnt/fat/denied-tool &&
 		echo "guest: vfat mounted" || echo "guest: no vfat"
+	for fs in sq erofs ext4; do
+		mkdir -p /mnt/$fs && mount -o loop,ro /lib/$fs.img /mnt/$fs && echo "guest: $fs mounted" || echo "guest: no $fs"
+	done
+	# OpenWrt's root: an overlay of the squashfs and a writable upper layer.
+	mkdir -p /tmp/ow/u /tmp/ow/w /mnt/ow && mount -t overlay overlay -o lowerdir=/mnt/sq,upperdir=/tmp/ow/u,workdir=/tmp/ow/w /mnt/ow &&
+		cp /bin/probe /mnt/ow/written-tool && echo "guest: squashfs overlay mounted" || echo "guest: no squashfs overlay"
 fi
 
 # Objects to deny and their neighbours.
@@ -862,6 +869,50 @@ EOF
 		stop_agent
 	else
 		not_ok "vfat: no FAT filesystem on /mnt/fat"
+	fi
+	# Read-only roots (squashfs, erofs, ext4) and an overlay of the squashfs, as OpenWrt.
+	if [ -f /mnt/sq/secret ] && [ -f /mnt/erofs/secret ] && [ -f /mnt/ext4/secret ] && [ -f /mnt/ow/secret ]; then
+		cat >/etc/enforce.conf <<EOF
+mode = enforce
+fallback = signal
+${tiers:+tiers = $tiers}
+deny_open = /mnt/sq/secret
+deny_open = /mnt/erofs/secret
+deny_open = /mnt/ext4/secret
+deny_open = /mnt/ow/owsecret
+deny_exec = /mnt/sq/denied-tool
+deny_exec = /mnt/erofs/denied-tool
+deny_exec = /mnt/ext4/denied-tool
+EOF
+		start_agent
+		for fs in sq erofs ext4; do
+			run_case "$fs: open of the denied file" denied probe open /mnt/$fs/secret
+			run_case "$fs: open of another file" ok probe open /mnt/$fs/other
+			run_case "$fs: exec of the denied program" denied probe exec /mnt/$fs/denied-tool open /data/other
+			run_case "$fs: exec of another program" ok probe exec /mnt/$fs/tool sleep-exit 0
+		done
+		run_case "squashfs overlay: open of the denied file through the overlay" denied probe open /mnt/ow/owsecret
+		run_case "squashfs overlay: the same file in the squashfs (the rule names the real file)" denied probe open /mnt/sq/owsecret
+		run_case "squashfs overlay: a denied squashfs file through the overlay" denied probe open /mnt/ow/secret
+		run_case "squashfs overlay: exec of a denied squashfs program through the overlay" denied probe exec /mnt/ow/denied-tool open /data/other
+		run_case "squashfs overlay: another file through the overlay" ok probe open /mnt/ow/other
+		stop_agent
+		if [ "$expect" != path ] && ! has_limit mprotect; then
+			# allow_exec_from naming each root: what they hold runs, what /untrusted holds
+			# does not. The squashfs is named only as the overlay's lower layer: the
+			# overlay trusts its layers (the written upper layer included).
+			trusted_config enforce "allow_exec_from = /mnt/erofs
+allow_exec_from = /mnt/ext4
+allow_exec_from = /mnt/ow"
+			start_agent
+			for p in /mnt/ow/tool /mnt/ow/written-tool /mnt/erofs/tool /mnt/ext4/tool; do
+				run_program "allow_exec_from: a program on an allowed root ($p)" ok "open /data/other: ok" $p open /data/other
+			done
+			run_program "allow_exec_from: a program on the writable filesystem" denied "open /data/other: ok" /untrusted/static-tool open /data/other
+			stop_agent
+		fi
+	else
+		not_ok "the read-only roots are not all mounted (/mnt/sq, /mnt/erofs, /mnt/ext4, /mnt/ow)"
 	fi
 fi
 
