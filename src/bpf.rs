@@ -1127,19 +1127,4 @@ mod tests {
         let full = inflated(&PROGRAMS_Z).unwrap();
         assert!(has(&full, ".BTF", ".ksyms") && has(&full, ".strtab", "lsm/") && has(&full, ".strtab", "tp_btf/"));
     }
-
-    /// The path object reuses the shared maps it names (src/maps.rs): each must be
-    /// declared as the maps-only object creates it. Its own maps have names no shared
-    /// map has, so that reuse by name never hands it one of those.
-    #[test]
-    fn the_path_object_declares_shared_maps_alike_and_its_own_apart() {
-        let shared = Object::open_maps().unwrap().map_defs();
-        let path = Object::open_image(Image::Path, |_| false).unwrap().map_defs();
-        let own: Vec<_> = path.iter().filter(|m| !shared.iter().any(|s| s.0 == m.0)).map(|m| m.0.as_str()).collect();
-        assert_eq!(own, ["deny_paths", "path_scratch", "path_agent"], "{path:?}");
-        for m in path.iter().filter(|m| !own.contains(&m.0.as_str())) {
-            let theirs = shared.iter().find(|s| s.0 == m.0).unwrap();
-            assert_eq!((m.1, m.2, m.3), (theirs.1, theirs.2, theirs.3), "{} differs from bpf/enforce.bpf.c's", m.0);
-        }
-    }
 }

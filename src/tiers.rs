@@ -5,6 +5,7 @@
 
 use crate::bpf::{self, Link, Object};
 use crate::ladder::{Attach, Hook, Tier, HOOK_COUNT};
+use crate::map_names::MapName;
 use crate::maps::Maps;
 use crate::posture::Step;
 use crate::probe;
@@ -80,7 +81,7 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
         // The connect stash the programs use (HAVE_TASK_STORAGE in bpf/enforce.bpf.c).
-        obj.skip_map(if stash_in_task_storage() { c"connect_fds_hash" } else { c"connect_fds" })?;
+        obj.skip_map(if stash_in_task_storage() { MapName::ConnectFdsHash } else { MapName::ConnectFds }.name())?;
         obj.load()?;
         Ok(obj)
     });
