@@ -552,7 +552,7 @@ mod tests {
         let rule = |line| InodeRule { open_rule: line, exec_rule: 0 };
         let inodes = vec![(rules::inode_key(&a).unwrap(), rule(1)), (rules::inode_key(&b).unwrap(), rule(2))];
         let rules = Rules { inodes: &inodes, net: &[], ringbuf_size: 4096, exec_allow: &Default::default(), deny_anon_exec: false };
-        let maps = Maps::create(&rules, None, 1).unwrap();
+        let maps = Maps::create(&rules, &crate::bpf::BtfChoice::Kernel, None, 1).unwrap();
         (policy, maps)
     }
 

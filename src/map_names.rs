@@ -110,7 +110,7 @@ impl MapName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpf::{Image, Object};
+    use crate::bpf::{BtfChoice, Image, Object};
 
     /// The maps an opened object declares, without libbpf's own for its global data
     /// (`OBJECT.rodata`, ...: no C name has a dot).
@@ -118,11 +118,14 @@ mod tests {
         obj.map_defs().into_iter().map(|m| m.0).filter(|n| !n.contains('.')).collect()
     }
 
+    /// Every embedded object: the maps alone, both builds of the programs, the path tier.
     fn objects() -> Vec<(&'static str, Object)> {
+        let (kernel, file) = (BtfChoice::Kernel, BtfChoice::file("vmlinux.btf"));
         vec![
-            ("maps-only", Object::open_maps().unwrap()),
-            ("programs", Object::open_image(Image::Programs, |_| false).unwrap()),
-            ("path", Object::open_image(Image::Path, |_| false).unwrap()),
+            ("maps-only", Object::open_maps(&kernel).unwrap()),
+            ("programs", Object::open_image(Image::Programs, &kernel, |_| false).unwrap()),
+            ("no-kernel-BTF programs", Object::open_image(Image::Programs, &file, |_| false).unwrap()),
+            ("path", Object::open_image(Image::Path, &kernel, |_| false).unwrap()),
         ]
     }
 
@@ -152,8 +155,8 @@ mod tests {
     /// map has, so that reuse by name never hands it one of those.
     #[test]
     fn the_path_object_declares_shared_maps_alike_and_its_own_apart() {
-        let shared = Object::open_maps().unwrap().map_defs();
-        let path = Object::open_image(Image::Path, |_| false).unwrap().map_defs();
+        let shared = Object::open_maps(&BtfChoice::Kernel).unwrap().map_defs();
+        let path = Object::open_image(Image::Path, &BtfChoice::Kernel, |_| false).unwrap().map_defs();
         let own: Vec<_> = path.iter().filter(|m| !shared.iter().any(|s| s.0 == m.0)).map(|m| m.0.as_str()).collect();
         let expected = [MapName::DenyPaths, MapName::PathScratch, MapName::PathAgent].map(MapName::as_str);
         assert_eq!(own, expected, "{path:?}");

@@ -6,7 +6,7 @@ use core::cell::Cell;
 use core::ops::AddAssign;
 
 use crate::abi;
-use crate::bpf::{self, FdMap, Image, Map, Object};
+use crate::bpf::{self, BtfChoice, FdMap, Image, Map, Object};
 use crate::handover::{self, Handover};
 use crate::ladder::Tier;
 use crate::ladder::TIER_COUNT;
@@ -126,19 +126,20 @@ pub struct Maps {
 }
 
 impl Maps {
-    /// Creates the maps, sized to `rules`, and fills them, for generation
-    /// `generation`; `shared` is the agent's `handover` map (None: this one starts a
-    /// new one, in which no generation acts yet). Every tier starts quiet.
-    pub fn create(rules: &Rules<'_>, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
+    /// Creates the maps, sized to `rules` and to the programs `btf` opens, and fills
+    /// them, for generation `generation`; `shared` is the agent's `handover` map (None:
+    /// this one starts a new one, in which no generation acts yet). Every tier starts
+    /// quiet.
+    pub fn create(rules: &Rules<'_>, btf: &BtfChoice, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
         let started = std::time::Instant::now();
-        let mut obj = Object::open_maps()?;
+        let mut obj = Object::open_maps(btf)?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
         let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 8)).saturating_add(INODE_SLACK);
         obj.set_max_entries(MapName::DenyInodes.name(), inodes)?;
         // The programs for kernels without BTF cannot read the filter's length (enforce.h).
         let filter_words =
-            if bpf::uses_btf_file() { abi::INODE_FILTER_WORDS_NO_BTF } else { inode_filter_words(rules.inodes.len()) };
+            if btf.is_file() { abi::INODE_FILTER_WORDS_NO_BTF } else { inode_filter_words(rules.inodes.len()) };
         obj.set_max_entries(MapName::InodeFilter.name(), filter_words)?;
         // The canaries add one entry per family.
         obj.set_max_entries(MapName::DenyNet4.name(), len(net4).saturating_add(1))?;
@@ -258,11 +259,12 @@ impl Maps {
 
     /// Makes the path tier's own maps, `deny_paths` sized to `names` and filled with
     /// them, and names the agent to its programs (`path_agent`); once per generation.
-    pub fn add_names(&mut self, names: &PathNames) -> Result<(), bpf::Error> {
+    /// `btf` is what the generation's objects relocate against.
+    pub fn add_names(&mut self, names: &PathNames, btf: &BtfChoice) -> Result<(), bpf::Error> {
         if self.names.is_some() {
             return Ok(());
         }
-        let mut obj = Object::open_image(Image::Path, |_| false)?;
+        let mut obj = Object::open_image(Image::Path, btf, |_| false)?;
         obj.reuse_maps(&self.obj)?;
         let entries = u32::try_from(names.len()).unwrap_or(u32::MAX).saturating_add(NAME_SLACK);
         obj.set_max_entries(MapName::DenyPaths.name(), entries)?;
