@@ -42,7 +42,7 @@ static PATH_Z: (&[u8], usize) =
     (include_bytes!(concat!(env!("OUT_DIR"), "/path.bpf.o.z")), include!(concat!(env!("OUT_DIR"), "/path.bpf.o.z.len.rs")));
 
 /// An embedded object with programs: which one holds a tier's (and, for the
-/// BTF tiers, which build: see [`set_btf_file`]).
+/// BTF tiers, which build: see [`BtfChoice`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Image {
     /// `bpf/enforce.bpf.c`: every tier that reads kernel structures through BTF.
@@ -52,10 +52,10 @@ pub enum Image {
 }
 
 impl Image {
-    fn z(self) -> &'static (&'static [u8], usize) {
+    fn z(self, btf: &BtfChoice) -> &'static (&'static [u8], usize) {
         match self {
-            // A BTF file is set only on a kernel without its own BTF.
-            Image::Programs if btf_file().is_some() => &CORE_PROGRAMS_Z,
+            // A BTF file is chosen only on a kernel without its own BTF.
+            Image::Programs if btf.is_file() => &CORE_PROGRAMS_Z,
             Image::Programs => &PROGRAMS_Z,
             Image::Path => &PATH_Z,
         }
@@ -143,24 +143,36 @@ struct OpenOpts {
     btf_custom_path: *const c_char,
 }
 
-/// The BTF file CO-RE relocations use instead of the kernel's (`btf =` in the config,
-/// on a kernel without BTF); None: the kernel's own.
-static BTF_FILE: std::sync::Mutex<Option<std::ffi::CString>> = std::sync::Mutex::new(None);
-
-/// Sets (or clears) the BTF file every object opened from now on relocates against.
-/// With a file, the objects opened are the ones built for kernels without BTF.
-pub fn set_btf_file(path: Option<&str>) {
-    let path = path.and_then(|p| std::ffi::CString::new(p).ok()); // the config refuses NUL bytes
-    *BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()) = path;
+/// The BTF an object's CO-RE relocations use, and with it which build of the programs
+/// [`Image::Programs`] opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BtfChoice {
+    /// libbpf's default: the kernel's own (/sys/kernel/btf/vmlinux), where it has one.
+    Kernel,
+    /// A file instead (`btf =` in the config, on a kernel without BTF): the objects
+    /// opened are the ones built for kernels without BTF.
+    File(CString),
 }
 
-/// Whether a BTF file is set: the objects opened are the build for kernels without BTF.
-pub fn uses_btf_file() -> bool {
-    btf_file().is_some()
-}
+impl BtfChoice {
+    /// The BTF file at `path` (the kernel's own if the path has a NUL byte, which the
+    /// config refuses).
+    pub fn file(path: &str) -> BtfChoice {
+        CString::new(path).map_or(BtfChoice::Kernel, BtfChoice::File)
+    }
 
-fn btf_file() -> Option<std::ffi::CString> {
-    BTF_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Whether a file is chosen: the objects opened are the build for kernels without BTF.
+    pub fn is_file(&self) -> bool {
+        matches!(self, BtfChoice::File(_))
+    }
+
+    /// For libbpf's `btf_custom_path`: null for the kernel's own.
+    fn custom_path(&self) -> *const c_char {
+        match self {
+            BtfChoice::Kernel => core::ptr::null(),
+            BtfChoice::File(path) => path.as_ptr(),
+        }
+    }
 }
 
 /// An opened (and, after [`Object::load`], loaded) BPF object.
@@ -170,18 +182,18 @@ pub struct Object {
 
 impl Object {
     /// Opens the embedded object with only the programs `keep` names set to load (the
-    /// others' autoload is turned off): that is how one tier is loaded.
-    pub fn open_image(image: Image, keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        Self::open_bytes(&inflated(image.z())?, keep)
+    /// others' autoload is turned off), relocated against `btf`: that is how one tier
+    /// is loaded.
+    pub fn open_image(image: Image, btf: &BtfChoice, keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
+        Self::open_bytes(&inflated(image.z(btf))?, btf, keep)
     }
 
     /// Opens the embedded object that has the maps and no program, to create them.
-    pub fn open_maps() -> Result<Object, Error> {
-        Self::open_bytes(&inflated(&MAPS_Z)?, |_| false)
+    pub fn open_maps(btf: &BtfChoice) -> Result<Object, Error> {
+        Self::open_bytes(&inflated(&MAPS_Z)?, btf, |_| false)
     }
 
-    fn open_bytes(bytes: &[u8], keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
-        let btf = btf_file();
+    fn open_bytes(bytes: &[u8], btf: &BtfChoice, keep: impl Fn(&CStr) -> bool) -> Result<Object, Error> {
         let opts = OpenOpts {
             sz: size_of::<OpenOpts>(),
             object_name: core::ptr::null(),
@@ -189,7 +201,7 @@ impl Object {
             pin_root_path: core::ptr::null(),
             _removed_attach_prog_fd: 0,
             kconfig: core::ptr::null(),
-            btf_custom_path: btf.as_ref().map_or(core::ptr::null(), |p| p.as_ptr()),
+            btf_custom_path: btf.custom_path(),
         };
         // SAFETY: bytes is an ELF image; bpf_object__open_mem copies what it keeps (the
         // BTF path included: strdup) and is done with the buffer when it returns (it
@@ -1097,13 +1109,13 @@ mod tests {
     /// (obj_needs_vmlinux_btf): the path tier's object must have none.
     #[test]
     fn the_path_object_has_no_core_relocation() {
-        let path = inflated(Image::Path.z()).unwrap();
+        let path = inflated(Image::Path.z(&BtfChoice::Kernel)).unwrap();
         let ext = section(&path, ".BTF.ext").expect("func and line info are kept");
         let hdr_len = u32::from_le_bytes(ext[4..8].try_into().unwrap());
         let core_relo_len = if hdr_len >= 32 { u32::from_le_bytes(ext[28..32].try_into().unwrap()) } else { 0 };
         assert_eq!(core_relo_len, 0, "CO-RE relocations in bpf/path.bpf.c");
         // The main object has them: the check reads what it means to.
-        let programs = inflated(Image::Programs.z()).unwrap();
+        let programs = inflated(Image::Programs.z(&BtfChoice::Kernel)).unwrap();
         let ext = section(&programs, ".BTF.ext").unwrap();
         assert!(u32::from_le_bytes(ext[28..32].try_into().unwrap()) > 0);
     }
@@ -1113,7 +1125,7 @@ mod tests {
     /// whole object, btf_custom_path or not), and no program that attaches by it.
     #[test]
     fn the_no_kernel_btf_build_needs_no_kernel_btf() {
-        let core = inflated(&CORE_PROGRAMS_Z).unwrap(); // what Image::Programs is with a BTF file
+        let core = inflated(Image::Programs.z(&BtfChoice::file("vmlinux.btf"))).unwrap();
         let has = |elf: &[u8], sec: &str, what: &str| {
             let bytes = section(elf, sec).unwrap();
             bytes.windows(what.len()).any(|w| w == what.as_bytes())
@@ -1124,22 +1136,7 @@ mod tests {
             assert!(!has(&core, ".strtab", kind), "{kind} in the no-BTF build");
         }
         // The BTF build has them: the check reads what it means to.
-        let full = inflated(&PROGRAMS_Z).unwrap();
+        let full = inflated(Image::Programs.z(&BtfChoice::Kernel)).unwrap();
         assert!(has(&full, ".BTF", ".ksyms") && has(&full, ".strtab", "lsm/") && has(&full, ".strtab", "tp_btf/"));
-    }
-
-    /// The path object reuses the shared maps it names (src/maps.rs): each must be
-    /// declared as the maps-only object creates it. Its own maps have names no shared
-    /// map has, so that reuse by name never hands it one of those.
-    #[test]
-    fn the_path_object_declares_shared_maps_alike_and_its_own_apart() {
-        let shared = Object::open_maps().unwrap().map_defs();
-        let path = Object::open_image(Image::Path, |_| false).unwrap().map_defs();
-        let own: Vec<_> = path.iter().filter(|m| !shared.iter().any(|s| s.0 == m.0)).map(|m| m.0.as_str()).collect();
-        assert_eq!(own, ["deny_paths", "path_scratch", "path_agent"], "{path:?}");
-        for m in path.iter().filter(|m| !own.contains(&m.0.as_str())) {
-            let theirs = shared.iter().find(|s| s.0 == m.0).unwrap();
-            assert_eq!((m.1, m.2, m.3), (theirs.1, theirs.2, theirs.3), "{} differs from bpf/enforce.bpf.c's", m.0);
-        }
     }
 }

@@ -32,6 +32,7 @@ use crate::abi::{self, InodeKey, InodeRule, Net4Key, NetRule, PathKey};
 use crate::bpf::{self, RingBuffer};
 use crate::events::{self, Action, Reason};
 use crate::ladder::{Hook, Tier};
+use crate::map_names::MapName;
 use crate::maps::Maps;
 use crate::posture::Step;
 use crate::rules;
@@ -153,7 +154,7 @@ type Seen = heapless::Vec<(Tier, Hook, Action, Reason), 16>;
 /// Runs `f`, then collects the canary events the tiers reported meanwhile.
 fn watching<T>(maps: &Maps, f: impl FnOnce() -> T) -> Result<(T, Seen), Errno> {
     let seen = RefCell::new(Seen::new());
-    let events = maps.map(c"events").map_err(|e| e.errno)?;
+    let events = maps.events().map_err(|e| e.errno)?;
     let mut rb = RingBuffer::new(&events, |record| {
         if let Ok(ev) = events::decode(record) {
             if ev.rule == abi::RULE_CANARY {
@@ -299,11 +300,11 @@ fn file_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8, proof: Proof) ->
         // The path tier knows the canary by its name: /proc/AGENT/fd/N, which only the
         // agent and its children can open or execute.
         let key = PathKey::new(path.as_os_str().as_bytes()).ok_or(Errno::NAMETOOLONG)?;
-        Entry::insert(maps.map(c"deny_paths").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
+        Entry::insert(maps.map(MapName::DenyPaths).map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
     } else {
         let key = rules::inode_key_of(&memfd)?;
         maps.mark_inode(key.ino).map_err(|e| e.errno)?;
-        Entry::insert(maps.map(c"deny_inodes").map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
+        Entry::insert(maps.map(MapName::DenyInodes).map_err(|e| e.errno)?, &key.to_bytes(), &rule.to_bytes())?
     };
     let (outcome, seen) = watching(maps, || run_child(maps, hook.name(), path.as_os_str(), None))?;
     let step = judge(tier, signal, outcome?, reported(&seen, tier, hook, proof.reason()));
@@ -336,7 +337,7 @@ fn net_canary(maps: &Maps, tier: Tier, hook: Hook, signal: u8) -> Result<Step, E
     let key = Net4Key { prefixlen: 64, port: port.to_be(), _pad: 0, addr: [127, 0, 0, 1] };
     let value = NetRule { rule: abi::RULE_CANARY };
     maps.mark_net4_port(key.addr).map_err(|e| e.errno)?;
-    let _entry = Entry::insert(maps.map(c"deny_net4").map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
+    let _entry = Entry::insert(maps.map(MapName::DenyNet4).map_err(|e| e.errno)?, &key.to_bytes(), &value.to_bytes())?;
     let target = format!("127.0.0.1:{port}");
     let (outcome, seen) = watching(maps, || run_child(maps, hook.name(), target.as_ref(), None))?;
     drop(holder);
@@ -363,9 +364,9 @@ impl<'m> Named<'m> {
     fn new(maps: &'m Maps, pid: u32) -> Result<Named<'m>, Errno> {
         let key = pid.to_ne_bytes();
         let value = 1u32.to_ne_bytes();
-        let own = maps.map(c"canary_tasks").map_err(|e| e.errno)?;
+        let own = maps.map(MapName::CanaryTasks).map_err(|e| e.errno)?;
         own.update(&key, &value).map_err(|e| e.errno)?;
-        let mut others = bpf::maps_named(c"canary_tasks", CANARY_TASKS).unwrap_or_else(|e| {
+        let mut others = bpf::maps_named(MapName::CanaryTasks.name(), CANARY_TASKS).unwrap_or_else(|e| {
             log::debug!("canary: other gates' canary_tasks not reached: {e}");
             Vec::new()
         });
@@ -536,7 +537,7 @@ impl Drop for PrivateDir {
 fn follow_canary(maps: &Maps, tier: Tier) -> Result<Step, Errno> {
     let dir = PrivateDir::create()?;
     let (target, incoming) = (dir.file("a")?, dir.file("b")?);
-    let map = || maps.map(c"deny_inodes").map_err(|e| e.errno);
+    let map = || maps.map(MapName::DenyInodes).map_err(|e| e.errno);
     let rule = InodeRule { open_rule: abi::RULE_CANARY, exec_rule: 0 };
     maps.mark_inode(target.ino).map_err(|e| e.errno)?;
     let _target_entry = Entry::insert(map()?, &target.to_bytes(), &rule.to_bytes())?;

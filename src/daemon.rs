@@ -17,6 +17,7 @@ use crate::eventlog::EventLog;
 use crate::events::{self, AgentFollowed};
 use crate::follow::Watcher;
 use crate::gate::Enforcement;
+use crate::map_names::MapName;
 use crate::maps::Counters;
 use crate::pin::{self, Pinned};
 
@@ -38,12 +39,12 @@ pub enum Ending {
 
 /// Reads only the lost-events counter: all the poll loop needs.
 fn dropped(enf: &Enforcement) -> Result<u64, bpf::Error> {
-    enf.maps.map(c"counters")?.sum_percpu_u64(abi::COUNTER_DROPPED)
+    enf.maps.counter(abi::COUNTER_DROPPED)
 }
 
 /// Reads the counter of names denied files lost (see `follow.rs`).
 fn unlinked(enf: &Enforcement) -> Result<u64, bpf::Error> {
-    enf.maps.map(c"counters")?.sum_percpu_u64(abi::COUNTER_UNLINKED)
+    enf.maps.counter(abi::COUNTER_UNLINKED)
 }
 
 /// The `unlinked` reports of one wait: the inodes that lost names, deduplicated, and
@@ -90,7 +91,7 @@ pub fn run(
     requests: &Requests,
     stats: &mut dyn FnMut(&mut EventLog),
 ) -> Result<Ending, bpf::Error> {
-    let events_map = enf.maps.map(c"events")?;
+    let events_map = enf.maps.events()?;
     let mut seen_dropped = dropped(enf)?;
     let mut seen_unlinked = unlinked(enf)?;
     let mut watcher = Watcher::new(policy, &enf.maps, enf.follow_in_kernel)
@@ -125,10 +126,10 @@ pub fn run(
         let wait = Timespec { tv_sec: bound.as_secs() as i64, tv_nsec: i64::from(bound.subsec_nanos()) };
         match rustix::event::poll(&mut fds, Some(&wait)) {
             Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => return Err(bpf::Error { op: "poll", what: "events", errno: e }),
+            Err(e) => return Err(bpf::Error { op: "poll", what: MapName::Events.as_str(), errno: e }),
         }
         let moved = !fds[1].revents().is_empty();
-        rb.consume_n(BATCH).map_err(|errno| bpf::Error { op: "consume", what: "events", errno })?;
+        rb.consume_n(BATCH).map_err(|errno| bpf::Error { op: "consume", what: MapName::Events.as_str(), errno })?;
         let mut followed = if moved { watcher.handle(&enf.maps) } else { heapless::Vec::new() };
         // Names lost: the counter also counts what no report reached us for (and may
         // count a report this consume came too early for: it is handled next time).
@@ -176,7 +177,7 @@ pub fn retire(mut enf: Enforcement, policy: &Policy, log: &mut EventLog) -> Resu
         tier.detach_all();
     }
     settle();
-    let events_map = enf.maps.map(c"events")?;
+    let events_map = enf.maps.events()?;
     let mut rb = RingBuffer::new(&events_map, |record| {
         deliver(record, policy, log);
     })?;
@@ -199,7 +200,7 @@ pub struct Adopted {
 /// delivers the events it left in its ring buffer (without paths: its rule numbers
 /// are lines of the config that agent ran), reads its counters and unpins its maps.
 pub fn retire_pinned(pinned: Pinned, log: &mut EventLog) -> Adopted {
-    let (events, counters) = (pinned.map("events", pin::EVENTS), pinned.map("counters", pin::COUNTERS));
+    let (events, counters) = (pinned.map(MapName::Events, pin::EVENTS), pinned.map(MapName::Counters, pin::COUNTERS));
     pinned.unpin_links();
     settle();
     let mut adopted = Adopted::default();

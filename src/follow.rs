@@ -32,6 +32,7 @@ use crate::bpf::{self, Map};
 use crate::config::{PathRule, Policy};
 use crate::guard::{self, Protected};
 use crate::ladder::Class;
+use crate::map_names::MapName;
 use crate::maps::Maps;
 use crate::rules;
 use crate::targets;
@@ -342,7 +343,7 @@ impl<'p> Watcher<'p> {
         if !self.pinning {
             return;
         }
-        let Ok(map) = maps.map(c"deny_inodes") else { return };
+        let Ok(map) = maps.map(MapName::DenyInodes) else { return };
         let deleted = |pin: &Pin| rustix::fs::fstat(&pin.fd).is_ok_and(|st| st.st_nlink == 0);
         let n = self.watched.len();
         let (start, count) = if batch >= n { (0, n) } else { (self.cursor % n.max(1), batch) };
@@ -379,7 +380,7 @@ impl<'p> Watcher<'p> {
         };
         let target = targets::target_of_fd(&fd)?;
         let key = target.key;
-        let map = maps.map(c"deny_inodes").map_err(|e| e.errno)?;
+        let map = maps.map(MapName::DenyInodes).map_err(|e| e.errno)?;
         // An inode that has the rule already was judged when it got it.
         let has_it = holds(&map, key, w.class).map_err(|e| e.errno)?;
         if let Err(reason) = if has_it { Ok(()) } else { self.admissible(w.class, &target) } {
@@ -521,7 +522,7 @@ mod tests {
     }
 
     fn denied(maps: &Maps, path: &str) -> bool {
-        holds(&maps.map(c"deny_inodes").unwrap(), rules::inode_key(path).unwrap(), Class::Open).unwrap()
+        holds(&maps.map(MapName::DenyInodes).unwrap(), rules::inode_key(path).unwrap(), Class::Open).unwrap()
     }
 
     /// Replaces `path` by unlink and create. The old file stays open (returned), so the
@@ -551,7 +552,7 @@ mod tests {
         let rule = |line| InodeRule { open_rule: line, exec_rule: 0 };
         let inodes = vec![(rules::inode_key(&a).unwrap(), rule(1)), (rules::inode_key(&b).unwrap(), rule(2))];
         let rules = Rules { inodes: &inodes, net: &[], ringbuf_size: 4096, exec_allow: &Default::default(), deny_anon_exec: false };
-        let maps = Maps::create(&rules, None, 1).unwrap();
+        let maps = Maps::create(&rules, &crate::bpf::BtfChoice::Kernel, None, 1).unwrap();
         (policy, maps)
     }
 

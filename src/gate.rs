@@ -7,7 +7,7 @@
 //! them (when pinning) and then retires the generation they replace.
 
 use crate::canary;
-use crate::bpf;
+use crate::bpf::{self, BtfChoice};
 use crate::config::Policy;
 use crate::handover::Handover;
 use crate::ladder::{Hook, Tier, HOOK_COUNT, LADDER, TIER_COUNT};
@@ -71,18 +71,16 @@ pub fn wanted(policy: &Policy) -> Wanted {
 pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>, generation: u32) -> Outcome {
     let lsm_list = probe::lsm_list();
     let wanted = wanted(policy);
-    let btf = if probe::kernel_btf() {
+    // What the posture decides from, and what the objects relocate against.
+    let (btf, choice) = if probe::kernel_btf() {
         if let Some(file) = &policy.btf {
             log::info!("the kernel has its own BTF: the btf file {} is not used", file.path);
         }
-        crate::bpf::set_btf_file(None);
-        Btf::Kernel
+        (Btf::Kernel, BtfChoice::Kernel)
     } else if let Some(file) = &policy.btf {
-        crate::bpf::set_btf_file(Some(&file.path));
-        Btf::File
+        (Btf::File, BtfChoice::file(&file.path))
     } else {
-        crate::bpf::set_btf_file(None);
-        Btf::None
+        (Btf::None, BtfChoice::Kernel)
     };
     let mut facts = Facts { lsm_listed: lsm_list.has_bpf(), btf, ..Facts::default() };
     let outcome = |facts: Facts, enforcement| Outcome {
@@ -107,7 +105,7 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         // is created or tried.
         return outcome(facts, None);
     }
-    let mut maps = match Maps::create(rules, handover.map(Handover::map), generation) {
+    let mut maps = match Maps::create(rules, &choice, handover.map(Handover::map), generation) {
         Ok(maps) => maps,
         Err(e) => {
             log::error!("creating the maps: {e}");
@@ -135,12 +133,12 @@ pub fn run(policy: &Policy, rules: &maps::Rules<'_>, handover: Option<&Handover>
         }
         // A tier matching names needs its own maps, made only now that it is tried.
         if tier.matches_names() && todo.iter().any(|&h| tier.sees(h)) {
-            if let Err(errno) = add_names(policy, &mut maps) {
+            if let Err(errno) = add_names(policy, &choice, &mut maps) {
                 facts.tiers[tier as usize].load = Step::Failed(errno);
                 continue;
             }
         }
-        if let Some(active) = try_tier(tier, &todo, &maps, &wanted, &mut facts, &mut served) {
+        if let Some(active) = try_tier(tier, &todo, &maps, &choice, &wanted, &mut facts, &mut served) {
             let _ = kept.push(active); // one per tier: fits
         }
     }
@@ -168,13 +166,13 @@ const SIGKILL: u8 = 9;
 
 /// The path tier's names of the rules, in its own maps: an errno for its load step
 /// when they cannot be made (a rule it cannot match is named in the log).
-fn add_names(policy: &Policy, maps: &mut Maps) -> Result<(), i32> {
+fn add_names(policy: &Policy, btf: &BtfChoice, maps: &mut Maps) -> Result<(), i32> {
     let started = std::time::Instant::now();
     let names = rules::path_names(policy, rules::canonical).map_err(|e| {
         log::error!("the path tier cannot match a rule: {e}");
         e.errno.unwrap_or(rustix::io::Errno::NAMETOOLONG).raw_os_error()
     })?;
-    maps.add_names(&names).map_err(|e| {
+    maps.add_names(&names, btf).map_err(|e| {
         log::error!("the path tier's maps: {e}");
         e.errno.raw_os_error()
     })?;
@@ -188,6 +186,7 @@ fn try_tier(
     tier: Tier,
     hooks: &[Hook],
     maps: &Maps,
+    btf: &BtfChoice,
     wanted: &Wanted,
     facts: &mut Facts,
     served: &mut [bool; HOOK_COUNT],
@@ -198,7 +197,7 @@ fn try_tier(
         facts.tiers[tier as usize].load = Step::Failed(e.errno.raw_os_error());
         return None;
     }
-    let up = tiers::bring_up(tier, hooks, maps);
+    let up = tiers::bring_up(tier, hooks, maps, btf);
     let tf = &mut facts.tiers[tier as usize];
     tf.load = up.load;
     tf.jited = up.jited;

@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use crate::abi;
-use crate::bpf::{self, FdMap, MapShape};
-use crate::maps::Maps;
+use crate::bpf::{self, FdMap, Map, MapShape};
+use crate::map_names::MapName;
 
 /// What the `handover` map must be.
 pub const SHAPE: MapShape = MapShape { map_type: bpf::MAP_ARRAY, key_size: 4, value_size: abi::Handover::SIZE as u32 };
@@ -81,11 +81,11 @@ pub struct Handover {
 }
 
 impl Handover {
-    /// The map a generation's maps created (the agent's first gate run).
-    pub fn of(maps: &Maps) -> Result<Handover, bpf::Error> {
-        let fd = maps.map(c"handover")?.borrowed_fd().try_clone_to_owned().map_err(|e| bpf::Error {
+    /// The `handover` map a generation's maps created (the agent's first gate run).
+    pub fn of(map: &Map<'_>) -> Result<Handover, bpf::Error> {
+        let fd = map.borrowed_fd().try_clone_to_owned().map_err(|e| bpf::Error {
             op: "dup",
-            what: "handover",
+            what: MapName::Handover.as_str(),
             errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
         })?;
         Ok(Handover { map: FdMap::new(fd, SHAPE)?, me: identity() })

@@ -485,14 +485,14 @@ mod tests {
     #[test]
     fn every_program_is_in_its_object() {
         for row in &TABLE {
-            let obj = crate::bpf::Object::open_image(row.tier.image(), |_| false).unwrap();
+            let obj = crate::bpf::Object::open_image(row.tier.image(), &crate::bpf::BtfChoice::Kernel, |_| false).unwrap();
             for prog in row.programs.iter().flat_map(|p| p.iter()) {
                 assert!(obj.program(prog.name).is_ok(), "{:?} is not in the {} tier's object", prog.name, row.tier.name());
             }
         }
         // And every program of the path object is in its row.
         let names = core::cell::RefCell::new(Vec::new());
-        crate::bpf::Object::open_image(Tier::Path.image(), |n| {
+        crate::bpf::Object::open_image(Tier::Path.image(), &crate::bpf::BtfChoice::Kernel, |n| {
             names.borrow_mut().push(n.to_owned());
             false
         })

@@ -21,6 +21,7 @@ mod follow;
 mod gate;
 mod handover;
 mod ladder;
+mod map_names;
 mod maps;
 mod guard;
 mod pidns;
@@ -456,7 +457,7 @@ fn run(config: &Path) -> u8 {
         }
         return exit::REFUSED;
     };
-    let handover = match adopted_handover.map_or_else(|| handover::Handover::of(&enforcement.maps), Ok) {
+    let handover = match adopted_handover.map_or_else(|| enforcement.maps.handover(), Ok) {
         Ok(h) => h,
         Err(e) => {
             announce(&mut events.syslog, syslog::Severity::Err, &format!("failed: {e}"));

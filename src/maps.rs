@@ -3,14 +3,14 @@
 //! thing whichever tier acts on it.
 
 use core::cell::Cell;
-use core::ffi::CStr;
 use core::ops::AddAssign;
 
 use crate::abi;
-use crate::bpf::{self, FdMap, Image, Map, Object};
-use crate::handover;
+use crate::bpf::{self, BtfChoice, FdMap, Image, Map, Object};
+use crate::handover::{self, Handover};
 use crate::ladder::Tier;
 use crate::ladder::TIER_COUNT;
+use crate::map_names::MapName;
 use crate::rules::{InodeEntries, NetKey, PathNames};
 use crate::trust::AllowList;
 
@@ -126,27 +126,28 @@ pub struct Maps {
 }
 
 impl Maps {
-    /// Creates the maps, sized to `rules`, and fills them, for generation
-    /// `generation`; `shared` is the agent's `handover` map (None: this one starts a
-    /// new one, in which no generation acts yet). Every tier starts quiet.
-    pub fn create(rules: &Rules<'_>, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
+    /// Creates the maps, sized to `rules` and to the programs `btf` opens, and fills
+    /// them, for generation `generation`; `shared` is the agent's `handover` map (None:
+    /// this one starts a new one, in which no generation acts yet). Every tier starts
+    /// quiet.
+    pub fn create(rules: &Rules<'_>, btf: &BtfChoice, shared: Option<&FdMap>, generation: u32) -> Result<Maps, bpf::Error> {
         let started = std::time::Instant::now();
-        let mut obj = Object::open_maps()?;
+        let mut obj = Object::open_maps(btf)?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let net4 = rules.net.iter().filter(|k| matches!(k, NetKey::V4(..))).count();
         let inodes = len(rules.inodes.len()).saturating_add(len(rules.inodes.len() / 8)).saturating_add(INODE_SLACK);
-        obj.set_max_entries(c"deny_inodes", inodes)?;
+        obj.set_max_entries(MapName::DenyInodes.name(), inodes)?;
         // The programs for kernels without BTF cannot read the filter's length (enforce.h).
         let filter_words =
-            if bpf::uses_btf_file() { abi::INODE_FILTER_WORDS_NO_BTF } else { inode_filter_words(rules.inodes.len()) };
-        obj.set_max_entries(c"inode_filter", filter_words)?;
+            if btf.is_file() { abi::INODE_FILTER_WORDS_NO_BTF } else { inode_filter_words(rules.inodes.len()) };
+        obj.set_max_entries(MapName::InodeFilter.name(), filter_words)?;
         // The canaries add one entry per family.
-        obj.set_max_entries(c"deny_net4", len(net4).saturating_add(1))?;
-        obj.set_max_entries(c"deny_net6", len(rules.net.len() - net4).saturating_add(1))?;
-        obj.set_max_entries(c"events", ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
-        obj.set_max_entries(c"exec_allow", len(rules.exec_allow.len()).max(1))?;
+        obj.set_max_entries(MapName::DenyNet4.name(), len(net4).saturating_add(1))?;
+        obj.set_max_entries(MapName::DenyNet6.name(), len(rules.net.len() - net4).saturating_add(1))?;
+        obj.set_max_entries(MapName::Events.name(), ringbuf_bytes(rules.ringbuf_size, rustix::param::page_size()))?;
+        obj.set_max_entries(MapName::ExecAllow.name(), len(rules.exec_allow.len()).max(1))?;
         if let Some(h) = shared {
-            obj.reuse_map_fd(c"handover", h.fd())?;
+            obj.reuse_map_fd(MapName::Handover.name(), h.fd())?;
         }
         obj.load()?;
         let mut flags = 0;
@@ -174,9 +175,9 @@ impl Maps {
     /// This generation's number; a new `handover` map's first entry.
     fn stamp(&self, new_handover: bool, generation: u32) -> Result<(), bpf::Error> {
         let zero = 0u32.to_ne_bytes();
-        self.map(c"generation")?.update(&zero, &generation.to_ne_bytes())?;
+        self.map(MapName::Generation)?.update(&zero, &generation.to_ne_bytes())?;
         if new_handover {
-            self.map(c"handover")?.update(&zero, &handover::initial(handover::identity()).to_bytes())?;
+            self.map(MapName::Handover)?.update(&zero, &handover::initial(handover::identity()).to_bytes())?;
         }
         Ok(())
     }
@@ -193,8 +194,8 @@ impl Maps {
             values.extend_from_slice(&rule.to_bytes());
         }
         // The filter first: an entry it hid would not be enforced.
-        self.update_words(c"inode_filter", &filter)?;
-        self.map(c"deny_inodes")?.update_many(&keys, &values, rules.inodes.len())?;
+        self.update_words(MapName::InodeFilter, &filter)?;
+        self.map(MapName::DenyInodes)?.update_many(&keys, &values, rules.inodes.len())?;
 
         let mut net_filter = vec![0u64; 4 * abi::NET_FILTER_WORDS as usize];
         let (mut k4, mut v4, mut k6, mut v6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -213,10 +214,10 @@ impl Maps {
             };
             set_bits(&mut net_filter, first, count);
         }
-        self.update_words(c"net_filter", &net_filter)?;
-        self.map(c"deny_net4")?.update_many(&k4, &v4, k4.len() / abi::Net4Key::SIZE)?;
-        self.map(c"deny_net6")?.update_many(&k6, &v6, k6.len() / abi::Net6Key::SIZE)?;
-        let allow = self.map(c"exec_allow")?;
+        self.update_words(MapName::NetFilter, &net_filter)?;
+        self.map(MapName::DenyNet4)?.update_many(&k4, &v4, k4.len() / abi::Net4Key::SIZE)?;
+        self.map(MapName::DenyNet6)?.update_many(&k6, &v6, k6.len() / abi::Net6Key::SIZE)?;
+        let allow = self.map(MapName::ExecAllow)?;
         for a in rules.exec_allow {
             allow.update(&a.dev.to_ne_bytes(), &a.line.to_ne_bytes())?;
         }
@@ -224,14 +225,14 @@ impl Maps {
     }
 
     /// Writes a whole array of u64 words.
-    fn update_words(&self, name: &'static CStr, words: &[u64]) -> Result<(), bpf::Error> {
+    fn update_words(&self, name: MapName, words: &[u64]) -> Result<(), bpf::Error> {
         let keys: Vec<u8> = (0..words.len() as u32).flat_map(u32::to_ne_bytes).collect();
         let values: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         self.map(name)?.update_many(&keys, &values, words.len())
     }
 
     /// Ors `bit` into word `word` of an array the BPF programs only read.
-    fn set_word_bit(&self, name: &'static CStr, word: u32, bit: u64) -> Result<(), bpf::Error> {
+    fn set_word_bit(&self, name: MapName, word: u32, bit: u64) -> Result<(), bpf::Error> {
         let map = self.map(name)?;
         let mut value = [0u8; 8];
         map.lookup(&word.to_ne_bytes(), &mut value)?;
@@ -246,28 +247,29 @@ impl Maps {
     /// entry of `deny_inodes` (the canaries, the agent's own follower).
     pub fn mark_inode(&self, ino: u64) -> Result<(), bpf::Error> {
         let (word, bit) = inode_filter_bit(ino, self.filter_words);
-        self.set_word_bit(c"inode_filter", word, bit)
+        self.set_word_bit(MapName::InodeFilter, word, bit)
     }
 
     /// Lets the /16 of an IPv4 address through the net filter for rules of one port
     /// (the connect canaries).
     pub fn mark_net4_port(&self, addr: [u8; 4]) -> Result<(), bpf::Error> {
         let (first, _) = net_filter_bits(false, false, &addr, 32);
-        self.set_word_bit(c"net_filter", first / 64, 1 << (first % 64))
+        self.set_word_bit(MapName::NetFilter, first / 64, 1 << (first % 64))
     }
 
     /// Makes the path tier's own maps, `deny_paths` sized to `names` and filled with
     /// them, and names the agent to its programs (`path_agent`); once per generation.
-    pub fn add_names(&mut self, names: &PathNames) -> Result<(), bpf::Error> {
+    /// `btf` is what the generation's objects relocate against.
+    pub fn add_names(&mut self, names: &PathNames, btf: &BtfChoice) -> Result<(), bpf::Error> {
         if self.names.is_some() {
             return Ok(());
         }
-        let mut obj = Object::open_image(Image::Path, |_| false)?;
+        let mut obj = Object::open_image(Image::Path, btf, |_| false)?;
         obj.reuse_maps(&self.obj)?;
         let entries = u32::try_from(names.len()).unwrap_or(u32::MAX).saturating_add(NAME_SLACK);
-        obj.set_max_entries(c"deny_paths", entries)?;
+        obj.set_max_entries(MapName::DenyPaths.name(), entries)?;
         obj.load()?;
-        let deny_paths = obj.map(c"deny_paths")?;
+        let deny_paths = obj.map(MapName::DenyPaths.name())?;
         let (mut keys, mut values) = (Vec::new(), Vec::new());
         let mut all = names.iter().peekable();
         while all.peek().is_some() {
@@ -280,7 +282,7 @@ impl Maps {
             deny_paths.update_many(&keys, &values, keys.len() / abi::PATH_LEN)?;
         }
         let me = handover::path_agent();
-        obj.map(c"path_agent")?.update(&0u32.to_ne_bytes(), &me.to_bytes())?;
+        obj.map(MapName::PathAgent.name())?.update(&0u32.to_ne_bytes(), &me.to_bytes())?;
         self.names = Some(obj);
         Ok(())
     }
@@ -299,9 +301,9 @@ impl Maps {
     }
 
     /// A map by name (the path tier's own once made).
-    pub fn map(&self, name: &'static CStr) -> Result<Map<'_>, bpf::Error> {
-        match (self.obj.map(name), &self.names) {
-            (Err(_), Some(names)) => names.map(name),
+    pub fn map(&self, name: MapName) -> Result<Map<'_>, bpf::Error> {
+        match (self.obj.map(name.name()), &self.names) {
+            (Err(_), Some(names)) => names.map(name.name()),
             (found, _) => found,
         }
     }
@@ -335,14 +337,29 @@ impl Maps {
             flags: self.flags,
             canary_tgid: t.canary_tgid,
         };
-        self.map(c"settings")?.update(&u32::from(tier.abi()).to_ne_bytes(), &settings.to_bytes())?;
+        self.map(MapName::Settings)?.update(&u32::from(tier.abi()).to_ne_bytes(), &settings.to_bytes())?;
         self.tiers[tier as usize].set(t);
         Ok(())
     }
 
+    /// The agent's handle on the `handover` map these maps created.
+    pub fn handover(&self) -> Result<Handover, bpf::Error> {
+        Handover::of(&self.map(MapName::Handover)?)
+    }
+
+    /// The ring buffer the programs report to.
+    pub fn events(&self) -> Result<Map<'_>, bpf::Error> {
+        self.map(MapName::Events)
+    }
+
+    /// One kernel-side counter (`abi::COUNTER_*`), summed over the CPUs.
+    pub fn counter(&self, key: u32) -> Result<u64, bpf::Error> {
+        self.map(MapName::Counters)?.sum_percpu_u64(key)
+    }
+
     /// Reads the kernel-side counters.
     pub fn counters(&self) -> Result<Counters, bpf::Error> {
-        let map = self.map(c"counters")?;
+        let map = self.map(MapName::Counters)?;
         Ok(Counters {
             denied: map.sum_percpu_u64(abi::COUNTER_DENIED)?,
             audited: map.sum_percpu_u64(abi::COUNTER_AUDITED)?,

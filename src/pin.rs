@@ -30,6 +30,7 @@ use rustix::io::Errno;
 use crate::bpf::{self, FdMap, MapShape};
 use crate::gate::Enforcement;
 use crate::handover::Handover;
+use crate::map_names::MapName;
 
 /// `f_type` of a bpf filesystem.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -38,7 +39,8 @@ const SYS_FS_BPF: &str = "/sys/fs/bpf";
 /// Where `--check` looks when the config has no `pin` key.
 pub const DEFAULT_DIR: &str = "/sys/fs/bpf/enforce";
 
-const HANDOVER: &str = "handover";
+/// The hand-over map's pin in DIR.
+const HANDOVER_PIN: &str = "handover";
 const GEN_PREFIX: &str = "gen-";
 
 /// What the pinned maps an adopting agent reads must be.
@@ -100,7 +102,7 @@ impl PinDir {
 
     /// The pinned hand-over map, adopted (None when there is none: nothing to adopt).
     pub fn adopt_handover(&self) -> Result<Option<Handover>, String> {
-        let path = self.path.join(HANDOVER);
+        let path = self.path.join(HANDOVER_PIN);
         if !path.exists() {
             return Ok(None);
         }
@@ -111,7 +113,7 @@ impl PinDir {
 
     /// Pins the agent's hand-over map (once: an adopted one is pinned already).
     pub fn pin_handover(&self, h: &Handover) -> Result<(), bpf::Error> {
-        let path = self.path.join(HANDOVER);
+        let path = self.path.join(HANDOVER_PIN);
         if path.exists() {
             return Ok(());
         }
@@ -136,7 +138,7 @@ impl PinDir {
                 }
             }
             for (name, fd) in enf.maps.owner().maps() {
-                if name == HANDOVER || name.starts_with('.') || name.contains('/') {
+                if name == MapName::Handover.as_str() || name.starts_with('.') || name.contains('/') {
                     continue;
                 }
                 let path = at(format!("map-{name}"));
@@ -153,7 +155,7 @@ impl PinDir {
 
     /// Removes the hand-over pin and DIR (at stop, once no generation is pinned).
     pub fn remove(self) {
-        let _ = std::fs::remove_file(self.path.join(HANDOVER));
+        let _ = std::fs::remove_file(self.path.join(HANDOVER_PIN));
         if let Err(e) = std::fs::remove_dir(&self.path) {
             log::warn!("cannot remove {}: {e}", self.path.display());
         }
@@ -196,8 +198,8 @@ impl Pinned {
     }
 
     /// Opens one of its pinned maps.
-    pub fn map(&self, name: &str, shape: MapShape) -> Result<FdMap, bpf::Error> {
-        FdMap::open(&self.path.join(format!("map-{name}")), shape)
+    pub fn map(&self, name: MapName, shape: MapShape) -> Result<FdMap, bpf::Error> {
+        FdMap::open(&self.path.join(format!("map-{}", name.as_str())), shape)
     }
 
     /// Unpins everything of a generation that will not run: the links first (what

@@ -3,8 +3,9 @@
 //! hook by hook. Every step is a fact for the posture gate; whatever fails is torn down
 //! by `Drop`. Proving the hooks is the canary's job, and deciding the gate's.
 
-use crate::bpf::{self, Link, Object};
+use crate::bpf::{self, BtfChoice, Link, Object};
 use crate::ladder::{Attach, Hook, Tier, HOOK_COUNT};
+use crate::map_names::MapName;
 use crate::maps::Maps;
 use crate::posture::Step;
 use crate::probe;
@@ -58,8 +59,8 @@ fn errno_of(e: &bpf::Error) -> i32 {
     e.errno.raw_os_error()
 }
 
-/// Brings `tier` up for `hooks`, using the shared `maps`.
-pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
+/// Brings `tier` up for `hooks`, using the shared `maps`, relocated against `btf`.
+pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps, btf: &BtfChoice) -> BroughtUp {
     let spec = tier.spec();
     let mut out = BroughtUp { load: Step::NotTried, attach: [Step::NotTried; HOOK_COUNT], active: None, jited: None };
     let wanted: heapless::Vec<Hook, HOOK_COUNT> =
@@ -74,13 +75,13 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
         probe::ensure_tracefs();
     }
     let keep = |name: &core::ffi::CStr| {
-        wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| runs_here(p) && variant(p.name) == name))
+        wanted.iter().any(|&h| spec.programs[h as usize].iter().any(|p| runs_here(p, btf) && variant(p.name) == name))
     };
     let started = std::time::Instant::now();
-    let obj = Object::open_image(tier.image(), keep).and_then(|mut obj| {
+    let obj = Object::open_image(tier.image(), btf, keep).and_then(|mut obj| {
         obj.reuse_maps(maps.owner_for(tier.image()))?;
         // The connect stash the programs use (HAVE_TASK_STORAGE in bpf/enforce.bpf.c).
-        obj.skip_map(if stash_in_task_storage() { c"connect_fds_hash" } else { c"connect_fds" })?;
+        obj.skip_map(if stash_in_task_storage(btf) { MapName::ConnectFdsHash } else { MapName::ConnectFds }.name())?;
         obj.load()?;
         Ok(obj)
     });
@@ -97,13 +98,13 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     let jited: Result<Vec<bool>, _> = wanted
         .iter()
         .flat_map(|&h| spec.programs[h as usize].iter())
-        .filter(|p| runs_here(p))
+        .filter(|p| runs_here(p, btf))
         .map(|p| obj.program(variant(p.name)).and_then(|prog| prog.jited()))
         .collect();
     out.jited = jited.map(|all| all.iter().all(|&j| j)).map_err(|e| log::debug!("{e}")).ok();
     let mut links: [Vec<Link>; HOOK_COUNT] = Default::default();
     for &h in &wanted {
-        let (step, hook_links) = attach_hook(&obj, spec.programs[h as usize]);
+        let (step, hook_links) = attach_hook(&obj, spec.programs[h as usize], btf);
         out.attach[h as usize] = step;
         links[h as usize] = hook_links;
     }
@@ -115,10 +116,11 @@ pub fn bring_up(tier: Tier, hooks: &[Hook], maps: &Maps) -> BroughtUp {
     out
 }
 
-/// Whether `p` loads on this kernel (a guard that does not is left out: [`crate::ladder::Program::runs`]).
-fn runs_here(p: &crate::ladder::Program) -> bool {
+/// Whether `p` loads on this kernel, relocated against `btf` (a guard that does not is
+/// left out: [`crate::ladder::Program::runs`]).
+fn runs_here(p: &crate::ladder::Program, btf: &BtfChoice) -> bool {
     static HAS_FIND_VMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    p.runs(!bpf::uses_btf_file(), !p.find_vma || *HAS_FIND_VMA.get_or_init(bpf::kernel_has_find_vma))
+    p.runs(!btf.is_file(), !p.find_vma || *HAS_FIND_VMA.get_or_init(bpf::kernel_has_find_vma))
 }
 
 /// The program loaded for the table's `name` on this kernel: without bpf_loop (before
@@ -135,20 +137,20 @@ fn variant(name: &'static core::ffi::CStr) -> &'static core::ffi::CStr {
 /// Whether the programs keep a connect in flight in task storage: the build for
 /// kernels with their own BTF does where the kernel has it (probed once); the build
 /// for kernels without (loaded with a BTF file) never does.
-fn stash_in_task_storage() -> bool {
+fn stash_in_task_storage(btf: &BtfChoice) -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    !bpf::uses_btf_file() && *HAS.get_or_init(bpf::kernel_has_task_storage)
+    !btf.is_file() && *HAS.get_or_init(bpf::kernel_has_task_storage)
 }
 
 /// Attaches every program of one hook, all or nothing. A syscall tracepoint the
 /// kernel lacks (ENOENT: a syscall this architecture does not have) is skipped; any
 /// other failure fails the hook (detaching what it had attached), and so does
 /// attaching none of its checking programs (only guards of routes around them).
-fn attach_hook(obj: &Object, programs: &[crate::ladder::Program]) -> (Step, Vec<Link>) {
+fn attach_hook(obj: &Object, programs: &[crate::ladder::Program], btf: &BtfChoice) -> (Step, Vec<Link>) {
     let mut links = Vec::new();
     let mut missing = 0;
     let mut checking = 0;
-    for p in programs.iter().filter(|p| runs_here(p)) {
+    for p in programs.iter().filter(|p| runs_here(p, btf)) {
         let attached = obj.program(variant(p.name)).and_then(|prog| match p.target {
             Some(target) => prog.attach_tracepoint(c"syscalls", target),
             None => prog.attach(),
