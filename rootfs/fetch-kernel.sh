@@ -6,6 +6,8 @@
 #   rootfs/fetch-kernel.sh 5.10       -> the newest linux-image-5.10.0-NN-amd64 of Debian
 #                                        bullseye, through a private apt index
 #                                        (rootfs/apt-private.sh) under the cache
+#   rootfs/fetch-kernel.sh 6.12       -> the newest linux-image-6.12.NN+deb13-amd64 of
+#                                        Debian trixie, the same way
 #
 # Idempotent: on a cache hit it prints the path and nothing else.
 # Only ./boot of the .deb is extracted; nothing touches the host's /boot.
@@ -24,6 +26,7 @@
 #   <ver>/package                    Debian package name and version
 #   kernel-version                   the version the last run resolved to (6.1)
 #   bullseye-amd64/apt/              the private index of `5.10`
+#   trixie-amd64/apt/                the private index of `6.12`
 set -eu
 
 cache=${ENFORCE_VM_CACHE:-$HOME/.cache/enforce-vm}
@@ -78,7 +81,25 @@ case ${1:-6.1} in
         [ -n "$pkg" ] || die "no linux-image-5.10.0-NN-amd64 in the private bullseye index"
     fi
     ;;
-*) die "usage: $0 [6.1|5.10]" ;;
+6.12)
+    # Trixie's kernel (Debian's current one), through a private index as for 5.10.
+    mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    apt_dir=$cache/trixie-amd64/apt apt_arch=amd64
+    apt_sources="deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main"
+    . "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
+    fetch() { download "$@"; }
+    record=trixie-amd64/kernel-version
+    if [ -z "$pkg" ] && [ -s "$cache/$record" ] && [ -s "$cache/$(cat "$cache/$record")/vmlinux" ]; then
+        echo "$cache/$(cat "$cache/$record")/vmlinux"
+        exit 0
+    fi
+    if [ -z "$pkg" ]; then
+        apt_ready
+        pkg=$(newest 'linux-image-6\.12\.[0-9]+\+deb13(\.[0-9]+)?-amd64' '')
+        [ -n "$pkg" ] || die "no linux-image-6.12.NN+deb13-amd64 in the private trixie index"
+    fi
+    ;;
+*) die "usage: $0 [6.1|5.10|6.12]" ;;
 esac
 if [ -z "$pkg" ]; then
     pkg=$(resolve_package)

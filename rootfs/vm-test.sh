@@ -97,6 +97,7 @@ case $arch in
 x86_64)
     "$here/fetch-kernel.sh" >/dev/null
     k510=$("$here/fetch-kernel.sh" 5.10)
+    k612=$("$here/fetch-kernel.sh" 6.12)
     open32=$top/target/compat/open32-i386 cpu=x86_64
     # overlayfs is a module of the default kernel: from its .deb, for the overlay cases
     # (enforce_overlay=1); it loads on that kernel only.
@@ -158,6 +159,8 @@ tracepoint $out/enforce.cpio.gz - $nobpf enforce_expect=tracepoint enforce_tiers
 x86_64-path $out/enforce.cpio.gz - $nobpf enforce_expect=path enforce_tiers=path enforce_blockers=lsm-excluded,fmodret-excluded,kprobe-excluded,tracepoint-excluded,path-matching
 x86_64-nobtf $out/enforce.cpio.gz - $bpf enforce_expect=path enforce_hide_btf=1 enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf,kprobe-needs-btf,tracepoint-needs-btf,path-matching
 x86_64-btf-file $out/enforce.cpio.gz - $bpf enforce_expect=kprobe enforce_hide_btf=1 enforce_btf=/lib/vmlinux.btf enforce_blockers=kernel-btf-missing,lsm-needs-kernel-btf,fmodret-needs-kernel-btf
+x86_64-6.12-bpf $out/enforce.cpio.gz $k612 $bpf enforce_expect=lsm
+x86_64-6.12-nobpf $out/enforce.cpio.gz $k612 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed
 x86_64-5.10-bpf $out/enforce.cpio.gz $k510 $bpf enforce_expect=lsm enforce_blockers=tracepoint-needs-find-vma:mprotect
 x86_64-5.10-nobpf $out/enforce.cpio.gz $k510 $nobpf enforce_expect=fmodret enforce_blockers=lsm-not-listed,tracepoint-needs-find-vma:mprotect
 x86_64-5.10-kprobe $out/enforce.cpio.gz $k510 $nobpf enforce_expect=kprobe enforce_tiers=kprobe enforce_blockers=lsm-excluded,fmodret-excluded
