@@ -768,6 +768,12 @@ fn pinned_enforcement_outlives_the_agent_and_is_adopted() {
     let loaded = loaded_programs();
     assert!(first_programs.iter().all(|id| loaded.contains(id)), "the pinned programs went with the agent");
     assert_killed("cat while no agent runs", cat());
+    // The tracepoint tier's rules follow a rename only through the agent (README:
+    // pinning): while none runs, a file renamed over the denied one is readable.
+    let replacement = dir.path("secret.new");
+    std::fs::write(&replacement, "y\n").unwrap();
+    std::fs::rename(&replacement, &secret).unwrap();
+    assert!(cat().success(), "documented limit: a replacement made while no agent runs is not denied");
 
     // A restarted agent adopts them: one set of programs at the end.
     let mut second = Tracked::start_cmd(agent_cmd());
@@ -778,7 +784,7 @@ fn pinned_enforcement_outlives_the_agent_and_is_adopted() {
     let pinned = listing();
     assert!(pinned.contains("gen-2") && !pinned.contains("gen-1"), "{pinned}");
     assert!(second.log.contains("denied class=open op=open tier=tracepoint signal=KILL"), "the denial made while no agent ran is delivered:\n{}", second.log);
-    assert_killed("cat under the adopting agent", cat());
+    assert_killed("cat under the adopting agent (it resolves the path again)", cat());
 
     // SIGTERM: nothing pinned, nothing loaded.
     let (status, _, log) = second.stop_within(Duration::from_secs(10));
