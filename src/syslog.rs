@@ -766,17 +766,23 @@ mod tests {
         let path = dir.0.join("log");
         let server = stuck_server(&path);
         let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
-        // The daemon reads one datagram every 2 ms: each send waits for that room.
+        // The daemon starts reading the full queue as the sends begin: each send finds
+        // the queue full and waits for the room the reader makes. (Sends start once the
+        // reader runs: how soon a thread is first scheduled is not what this tests.)
+        let (running, started) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 2 * MAX_DATAGRAM];
             let mut got = Vec::new();
             server.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
             while let Ok(n) = server.recv(&mut buf) {
+                if got.is_empty() {
+                    running.send(()).unwrap();
+                }
                 got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                std::thread::sleep(std::time::Duration::from_millis(2));
             }
             got
         });
+        started.recv().unwrap();
         let sent: Vec<Sent> = (0..20).map(|i| log.send(Severity::Notice, &format!("slow {i}"))).collect();
         assert_eq!(sent, [Sent::Syslog; 20]);
         let got = reader.join().unwrap();
