@@ -55,11 +55,15 @@ struct Pin {
     fd: OwnedFd,
 }
 
-/// One configured path (16 bytes: a policy may have 20,000 of them).
+/// One configured path (24 bytes: a policy may have 20,000 of them).
 struct Watched<'p> {
     rule: &'p PathRule,
     /// The watch of its parent directory; NO_WATCH while the path is not watched.
     wd: i32,
+    /// Where the path leads through a symlink to another directory: the watch of that
+    /// directory (a file renamed over the target there changes what the path names).
+    /// Kept while every directory is watched (no kernel following).
+    target_wd: i32,
     class: Class,
 }
 
@@ -160,7 +164,8 @@ impl<'p> Watcher<'p> {
                 },
             };
             last = Some((parent, wd));
-            w.watched.push(Watched { rule, wd, class });
+            let target_wd = if kernel_follows { NO_WATCH } else { w.watch_target_dir(path, parent) };
+            w.watched.push(Watched { rule, wd, target_wd, class });
         }
         if w.pinning {
             // Never take the descriptors the agent itself needs: pins beyond the room
@@ -187,6 +192,21 @@ impl<'p> Watcher<'p> {
     /// The descriptor to poll for readability.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// Watches the directory `path` leads to through symlinks, when that is not
+    /// `parent` (its own); NO_WATCH otherwise or when it cannot.
+    fn watch_target_dir(&self, path: &str, parent: &Path) -> i32 {
+        let Ok(target) = std::fs::canonicalize(path) else { return NO_WATCH };
+        match target.parent() {
+            Some(dir) if dir != parent && std::fs::canonicalize(parent).ok().as_deref() != Some(dir) => {
+                self.add_watch(dir).unwrap_or_else(|e| {
+                    log::warn!("cannot watch {} for replacements of {path} (its target): {e}", dir.display());
+                    NO_WATCH
+                })
+            }
+            _ => NO_WATCH,
+        }
     }
 
     fn add_watch(&self, dir: &Path) -> Result<i32, Errno> {
@@ -270,7 +290,9 @@ impl<'p> Watcher<'p> {
         for i in 0..self.watched.len() {
             let w = &self.watched[i];
             let name = Path::new(self.policy.path(w.rule)).file_name().map(OsStr::as_bytes).unwrap_or_default();
-            if w.wd == NO_WATCH || !(overflow || changed.iter().any(|(wd, n)| *wd == w.wd && n.as_slice() == name)) {
+            let in_own_dir = w.wd != NO_WATCH && changed.iter().any(|(wd, n)| *wd == w.wd && n.as_slice() == name);
+            let in_target_dir = w.target_wd != NO_WATCH && changed.iter().any(|(wd, _)| *wd == w.target_wd);
+            if !(in_own_dir || in_target_dir || (overflow && w.wd != NO_WATCH)) {
                 continue;
             }
             if let Err(e) = self.recheck(i, maps, &mut out) {
@@ -303,7 +325,7 @@ impl<'p> Watcher<'p> {
     /// Stops watching path `i`'s directory, unless another waiting path shares it.
     fn unwatch(&mut self, i: usize) {
         let wd = core::mem::replace(&mut self.watched[i].wd, NO_WATCH);
-        if wd != NO_WATCH && !self.watched.iter().any(|w| w.wd == wd) {
+        if wd != NO_WATCH && !self.watched.iter().any(|w| w.wd == wd || w.target_wd == wd) {
             if let Err(e) = inotify::remove_watch(&self.fd, wd) {
                 log::debug!("removing the watch of {}: {e}", self.policy.path(self.watched[i].rule));
             }

@@ -471,6 +471,35 @@ fn the_agent_follows_a_replaced_file() {
     assert_nothing_left();
 }
 
+/// A rule whose path is a symlink into another directory denies the symlink's target;
+/// a file renamed over that target, in the target's own directory, takes the rule
+/// (the agent watches that directory too).
+#[test]
+fn the_agent_follows_a_replaced_symlink_target() {
+    require_root();
+    let dir = TempDir::new("follow-link");
+    let (etc, data) = (dir.path("etc"), dir.path("data"));
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    let target = data.join("secret");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = etc.join("secret");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", link.display()));
+    let mut agent = Agent::start(&cfg);
+    assert_killed("the symlink's target", run_child(Command::new("cat").arg(&link)));
+    std::fs::write(data.join("secret.new"), "new\n").unwrap();
+    std::fs::rename(data.join("secret.new"), &target).unwrap();
+    agent.wait_for("followed class=open op=follow tier=agent");
+    assert_killed("the file renamed over the target, by the symlink", run_child(Command::new("cat").arg(&link)));
+    assert_killed("the file renamed over the target, by its own name", run_child(Command::new("cat").arg(&target)));
+    assert_ok("a neighbour of the target", run_child(Command::new("cat").arg(&cfg)));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert!(log.contains("stopped: denied=3 "), "{log}");
+    assert_nothing_left();
+}
+
 /// Following never puts a rule where the start-up checks would refuse one: a rule's
 /// path replaced by a symlink to a directory, or to the agent's own binary (the
 /// bricking guard), keeps the rule where it was and says why, once; a regular file
