@@ -500,6 +500,33 @@ fn the_agent_follows_a_replaced_symlink_target() {
     assert_nothing_left();
 }
 
+/// A documented limit: the rule's directory renamed away and a new one made in its
+/// place, the new file at the rule's path is not denied (the rule stays with the file
+/// it named, which is still denied under its new path) until a reload resolves the
+/// path again.
+#[test]
+fn a_new_file_under_a_renamed_rules_directory_is_a_limit_until_reload() {
+    require_root();
+    let dir = TempDir::new("follow-parent");
+    let (d, moved) = (dir.path("d"), dir.path("moved"));
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("secret"), "old\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}/secret\n", d.display()));
+    let mut agent = Agent::start(&cfg);
+    std::fs::rename(&d, &moved).unwrap();
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("secret"), "new\n").unwrap();
+    assert_killed("the denied file under its new path", run_child(Command::new("cat").arg(moved.join("secret"))));
+    let (status, out) = run_child(Command::new("cat").arg(d.join("secret")));
+    assert!(status.success() && out == "new\n", "documented limit: the new file is readable: {status} {out:?}");
+    agent.signal(rustix::process::Signal::HUP);
+    agent.wait_for("reloaded:");
+    assert_killed("the new file after a reload", run_child(Command::new("cat").arg(d.join("secret"))));
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    assert_nothing_left();
+}
+
 /// Following never puts a rule where the start-up checks would refuse one: a rule's
 /// path replaced by a symlink to a directory, or to the agent's own binary (the
 /// bricking guard), keeps the rule where it was and says why, once; a regular file

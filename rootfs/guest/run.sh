@@ -94,6 +94,7 @@ fi
 # Objects to deny and their neighbours.
 mkdir -p /data /mnt/bind /opt/denied
 echo secret >/data/secret
+mkdir -p /data/sub && echo secret >/data/sub/secret
 echo other >/data/other
 ln /data/secret /data/hardlink
 ln -s /data/secret /data/symlink
@@ -159,6 +160,7 @@ ${3:-}
 deny_open = /data/unlinked
 deny_open = /data/renamed
 deny_exec = /opt/denied/ld
+deny_open = /data/sub/secret
 EOF
 }
 
@@ -478,6 +480,18 @@ routes() {
 	fi
 	# Renames with no file at the target (a new name): nothing to follow.
 	run_case "a rename to a new name and back" ok sh -c 'mv /data/other /data/other.new && mv /data/other.new /data/other'
+	# The rule's directory renamed away, another made in its place with a new file at
+	# the rule's path: the rule stays with its file (README: limits). In a shell of its
+	# own: the path tier kills the creator of a denied name (after the file is made).
+	sh -c 'mv /data/sub /data/sub.moved && mkdir /data/sub && echo new >/data/sub/secret' 2>/dev/null
+	if [ "$expect" = path ]; then
+		limit "the denied file under its renamed directory (another name)" probe open /data/sub.moved/secret
+		run_case "a new file at the rule's path after its directory was renamed (the rule is the name)" $d probe open /data/sub/secret
+	else
+		run_case "the denied file under its renamed directory" $d probe open /data/sub.moved/secret
+		limit "a new file at the rule's path after its directory was renamed (until a reload)" probe open /data/sub/secret
+	fi
+	rm -rf /data/sub.moved
 	# An overlay of the rules' directories, mounted by nobody in a user namespace of
 	# its own: the files through it are the same real files, denied; a neighbour is not.
 	if [ "$(param enforce_overlay)" = 1 ]; then
