@@ -1030,6 +1030,49 @@ fn a_config_others_could_change_is_refused() {
     assert_nothing_left();
 }
 
+/// With no syslog listening, events go to stderr as they would go to syslog: coalesced
+/// and held to `log_rate` lines a second, every one counted. A flood of denials from
+/// 300 processes (each a key of its own) at `log_rate = 5` writes at most the rate's
+/// share of lines, one overflow line a second and one summary per followed key, and
+/// `logged + coalesced` is every denial.
+#[test]
+fn without_syslog_stderr_gets_events_within_log_rate() {
+    require_root();
+    let dir = TempDir::new("stderr-rate");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\nlog_rate = 5\ndeny_open = {}\n", secret.display()));
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", BIN, "--config"]).arg(&cfg).env("ENFORCE_SYSLOG_SOCKET", dir.path("no-syslog"));
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("attached:");
+    let flood = 300;
+    let start = Instant::now();
+    for _ in 0..flood {
+        assert_killed("a denied open", run_child(Command::new("cat").arg(&secret)));
+    }
+    let secs = start.elapsed().as_secs() + 1;
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    let events = log.lines().filter(|l| l.contains("]: denied class=open ")).count() as u64;
+    let one_by_one = log.lines().filter(|l| l.contains("]: denied class=open ") && !l.contains(" repeated=")).count() as u64;
+    let overflow = log.lines().filter(|l| l.contains("]: not logged one by one (over log_rate=5/s)")).count() as u64;
+    assert!(one_by_one <= 5 * (secs + 1), "{one_by_one} event lines one by one in {secs} s at log_rate=5:\n{log}");
+    assert!(events <= 5 * (secs + 1) + 64, "{events} event lines in {secs} s:\n{log}");
+    assert!(overflow <= secs + 1, "{overflow} overflow lines in {secs} s");
+    let stopped = log.lines().find(|l| l.contains("stopped: ")).unwrap_or_else(|| panic!("no stopped: line:\n{log}"));
+    eprintln!("{flood} denials in {secs} s: {one_by_one} lines one by one, {events} event lines, {overflow} overflow lines; {stopped}");
+    let total = |key: &str| -> u64 {
+        let v = stopped.split(' ').find_map(|w| w.strip_prefix(key)).unwrap_or_else(|| panic!("{key} in {stopped}"));
+        v.parse().unwrap()
+    };
+    assert_eq!(total("denied="), flood, "{stopped}");
+    assert_eq!(total("logged=") + total("coalesced="), flood, "{stopped}");
+    assert_eq!(total("logged="), one_by_one, "{stopped}");
+    assert_eq!(total("unsent="), 0, "{stopped}");
+    assert_nothing_left();
+}
+
 /// `--version` names the commit it was built from (in a git checkout, as here), and
 /// `--help` the default config and the exit codes.
 #[test]

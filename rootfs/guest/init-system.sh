@@ -324,6 +324,21 @@ svc_ok "ENFORCE_LOG unwritable" stop
 no_agent "after stop with ENFORCE_LOG unwritable"
 del_setting ENFORCE_LOG
 
+# 8b. A log larger than ENFORCE_LOG_MAX becomes ENFORCE_LOG.1 at the start.
+set_setting ENFORCE_LOG_MAX 2000
+rm -f /var/log/enforce.log.1
+{ echo "old-log-marker"; head -c 3000 /dev/zero | tr '\0' x; echo; } >>/var/log/enforce.log
+svc_ok "ENFORCE_LOG_MAX=2000" start "attached: posture=ENFORCE"
+if grep -q old-log-marker /var/log/enforce.log.1 2>/dev/null && ! grep -q old-log-marker /var/log/enforce.log &&
+	grep -q 'attached: ' /var/log/enforce.log; then
+	ok "the log over ENFORCE_LOG_MAX became enforce.log.1 ($(wc -c </var/log/enforce.log.1) bytes); the new one has $(wc -c </var/log/enforce.log)"
+else
+	not_ok "no rotation: $(ls -l /var/log/enforce.log*)"
+fi
+svc_ok "ENFORCE_LOG_MAX=2000" stop
+no_agent "after stop with ENFORCE_LOG_MAX=2000"
+del_setting ENFORCE_LOG_MAX
+
 # 9. Cycles: every cycle starts and stops through the script; every 5th restarts
 # in between, every 10th reloads, and one in ten each tries a restart with a bad
 # config and restarts with an unwritable ENFORCE_LOG. Exactly one agent, or none,
