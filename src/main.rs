@@ -206,10 +206,10 @@ impl Loaded {
     }
 }
 
-/// Loads the config, or returns `FILE:LINE: reason`.
+/// Loads the config (the file and its drop-in files), or returns `FILE:LINE: reason`.
 fn load(path: &Path) -> Result<Loaded, String> {
-    let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
-    let policy = config::load(path).map_err(|e| at(e.line, &e))?;
+    let policy = config::load(path).map_err(|e| format!("{}:{}: {e}", e.file.as_deref().unwrap_or(path).display(), e.line))?;
+    let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}: {reason}", policy.at(path, line));
     config::check_btf_file(&policy).map_err(|e| at(e.line, &e))?;
     // Each path resolved once, judged and turned into map entries.
     let inodes = rules::entries(targets::check(path, &policy).map_err(|e| at(e.line, &e))?);
@@ -424,7 +424,7 @@ fn run(config: &Path) -> u8 {
         Some(p) => match pin::PinDir::prepare(&p.dir) {
             Ok(dir) => Some(dir),
             Err(why) => {
-                eprintln!("enforce: {}:{}: pin {}: {why}", config.display(), p.line, p.dir);
+                eprintln!("enforce: {}: pin {}: {why}", loaded.policy.at(config, p.line), p.dir);
                 return exit::CONFIG;
             }
         },

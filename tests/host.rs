@@ -1073,6 +1073,67 @@ fn without_syslog_stderr_gets_events_within_log_rate() {
     assert_nothing_left();
 }
 
+/// Drop-in files: `enforce.d/*.conf` beside the config, read in name order after it,
+/// add rules the agent enforces; `--check-config` validates the whole set, an error
+/// names the drop-in and its own line, and a drop-in directory others could change
+/// is refused (exit 78), sticky or not.
+#[test]
+fn drop_in_files_add_rules_and_are_checked_like_the_config() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let dir = TempDir::new("dropins");
+    let (secret, other) = (dir.path("secret"), dir.path("other"));
+    std::fs::write(&secret, "x\n").unwrap();
+    std::fs::write(&other, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let d = dir.path("enforce.d");
+    std::fs::create_dir(&d).unwrap();
+    let dropin = d.join("10-package.conf");
+    std::fs::write(&dropin, format!("# added by a package\ndeny_open = {}\n", other.display())).unwrap();
+    std::fs::write(d.join("README"), "not a .conf file: not read\n").unwrap();
+    let check = || enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_OK), "{stderr}");
+
+    let mut agent = Agent::start(&cfg);
+    assert!(agent.log.contains("rules open=2 "), "{}", agent.log);
+    assert_killed("the main file's rule", run_child(Command::new("cat").arg(&secret)));
+    assert_killed("the drop-in's rule", run_child(Command::new("cat").arg(&other)));
+    let line = agent.wait_for(&format!("path={}", other.display()));
+    // Lines are numbered on through the set: the config has 4 (the last empty).
+    assert!(line.contains(" rule=6"), "{line}");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+
+    std::fs::write(&dropin, "\nbogus line\n").unwrap();
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert_eq!(stderr, format!("enforce: {}:2: expected key = value, got \"bogus line\"\n", dropin.display()));
+    std::fs::write(&dropin, "mode = audit\n").unwrap();
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert_eq!(stderr, format!("enforce: {}:1: duplicate key mode (first set on {}:1)\n", dropin.display(), cfg.display()));
+    std::fs::write(&dropin, format!("deny_open = {}\n", other.display())).unwrap();
+    for mode in [0o777, 0o1777] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+        for args in [&["--check-config"][..], &["--check"][..], &[][..]] {
+            let (status, _, stderr) = enforce(&[args, &["--config", cfg.to_str().unwrap()]].concat());
+            assert_eq!(status.code(), Some(EXIT_CONFIG), "{args:?}: {stderr}");
+            let want = format!(
+                "enforce: {}:0: writable by group or others (mode {mode:04o}): only root may be able to change the config\n",
+                d.display()
+            );
+            assert_eq!(stderr, want, "{args:?}");
+        }
+    }
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dropin, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert!(stderr.starts_with(&format!("enforce: {}:0: writable by group or others (mode 0666)", dropin.display())), "{stderr}");
+    assert_nothing_left();
+}
+
 /// `--version` names the commit it was built from (in a git checkout, as here), and
 /// `--help` the default config and the exit codes.
 #[test]
