@@ -109,7 +109,6 @@ enum Command {
     CheckConfig,
     Help,
     Version,
-    CanaryChild { hook: String, target: OsString },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -133,14 +132,10 @@ fn parse_cli(args: impl IntoIterator<Item = OsString>) -> Result<Cli, lexopt::Er
             Short('v') | Long("verbose") => cli.verbose = cli.verbose.saturating_add(1),
             Short('h') | Long("help") => cli.command = Command::Help,
             Short('V') | Long("version") => cli.command = Command::Version,
-            Long(canary::CHILD_ARG) => {
-                let hook = parser.value()?.string()?;
-                cli.command = Command::CanaryChild { hook, target: parser.value()? };
-            }
             _ => return Err(arg.unexpected()),
         }
     }
-    if matches!(cli.command, Command::Help | Command::Version | Command::CanaryChild { .. }) {
+    if matches!(cli.command, Command::Help | Command::Version) {
         return Ok(cli);
     }
     cli.command = match (check, check_config, json) {
@@ -154,6 +149,12 @@ fn parse_cli(args: impl IntoIterator<Item = OsString>) -> Result<Cli, lexopt::Er
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if args.next().is_some_and(|argv0| canary::started_by_gate(&argv0)) {
+        if let (Some(hook), Some(target), None) = (args.next(), args.next(), args.next()) {
+            return ExitCode::from(canary::child_main(&hook.to_string_lossy(), &target) as u8);
+        }
+    }
     let cli = match parse_cli(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -178,7 +179,6 @@ fn main() -> ExitCode {
             println!("{}", version());
             exit::OK
         }
-        Command::CanaryChild { hook, target } => canary::child_main(&hook, &target) as u8,
         Command::CheckConfig => match load_or_exit(&cli.config) {
             Ok(_) => exit::OK,
             Err(code) => code,
@@ -614,6 +614,8 @@ mod tests {
         assert_eq!(cli(&["--check", "--json"]).unwrap().command, Command::Check { json: true });
         assert_eq!(cli(&["--check-config", "--config", "/x"]).unwrap().config, PathBuf::from("/x"));
         assert_eq!(cli(&["-vv"]).unwrap().verbose, 2);
+        // The canary child is not a mode of the command line (canary::started_by_gate).
+        assert_eq!(cli(&["--canary-child", "open", "/x"]).unwrap_err(), "invalid option '--canary-child'");
     }
 
     #[test]
@@ -631,7 +633,7 @@ mod tests {
             .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
             .collect();
         assert_eq!(listed, codes);
-        assert!(!HELP.contains(canary::CHILD_ARG), "the canary mode is internal");
+        assert!(!HELP.contains("canary"), "the canary mode is internal");
     }
 
     #[test]

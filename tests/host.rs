@@ -1134,6 +1134,42 @@ fn drop_in_files_add_rules_and_are_checked_like_the_config() {
     assert_nothing_left();
 }
 
+/// The canary child's mode is no option of the command line: `--canary-child` is a
+/// usage error, and so is the child's argv[0] from anyone but a root agent (its
+/// parent must run the agent's binary as root), as root or as nobody, with the
+/// go-ahead byte on a pipe as the gate gives it. The agent's own canaries still pass.
+#[test]
+fn the_canary_child_mode_is_not_reachable_from_the_command_line() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let dir = TempDir::new("canary-cli");
+    let marker = dir.path("created-by-the-child");
+    let target = marker.to_str().unwrap();
+    let (status, _, stderr) = enforce(&["--canary-child", "open", target]);
+    assert_eq!(status.code(), Some(EXIT_USAGE), "{stderr}");
+    for nobody in [false, true] {
+        let mut cmd = Command::new(BIN);
+        cmd.arg0("enforce-canary-child").args(["send", "127.0.0.1:9"]);
+        if nobody {
+            cmd.uid(65534).gid(65534);
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(b"g");
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(EXIT_USAGE), "nobody={nobody}: {stderr}");
+        assert!(stderr.contains("unexpected argument"), "{stderr}");
+    }
+    // The canaries still run through the child: every hook of the signal tier proves.
+    let cfg = dir.config("mode = enforce\nfallback = signal\n");
+    let (status, stdout, stderr) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL), "{stdout}{stderr}");
+    let canaries: Vec<&str> = stdout.lines().filter(|l| l.starts_with("tracepoint.canary.")).collect();
+    assert!(!canaries.is_empty() && canaries.iter().all(|l| l.ends_with("=ok")), "{stdout}");
+    assert_nothing_left();
+}
+
 /// `--version` names the commit it was built from (in a git checkout, as here), and
 /// `--help` the default config and the exit codes.
 #[test]
