@@ -15,6 +15,7 @@ mod config;
 #[cfg(test)]
 mod config_fuzz;
 mod daemon;
+mod diag;
 mod eventlog;
 mod events;
 mod follow;
@@ -167,7 +168,7 @@ fn main() -> ExitCode {
         1 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
-    let _ = simple_logger::SimpleLogger::new().with_level(level).init();
+    diag::Limited::init(level);
     bpf::route_libbpf_log();
 
     ExitCode::from(match cli.command {
