@@ -232,16 +232,19 @@ run: deps $(BIN)
 	@echo "      cat $(DEMO)/secret   (denied)   and   cat $(DEMO)/public   (allowed)"
 	unshare -m --propagation private $(BIN) --config $(DEMO)/enforce.conf
 
-# INIT=sysv or INIT=openrc also installs that init script; an existing config is kept.
+# INIT=sysv or INIT=openrc also installs that init script (OpenRC: linked into the boot
+# runlevel, as rc-update add enforce boot does); an existing config is kept.
 INIT ?=
 install: $(BIN)
 	@case "$(INIT)" in sysv|openrc|"") ;; *) echo "INIT must be sysv or openrc" >&2; exit 2 ;; esac
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/enforce
 	@[ -e $(DESTDIR)/etc/enforce.conf ] || install -D -m 0644 init/enforce.conf $(DESTDIR)/etc/enforce.conf
 	@case "$(INIT)" in \
-	sysv) install -D -m 0755 init/S50enforce $(DESTDIR)/etc/init.d/S50enforce ;; \
+	sysv) install -D -m 0755 init/S05enforce $(DESTDIR)/etc/init.d/S05enforce ;; \
 	openrc) install -D -m 0755 init/enforce.openrc $(DESTDIR)/etc/init.d/enforce && \
-		{ [ -e $(DESTDIR)/etc/conf.d/enforce ] || install -D -m 0644 init/enforce.confd $(DESTDIR)/etc/conf.d/enforce; } ;; \
+		{ [ -e $(DESTDIR)/etc/conf.d/enforce ] || install -D -m 0644 init/enforce.confd $(DESTDIR)/etc/conf.d/enforce; } && \
+		install -d -m 0755 $(DESTDIR)/etc/runlevels/boot && \
+		ln -sf /etc/init.d/enforce $(DESTDIR)/etc/runlevels/boot/enforce ;; \
 	esac
 
 clean:

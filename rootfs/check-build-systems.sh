@@ -28,7 +28,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 fail=0
-for f in init/S50enforce init/enforce.openrc init/enforce.confd rootfs/check-build-systems.sh \
+for f in init/S05enforce init/enforce.openrc init/enforce.confd rootfs/check-build-systems.sh \
 	rootfs/buildroot/check.sh rootfs/yocto/check.sh rootfs/yocto/update-crates.sh rootfs/linked.sh; do
 	if [ ! -f "$f" ]; then
 		echo "FAIL sh -n: $f does not exist"
@@ -62,7 +62,7 @@ want='attached: posture=ENFORCE tier.open=lsm tier.exec=lsm tier.connect=lsm rul
 reloaded: posture=ENFORCE tier.open=lsm tier.exec=lsm tier.connect=lsm rules open=2 exec=0 connect=0
 reload failed: /etc/enforce.conf:8: expected key = value; keeping the current policy
 stopped: denied=1 audited=0 dropped=0'
-for spec in "init/S50enforce lifecycle" "init/enforce.openrc _lifecycle"; do
+for spec in "init/S05enforce lifecycle" "init/enforce.openrc _lifecycle"; do
 	script=${spec% *} fn=${spec#* }
 	body=$(sed -n "/^$fn() {/,/^}/p" "$script")
 	if [ -z "$body" ]; then
@@ -466,15 +466,15 @@ check(mk_install("ENFORCE_INSTALL_TARGET_CMDS", "init/enforce.conf", "$(TARGET_D
 check(any(d == "$(TARGET_DIR)/usr/sbin/enforce" and "/target/$(RUSTC_TARGET_NAME)/" in s
           for s, d in installs(defines.get("ENFORCE_INSTALL_TARGET_CMDS", ""), r"\$\(@D\)/")),
       f"{MK}: ENFORCE_INSTALL_TARGET_CMDS installs the binary to /usr/sbin/enforce")
-check(mk_install("ENFORCE_INSTALL_INIT_SYSV", "init/S50enforce", "$(TARGET_DIR)/etc/init.d/S50enforce"),
-      f"{MK}: ENFORCE_INSTALL_INIT_SYSV installs init/S50enforce to /etc/init.d/S50enforce")
+check(mk_install("ENFORCE_INSTALL_INIT_SYSV", "init/S05enforce", "$(TARGET_DIR)/etc/init.d/S05enforce"),
+      f"{MK}: ENFORCE_INSTALL_INIT_SYSV installs init/S05enforce to /etc/init.d/S05enforce")
 check(mk_install("ENFORCE_INSTALL_INIT_OPENRC", "init/enforce.openrc", "$(TARGET_DIR)/etc/init.d/enforce"),
       f"{MK}: ENFORCE_INSTALL_INIT_OPENRC installs init/enforce.openrc to /etc/init.d/enforce")
 check(mk_install("ENFORCE_INSTALL_INIT_OPENRC", "init/enforce.confd", "$(TARGET_DIR)/etc/conf.d/enforce"),
       f"{MK}: ENFORCE_INSTALL_INIT_OPENRC installs init/enforce.confd to /etc/conf.d/enforce")
-check("ln -sf /etc/init.d/enforce $(TARGET_DIR)/etc/runlevels/default/enforce"
+check("ln -sf /etc/init.d/enforce $(TARGET_DIR)/etc/runlevels/boot/enforce"
       in defines.get("ENFORCE_INSTALL_INIT_OPENRC", ""),
-      f"{MK}: ENFORCE_INSTALL_INIT_OPENRC links the service into the default runlevel")
+      f"{MK}: ENFORCE_INSTALL_INIT_OPENRC links the service into the boot runlevel")
 for name, text in defines.items():
     for s, _ in installs(text, r"\$\(@D\)/"):
         rel = s[len("$(@D)/"):]
@@ -640,7 +640,11 @@ if BB:
           f"{BB}: PACKAGE_ARCH is MACHINE_ARCH when ENFORCE_KERNEL_BTF is 1", val("PACKAGE_ARCH"))
     check(val("CVE_PRODUCT") == "enforce", f'{BB}: CVE_PRODUCT = "enforce"', val("CVE_PRODUCT"))
     check(val("INITSCRIPT_NAME") == "enforce", f'{BB}: INITSCRIPT_NAME = "enforce"', val("INITSCRIPT_NAME"))
-    check(bool(val("INITSCRIPT_PARAMS").strip()), f"{BB}: INITSCRIPT_PARAMS is set")
+    # Started in rcS.d after populate-volatile (S37: /var/run, /var/log) and before
+    # rc5.d, where the network starts (init-ifupdown: S01networking); stopped in
+    # 0, 1 and 6 after the network (K80networking), before sendsigs (S20).
+    check(val("INITSCRIPT_PARAMS") == "start 39 S . stop 81 0 1 6 .",
+          f'{BB}: INITSCRIPT_PARAMS = "start 39 S . stop 81 0 1 6 ."', val("INITSCRIPT_PARAMS"))
     check("${sysconfdir}/enforce.conf" in val("CONFFILES:${PN}").split(), f"{BB}: CONFFILES has ${{sysconfdir}}/enforce.conf")
     check("clang-native" in val("DEPENDS").split(), f"{BB}: DEPENDS has clang-native")
     check(val("BPF_CLANG") == "${STAGING_BINDIR_NATIVE}/clang", f"{BB}: exports BPF_CLANG")
@@ -650,7 +654,7 @@ if BB:
     check("-idirafter ${S}/.cargo/stubs" in val("CFLAGS:append"), f"{BB}: the argp stub is on CFLAGS")
     inst = installs(functions.get((False, "do_install"), ""), r"\$\{[BS]\}/")
     for src, dst in (("${S}/init/enforce.conf", "${D}${sysconfdir}/enforce.conf"),
-                     ("${S}/init/S50enforce", "${D}${INIT_D_DIR}/${INITSCRIPT_NAME}"),
+                     ("${S}/init/S05enforce", "${D}${INIT_D_DIR}/${INITSCRIPT_NAME}"),
                      ("${B}/target/${CARGO_TARGET_SUBDIR}/enforce", "${D}${sbindir}/enforce")):
         want_dst = dst.replace("${INITSCRIPT_NAME}", val("INITSCRIPT_NAME"))
         check((src, want_dst) in inst, f"{BB}: do_install installs {src} to {want_dst}", str(inst))

@@ -7,7 +7,7 @@
 #
 # Boots Debian's x86_64 6.1 kernel with lsm=...,bpf and rdinit=/sbin/init (BusyBox
 # init reads /etc/inittab) four times:
-#   init-sysv       Buildroot-style rcS/rcK + init/S50enforce as /etc/init.d/S50enforce,
+#   init-sysv       Buildroot-style rcS/rcK + init/S05enforce as /etc/init.d/S05enforce,
 #                   with BusyBox's start-stop-daemon
 #   init-sysv-dpkg  the same as on Debian with sysvinit: dpkg's start-stop-daemon
 #                   and dash as /bin/sh (BusyBox's sh would run its own
@@ -18,10 +18,13 @@
 #   init-openrc     OpenRC from Debian's openrc package (with its glibc libraries)
 #                   + init/enforce.openrc and init/enforce.confd as
 #                   /etc/init.d/enforce and /etc/conf.d/enforce
-# rootfs/guest/init-system.sh drives each script through ENFORCE_VM_CYCLES (30)
-# start/reload/restart/stop cycles. Each boot passes only on the guest's PASS marker.
+# Stand-ins for the services around enforce record what ran before the agent
+# attached: Buildroot's S01syslogd, S40network, S50dropbear (sysv); localmount,
+# syslogd, dhcpcd (provides net) in the boot runlevel and sshd in default
+# (OpenRC). rootfs/guest/init-system.sh checks that order and `checkconfig`, and
+# drives each script through ENFORCE_VM_CYCLES (30) start/reload/restart/stop cycles. Each boot passes only on the guest's PASS marker.
 # ENFORCE_VM_INIT="sysv-dpkg openrc" boots a subset; ENFORCE_VM_INIT_SCRIPTS=DIR
-# takes S50enforce, enforce.openrc, enforce.confd and inittab from DIR instead of
+# takes S05enforce, enforce.openrc, enforce.confd and inittab from DIR instead of
 # init/ (e.g. an older version, to see what the test catches).
 set -eu
 [ $# -eq 2 ] || { echo "usage: $0 ENFORCE_BINARY PROBE_BINARY" >&2; exit 2; }
@@ -85,18 +88,20 @@ ssd_lib_args=$(lib_args "$dpkg/sbin/start-stop-daemon" "$dpkg/bin/dash")
 # every installer uses install -m 0755).
 inst=$(mktemp -d)
 trap 'rm -rf "$inst"' EXIT
-for f in S50enforce enforce.openrc enforce.confd inittab; do
+for f in S05enforce enforce.openrc enforce.confd inittab; do
     [ -f "$scripts/$f" ] || die "$scripts/$f does not exist"
     cp "$scripts/$f" "$inst/$f"
 done
-chmod 0755 "$inst/S50enforce" "$inst/enforce.openrc"
+chmod 0755 "$inst/S05enforce" "$inst/enforce.openrc"
 
 common="$bin=/usr/sbin/enforce $probe=/bin/probe $fix/sysinit.sh=/etc/sysinit.sh
+    $fix/mark-boot=/sbin/mark-boot
     $here/guest/init-system.sh=/test/init-system.sh $here/guest/init-system.sh=/test/run.sh"
 
 # init-sysv, init-sysv-dpkg
 sysv="$common $fix/inittab.sysv=/etc/inittab $fix/rcS=/etc/init.d/rcS $fix/rcK=/etc/init.d/rcK
-    $fix/S01syslogd=/etc/init.d/S01syslogd $inst/S50enforce=/etc/init.d/S50enforce
+    $fix/S01syslogd=/etc/init.d/S01syslogd $inst/S05enforce=/etc/init.d/S05enforce
+    $fix/S40network=/etc/init.d/S40network $fix/S40network=/etc/init.d/S50dropbear
     $fix/enforce.conf=/etc/enforce.conf"
 "$here/mkinitramfs.sh" "$out/init-sysv.cpio.gz" $sysv
 "$here/mkinitramfs.sh" "$out/init-sysv-dpkg.cpio.gz" $sysv $ssd_lib_args \
@@ -117,6 +122,8 @@ for f in "$openrc"/sbin/* "$openrc"/bin/*; do orc_args="$orc_args $f=${f#"$openr
     "$openrc/lib/x86_64-linux-gnu/libeinfo.so.1=/lib/x86_64-linux-gnu/libeinfo.so.1" \
     "$openrc/etc/rc.conf=/etc/rc.conf" "$fix/inittab.openrc=/etc/inittab" \
     "$fix/syslogd.openrc=/etc/init.d/syslogd" "$inst/enforce.openrc=/etc/init.d/enforce" \
+    "$fix/localmount.openrc=/etc/init.d/localmount" "$fix/dhcpcd.openrc=/etc/init.d/dhcpcd" \
+    "$fix/sshd.openrc=/etc/init.d/sshd" \
     "$inst/enforce.confd=/etc/conf.d/enforce" "$fix/enforce.conf=/etc/enforce.conf" \
     /dev/null=/etc/insserv.conf
 

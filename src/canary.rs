@@ -3,7 +3,8 @@
 //! For each hook the agent makes an object no one else can reach — a memfd, a port it
 //! holds on loopback, a fresh directory with a random name — gives it the canary rule
 //! in the shared maps, and a child process does the hook's operation on it: this
-//! binary re-executed (`--canary-child HOOK TARGET`), or for exec the memfd itself, a
+//! binary re-executed (argv `[CHILD_ARGV0, HOOK, TARGET]`, see [`started_by_gate`]: no
+//! option of the command line reaches this mode), or for exec the memfd itself, a
 //! tiny static program. A synchronous tier must fail the operation with EPERM, a signal
 //! tier must kill the child with the configured signal, and in both cases the tier
 //! must have reported it on the ring buffer, so the proof names the hook and the tier
@@ -37,8 +38,9 @@ use crate::maps::Maps;
 use crate::posture::Step;
 use crate::rules;
 
-/// The hidden option that turns the binary into a canary child.
-pub const CHILD_ARG: &str = "canary-child";
+/// The argv[0] the gate gives a canary child; with [`started_by_gate`] it turns the
+/// binary into one.
+pub const CHILD_ARGV0: &str = "enforce-canary-child";
 /// How long a canary child may take (TCG guests are slow) before it is killed.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
 /// A child's exit code: 0 when the operation succeeded, CHILD_ERRNO + errno when it failed.
@@ -394,8 +396,9 @@ impl Drop for Named<'_> {
 /// for a byte on its stdin, sent once it is named in `canary_tasks` and `ready` (if
 /// any) has seen its pid.
 fn run_child(maps: &Maps, op: &str, target: &std::ffi::OsStr, ready: Option<Ready<'_>>) -> Result<Outcome, Errno> {
-    let mut child = Command::new("/proc/self/exe")
-        .arg(format!("--{CHILD_ARG}"))
+    let mut child = Command::new("/proc/self/exe");
+    std::os::unix::process::CommandExt::arg0(&mut child, CHILD_ARGV0);
+    let mut child = child
         .arg(op)
         .arg(target)
         .stdin(Stdio::piped())
@@ -447,6 +450,28 @@ fn wait(child: &mut Child, pid: u32) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     true
+}
+
+/// Whether this process is a canary child its gate started: argv[0] is CHILD_ARGV0
+/// (which anyone can set), its stdin is a pipe (the gate's go-ahead), and its parent
+/// runs this same binary as root. A user cannot have a root agent as parent: the
+/// agent starts no other children, and a process whose parent dies goes to init. So
+/// a user who sets argv[0] gets the command line's usage error, not this mode (which
+/// would exempt nothing anyway: the gate names its children by pid).
+pub fn started_by_gate(argv0: &std::ffi::OsStr) -> bool {
+    use rustix::fs::{fstat, stat, FileType};
+    if argv0 != CHILD_ARGV0 {
+        return false;
+    }
+    let Some(parent) = rustix::process::getppid() else { return false };
+    let proc_dir = format!("/proc/{}", parent.as_raw_nonzero());
+    let stdin_is_pipe =
+        fstat(std::io::stdin()).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo);
+    let same_binary = match (stat("/proc/self/exe"), stat(format!("{proc_dir}/exe").as_str())) {
+        (Ok(me), Ok(it)) => (me.st_dev, me.st_ino) == (it.st_dev, it.st_ino),
+        _ => false,
+    };
+    stdin_is_pipe && same_binary && stat(proc_dir.as_str()).is_ok_and(|st| st.st_uid == 0)
 }
 
 /// The canary child: do `op`'s operation on `target`, say how it went in the exit code.

@@ -21,11 +21,20 @@
 //!   copied line that was meant to be edited, and it keeps one rule id per map entry.
 //!
 //! Every error carries the line it is about (line 0: the whole file).
+//!
+//! Drop-in files: after the config file FILE, the files named `*.conf` in the
+//! directory beside it named after it with `.d` for its extension
+//! (`/etc/enforce.conf`: `/etc/enforce.d/*.conf`) are read in byte order of their
+//! names, with the same grammar, as if they followed FILE: a key that may appear once
+//! may appear once in the whole set, and a rule may not repeat one of another file.
+//! Lines are numbered on through the set (the first line of a drop-in follows the last
+//! of the file before it), so a rule's line, which events name as `rule=`, is unique;
+//! errors and warnings name the file and its own line ([`Policy::place`]).
 
 use core::fmt;
 use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::ladder::{Class, Tier, TIER_COUNT};
 
@@ -378,6 +387,16 @@ pub struct Policy {
     /// `btf`: a BTF file describing the running kernel, for kernels built without
     /// BTF (CO-RE relocation of the kprobe and tracepoint tiers); the line and path.
     pub btf: Option<BtfFile>,
+    /// The files read, in order, and the number their first line has in the set; empty
+    /// for a policy parsed from text.
+    pub sources: Vec<Source>,
+}
+
+/// A file of the config set and the number its first line has in the set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub first: u32,
 }
 
 /// The `btf` file and the line that named it.
@@ -397,6 +416,32 @@ pub struct PinDir {
 }
 
 impl Policy {
+    /// Where line `line` of the set is: the drop-in file it is in (None: the config
+    /// file itself) and its number in that file.
+    pub fn place(&self, line: u32) -> (Option<&Path>, u32) {
+        match self.sources.iter().rposition(|s| s.first <= line) {
+            Some(i) if i > 0 && line > 0 => (Some(&self.sources[i].path), line - self.sources[i].first + 1),
+            _ => (None, line),
+        }
+    }
+
+    /// `FILE:LINE` for line `line` of the set whose config file is `config`.
+    pub fn at(&self, config: &Path, line: u32) -> String {
+        let (file, line) = self.place(line);
+        format!("{}:{line}", file.unwrap_or(config).display())
+    }
+
+    /// How an error on line `line` names an earlier line `first`: `line N` in the same
+    /// file, `FILE:N` in another.
+    fn refer(&self, first: u32, line: u32) -> String {
+        let source = |l: u32| self.sources.iter().rposition(|s| s.first <= l);
+        let (a, b) = (source(first), source(line));
+        match a {
+            Some(i) if a != b => format!("{}:{}", self.sources[i].path.display(), first - self.sources[i].first + 1),
+            _ => format!("line {}", self.place(first).1),
+        }
+    }
+
     /// The path of a `deny_open`, `deny_exec` or `allow_exec_from` line of this policy.
     pub fn path(&self, rule: &PathRule) -> &str {
         &self.paths[rule.start as usize..][..rule.len as usize]
@@ -450,6 +495,7 @@ impl Default for Policy {
             log_rate: DEFAULT_LOG_RATE,
             pin: None,
             btf: None,
+            sources: Vec::new(),
         }
     }
 }
@@ -457,7 +503,9 @@ impl Default for Policy {
 /// A config error. Display prints only the reason; the caller adds `FILE:LINE: `.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// 1-based line the error is about; 0 = the whole file.
+    /// The drop-in file or directory the error is in; None: the config file itself.
+    pub file: Option<PathBuf>,
+    /// 1-based line the error is about, in that file; 0 = the whole file.
     pub line: u32,
     /// What is wrong, for a human.
     pub reason: String,
@@ -478,15 +526,53 @@ impl std::error::Error for ConfigError {}
 /// a writer; what it is is then read from the open file itself (`fstat`), so the
 /// check and the read are about the same file. A non-regular path (`/dev/null`, a
 /// FIFO) is refused as such before its owner and mode are looked at. Then only root
-/// may be able to change it (see [`check_only_root_can_change`]).
+/// may be able to change it (see [`check_only_root_can_change`]). The drop-in files
+/// follow (see the module doc and [`dropins`]); an error names the file it is in.
 pub fn load(path: &Path) -> Result<Box<Policy>, ConfigError> {
-    parse_bytes(&read_regular(path)?)
+    let mut set = SetParser::new();
+    set.file(path, &read_regular(path)?)?;
+    for file in dropins(path)? {
+        let bytes = read_regular(&file).map_err(|e| ConfigError { file: Some(file.clone()), ..e })?;
+        set.file(&file, &bytes)?;
+    }
+    let mut policy = set.finish().map_err(|e| set.locate(e))?;
+    policy.sources = set.sources;
+    Ok(policy)
+}
+
+/// The drop-in files of the config file `path` in the order they are read: the
+/// `*.conf` files (not hidden ones) in `path` with `.d` for its extension, by the
+/// bytes of their names; none when that directory does not exist. The directory is
+/// checked as the config file is, and the sticky bit does not excuse it: whoever may
+/// add a file to it may add to the policy.
+fn dropins(path: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let dir = path.with_extension("d");
+    let err = |reason: String| ConfigError { file: Some(dir.clone()), line: 0, reason };
+    let st = match rustix::fs::stat(&dir) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(err(format!("cannot read: {e}"))),
+    };
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return Err(err("not a directory: drop-in config files go in a directory".into()));
+    }
+    check_only_root_can_change(&dir, st.st_uid, st.st_mode).map_err(err)?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| err(format!("cannot read: {e}")))? {
+        let name = entry.map_err(|e| err(format!("cannot read: {e}")))?.file_name().into_vec();
+        if name.ends_with(b".conf") && !name.starts_with(b".") {
+            names.push(name);
+        }
+    }
+    let order = sorted_indices(names.len(), &|a, b| names[a].cmp(&names[b]));
+    Ok(order.into_iter().map(|i| dir.join(std::ffi::OsStr::from_bytes(&names[i]))).collect())
 }
 
 /// The bytes of the regular file at `path`, at most MAX_CONFIG_BYTES + 1 of them.
 fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
     use rustix::fs::{FileType, Mode, OFlags};
-    let whole = |reason: String| ConfigError { line: 0, reason };
+    let whole = |reason: String| ConfigError { file: None, line: 0, reason };
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| whole(format!("cannot read: {e}")))?;
     let st = rustix::fs::fstat(&fd).map_err(|e| whole(format!("cannot read: {e}")))?;
@@ -554,51 +640,112 @@ fn check_only_root_can_change(path: &Path, uid: u32, mode: u32) -> Result<(), St
 
 /// Parses the bytes of a config file: UTF-8 text (see [`parse`]). UTF-16 text, which
 /// some editors write, is named as such rather than reported as bad UTF-8.
+#[cfg(test)]
 pub fn parse_bytes(bytes: &[u8]) -> Result<Box<Policy>, ConfigError> {
-    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
-        return Err(ConfigError { line: 1, reason: "UTF-16 text (byte-order mark): save the file as UTF-8".into() });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let newlines = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
-        ConfigError { line: line_number(newlines), reason: "not valid UTF-8".into() }
-    })?;
-    parse(text)
+    let mut set = SetParser::new();
+    set.bytes(bytes)?;
+    set.finish()
 }
 
 /// Parses config text (see the module doc for the syntax).
 ///
 /// The policy is boxed, so moving it never copies its fixed part around. Its rule
 /// lists are trimmed to their length: 10,000 rules cost what they hold, not a capacity.
+#[cfg(test)]
 pub fn parse(text: &str) -> Result<Box<Policy>, ConfigError> {
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(ConfigError { line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
+    let mut set = SetParser::new();
+    set.text(text)?;
+    set.finish()
+}
+
+/// Parses the files of a config set one after the other into one policy, numbering
+/// their lines on through the set. Its errors carry numbers in the set until
+/// [`SetParser::locate`] turns them into a file and its own line.
+struct SetParser {
+    policy: Box<Policy>,
+    seen: [u32; Key::COUNT],
+    /// The number of the next file's first line.
+    next: u32,
+    /// The files given to [`SetParser::file`].
+    sources: Vec<Source>,
+}
+
+impl SetParser {
+    fn new() -> SetParser {
+        SetParser { policy: Box::default(), seen: [0; Key::COUNT], next: 1, sources: Vec::new() }
     }
-    // Editors on other systems start a UTF-8 file with a byte-order mark: skip one.
-    let text = text.strip_prefix(BOM).unwrap_or(text);
-    let mut policy = Box::<Policy>::default();
-    let mut seen = [0u32; Key::COUNT];
-    let mut error = None;
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = line_number(i);
-        if let Err(reason) = parse_line(&mut policy, &mut seen, line, raw) {
-            error = Some(ConfigError { line, reason });
-            break;
+
+    /// Parses the file at `path`, whose bytes are `bytes`; an error names its file.
+    fn file(&mut self, path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+        self.sources.push(Source { path: path.to_owned(), first: self.next });
+        self.policy.sources.clone_from(&self.sources);
+        self.bytes(bytes).map_err(|e| self.locate(e))
+    }
+
+    /// The file and line of an error numbered in the set (line 0: the last file).
+    fn locate(&self, e: ConfigError) -> ConfigError {
+        if e.file.is_some() || self.sources.len() < 2 {
+            return e;
         }
+        if e.line == 0 {
+            let last = self.sources.len() - 1;
+            return ConfigError { file: (last > 0).then(|| self.sources[last].path.clone()), ..e };
+        }
+        let (file, line) = self.policy.place(e.line);
+        ConfigError { file: file.map(Path::to_path_buf), line, ..e }
     }
-    // Repeated rules are found once, by sorting, not by comparing every rule with every
-    // earlier one (quadratic at 10,000 rules). Every rule parsed so far lies before a
-    // line error, so a repeat among them is the first error in the file.
-    if let Some(repeat) = first_repeat(&policy) {
-        return Err(repeat);
+
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), ConfigError> {
+        if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+            let reason = "UTF-16 text (byte-order mark): save the file as UTF-8".into();
+            return Err(ConfigError { file: None, line: self.next, reason });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let newlines = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            ConfigError { file: None, line: self.line(newlines), reason: "not valid UTF-8".into() }
+        })?;
+        self.text(text)
     }
-    if let Some(error) = error {
-        return Err(error);
+
+    /// The number in the set of the line after `index` earlier lines of this file.
+    fn line(&self, index: usize) -> u32 {
+        line_number(index).saturating_add(self.next - 1)
     }
-    policy.paths.shrink_to_fit();
-    policy.open.shrink_to_fit();
-    policy.exec.shrink_to_fit();
-    policy.connect.shrink_to_fit();
-    Ok(policy)
+
+    fn text(&mut self, text: &str) -> Result<(), ConfigError> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError { file: None, line: 0, reason: format!("too large: more than {MAX_CONFIG_BYTES} bytes") });
+        }
+        // Editors on other systems start a UTF-8 file with a byte-order mark: skip one.
+        let text = text.strip_prefix(BOM).unwrap_or(text);
+        let mut lines = 0;
+        for (i, raw) in text.split('\n').enumerate() {
+            let line = self.line(i);
+            lines = i + 1;
+            if let Err(reason) = parse_line(&mut self.policy, &mut self.seen, line, raw) {
+                // Repeated rules are found once, by sorting, not by comparing every rule
+                // with every earlier one (quadratic at 10,000 rules). Every rule parsed
+                // so far lies before a line error, so a repeat among them is the first
+                // error in the set.
+                return Err(first_repeat(&self.policy).unwrap_or(ConfigError { file: None, line, reason }));
+            }
+        }
+        self.next = self.line(lines);
+        Ok(())
+    }
+
+    /// The policy, once no rule repeats another.
+    fn finish(&mut self) -> Result<Box<Policy>, ConfigError> {
+        if let Some(repeat) = first_repeat(&self.policy) {
+            return Err(repeat);
+        }
+        let mut policy = core::mem::take(&mut self.policy);
+        policy.paths.shrink_to_fit();
+        policy.open.shrink_to_fit();
+        policy.exec.shrink_to_fit();
+        policy.connect.shrink_to_fit();
+        Ok(policy)
+    }
 }
 
 /// The earliest rule that repeats an earlier one of its list, as the error on its line
@@ -665,7 +812,7 @@ fn first_repeat(p: &Policy) -> Option<ConfigError> {
     .into_iter()
     .flatten()
     .min()
-    .map(|(line, first)| ConfigError { line, reason: format!("duplicate rule: same as line {first}") })
+    .map(|(line, first)| ConfigError { file: None, line, reason: format!("duplicate rule: same as {}", p.refer(first, line)) })
 }
 
 /// The 1-based number of the line after `index` earlier lines.
@@ -779,7 +926,7 @@ fn parse_line(p: &mut Policy, seen: &mut [u32; Key::COUNT], line: u32, raw: &str
     if !key.repeats() {
         let first = &mut seen[key as usize];
         if *first != 0 {
-            return Err(format!("duplicate key {name} (first set on line {first})"));
+            return Err(format!("duplicate key {name} (first set on {})", p.refer(*first, line)));
         }
         *first = line;
     }
@@ -876,7 +1023,7 @@ pub fn btf_magic_ok(head: &[u8]) -> bool {
 /// is about the `btf` line.
 pub fn check_btf_file(policy: &Policy) -> Result<(), ConfigError> {
     let Some(rule) = &policy.btf else { return Ok(()) };
-    let err = |why: String| ConfigError { line: rule.line, reason: format!("btf {}: {why}", rule.path) };
+    let err = |why: String| ConfigError { file: None, line: rule.line, reason: format!("btf {}: {why}", rule.path) };
     let mut file = std::fs::File::open(rule.path.as_str()).map_err(|e| err(e.to_string()))?;
     let meta = file.metadata().map_err(|e| err(e.to_string()))?;
     if !meta.is_file() {
@@ -1760,6 +1907,80 @@ ringbuf_size = 256K
         assert_eq!((e.line, e.reason), (0, want));
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(load(&path).unwrap().mode, Mode::Audit, "a sticky directory");
+    }
+
+    #[test]
+    fn drop_in_files_follow_in_name_order_and_errors_name_their_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        let dir = crate::scratch::TempDir::new("config-dropins");
+        let path = dir.0.join("enforce.conf");
+        std::fs::write(&path, "mode = audit\ndeny_connect = 10.0.0.1\n").unwrap();
+        let d = dir.0.join("enforce.d");
+        std::fs::create_dir(&d).unwrap();
+        mode(&d, 0o755);
+        let (a, b) = (d.join("10-a.conf"), d.join("20-b.conf"));
+        std::fs::write(&b, "deny_connect = 10.0.0.3\n").unwrap();
+        std::fs::write(&a, "# a\ndeny_connect = 10.0.0.2\n").unwrap();
+        std::fs::write(d.join(".hidden.conf"), "bogus\n").unwrap();
+        std::fs::write(d.join("notes.txt"), "bogus\n").unwrap();
+        std::fs::write(d.join("30-c.conf.off"), "bogus\n").unwrap();
+        let p = load(&path).unwrap();
+        assert_eq!(p.mode, Mode::Audit);
+        // Lines numbered on: main 1-3 (the last is empty), 10-a 4-6, 20-b 7-8.
+        let lines: Vec<u32> = p.connect.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 5, 7]);
+        let sources: Vec<(&Path, u32)> = p.sources.iter().map(|s| (s.path.as_path(), s.first)).collect();
+        assert_eq!(sources, [(path.as_path(), 1), (a.as_path(), 4), (b.as_path(), 7)]);
+        assert_eq!(p.place(2), (None, 2));
+        assert_eq!(p.place(5), (Some(a.as_path()), 2));
+        assert_eq!(p.at(&path, 7), format!("{}:1", b.display()));
+
+        // An error in a drop-in names it and its own line.
+        std::fs::write(&b, "\nbogus line\n").unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.file.as_deref(), e.line, e.reason.as_str()), (Some(b.as_path()), 2, "expected key = value, got \"bogus line\""));
+        // A key set twice, or a rule repeated, across files: both places named.
+        std::fs::write(&b, "mode = enforce\n").unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.file.as_deref(), e.line), (Some(b.as_path()), 1));
+        assert_eq!(e.reason, format!("duplicate key mode (first set on {}:1)", path.display()));
+        std::fs::write(&b, "\ndeny_connect = 10.0.0.2\n").unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.file.as_deref(), e.line), (Some(b.as_path()), 2));
+        assert_eq!(e.reason, format!("duplicate rule: same as {}:2", a.display()));
+        std::fs::write(&b, "deny_connect = 10.0.0.3\n").unwrap();
+        assert!(load(&path).is_ok());
+
+        // Only root may be able to change the directory or a file in it.
+        const WHY: &str = "only root may be able to change the config";
+        mode(&b, 0o664);
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.file.as_deref(), e.line), (Some(b.as_path()), 0));
+        assert_eq!(e.reason, format!("writable by group or others (mode 0664): {WHY}"));
+        mode(&b, 0o644);
+        for m in [0o775, 0o1777] {
+            mode(&d, m);
+            let e = load(&path).unwrap_err();
+            assert_eq!((e.file.as_deref(), e.line), (Some(d.as_path()), 0));
+            assert_eq!(e.reason, format!("writable by group or others (mode {m:04o}): {WHY}"), "sticky or not");
+        }
+        mode(&d, 0o755);
+        std::os::unix::fs::chown(&d, Some(65534), None).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(e.reason, format!("owned by uid 65534, not root: {WHY}"));
+        std::os::unix::fs::chown(&d, Some(0), None).unwrap();
+        // A drop-in that is not a regular file, and a directory that is not one.
+        std::fs::create_dir(d.join("40-dir.conf")).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(e.file, Some(d.join("40-dir.conf")));
+        assert!(e.reason.starts_with("not a regular file but a directory"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::write(&d, "x\n").unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.file.as_deref(), e.reason.as_str()), (Some(d.as_path()), "not a directory: drop-in config files go in a directory"));
+        std::fs::remove_file(&d).unwrap();
+        assert!(load(&path).is_ok(), "no drop-in directory");
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::syslog::{self, Sent, Severity, Syslog};
 
 /// How often, at most, the growing unsent count is reported.
 pub const REPORT_EVERY_MS: u64 = 10_000;
+/// The same when no syslog listens: the report goes to stderr only, whose file
+/// nothing rotates while the agent runs.
+pub const STDERR_REPORT_EVERY_MS: u64 = 600_000;
 
 /// The coalescing limits a policy asks for.
 pub fn limits(policy: &Policy) -> Limits {
@@ -116,9 +119,17 @@ impl EventLog {
         let EventLog { syslog, coalescer, .. } = self;
         coalescer.tick(now, &mut |line| write(syslog, policy, line));
         self.send_held();
-        if let Some(line) = self.unsent_report(now) {
+        let connected = self.syslog.connected();
+        let (why, every) = if connected {
+            ("syslog is not keeping up", REPORT_EVERY_MS)
+        } else {
+            ("no syslog listens and stderr has taken its share of event lines", STDERR_REPORT_EVERY_MS)
+        };
+        if let Some(line) = self.unsent_report(now, why, every) {
             log::warn!("{line}");
-            let _ = self.syslog.send(Severity::Warning, &line);
+            if connected {
+                let _ = self.syslog.send(Severity::Warning, &line);
+            }
         }
     }
 
@@ -136,16 +147,17 @@ impl EventLog {
         self.unsent += self.syslog.take_unsent();
     }
 
-    /// The unsent report due at `now_ms`, if one is.
-    fn unsent_report(&mut self, now_ms: u64) -> Option<String> {
-        let due = self.reported_at_ms.is_none_or(|at| now_ms.saturating_sub(at) >= REPORT_EVERY_MS);
+    /// The unsent report due at `now_ms`, if one is (at most every `every_ms`), giving
+    /// `why`.
+    fn unsent_report(&mut self, now_ms: u64, why: &str, every_ms: u64) -> Option<String> {
+        let due = self.reported_at_ms.is_none_or(|at| now_ms.saturating_sub(at) >= every_ms);
         if self.unsent == self.reported_unsent || !due {
             return None;
         }
         let new = self.unsent - self.reported_unsent;
         self.reported_unsent = self.unsent;
         self.reported_at_ms = Some(now_ms);
-        Some(format!("syslog is not keeping up: {new} more lines not written ({} since start)", self.unsent))
+        Some(format!("{why}: {new} more lines not written ({} since start)", self.unsent))
     }
 
     /// The totals for the `stopped:` line: ` logged=N coalesced=N unsent=N` (after
@@ -166,18 +178,20 @@ mod tests {
         EventLog::new(Syslog::open(Path::new("/nonexistent/enforce-log"), Facility::Daemon, "t"), limits)
     }
 
+    const W: &str = "syslog is not keeping up";
+
     #[test]
     fn unsent_is_reported_when_it_grows_at_most_every_ten_seconds() {
         let mut s = sink();
-        assert_eq!(s.unsent_report(0), None, "nothing unsent");
+        assert_eq!(s.unsent_report(0, W, REPORT_EVERY_MS), None, "nothing unsent");
         s.unsent = 3;
-        assert_eq!(s.unsent_report(1000).as_deref(), Some("syslog is not keeping up: 3 more lines not written (3 since start)"));
+        assert_eq!(s.unsent_report(1000, W, REPORT_EVERY_MS).as_deref(), Some("syslog is not keeping up: 3 more lines not written (3 since start)"));
         s.unsent = 5;
-        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS - 1), None, "too soon");
-        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS).as_deref(), Some("syslog is not keeping up: 2 more lines not written (5 since start)"));
-        assert_eq!(s.unsent_report(1_000_000), None, "no change, no report");
+        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS - 1, W, REPORT_EVERY_MS), None, "too soon");
+        assert_eq!(s.unsent_report(1000 + REPORT_EVERY_MS, W, REPORT_EVERY_MS).as_deref(), Some("syslog is not keeping up: 2 more lines not written (5 since start)"));
+        assert_eq!(s.unsent_report(1_000_000, W, REPORT_EVERY_MS), None, "no change, no report");
         s.unsent = 6;
-        assert!(s.unsent_report(1_000_000).is_some());
+        assert!(s.unsent_report(1_000_000, W, REPORT_EVERY_MS).is_some());
         assert_eq!(s.totals(), " logged=0 coalesced=0 unsent=6");
     }
 }

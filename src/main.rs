@@ -15,6 +15,7 @@ mod config;
 #[cfg(test)]
 mod config_fuzz;
 mod daemon;
+mod diag;
 mod eventlog;
 mod events;
 mod follow;
@@ -110,7 +111,6 @@ enum Command {
     CheckConfig,
     Help,
     Version,
-    CanaryChild { hook: String, target: OsString },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -134,14 +134,10 @@ fn parse_cli(args: impl IntoIterator<Item = OsString>) -> Result<Cli, lexopt::Er
             Short('v') | Long("verbose") => cli.verbose = cli.verbose.saturating_add(1),
             Short('h') | Long("help") => cli.command = Command::Help,
             Short('V') | Long("version") => cli.command = Command::Version,
-            Long(canary::CHILD_ARG) => {
-                let hook = parser.value()?.string()?;
-                cli.command = Command::CanaryChild { hook, target: parser.value()? };
-            }
             _ => return Err(arg.unexpected()),
         }
     }
-    if matches!(cli.command, Command::Help | Command::Version | Command::CanaryChild { .. }) {
+    if matches!(cli.command, Command::Help | Command::Version) {
         return Ok(cli);
     }
     cli.command = match (check, check_config, json) {
@@ -155,6 +151,12 @@ fn parse_cli(args: impl IntoIterator<Item = OsString>) -> Result<Cli, lexopt::Er
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if args.next().is_some_and(|argv0| canary::started_by_gate(&argv0)) {
+        if let (Some(hook), Some(target), None) = (args.next(), args.next(), args.next()) {
+            return ExitCode::from(canary::child_main(&hook.to_string_lossy(), &target) as u8);
+        }
+    }
     let cli = match parse_cli(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -167,7 +169,7 @@ fn main() -> ExitCode {
         1 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
-    let _ = simple_logger::SimpleLogger::new().with_level(level).init();
+    diag::Limited::init(level);
     bpf::route_libbpf_log();
 
     ExitCode::from(match cli.command {
@@ -179,7 +181,6 @@ fn main() -> ExitCode {
             println!("{}", version());
             exit::OK
         }
-        Command::CanaryChild { hook, target } => canary::child_main(&hook, &target) as u8,
         Command::CheckConfig => match load_or_exit(&cli.config) {
             Ok(_) => exit::OK,
             Err(code) => code,
@@ -209,10 +210,10 @@ impl Loaded {
     }
 }
 
-/// Loads the config, or returns `FILE:LINE: reason`.
+/// Loads the config (the file and its drop-in files), or returns `FILE:LINE: reason`.
 fn load(path: &Path) -> Result<Loaded, String> {
-    let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}:{line}: {reason}", path.display());
-    let policy = config::load(path).map_err(|e| at(e.line, &e))?;
+    let policy = config::load(path).map_err(|e| format!("{}:{}: {e}", e.file.as_deref().unwrap_or(path).display(), e.line))?;
+    let at = |line: u32, reason: &dyn core::fmt::Display| format!("{}: {reason}", policy.at(path, line));
     config::check_btf_file(&policy).map_err(|e| at(e.line, &e))?;
     // Each path resolved once, judged and turned into map entries.
     let resolved = targets::check(path, &policy).map_err(|e| at(e.line, &e))?;
@@ -429,7 +430,7 @@ fn run(config: &Path) -> u8 {
         Some(p) => match pin::PinDir::prepare(&p.dir) {
             Ok(dir) => Some(dir),
             Err(why) => {
-                eprintln!("enforce: {}:{}: pin {}: {why}", config.display(), p.line, p.dir);
+                eprintln!("enforce: {}: pin {}: {why}", loaded.policy.at(config, p.line), p.dir);
                 return exit::CONFIG;
             }
         },
@@ -619,6 +620,8 @@ mod tests {
         assert_eq!(cli(&["--check", "--json"]).unwrap().command, Command::Check { json: true });
         assert_eq!(cli(&["--check-config", "--config", "/x"]).unwrap().config, PathBuf::from("/x"));
         assert_eq!(cli(&["-vv"]).unwrap().verbose, 2);
+        // The canary child is not a mode of the command line (canary::started_by_gate).
+        assert_eq!(cli(&["--canary-child", "open", "/x"]).unwrap_err(), "invalid option '--canary-child'");
     }
 
     #[test]
@@ -636,7 +639,7 @@ mod tests {
             .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
             .collect();
         assert_eq!(listed, codes);
-        assert!(!HELP.contains(canary::CHILD_ARG), "the canary mode is internal");
+        assert!(!HELP.contains("canary"), "the canary mode is internal");
     }
 
     #[test]

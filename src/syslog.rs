@@ -1,5 +1,11 @@
 //! Syslog: RFC 3164 datagrams to `/dev/log`, stderr when there is none.
 //!
+//! Event lines reach the sender already coalesced and held to `log_rate`
+//! (`coalesce.rs`), whichever way they go. On stderr, which init scripts send to a
+//! file that nothing rotates while the agent runs (on tmpfs, often), they are also
+//! capped: at most STDERR_EVENT_BYTES of them per run; the rest are counted as
+//! unsent, like lines syslog does not take.
+//!
 //! A datagram is `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, in local time (`TZ`, else
 //! `/etc/localtime`, as the C library reads them; UTC without either), at most
 //! MAX_DATAGRAM bytes (longer messages are cut). No time or syslog crate: the framing
@@ -24,6 +30,9 @@ pub fn socket_path() -> PathBuf {
 }
 /// Largest datagram sent, in bytes; longer messages are truncated.
 pub const MAX_DATAGRAM: usize = 1024;
+/// Event lines written to stderr per run, in bytes (about 5,000 lines): see the
+/// module comment. Lifecycle lines and the agent's diagnostics are not counted.
+pub const STDERR_EVENT_BYTES: u64 = 1 << 20;
 /// Sends never block (the socket is non-blocking). When syslog's queue is full, one
 /// message may wait for room up to LINE_WAIT_MS, out of a budget that refills at
 /// WAIT_BUDGET_MS per second up to WAIT_BUDGET_MS: a slow daemon (busybox syslogd
@@ -279,6 +288,10 @@ pub struct Syslog {
     format: SyslogFormat,
     /// RFC 5424's HOSTNAME: the node name, printable ASCII.
     host: heapless::String<64>,
+    /// Bytes of event lines stderr may still take (see STDERR_EVENT_BYTES).
+    stderr_left: u64,
+    /// The line saying that event lines stop going to stderr has been written.
+    stderr_cut: bool,
 }
 
 /// A non-blocking datagram socket connected to `path`, or None.
@@ -318,7 +331,30 @@ impl Syslog {
             zone: core::cell::Cell::new(None),
             format: SyslogFormat::Rfc3164,
             host: heapless::String::new(),
+            stderr_left: STDERR_EVENT_BYTES,
+            stderr_cut: false,
         }
+    }
+
+    /// Writes an event line to stderr within what is left of STDERR_EVENT_BYTES:
+    /// Stderr when written, Unsent once the cap is reached (said once, on stderr).
+    fn event_to_stderr(&mut self, line: &[u8]) -> Sent {
+        let len = line.len() as u64 + 1;
+        if len <= self.stderr_left {
+            self.stderr_left -= len;
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(line);
+            let _ = err.write_all(b"\n");
+            return Sent::Stderr;
+        }
+        if !core::mem::replace(&mut self.stderr_cut, true) {
+            let note = format!(
+                "event lines to stderr stop here ({STDERR_EVENT_BYTES} bytes written, no syslog on {}): the rest are counted as unsent until syslog listens",
+                self.path.display()
+            );
+            let _ = writeln!(io::stderr().lock(), "{}", self.framed(Severity::Warning, &note));
+        }
+        Sent::Unsent
     }
 
     /// Frames messages in `format` from now on (RFC 3164 until this is called).
@@ -353,10 +389,16 @@ impl Syslog {
     /// Holds one message to go out with the next ones: [`Syslog::flush`], a full batch
     /// (BATCH lines) or the next [`Syslog::send`] sends them, in order. What syslog
     /// does not take is counted ([`Syslog::take_unsent`]). Without a syslog socket the
-    /// message goes to stderr at once, as with `send`.
+    /// message goes to stderr at once, within STDERR_EVENT_BYTES (counted beyond it).
     pub fn hold(&mut self, severity: Severity, msg: &str) {
         if self.sock.is_none() {
-            if self.send(severity, msg) == Sent::Unsent {
+            self.flush();
+            let datagram = self.framed(severity, msg);
+            let sent = match self.deliver(datagram.as_bytes()) {
+                Sent::Stderr => self.event_to_stderr(datagram.as_bytes()),
+                sent => sent,
+            };
+            if sent == Sent::Unsent {
                 self.unsent_held += 1;
             }
             return;
@@ -407,12 +449,12 @@ impl Syslog {
                 // Anything else (the daemon restarted?): line by line, which reconnects.
                 _ => {
                     for line in &lines[done..] {
-                        match self.deliver(line) {
-                            Sent::Unsent => self.unsent_held += 1,
-                            Sent::Stderr => {
-                                let _ = writeln!(io::stderr().lock(), "{}", String::from_utf8_lossy(line));
-                            }
-                            Sent::Syslog => {}
+                        let sent = match self.deliver(line) {
+                            Sent::Stderr => self.event_to_stderr(line),
+                            sent => sent,
+                        };
+                        if sent == Sent::Unsent {
+                            self.unsent_held += 1;
                         }
                     }
                     done = lines.len();
@@ -425,6 +467,11 @@ impl Syslog {
         let mut held = held;
         held.clear();
         self.held = held;
+    }
+
+    /// Whether a syslog socket took the last message (else stderr is used).
+    pub fn connected(&self) -> bool {
+        self.sock.is_some()
     }
 
     /// Held lines syslog did not take, since the last call.
@@ -705,6 +752,31 @@ mod tests {
         log.send(Severity::Info, "now to syslog");
         assert!(recv(&server).ends_with("]: now to syslog"));
         assert!(log.sock.is_some());
+    }
+
+    #[test]
+    fn event_lines_to_stderr_are_capped_and_the_rest_counted() {
+        let dir = TempDir::new("syslog-stderr-cap");
+        let path = dir.0.join("log");
+        let mut log = Syslog::open(&path, Facility::Daemon, "enforce");
+        assert_eq!(log.stderr_left, STDERR_EVENT_BYTES);
+        let line = "x".repeat(100);
+        let framed = log.framed(Severity::Warning, &line).len() as u64 + 1;
+        log.stderr_left = 2 * framed + framed / 2;
+        for _ in 0..5 {
+            log.hold(Severity::Warning, &line);
+        }
+        assert_eq!(log.take_unsent(), 3, "two lines fit, three are counted");
+        assert!(log.stderr_cut);
+        assert!(log.stderr_left < framed);
+        // Lifecycle lines are not capped.
+        assert_eq!(log.send(Severity::Info, "stopped: denied=5"), Sent::Stderr);
+        // A daemon that comes back takes event lines again.
+        let server = UnixDatagram::bind(&path).unwrap();
+        log.hold(Severity::Warning, "to syslog again");
+        log.flush();
+        assert!(recv(&server).ends_with("]: to syslog again"));
+        assert_eq!(log.take_unsent(), 0);
     }
 
     #[test]

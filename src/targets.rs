@@ -286,7 +286,7 @@ pub fn check(config: &Path, policy: &Policy) -> Result<Vec<Resolved>, Refused> {
     let facts = guard::Facts::read();
     let mut resolver = Resolver::default();
     let resolved = check_with(policy, |path| resolver.target(path), &facts.protected, |line, text| {
-        log::warn!("{}:{line}: {text}", config.display());
+        log::warn!("{}: {text}", policy.at(config, line));
     })?;
     // Only for a config that passed: a refused one says nothing but its error.
     for gap in &facts.gaps {

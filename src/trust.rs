@@ -168,7 +168,7 @@ pub fn check(config: &Path, policy: &Policy) -> Result<AllowList, TrustError> {
     if policy.allow_exec_from.is_empty() {
         return Ok(AllowList::new());
     }
-    let warn = |line: u32, text: String| log::warn!("{}:{line}: {text}", config.display());
+    let warn = |line: u32, text: String| log::warn!("{}: {text}", policy.at(config, line));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| TrustError { line: policy.allow_exec_from[0].line, reason: format!("allow_exec_from: /proc/self/mountinfo: {e}") })?;
     let canonical = |p: &str| std::fs::canonicalize(p).map(|c| c.to_string_lossy().into_owned());

@@ -1145,6 +1145,146 @@ fn a_config_others_could_change_is_refused() {
     assert_nothing_left();
 }
 
+/// With no syslog listening, events go to stderr as they would go to syslog: coalesced
+/// and held to `log_rate` lines a second, every one counted. A flood of denials from
+/// 300 processes (each a key of its own) at `log_rate = 5` writes at most the rate's
+/// share of lines, one overflow line a second and one summary per followed key, and
+/// `logged + coalesced` is every denial.
+#[test]
+fn without_syslog_stderr_gets_events_within_log_rate() {
+    require_root();
+    let dir = TempDir::new("stderr-rate");
+    let secret = dir.path("secret");
+    std::fs::write(&secret, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\nlog_rate = 5\ndeny_open = {}\n", secret.display()));
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", BIN, "--config"]).arg(&cfg).env("ENFORCE_SYSLOG_SOCKET", dir.path("no-syslog"));
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("attached:");
+    let flood = 300;
+    let start = Instant::now();
+    for _ in 0..flood {
+        assert_killed("a denied open", run_child(Command::new("cat").arg(&secret)));
+    }
+    let secs = start.elapsed().as_secs() + 1;
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+    let events = log.lines().filter(|l| l.contains("]: denied class=open ")).count() as u64;
+    let one_by_one = log.lines().filter(|l| l.contains("]: denied class=open ") && !l.contains(" repeated=")).count() as u64;
+    let overflow = log.lines().filter(|l| l.contains("]: not logged one by one (over log_rate=5/s)")).count() as u64;
+    assert!(one_by_one <= 5 * (secs + 1), "{one_by_one} event lines one by one in {secs} s at log_rate=5:\n{log}");
+    assert!(events <= 5 * (secs + 1) + 64, "{events} event lines in {secs} s:\n{log}");
+    assert!(overflow <= secs + 1, "{overflow} overflow lines in {secs} s");
+    let stopped = log.lines().find(|l| l.contains("stopped: ")).unwrap_or_else(|| panic!("no stopped: line:\n{log}"));
+    eprintln!("{flood} denials in {secs} s: {one_by_one} lines one by one, {events} event lines, {overflow} overflow lines; {stopped}");
+    let total = |key: &str| -> u64 {
+        let v = stopped.split(' ').find_map(|w| w.strip_prefix(key)).unwrap_or_else(|| panic!("{key} in {stopped}"));
+        v.parse().unwrap()
+    };
+    assert_eq!(total("denied="), flood, "{stopped}");
+    assert_eq!(total("logged=") + total("coalesced="), flood, "{stopped}");
+    assert_eq!(total("logged="), one_by_one, "{stopped}");
+    assert_eq!(total("unsent="), 0, "{stopped}");
+    assert_nothing_left();
+}
+
+/// Drop-in files: `enforce.d/*.conf` beside the config, read in name order after it,
+/// add rules the agent enforces; `--check-config` validates the whole set, an error
+/// names the drop-in and its own line, and a drop-in directory others could change
+/// is refused (exit 78), sticky or not.
+#[test]
+fn drop_in_files_add_rules_and_are_checked_like_the_config() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let dir = TempDir::new("dropins");
+    let (secret, other) = (dir.path("secret"), dir.path("other"));
+    std::fs::write(&secret, "x\n").unwrap();
+    std::fs::write(&other, "x\n").unwrap();
+    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    let d = dir.path("enforce.d");
+    std::fs::create_dir(&d).unwrap();
+    let dropin = d.join("10-package.conf");
+    std::fs::write(&dropin, format!("# added by a package\ndeny_open = {}\n", other.display())).unwrap();
+    std::fs::write(d.join("README"), "not a .conf file: not read\n").unwrap();
+    let check = || enforce(&["--check-config", "--config", cfg.to_str().unwrap()]);
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_OK), "{stderr}");
+
+    let mut agent = Agent::start(&cfg);
+    assert!(agent.log.contains("rules open=2 "), "{}", agent.log);
+    assert_killed("the main file's rule", run_child(Command::new("cat").arg(&secret)));
+    assert_killed("the drop-in's rule", run_child(Command::new("cat").arg(&other)));
+    let line = agent.wait_for(&format!("path={}", other.display()));
+    // Lines are numbered on through the set: the config has 4 (the last empty).
+    assert!(line.contains(" rule=6"), "{line}");
+    let (status, log) = agent.stop();
+    assert_eq!(status.code(), Some(EXIT_OK), "{log}");
+
+    std::fs::write(&dropin, "\nbogus line\n").unwrap();
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert_eq!(stderr, format!("enforce: {}:2: expected key = value, got \"bogus line\"\n", dropin.display()));
+    std::fs::write(&dropin, "mode = audit\n").unwrap();
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert_eq!(stderr, format!("enforce: {}:1: duplicate key mode (first set on {}:1)\n", dropin.display(), cfg.display()));
+    std::fs::write(&dropin, format!("deny_open = {}\n", other.display())).unwrap();
+    for mode in [0o777, 0o1777] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+        for args in [&["--check-config"][..], &["--check"][..], &[][..]] {
+            let (status, _, stderr) = enforce(&[args, &["--config", cfg.to_str().unwrap()]].concat());
+            assert_eq!(status.code(), Some(EXIT_CONFIG), "{args:?}: {stderr}");
+            let want = format!(
+                "enforce: {}:0: writable by group or others (mode {mode:04o}): only root may be able to change the config\n",
+                d.display()
+            );
+            assert_eq!(stderr, want, "{args:?}");
+        }
+    }
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dropin, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (status, _, stderr) = check();
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert!(stderr.starts_with(&format!("enforce: {}:0: writable by group or others (mode 0666)", dropin.display())), "{stderr}");
+    assert_nothing_left();
+}
+
+/// The canary child's mode is no option of the command line: `--canary-child` is a
+/// usage error, and so is the child's argv[0] from anyone but a root agent (its
+/// parent must run the agent's binary as root), as root or as nobody, with the
+/// go-ahead byte on a pipe as the gate gives it. The agent's own canaries still pass.
+#[test]
+fn the_canary_child_mode_is_not_reachable_from_the_command_line() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let dir = TempDir::new("canary-cli");
+    let marker = dir.path("created-by-the-child");
+    let target = marker.to_str().unwrap();
+    let (status, _, stderr) = enforce(&["--canary-child", "open", target]);
+    assert_eq!(status.code(), Some(EXIT_USAGE), "{stderr}");
+    for nobody in [false, true] {
+        let mut cmd = Command::new(BIN);
+        cmd.arg0("enforce-canary-child").args(["send", "127.0.0.1:9"]);
+        if nobody {
+            cmd.uid(65534).gid(65534);
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(b"g");
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(EXIT_USAGE), "nobody={nobody}: {stderr}");
+        assert!(stderr.contains("unexpected argument"), "{stderr}");
+    }
+    // The canaries still run through the child: every hook of the signal tier proves.
+    let cfg = dir.config("mode = enforce\nfallback = signal\n");
+    let (status, stdout, stderr) = enforce(&["--check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(EXIT_ENFORCE_SIGNAL), "{stdout}{stderr}");
+    let canaries: Vec<&str> = stdout.lines().filter(|l| l.starts_with("tracepoint.canary.")).collect();
+    assert!(!canaries.is_empty() && canaries.iter().all(|l| l.ends_with("=ok")), "{stdout}");
+    assert_nothing_left();
+}
+
 /// `--version` names the commit it was built from (in a git checkout, as here), and
 /// `--help` the default config and the exit codes.
 #[test]

@@ -7,8 +7,8 @@
 #
 #   rootfs/buildroot/check.sh BUILDROOT [WORKDIR]
 #
-# 1. utils/check-package on every file of the external tree and on init/S50enforce
-#    (shellcheck, which check-package runs on S50enforce, also on enforce.openrc).
+# 1. utils/check-package on every file of the external tree and on init/S05enforce
+#    (shellcheck, which check-package runs on S05enforce, also on enforce.openrc).
 # 2. Kconfig: defconfig loads with BR2_PACKAGE_ENFORCE=y, and whether the option
 #    survives, for glibc, musl with and without C++, uClibc, aarch64, OpenRC.
 # 3. The package as Buildroot sees it: printvars ENFORCE_% and enforce-show-info.
@@ -50,7 +50,7 @@ $py --version
 step "1. check-package"
 (cd "$here" && find . -type f | LC_ALL=C sort |
 	xargs $py "$br/utils/check-package" -b) || fail "check-package on the external tree"
-(cd "$top" && $py "$br/utils/check-package" -b init/S50enforce) || fail "check-package on init/S50enforce"
+(cd "$top" && $py "$br/utils/check-package" -b init/S05enforce) || fail "check-package on init/S05enforce"
 (cd "$top" && shellcheck init/enforce.openrc && echo "shellcheck init/enforce.openrc: clean") ||
 	fail "shellcheck init/enforce.openrc"
 
@@ -101,7 +101,7 @@ info = json.load(sys.stdin)["enforce"]
 keep = ("type", "virtual", "version", "licenses", "dl_dir", "install_target", "downloads", "dependencies")
 print(json.dumps({k: info[k] for k in keep if k in info}, indent=1))'
 make -s -C "$br" O="$work/openrc" printvars VARS=ENFORCE_INSTALL_INIT_OPENRC RAW_VARS=ENFORCE_INSTALL_INIT_OPENRC |
-	grep -q 'runlevels/default/enforce' || fail "the OpenRC install does not link the service into a runlevel"
+	grep -q 'runlevels/boot/enforce' || fail "the OpenRC install does not link the service into the boot runlevel"
 
 step "4. the BPF compile through Buildroot's clang wrapper"
 eval "$(make -s -C "$br" O="$work/glibc" printvars VARS='HOSTCC HOST_CFLAGS TOOLCHAIN_WRAPPER_ARGS HOST_CLANG_TOOLCHAIN_WRAPPER_ARGS TOOLCHAIN_WRAPPER_HASH_STYLE' |
@@ -178,8 +178,8 @@ EOF
 (cd "$root" && find . ! -type d | LC_ALL=C sort | while read -r f; do
 	if [ -L "$f" ]; then echo "$f -> $(readlink "$f")"; else echo "$f $(stat -c %a "$f")"; fi
 done)
-[ "$(readlink "$root/etc/runlevels/default/enforce")" = /etc/init.d/enforce ] ||
-	fail "no /etc/runlevels/default/enforce -> /etc/init.d/enforce"
+[ "$(readlink "$root/etc/runlevels/boot/enforce")" = /etc/init.d/enforce ] ||
+	fail "no /etc/runlevels/boot/enforce -> /etc/init.d/enforce"
 
 step "6. download: Buildroot's download step for the package, then an offline build of its tarball"
 # What `make enforce-source` runs (package/pkg-generic.mk: DOWNLOAD with the

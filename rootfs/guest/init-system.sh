@@ -5,7 +5,7 @@
 # script through many start/reload/restart/stop cycles, asserting after every step
 # that exactly one agent runs when one should and none when none should. The flavour
 # comes from the kernel command line:
-#   enforce_init=sysv      BusyBox init + Buildroot rcS + /etc/init.d/S50enforce
+#   enforce_init=sysv      BusyBox init + Buildroot rcS + /etc/init.d/S05enforce
 #                          (enforce_ssd=busybox or dpkg: whose start-stop-daemon)
 #   enforce_init=respawn   BusyBox init + the ::respawn: line of init/inittab
 #   enforce_init=openrc    BusyBox init + OpenRC + /etc/init.d/enforce
@@ -59,9 +59,15 @@ write_config() { # DENIED_FILE [EXTRA LINE]
 		>/etc/enforce.conf
 }
 # agents: the pids of every process running /usr/sbin/enforce (by /proc/PID/exe,
-# so a start-stop-daemon or sh still on its way to exec it does not count).
+# so a start-stop-daemon or sh still on its way to exec it does not count), but the
+# scripts' brief `enforce --check-config` runs, which are not agents.
 agents() {
-	ls -l /proc/[0-9]*/exe 2>/dev/null | sed -n 's|.* /proc/\([0-9]*\)/exe -> /usr/sbin/enforce$|\1|p'
+	for _p in $(ls -l /proc/[0-9]*/exe 2>/dev/null | sed -n 's|.* /proc/\([0-9]*\)/exe -> /usr/sbin/enforce$|\1|p'); do
+		case $(tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null) in
+		*" --check-config "*) ;;
+		*) echo "$_p" ;;
+		esac
+	done
 }
 count() { set -- $1; echo $#; }
 # supervisors: supervise-daemon processes (OpenRC).
@@ -143,7 +149,7 @@ set_setting() { # NAME VALUE: replace or add NAME=VALUE
 del_setting() { grep -v "^$1=" "$settings" >"$settings.new"; mv "$settings.new" "$settings"; }
 
 case $flavour in
-sysv) svc=/etc/init.d/S50enforce ;;
+sysv) svc=/etc/init.d/S05enforce ;;
 openrc) svc="rc-service enforce" ;;
 respawn) svc= ;;
 *) not_ok "unknown enforce_init='$flavour'"; finish ;;
@@ -170,6 +176,24 @@ pid=$(pidof enforce)
 [ -n "$pid" ] && ok "agent running as pid $pid" || { not_ok "agent not running"; finish; }
 [ -n "$svc" ] && one_agent "at boot" && check "status says running" $svc status
 
+# The boot order, from the stand-ins' records (/sbin/mark-boot): syslog (and
+# localmount) before the agent, the network and remote logins after it attached.
+if [ -n "$svc" ]; then
+	sed 's/^/guest: boot order: /' /run/boot-order
+	case $flavour in
+	sysv) before="S01syslogd" after="S40network S50dropbear" ;;
+	openrc) before="localmount syslogd" after="dhcpcd sshd" ;;
+	esac
+	for s in $before; do
+		grep -q "^$s agents=0 attached=0\$" /run/boot-order && ok "$s started before the agent" ||
+			not_ok "$s did not start before the agent: $(grep "^$s " /run/boot-order || echo 'never started')"
+	done
+	for s in $after; do
+		grep -q "^$s agents=1 attached=1\$" /run/boot-order && ok "$s started after the agent attached" ||
+			not_ok "$s did not start after the agent attached: $(grep "^$s " /run/boot-order || echo 'never started')"
+	done
+fi
+
 # 2. It enforces.
 denied "open the denied file" probe open /data/secret
 check "open a neighbour file" probe open /data/other
@@ -194,8 +218,11 @@ svc_ok "new config" reload "reloaded: posture=ENFORCE"
 denied "after reload the newly denied file" probe open /data/other
 check "after reload the formerly denied file" probe open /data/secret
 [ "$(pidof enforce)" = "$pid" ] && ok "same agent process after reload" || not_ok "agent pid changed"
-# A bad config: the script refuses to signal, and the agent keeps its policy.
+# A bad config: checkconfig names it, the script refuses to signal, and the agent
+# keeps its policy.
+svc_ok "good config" checkconfig
 write_config /data/other "bogus line"
+svc_fails "bad config" checkconfig "/etc/enforce.conf:8:"
 svc_fails "bad config" reload "/etc/enforce.conf:8:"
 # The agent itself, sent SIGHUP with a bad config, keeps its policy too.
 kill -HUP "$pid"
@@ -237,13 +264,17 @@ if [ "$flavour" = sysv ]; then
 		not_ok "stop with a stale pidfile"
 fi
 
-# 5. A start with a bad config fails before anything is loaded.
+# 5. A start with a bad config fails before anything is loaded; checkconfig works
+# with no agent running and starts none.
 write_config /data/secret "bogus line"
+svc_fails "bad config, stopped" checkconfig "/etc/enforce.conf:8:"
 svc_fails "bad config" start "/etc/enforce.conf:8:"
 no_agent "after a start with a bad config"
 [ "$(probe bpf-count)" = "$(cat /run/bpf-baseline)" ] && ok "nothing loaded after the failed start" ||
 	not_ok "loaded after the failed start: $(probe bpf-count)"
 write_config /data/secret
+svc_ok "good config, stopped" checkconfig
+no_agent "after checkconfig"
 
 # 6. No answer within ENFORCE_WAIT: the start fails and stops the agent.
 set_setting ENFORCE_WAIT 0
@@ -262,9 +293,9 @@ while [ $n -lt 3 ]; do
 	while [ -z "$(agents)" ] && [ $i -lt 400 ]; do sleep 0.02; i=$((i + 1)); done
 	victim=$(agents)
 	[ -n "$victim" ] && kill -STOP $victim
-	if [ "$(lines "attached:")" -gt "$before" ]; then
-		# Too late: it had attached already. Undo and try again.
-		kill -CONT $victim
+	if [ -z "$victim" ] || [ "$(lines "attached:")" -gt "$before" ]; then
+		# Missed, or too late: it had attached already. Undo and try again.
+		[ -z "$victim" ] || kill -CONT $victim
 		wait $spid
 		$svc stop >/dev/null 2>&1
 		continue
@@ -292,6 +323,21 @@ svc_ok "ENFORCE_LOG unwritable" reload "reloaded:"
 svc_ok "ENFORCE_LOG unwritable" stop
 no_agent "after stop with ENFORCE_LOG unwritable"
 del_setting ENFORCE_LOG
+
+# 8b. A log larger than ENFORCE_LOG_MAX becomes ENFORCE_LOG.1 at the start.
+set_setting ENFORCE_LOG_MAX 2000
+rm -f /var/log/enforce.log.1
+{ echo "old-log-marker"; head -c 3000 /dev/zero | tr '\0' x; echo; } >>/var/log/enforce.log
+svc_ok "ENFORCE_LOG_MAX=2000" start "attached: posture=ENFORCE"
+if grep -q old-log-marker /var/log/enforce.log.1 2>/dev/null && ! grep -q old-log-marker /var/log/enforce.log &&
+	grep -q 'attached: ' /var/log/enforce.log; then
+	ok "the log over ENFORCE_LOG_MAX became enforce.log.1 ($(wc -c </var/log/enforce.log.1) bytes); the new one has $(wc -c </var/log/enforce.log)"
+else
+	not_ok "no rotation: $(ls -l /var/log/enforce.log*)"
+fi
+svc_ok "ENFORCE_LOG_MAX=2000" stop
+no_agent "after stop with ENFORCE_LOG_MAX=2000"
+del_setting ENFORCE_LOG_MAX
 
 # 9. Cycles: every cycle starts and stops through the script; every 5th restarts
 # in between, every 10th reloads, and one in ten each tries a restart with a bad

@@ -34,11 +34,14 @@ for l in "127.0.0.1 8080" "127.0.0.2 8080"; do
 done
 echo "sysinit: kernel $(uname -r), lsm $(cat /sys/kernel/security/lsm)"
 
-# OpenRC image: what `rc-update add syslogd default; rc-update add enforce default`
-# leaves behind.
+# OpenRC image: what `rc-update add SERVICE boot` leaves behind for localmount,
+# syslogd, dhcpcd and enforce (the boot runlevel, as on Alpine), and
+# `rc-update add sshd default`.
 if [ -x /sbin/openrc ]; then
 	mkdir -p /etc/insserv.conf.d # Debian's openrc reads it for LSB headers
 	mkdir -p /etc/runlevels/sysinit /etc/runlevels/boot /etc/runlevels/default /etc/runlevels/shutdown
-	ln -sf /etc/init.d/syslogd /etc/runlevels/default/syslogd
-	ln -sf /etc/init.d/enforce /etc/runlevels/default/enforce
+	for s in localmount syslogd dhcpcd enforce; do
+		ln -sf /etc/init.d/$s /etc/runlevels/boot/$s
+	done
+	ln -sf /etc/init.d/sshd /etc/runlevels/default/sshd
 fi

@@ -162,17 +162,19 @@ endef
 ENFORCE_POST_INSTALL_TARGET_HOOKS += ENFORCE_INSTALL_KERNEL_BTF
 endif
 
-# BusyBox init and SysV init.
+# BusyBox init and SysV init. S05: after syslog (S01, S02), before the network
+# (S40network) and sshd (S50).
 define ENFORCE_INSTALL_INIT_SYSV
-	$(INSTALL) -D -m 0755 $(@D)/init/S50enforce $(TARGET_DIR)/etc/init.d/S50enforce
+	$(INSTALL) -D -m 0755 $(@D)/init/S05enforce $(TARGET_DIR)/etc/init.d/S05enforce
 endef
 
-# OpenRC starts only what a runlevel links to (rc-update add enforce default).
+# OpenRC starts only what a runlevel links to (rc-update add enforce boot): the
+# boot runlevel, where the network services are, which the service comes before.
 define ENFORCE_INSTALL_INIT_OPENRC
 	$(INSTALL) -D -m 0755 $(@D)/init/enforce.openrc $(TARGET_DIR)/etc/init.d/enforce
 	$(INSTALL) -D -m 0644 $(@D)/init/enforce.confd $(TARGET_DIR)/etc/conf.d/enforce
-	$(INSTALL) -d -m 0755 $(TARGET_DIR)/etc/runlevels/default
-	ln -sf /etc/init.d/enforce $(TARGET_DIR)/etc/runlevels/default/enforce
+	$(INSTALL) -d -m 0755 $(TARGET_DIR)/etc/runlevels/boot
+	ln -sf /etc/init.d/enforce $(TARGET_DIR)/etc/runlevels/boot/enforce
 endef
 
 $(eval $(cargo-package))

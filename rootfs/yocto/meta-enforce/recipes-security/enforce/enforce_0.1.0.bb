@@ -133,13 +133,18 @@ do_install() {
 		echo "btf = ${libdir}/enforce/vmlinux.btf" >>${D}${sysconfdir}/enforce.conf
 	fi
 	if ${@bb.utils.contains('DISTRO_FEATURES', 'sysvinit', 'true', 'false', d)}; then
-		install -D -m 0755 ${S}/init/S50enforce ${D}${INIT_D_DIR}/enforce
+		install -D -m 0755 ${S}/init/S05enforce ${D}${INIT_D_DIR}/enforce
 	fi
 }
 
 CONFFILES:${PN} = "${sysconfdir}/enforce.conf"
 
 # SysV init only: no systemd unit is shipped, and OE-core has no OpenRC class
-# (init/enforce.openrc can be installed by a bbappend where OpenRC is used).
+# (init/enforce.openrc can be installed by a bbappend where OpenRC is used, linked
+# into the boot runlevel). Started in rcS.d after populate-volatile.sh (S37: /var/run
+# and /var/log exist) and so before rc5.d, where the network comes up
+# (S01networking) and sshd or dropbear start; syslog starts there too (S20), so
+# until it listens the agent's events go to its log file. Stopped after the
+# network (K80networking), before sendsigs (S20) would kill it.
 INITSCRIPT_NAME = "enforce"
-INITSCRIPT_PARAMS = "defaults 50"
+INITSCRIPT_PARAMS = "start 39 S . stop 81 0 1 6 ."
