@@ -112,7 +112,7 @@ pub fn holds(config: &Path, policy: &Policy, resolved: &[Resolved]) -> Vec<std::
         let Some((_, rule)) = rules::path_rules(policy).find(|(_, rule)| rule.line == r.line) else { continue };
         match rustix::fs::open(policy.path(rule), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => out.push(fd),
-            Err(e) => log::warn!("{}:{}: {}: cannot hold it open ({e}): its inode number may change", config.display(), r.line, policy.path(rule)),
+            Err(e) => log::warn!("{}: {}: cannot hold it open ({e}): its inode number may change", policy.at(config, r.line), policy.path(rule)),
         }
     }
     out
