@@ -60,45 +60,32 @@ fetch() {
     echo "$deb"
 }
 
+# from_suite SUITE PATTERN WHAT: the newest package of the Debian suite SUITE (in no
+# system source here: a private index of its own) whose name matches PATTERN; a
+# kernel of it already extracted is printed at once, and the script ends.
+from_suite() {
+    mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    apt_dir=$cache/$1-amd64/apt apt_arch=amd64
+    apt_sources="deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $1 main"
+    . "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
+    fetch() { download "$@"; }
+    record=$1-amd64/kernel-version
+    if [ -z "$pkg" ] && [ -s "$cache/$record" ] && [ -s "$cache/$(cat "$cache/$record")/vmlinux" ]; then
+        echo "$cache/$(cat "$cache/$record")/vmlinux"
+        exit 0
+    fi
+    if [ -z "$pkg" ]; then
+        apt_ready
+        pkg=$(newest "$2" '')
+        [ -n "$pkg" ] || die "no $3 in the private $1 index"
+    fi
+}
+
 pkg=${ENFORCE_VM_KERNEL_PACKAGE:-} record=kernel-version
 case ${1:-6.1} in
 6.1) ;;
-5.10)
-    # Bullseye is in no system source here: a private index of its own.
-    mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-    apt_dir=$cache/bullseye-amd64/apt apt_arch=amd64
-    apt_sources="deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main"
-    . "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
-    fetch() { download "$@"; }
-    record=bullseye-amd64/kernel-version
-    if [ -z "$pkg" ] && [ -s "$cache/$record" ] && [ -s "$cache/$(cat "$cache/$record")/vmlinux" ]; then
-        echo "$cache/$(cat "$cache/$record")/vmlinux"
-        exit 0
-    fi
-    if [ -z "$pkg" ]; then
-        apt_ready
-        pkg=$(newest 'linux-image-5\.10\.0-[0-9]+-amd64' '')
-        [ -n "$pkg" ] || die "no linux-image-5.10.0-NN-amd64 in the private bullseye index"
-    fi
-    ;;
-6.12)
-    # Trixie's kernel (Debian's current one), through a private index as for 5.10.
-    mirror=${ENFORCE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-    apt_dir=$cache/trixie-amd64/apt apt_arch=amd64
-    apt_sources="deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main"
-    . "$(cd "$(dirname "$0")" && pwd)/apt-private.sh"
-    fetch() { download "$@"; }
-    record=trixie-amd64/kernel-version
-    if [ -z "$pkg" ] && [ -s "$cache/$record" ] && [ -s "$cache/$(cat "$cache/$record")/vmlinux" ]; then
-        echo "$cache/$(cat "$cache/$record")/vmlinux"
-        exit 0
-    fi
-    if [ -z "$pkg" ]; then
-        apt_ready
-        pkg=$(newest 'linux-image-6\.12\.[0-9]+\+deb13(\.[0-9]+)?-amd64' '')
-        [ -n "$pkg" ] || die "no linux-image-6.12.NN+deb13-amd64 in the private trixie index"
-    fi
-    ;;
+5.10) from_suite bullseye 'linux-image-5\.10\.0-[0-9]+-amd64' linux-image-5.10.0-NN-amd64 ;;
+6.12) from_suite trixie 'linux-image-6\.12\.[0-9]+\+deb13(\.[0-9]+)?-amd64' linux-image-6.12.NN+deb13-amd64 ;;
 *) die "usage: $0 [6.1|5.10|6.12]" ;;
 esac
 if [ -z "$pkg" ]; then
