@@ -46,6 +46,8 @@ const SWEEP_BATCH: usize = 1024;
 /// After reports of lost names were lost: when to look at every path again (the
 /// hooks report before a name goes; by then it is gone).
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
+/// How often a deleted inode that another process holds is looked at again.
+const HELD_LOOK_AGAIN: Duration = Duration::from_secs(10);
 /// Descriptors kept free for everything else when the pins raise the agent's limit.
 const SPARE_FDS: u64 = 256;
 
@@ -117,6 +119,9 @@ pub struct Watcher<'p> {
     /// When to look at every path again after reports were lost.
     look_again_at: Option<Instant>,
     last_sweep: Instant,
+    /// While a deleted inode with a rule is held by another process: when to look at
+    /// the deleted ones again (see `sweep_some`).
+    held_look_at: Option<Instant>,
     /// Where the next periodic sweep of `watched` starts.
     cursor: usize,
 }
@@ -144,6 +149,7 @@ impl<'p> Watcher<'p> {
             // watcher of the policy kept is a new one).
             look_again_at: kernel_follows.then(Instant::now),
             last_sweep: Instant::now(),
+            held_look_at: None,
             cursor: 0,
         };
         let rules = policy.open.iter().map(|r| (Class::Open, r)).chain(policy.exec.iter().map(|r| (Class::Exec, r)));
@@ -366,26 +372,44 @@ impl<'p> Watcher<'p> {
             return;
         }
         let Ok(map) = maps.map(MapName::DenyInodes) else { return };
-        let deleted = |pin: &Pin| rustix::fs::fstat(&pin.fd).is_ok_and(|st| st.st_nlink == 0);
+        // A deleted inode another process still holds (a descriptor, even O_PATH, or a
+        // mapping) can be opened again through /proc/PID/fd: it keeps its rule, and is
+        // looked at again a while later (a look reads every process's descriptors).
+        let now = Instant::now();
+        let may_forget = self.held_look_at.is_none_or(|at| now >= at);
+        let mut held = false;
+        let mut gone = |st: &rustix::fs::Stat| {
+            if !may_forget {
+                return false;
+            }
+            let elsewhere = held_elsewhere(st);
+            held |= elsewhere;
+            !elsewhere
+        };
         let n = self.watched.len();
         let (start, count) = if batch >= n { (0, n) } else { (self.cursor % n.max(1), batch) };
         self.cursor = (start + count) % n.max(1);
         for i in (start..start + count).map(|i| i % n) {
             let Some(fd) = &self.pins[i] else { continue };
             let Ok(st) = rustix::fs::fstat(fd) else { continue };
-            if st.st_nlink == 0 {
+            if st.st_nlink == 0 && gone(&st) {
                 let (w, fd) = (&self.watched[i], self.pins[i].take().unwrap_or_else(|| unreachable!()));
                 forget(&map, Pin { key: rules::key_of_stat(&st), fd }, w.class, w.rule.line);
             }
         }
         let mut i = 0;
         while i < self.retired.len() {
-            if deleted(&self.retired[i].2) {
+            if rustix::fs::fstat(&self.retired[i].2.fd).is_ok_and(|st| st.st_nlink == 0 && gone(&st)) {
                 let (class, line, pin) = self.retired.swap_remove(i);
                 forget(&map, pin, class, line);
             } else {
                 i += 1;
             }
+        }
+        if held {
+            self.held_look_at = Some(now + HELD_LOOK_AGAIN);
+        } else if may_forget {
+            self.held_look_at = None;
         }
     }
 
@@ -523,6 +547,34 @@ fn forget(map: &Map<'_>, pin: Pin, class: Class, line: u32) {
         Err(e) => log::warn!("forgetting a deleted inode: {e}"),
     }
     drop(pin);
+}
+
+/// Whether a process other than this one holds the inode `st` describes: a descriptor
+/// (any kind, O_PATH too) in /proc/PID/fd, or a mapping of a deleted file in
+/// /proc/PID/maps (by inode number: a false match keeps a rule a while longer). A
+/// descriptor in flight in a socket is in no table: not seen (README: limits).
+fn held_elsewhere(st: &rustix::fs::Stat) -> bool {
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return true };
+    let ino = st.st_ino.to_string();
+    for p in procs.flatten() {
+        let pid = p.file_name();
+        let Some(pid) = pid.to_str().filter(|s| s.bytes().all(|b| b.is_ascii_digit()) && *s != me) else { continue };
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                let same = rustix::fs::stat(fd.path().as_path()).is_ok_and(|o| o.st_dev == st.st_dev && o.st_ino == st.st_ino);
+                if same {
+                    return true;
+                }
+            }
+        }
+        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+            if maps.lines().any(|l| l.ends_with(" (deleted)") && l.split_whitespace().nth(4) == Some(ino.as_str())) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The agent's half of following, on this machine's kernel: real maps and inotify,

@@ -149,6 +149,24 @@ pub fn cmd_lose_name_wait(how: &str, target: &str, ms: &str) -> ! {
     open_until_denied("lose-name-wait", target, ms)
 }
 
+/// `opath-unlink-reopen TARGET MS`: an O_PATH descriptor of TARGET (no open the rules
+/// see), TARGET unlinked, MS ms of waiting, then TARGET read again through
+/// /proc/self/fd/N. Prints `reopened: ok` (exit 0) or the errno (exit 1).
+pub fn cmd_opath_unlink_reopen(target: &str, ms: &str) -> ! {
+    let ms: u64 = ms.parse().unwrap_or_else(|_| crate::usage());
+    let c = cstr(target);
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        exit_with(&format!("opath-unlink-reopen: O_PATH {target}: {}", errno_name(errno())), 1);
+    }
+    if unsafe { libc::unlink(c.as_ptr()) } < 0 {
+        exit_with(&format!("opath-unlink-reopen: unlink {target}: {}", errno_name(errno())), 1);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let res = std::fs::read(format!("/proc/self/fd/{fd}")).map(drop).map_err(|e| e.raw_os_error().unwrap_or(0));
+    crate::finish("reopened", res)
+}
+
 /// `rename-replace-wait TARGET MS`: one replacement, then open TARGET every
 /// millisecond until it is denied or MS ms have passed: how long the new file stayed
 /// open to everyone (an agent that re-resolves the path after an inotify event
