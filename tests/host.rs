@@ -476,17 +476,28 @@ fn the_agent_follows_a_replaced_file() {
 /// is unlinked: read again later through /proc/self/fd, after the agent's sweeps of
 /// deleted inodes, the file is still denied (its rule stays while another process
 /// holds the inode); a deleted file nobody holds loses its rule (see
-/// a_deleted_files_rule_does_not_hit_a_new_file).
+/// a_deleted_files_rule_does_not_hit_a_new_file), and so does one whose only
+/// descriptor is in flight in a Unix socket (the documented limit).
 #[test]
 fn a_deleted_denied_file_held_elsewhere_keeps_its_rule() {
     require_root();
     let dir = TempDir::new("opath-held");
-    let secret = dir.path("secret");
+    let (secret, flying) = (dir.path("secret"), dir.path("flying"));
     std::fs::write(&secret, "secret\n").unwrap();
-    let cfg = dir.config(&format!("mode = enforce\nfallback = signal\ndeny_open = {}\n", secret.display()));
+    std::fs::write(&flying, "flying\n").unwrap();
+    let cfg = dir.config(&format!(
+        "mode = enforce\nfallback = signal\ndeny_open = {}\ndeny_open = {}\n",
+        secret.display(),
+        flying.display()
+    ));
     let agent = Agent::start(&cfg);
     wait_until_pinned(&agent, &secret);
-    // Three seconds: past several sweeps (one a second).
+    wait_until_pinned(&agent, &flying);
+    // Three seconds: past several sweeps (one a second). The documented limit first:
+    // a descriptor in flight in a socket is in no table. (Once a deleted inode is
+    // found held, deleted inodes are looked at again only 10 s later.)
+    let (status, out) = run_child(&mut probe(&["opath-in-flight-reopen", flying.to_str().unwrap(), "3000"]));
+    assert!(status.success() && out == "reopened: ok\n", "documented limit: the in-flight descriptor reads the file: {status} {out:?}");
     assert_killed("read through /proc/self/fd after the unlink", run_child(&mut probe(&["opath-unlink-reopen", secret.to_str().unwrap(), "3000"])));
     let (status, log) = agent.stop();
     assert_eq!(status.code(), Some(EXIT_OK), "{log}");

@@ -167,6 +167,71 @@ pub fn cmd_opath_unlink_reopen(target: &str, ms: &str) -> ! {
     crate::finish("reopened", res)
 }
 
+/// `opath-in-flight-reopen TARGET MS`: as `opath-unlink-reopen`, but while the file
+/// is unlinked and MS ms pass its only descriptor is in flight in a Unix socket (sent
+/// to ourselves with SCM_RIGHTS, closed here), then received and read.
+pub fn cmd_opath_in_flight_reopen(target: &str, ms: &str) -> ! {
+    use std::os::unix::net::UnixDatagram;
+    let ms: u64 = ms.parse().unwrap_or_else(|_| crate::usage());
+    let c = cstr(target);
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        exit_with(&format!("opath-in-flight-reopen: O_PATH {target}: {}", errno_name(errno())), 1);
+    }
+    let (a, b) = UnixDatagram::pair().unwrap_or_else(|e| exit_with(&format!("opath-in-flight-reopen: socketpair: {e}"), 1));
+    send_fd(std::os::fd::AsRawFd::as_raw_fd(&a), fd);
+    unsafe { libc::close(fd) };
+    if unsafe { libc::unlink(c.as_ptr()) } < 0 {
+        exit_with(&format!("opath-in-flight-reopen: unlink {target}: {}", errno_name(errno())), 1);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let got = recv_fd(std::os::fd::AsRawFd::as_raw_fd(&b));
+    let res = std::fs::read(format!("/proc/self/fd/{got}")).map(drop).map_err(|e| e.raw_os_error().unwrap_or(0));
+    crate::finish("reopened", res)
+}
+
+fn send_fd(sock: i32, fd: i32) {
+    let mut byte = [0u8];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut space = [0u8; 64];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
+        if libc::sendmsg(sock, &msg, 0) < 0 {
+            exit_with(&format!("opath-in-flight-reopen: sendmsg: {}", errno_name(errno())), 1);
+        }
+    }
+}
+
+fn recv_fd(sock: i32) -> i32 {
+    let mut byte = [0u8];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut space = [0u8; 64];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = space.len() as _;
+    unsafe {
+        if libc::recvmsg(sock, &mut msg, 0) < 0 {
+            exit_with(&format!("opath-in-flight-reopen: recvmsg: {}", errno_name(errno())), 1);
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() {
+            exit_with("opath-in-flight-reopen: no descriptor received", 1);
+        }
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>())
+    }
+}
+
 /// `rename-replace-wait TARGET MS`: one replacement, then open TARGET every
 /// millisecond until it is denied or MS ms have passed: how long the new file stayed
 /// open to everyone (an agent that re-resolves the path after an inotify event

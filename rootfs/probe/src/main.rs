@@ -73,6 +73,9 @@
 //! probe opath-unlink-reopen TARGET MS
 //!                               an O_PATH descriptor of TARGET, TARGET unlinked, MS ms,
 //!                               then TARGET read through /proc/self/fd/N
+//! probe opath-in-flight-reopen TARGET MS
+//!                               the same while the only descriptor is in flight in a
+//!                               Unix socket (SCM_RIGHTS to itself)
 //! probe rename-replace TARGET N N× write TARGET.tmp.<i>, rename it over TARGET, open TARGET
 //!                               at once: exit 3 "opened the replacement after rename #i",
 //!                               or 1 "EPERM x N" when every open was denied
@@ -135,7 +138,7 @@ pub(crate) fn usage() -> ! {
          uring-open PATH | uring-connect ADDR PORT | uring-sendmsg ADDR PORT | \
          mmap-exec PATH | mprotect-exec PATH | pkey-mprotect-exec PATH | anon-exec | shm-attach EXEC|DATA | patch-interp SRC DST INTERP | wx-mprotect | memfd-exec PATH [ARGS..] | \
          open-by-handle PATH | ignore-term open PATH | rename-replace TARGET N | \
-         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | opath-unlink-reopen TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | as-nobody CMD ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
+         rename-replace-wait TARGET MS | lose-name-wait unlink|rename TARGET MS | opath-unlink-reopen TARGET MS | opath-in-flight-reopen TARGET MS | listen ADDR PORT | stopped-parent AGENT OP ARGS.. | as-nobody CMD ARGS.. | bpf-count | sleep-exit N [SECS] | bench open|connect|exec ... | \
          open-loop PATH N|- | kill-loop PATH N|- | rss PID | \
          syslog-sink PATH IDLE_MS"
     );
@@ -582,6 +585,7 @@ fn main() {
         ["rename-replace-wait", target, ms] => files::cmd_rename_replace_wait(target, ms),
         ["lose-name-wait", how, target, ms] => files::cmd_lose_name_wait(how, target, ms),
         ["opath-unlink-reopen", target, ms] => files::cmd_opath_unlink_reopen(target, ms),
+        ["opath-in-flight-reopen", target, ms] => files::cmd_opath_in_flight_reopen(target, ms),
         ["listen", addr, port] => cmd_listen(addr, port),
         ["stopped-parent", agent, ..] => parent::cmd_stopped_parent(agent, &args[2..]),
         ["as-nobody", ..] => parent::cmd_as_nobody(&args[1..]),
