@@ -17,11 +17,8 @@
 # The console log (\r stripped) is saved as ${ENFORCE_VM_LOGS:-target/vm-logs}/NAME.log
 # and printed (all of it, or its last N lines with --tail N / ENFORCE_VM_TAIL=N).
 #
-# --accel is qemu's -accel value (default tcg,thread=single: every vCPU on one host
-# thread, taking turns; tcg is multi-threaded TCG, one host thread per vCPU, under
-# which guests hung now and then as their kernel patched its own code: soft lockups
-# at a jump being patched in syscall_trace_enter on 5.10, an int3 Oops in
-# sched_clock_cpu on 6.12, a trampoline entry on 6.1).
+# --accel is qemu's -accel value (default tcg: multi-threaded TCG, one host thread per
+# vCPU; tcg,thread=single runs every vCPU on one host thread, taking turns).
 # --icount SHIFT adds -icount shift=SHIFT,sleep=off: the guest's clocks count the
 # instructions it executes (2^SHIFT ns each; idle time is skipped) instead of following
 # the host's, so a time measured in the guest is the same on a busy host as on an
@@ -38,11 +35,10 @@ name= initrd= append= kernel=${ENFORCE_VM_KERNEL:-}
 timeout_s=${ENFORCE_VM_TIMEOUT:-300}
 arch=x86_64
 mem=256M
-# Two vCPUs: a guest test that races two threads (race-connect) needs them on two
-# CPUs; with one, the guest only switches threads at points where the race cannot
-# happen (single-threaded TCG still interleaves the two vCPUs).
+# Two vCPUs: a guest test that races two threads (race-connect) needs them to run at
+# once; with one, TCG only switches threads at points where the race cannot happen.
 smp=${ENFORCE_VM_SMP:-2}
-accel=${ENFORCE_VM_ACCEL:-tcg,thread=single}
+accel=${ENFORCE_VM_ACCEL:-tcg}
 icount=${ENFORCE_VM_ICOUNT:-}
 tail_n=${ENFORCE_VM_TAIL:-0}
 qemu=${QEMU:-}

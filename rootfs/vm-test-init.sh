@@ -131,7 +131,13 @@ for f in "$openrc"/sbin/* "$openrc"/bin/*; do orc_args="$orc_args $f=${f#"$openr
 # The cycles take minutes under TCG (OpenRC about 4 s a cycle, more on a busy
 # machine): allow 900 s a boot unless ENFORCE_VM_TIMEOUT says otherwise.
 ENFORCE_VM_TIMEOUT=${ENFORCE_VM_TIMEOUT:-900}
-export ENFORCE_VM_TIMEOUT
+# Single-threaded TCG, as for the reliability boots (vm-test.sh says why): each cycle
+# attaches and detaches LSM programs while the scripts exec in a loop, and under
+# multi-threaded TCG init-sysv-dpkg once hung that way (rcu stalls, a vCPU spinning
+# in the int3 of the kernel's text patching at bpf_lsm_bprm_check_security) until the
+# timeout.
+ENFORCE_VM_ACCEL=${ENFORCE_VM_ACCEL:-tcg,thread=single}
+export ENFORCE_VM_TIMEOUT ENFORCE_VM_ACCEL
 . "$here/boot-all.sh"
 for name in ${ENFORCE_VM_INIT:-sysv sysv-dpkg respawn openrc}; do
     case $name in
