@@ -175,7 +175,7 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
 
 /// mountinfo's escapes: `\NNN` (octal: space, tab, newline, backslash) and `\c` for
 /// another character.
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let (mut out, mut i) = (Vec::with_capacity(b.len()), 0);
     while i < b.len() {

@@ -54,27 +54,6 @@ struct Mount {
     fstype: String,
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS`
 fn parse_mountinfo(text: &str) -> impl Iterator<Item = Mount> + '_ {
     text.lines().filter_map(|line| {
@@ -84,7 +63,7 @@ fn parse_mountinfo(text: &str) -> impl Iterator<Item = Mount> + '_ {
         let dev = (major.parse::<u64>().ok()? << 20) | minor.parse::<u64>().ok()?;
         let read_write = f.get(5)?.split(',').any(|o| o == "rw");
         let fstype = right.split(' ').next()?.to_owned();
-        Some(Mount { dev, point: unescape(f.get(4)?), read_write, fstype })
+        Some(Mount { dev, point: rules::unescape(f.get(4)?), read_write, fstype })
     })
 }
 
@@ -282,6 +261,6 @@ mod tests {
         let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let r = resolve(&policy("allow_exec_from = /\n"), &text, |p| std::fs::canonicalize(p).map(|c| c.to_string_lossy().into_owned()), |_, _| {});
         assert_eq!(r.unwrap().len(), 1);
-        assert_eq!(unescape("a\\040b\\134c\\011"), "a b\\c\t");
+        assert_eq!(rules::unescape("a\\040b\\134c\\011"), "a b\\c\t");
     }
 }

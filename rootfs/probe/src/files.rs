@@ -190,15 +190,22 @@ pub fn cmd_opath_in_flight_reopen(target: &str, ms: &str) -> ! {
     crate::finish("reopened", res)
 }
 
-fn send_fd(sock: i32, fd: i32) {
-    let mut byte = [0u8];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut space = [0u8; 64];
+/// A message of one byte (`byte`) with room for one descriptor (`space`), as
+/// sendmsg and recvmsg take it; `control` bytes of `space` are in use.
+fn fd_msg(byte: &mut [u8; 1], iov: &mut libc::iovec, space: &mut [u8; 64], control: usize) -> libc::msghdr {
+    *iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = space.as_mut_ptr().cast();
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+    msg.msg_controllen = control as _;
+    msg
+}
+
+fn send_fd(sock: i32, fd: i32) {
+    let (mut byte, mut space) = ([0u8], [0u8; 64]);
+    let mut iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+    let msg = fd_msg(&mut byte, &mut iov, &mut space, unsafe { libc::CMSG_SPACE(4) } as usize);
     unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
@@ -212,14 +219,9 @@ fn send_fd(sock: i32, fd: i32) {
 }
 
 fn recv_fd(sock: i32) -> i32 {
-    let mut byte = [0u8];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut space = [0u8; 64];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = space.as_mut_ptr().cast();
-    msg.msg_controllen = space.len() as _;
+    let (mut byte, mut space) = ([0u8], [0u8; 64]);
+    let mut iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+    let mut msg = fd_msg(&mut byte, &mut iov, &mut space, 64);
     unsafe {
         if libc::recvmsg(sock, &mut msg, 0) < 0 {
             exit_with(&format!("opath-in-flight-reopen: recvmsg: {}", errno_name(errno())), 1);
